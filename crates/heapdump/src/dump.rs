@@ -1,0 +1,517 @@
+//! Writing a dump: lock the tracker's tables, then stream every record of
+//! `docs/FORMAT.md` to the file descriptor.
+//!
+//! Nothing here allocates through the global allocator once the tables are
+//! locked: buffers are mapped with `mmap`, and the calling thread is marked
+//! busy so that anything the C library or std might allocate on its behalf
+//! goes untracked to the inner allocator instead of waiting for our locks.
+
+use core::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use heapdump_format::{tag, uvarint_len, ContentsMode, MAX_UVARINT_LEN};
+
+use crate::modules::Modules;
+use crate::stacks::DepotGuard;
+use crate::sys::{self, Region};
+use crate::table::{Entry, ShardGuard, Table, SHARD_COUNT};
+use crate::tracker::{sample_rate, BusyGuard, STATE};
+use crate::{DumpReport, Error, Options, Stats};
+
+/// One dump at a time.
+static DUMP_LOCK: Mutex<()> = Mutex::new(());
+
+/// Size of the output buffer.
+const BUFFER_BYTES: usize = 1 << 20;
+/// Memory images at least this large are written straight from memory.
+const DIRECT_WRITE_BYTES: usize = 64 * 1024;
+const WORD: usize = core::mem::size_of::<usize>();
+
+/// Writes a complete dump to `fd`.
+pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error> {
+    if !STATE.installed.load(Ordering::Relaxed) {
+        return Err(Error::NotInstalled);
+    }
+    let _one_at_a_time = DUMP_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(_busy) = BusyGuard::enter() else {
+        return Err(Error::Reentrant);
+    };
+    let _sigpipe = sys::SigpipeBlock::new();
+
+    let modules = Modules::collect().ok_or(Error::OutOfMemory)?;
+    let thread = ThreadRoot::current();
+    let sample_rate = sample_rate();
+    let time_unix_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+
+    let shards = lock_table();
+    let depot = STATE.depot.lock_all();
+
+    // A sorted copy of the live table: objects go out in address order, and
+    // redaction asks "does this word point into a live object?".
+    let live_count: usize = shards.iter().map(|shard| shard.len()).sum();
+    let mut snapshot_region =
+        Region::new(live_count.max(1) * core::mem::size_of::<Entry>()).ok_or(Error::OutOfMemory)?;
+    let snapshot_bytes = snapshot_region.len as u64;
+    let snapshot = fill_snapshot(&mut snapshot_region, &shards, live_count);
+
+    let mut totals = crate::table::Counters::default();
+    for shard in &shards {
+        totals.add(&shard.counters());
+    }
+    let stats = Stats {
+        live_bytes: totals.live_bytes,
+        live_objects: totals.live_objects,
+        allocated_bytes: totals.allocated_bytes,
+        allocated_objects: totals.allocated_objects,
+        freed_bytes: totals.freed_bytes,
+        freed_objects: totals.freed_objects,
+        peak_live_bytes: STATE.peak_live.load(Ordering::Relaxed).max(totals.live_bytes),
+        sample_rate,
+        tracker_bytes: Table::footprint(&shards) + depot.footprint() + snapshot_bytes,
+        untracked_blocks: STATE.untracked_blocks.load(Ordering::Relaxed),
+    };
+
+    let mut writer = DumpWriter {
+        sink: Sink::new(fd)?,
+        body: Region::new(64 * 1024).ok_or(Error::OutOfMemory)?,
+        snapshot,
+        redact: options.contents == ContentsMode::Redacted,
+        records: 0,
+    };
+    writer.sink.raw(&heapdump_format::header())?;
+    writer.params(&modules, time_unix_ns, sample_rate, options.contents)?;
+    let mut roots = 0;
+    for (module_id, module) in modules.iter().enumerate() {
+        writer.module(module_id as u64, module)?;
+    }
+    // The tracker's own state (locks, counters, table pointers) lives in a
+    // static; it holds no heap pointers, and is not the service's data.
+    let own_state = (
+        &STATE as *const _ as usize,
+        &STATE as *const _ as usize + core::mem::size_of_val(&STATE),
+    );
+    for (module_id, module) in modules.iter().enumerate() {
+        for (start, end) in module.writable_ranges() {
+            writer.root_segment(module_id as u64, start, end, own_state)?;
+            roots += 1;
+        }
+    }
+    if let Some(thread) = &thread {
+        writer.root_thread_stack(thread)?;
+        roots += 1;
+    }
+    let stacks = writer.stacks(&depot)?;
+    let mut object_bytes = 0u64;
+    for index in 0..writer.snapshot.len() {
+        let entry = writer.snapshot[index];
+        writer.object(entry)?;
+        object_bytes += entry.size as u64;
+    }
+    writer.stats(&stats)?;
+    let records = writer.records;
+    let objects = writer.snapshot.len() as u64;
+    writer.end(objects, object_bytes)?;
+    writer.sink.flush()?;
+    drop(depot);
+    drop(shards);
+    Ok(DumpReport {
+        objects,
+        object_bytes,
+        roots,
+        stacks,
+        records: records + 1,
+        file_bytes: writer.sink.written,
+    })
+}
+
+/// Locks every table shard in ascending order, waiting until no realloc is
+/// between shards (see `Tracker::realloc`).
+fn lock_table() -> [ShardGuard<'static>; SHARD_COUNT] {
+    loop {
+        let shards: [ShardGuard<'static>; SHARD_COUNT] =
+            core::array::from_fn(|index| STATE.table.lock(index));
+        if STATE.moves_in_flight.load(Ordering::Acquire) == 0 {
+            return shards;
+        }
+        drop(shards);
+        sys::yield_now();
+    }
+}
+
+fn fill_snapshot<'a>(
+    region: &'a mut Region,
+    shards: &[ShardGuard<'_>],
+    count: usize,
+) -> &'a mut [Entry] {
+    // SAFETY: the region is zeroed, large enough for `count` entries, and an
+    // all-zero Entry is valid.
+    let snapshot =
+        unsafe { core::slice::from_raw_parts_mut(region.ptr.cast::<Entry>(), count) };
+    for (slot, entry) in snapshot
+        .iter_mut()
+        .zip(shards.iter().flat_map(|shard| shard.entries()))
+    {
+        *slot = entry;
+    }
+    // sort_unstable does not allocate.
+    snapshot.sort_unstable_by_key(|entry| entry.address);
+    snapshot
+}
+
+/// The dumping thread's stack, from (about) the current stack pointer up.
+struct ThreadRoot {
+    thread_id: u64,
+    name: [u8; 16],
+    name_len: usize,
+    low: usize,
+    high: usize,
+}
+
+impl ThreadRoot {
+    #[inline(never)]
+    fn current() -> Option<ThreadRoot> {
+        let marker = 0usize;
+        // Everything above this frame belongs to our callers.
+        let low = (&marker as *const usize as usize) & !(WORD - 1);
+        let (_, high) = sys::thread_stack_bounds()?;
+        if low >= high {
+            return None;
+        }
+        let mut name = [0u8; 16];
+        // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included.
+        unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+        let name_len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        Some(ThreadRoot {
+            thread_id: sys::gettid(),
+            name,
+            name_len,
+            low,
+            high,
+        })
+    }
+}
+
+/// Buffered output to a file descriptor.
+struct Sink {
+    fd: i32,
+    buffer: Region,
+    used: usize,
+    written: u64,
+}
+
+impl Sink {
+    fn new(fd: i32) -> Result<Sink, Error> {
+        Ok(Sink {
+            fd,
+            buffer: Region::new(BUFFER_BYTES).ok_or(Error::OutOfMemory)?,
+            used: 0,
+            written: 0,
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        if self.used > 0 {
+            let used = self.used;
+            self.used = 0;
+            sys::write_all(self.fd, &self.buffer.bytes_mut()[..used])?;
+        }
+        Ok(())
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if bytes.len() >= DIRECT_WRITE_BYTES {
+            self.flush()?;
+            sys::write_all(self.fd, bytes)?;
+        } else {
+            if self.used + bytes.len() > self.buffer.len {
+                self.flush()?;
+            }
+            let used = self.used;
+            self.buffer.bytes_mut()[used..used + bytes.len()].copy_from_slice(bytes);
+            self.used += bytes.len();
+        }
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn uvarint(&mut self, value: u64) -> Result<(), Error> {
+        let mut encoded = [0u8; MAX_UVARINT_LEN];
+        let len = heapdump_format::put_uvarint(&mut encoded, value);
+        self.raw(&encoded[..len])
+    }
+
+    /// Room for `len` bytes at the end of the buffer, flushing first if
+    /// needed; `len` must not exceed the buffer.
+    fn reserve(&mut self, len: usize) -> Result<&mut [u8], Error> {
+        if self.used + len > self.buffer.len {
+            self.flush()?;
+        }
+        let used = self.used;
+        self.used += len;
+        self.written += len as u64;
+        Ok(&mut self.buffer.bytes_mut()[used..used + len])
+    }
+}
+
+/// Encodes one record body into a fixed scratch buffer.
+struct Body<'a> {
+    bytes: &'a mut [u8],
+    len: usize,
+}
+
+impl Body<'_> {
+    fn uvarint(&mut self, value: u64) {
+        let mut encoded = [0u8; MAX_UVARINT_LEN];
+        let len = heapdump_format::put_uvarint(&mut encoded, value);
+        self.raw(&encoded[..len]);
+    }
+
+    /// `bytes` / `string`: a length, then the bytes. Over-long values are
+    /// cut so the body never overflows (paths are at most 4 KiB).
+    fn bytes(&mut self, value: &[u8]) {
+        let room = self.bytes.len() - self.len - MAX_UVARINT_LEN;
+        let value = &value[..value.len().min(room)];
+        self.uvarint(value.len() as u64);
+        self.raw(value);
+    }
+
+    fn raw(&mut self, value: &[u8]) {
+        let end = (self.len + value.len()).min(self.bytes.len());
+        let take = end - self.len;
+        self.bytes[self.len..end].copy_from_slice(&value[..take]);
+        self.len = end;
+    }
+}
+
+struct DumpWriter<'s> {
+    sink: Sink,
+    body: Region,
+    snapshot: &'s [Entry],
+    redact: bool,
+    records: u64,
+}
+
+impl DumpWriter<'_> {
+    fn record_header(&mut self, record_tag: u64, body_len: u64) -> Result<(), Error> {
+        self.records += 1;
+        self.sink.uvarint(record_tag)?;
+        self.sink.uvarint(body_len)
+    }
+
+    /// Writes a record whose body `fill` encodes into the scratch buffer.
+    fn small_record(&mut self, record_tag: u64, fill: impl FnOnce(&mut Body<'_>)) -> Result<(), Error> {
+        let mut body = Body {
+            bytes: self.body.bytes_mut(),
+            len: 0,
+        };
+        fill(&mut body);
+        let len = body.len;
+        self.record_header(record_tag, len as u64)?;
+        // Split borrows: the body buffer and the sink are separate fields.
+        let bytes = &self.body.bytes_mut()[..len];
+        self.sink.raw(bytes)
+    }
+
+    fn params(
+        &mut self,
+        modules: &Modules,
+        time_unix_ns: u64,
+        sample_rate: u64,
+        contents: ContentsMode,
+    ) -> Result<(), Error> {
+        let main = modules.iter().next();
+        self.small_record(tag::PARAMS, |body| {
+            body.uvarint(WORD as u64);
+            body.uvarint(u64::from(cfg!(target_endian = "big")));
+            body.bytes(std::env::consts::ARCH.as_bytes());
+            body.bytes(std::env::consts::OS.as_bytes());
+            body.uvarint(u64::from(std::process::id()));
+            body.uvarint(time_unix_ns);
+            body.bytes(main.map_or(&[][..], |module| module.path()));
+            body.bytes(main.map_or(&[][..], |module| module.build_id()));
+            body.bytes(concat!("heapdump ", env!("CARGO_PKG_VERSION")).as_bytes());
+            body.uvarint(contents as u64);
+            body.uvarint(sample_rate);
+        })
+    }
+
+    fn module(&mut self, module_id: u64, module: &crate::modules::ModuleInfo) -> Result<(), Error> {
+        self.small_record(tag::MODULE, |body| {
+            body.uvarint(module_id);
+            body.bytes(module.path());
+            body.bytes(module.build_id());
+            body.uvarint(module.load_bias as u64);
+            body.uvarint(module.ranges().len() as u64);
+            for range in module.ranges() {
+                body.uvarint(range.start as u64);
+                body.uvarint(range.size as u64);
+                body.uvarint(range.flags);
+            }
+        })
+    }
+
+    fn root_segment(
+        &mut self,
+        module_id: u64,
+        start: usize,
+        end: usize,
+        own_state: (usize, usize),
+    ) -> Result<(), Error> {
+        let size = end - start;
+        let body_len = uvarint_len(module_id) + uvarint_len(start as u64) + bytes_len(size);
+        self.record_header(tag::ROOT_SEGMENT, body_len as u64)?;
+        self.sink.uvarint(module_id)?;
+        self.sink.uvarint(start as u64)?;
+        self.memory(start, size, own_state)
+    }
+
+    fn root_thread_stack(&mut self, thread: &ThreadRoot) -> Result<(), Error> {
+        let name = &thread.name[..thread.name_len];
+        let size = thread.high - thread.low;
+        let body_len = uvarint_len(thread.thread_id)
+            + bytes_len(name.len())
+            + uvarint_len(thread.low as u64)
+            + bytes_len(size);
+        self.record_header(tag::ROOT_THREAD_STACK, body_len as u64)?;
+        self.sink.uvarint(thread.thread_id)?;
+        self.sink.uvarint(name.len() as u64)?;
+        self.sink.raw(name)?;
+        self.sink.uvarint(thread.low as u64)?;
+        self.memory(thread.low, size, (0, 0))
+    }
+
+    fn stacks(&mut self, depot: &DepotGuard<'_>) -> Result<u64, Error> {
+        let mut count = 0;
+        depot.for_each(|stack_id, pcs| {
+            count += 1;
+            self.small_record(tag::STACK, |body| {
+                body.uvarint(stack_id);
+                body.uvarint(pcs.len() as u64);
+                for &pc in pcs {
+                    body.uvarint(pc as u64);
+                }
+            })
+        })?;
+        Ok(count)
+    }
+
+    fn object(&mut self, entry: Entry) -> Result<(), Error> {
+        let body_len = uvarint_len(entry.address as u64)
+            + uvarint_len(entry.size as u64)
+            + uvarint_len(entry.stack_id)
+            + bytes_len(entry.size);
+        self.record_header(tag::OBJECT, body_len as u64)?;
+        self.sink.uvarint(entry.address as u64)?;
+        self.sink.uvarint(entry.size as u64)?;
+        self.sink.uvarint(entry.stack_id)?;
+        self.memory(entry.address, entry.size, (0, 0))
+    }
+
+    fn stats(&mut self, stats: &Stats) -> Result<(), Error> {
+        self.small_record(tag::STATS, |body| {
+            body.uvarint(stats.live_bytes);
+            body.uvarint(stats.live_objects);
+            body.uvarint(stats.allocated_bytes);
+            body.uvarint(stats.allocated_objects);
+            body.uvarint(stats.freed_bytes);
+            body.uvarint(stats.freed_objects);
+            body.uvarint(stats.peak_live_bytes);
+            body.uvarint(stats.tracker_bytes);
+        })
+    }
+
+    fn end(&mut self, objects: u64, object_bytes: u64) -> Result<(), Error> {
+        let records = self.records;
+        self.small_record(tag::END, |body| {
+            body.uvarint(records);
+            body.uvarint(objects);
+            body.uvarint(object_bytes);
+        })
+    }
+
+    /// Writes `size` bytes of live memory at `address` as a `bytes` field:
+    /// the length, then the contents, with `exclude` zeroed and, in redacted
+    /// mode, every word that does not point into a live object zeroed.
+    fn memory(&mut self, address: usize, size: usize, exclude: (usize, usize)) -> Result<(), Error> {
+        self.sink.uvarint(size as u64)?;
+        let overlaps_exclude = exclude.0 < address + size && address < exclude.1;
+        if !self.redact && !overlaps_exclude && size >= DIRECT_WRITE_BYTES {
+            self.sink.flush()?;
+            // SAFETY: the block is live (its shard is locked, so it cannot be
+            // freed) or a mapped segment/stack range; the kernel only reads it.
+            let bytes = unsafe { core::slice::from_raw_parts(address as *const u8, size) };
+            sys::write_all(self.sink.fd, bytes)?;
+            self.sink.written += size as u64;
+            return Ok(());
+        }
+        let mut offset = 0;
+        while offset < size {
+            // Chunks end on word boundaries so redaction sees whole words.
+            let mut chunk = (size - offset).min(BUFFER_BYTES / 2);
+            let chunk_end = address + offset + chunk;
+            if offset + chunk < size {
+                chunk -= chunk_end % WORD;
+            }
+            let start = address + offset;
+            let out = self.sink.reserve(chunk)?;
+            // SAFETY: as above; the source is readable for `chunk` bytes and
+            // does not overlap our buffer.
+            unsafe { core::ptr::copy_nonoverlapping(start as *const u8, out.as_mut_ptr(), chunk) };
+            if overlaps_exclude {
+                zero_overlap(out, start, exclude);
+            }
+            if self.redact {
+                redact(out, start, self.snapshot);
+            }
+            offset += chunk;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes a `bytes` field of `len` bytes takes.
+fn bytes_len(len: usize) -> usize {
+    uvarint_len(len as u64) + len
+}
+
+fn zero_overlap(out: &mut [u8], start: usize, (exclude_start, exclude_end): (usize, usize)) {
+    let from = exclude_start.max(start) - start;
+    let to = exclude_end.min(start + out.len()).saturating_sub(start);
+    if from < to {
+        out[from..to].fill(0);
+    }
+}
+
+/// Keeps only the aligned words of `out` (memory copied from `start`) whose
+/// value points into a live object.
+fn redact(out: &mut [u8], start: usize, snapshot: &[Entry]) {
+    let first_word = start.next_multiple_of(WORD) - start;
+    let head = first_word.min(out.len());
+    out[..head].fill(0);
+    let mut offset = head;
+    while offset + WORD <= out.len() {
+        let mut word = [0u8; WORD];
+        word.copy_from_slice(&out[offset..offset + WORD]);
+        if !points_into_live_object(usize::from_ne_bytes(word), snapshot) {
+            out[offset..offset + WORD].fill(0);
+        }
+        offset += WORD;
+    }
+    out[offset..].fill(0);
+}
+
+fn points_into_live_object(value: usize, snapshot: &[Entry]) -> bool {
+    let after = snapshot.partition_point(|entry| entry.address <= value);
+    after > 0 && {
+        let entry = snapshot[after - 1];
+        value < entry.address + entry.size
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Error {
+        Error::Io(error)
+    }
+}

@@ -1,0 +1,248 @@
+//! Heap dumps for Rust services, like Go's `runtime/debug.WriteHeapDump`.
+//!
+//! Install the tracking allocator, then write a dump whenever you need one:
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
+//!
+//! fn main() -> Result<(), heapdump::Error> {
+//!     let cache: Vec<String> = (0..1000).map(|i| format!("session {i}")).collect();
+//!     let report = heapdump::write_file("service.hdump")?;
+//!     eprintln!("wrote {} objects ({} bytes)", report.objects, report.object_bytes);
+//!     drop(cache);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! A dump holds every live allocation with its contents, the roots that can
+//! point at them (each module's writable statics and the dumping thread's
+//! stack), the sampled allocation-site stacks and the allocator statistics.
+//! `docs/FORMAT.md` describes the file; the `heapdump` command reads it.
+//!
+//! **A dump contains the service's secrets** (every key, token and payload in
+//! memory). Files written by [`write_file`] are created with mode 0600;
+//! [`ContentsMode::Redacted`] keeps the object graph and zeroes everything
+//! that is not a pointer.
+//!
+//! # Costs
+//! Every allocation and free takes one of 64 sharded spin locks and updates a
+//! hash table kept outside the heap. Allocation sites are sampled by bytes
+//! (one stack per 512 KiB allocated on average, like Go's `MemProfileRate`;
+//! set [`set_sample_rate`] or `HEAPDUMP_SAMPLE_RATE`, 1 = every allocation)
+//! with a frame-pointer walk: build with `-C force-frame-pointers=yes` for
+//! complete stacks; without it stacks stop at the first frame that has no
+//! frame pointer. While a dump is written, allocations and frees on other
+//! threads wait; threads that do not allocate keep running.
+
+#![warn(missing_docs)]
+
+mod dump;
+mod lock;
+mod modules;
+mod stacks;
+mod sys;
+mod table;
+mod tracker;
+
+use std::fmt;
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+pub use heapdump_format::ContentsMode;
+pub use tracker::{set_sample_rate, Tracker, DEFAULT_SAMPLE_RATE, SAMPLE_RATE_ENV};
+
+/// How to write a dump.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Whether to keep every byte ([`ContentsMode::Full`], the default) or
+    /// only the pointers ([`ContentsMode::Redacted`]).
+    pub contents: ContentsMode,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            contents: ContentsMode::Full,
+        }
+    }
+}
+
+/// What a written dump holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpReport {
+    /// Live allocations written (one OBJECT record each).
+    pub objects: u64,
+    /// Sum of their sizes.
+    pub object_bytes: u64,
+    /// Root ranges written (module segments and thread stacks).
+    pub roots: u64,
+    /// Distinct allocation-site stacks written.
+    pub stacks: u64,
+    /// Records written, END included.
+    pub records: u64,
+    /// Bytes written, header included.
+    pub file_bytes: u64,
+}
+
+/// Allocator statistics, like Go's `runtime.MemStats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes in live allocations.
+    pub live_bytes: u64,
+    /// Number of live allocations.
+    pub live_objects: u64,
+    /// Bytes allocated since start (a realloc counts as a free and an alloc).
+    pub allocated_bytes: u64,
+    /// Allocations since start.
+    pub allocated_objects: u64,
+    /// Bytes freed since start.
+    pub freed_bytes: u64,
+    /// Frees since start.
+    pub freed_objects: u64,
+    /// Highest `live_bytes` seen; may miss up to 256 KiB per thread.
+    pub peak_live_bytes: u64,
+    /// Mean bytes between sampled allocation sites.
+    pub sample_rate: u64,
+    /// Memory used by the tracker's own tables, outside the heap.
+    pub tracker_bytes: u64,
+    /// Blocks the tracker could not record (its tables could not grow).
+    pub untracked_blocks: u64,
+}
+
+/// Why a dump could not be written.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// No [`Tracker`] is the global allocator, so there is nothing to dump.
+    NotInstalled,
+    /// `write` was called from inside the allocator or from another dump.
+    Reentrant,
+    /// The writer could not map memory for its buffers.
+    OutOfMemory,
+    /// Writing, syncing or renaming failed (bad fd, `EPIPE`, `ENOSPC`, ...).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotInstalled => write!(
+                f,
+                "heapdump::Tracker is not the global allocator: add \
+                 `#[global_allocator] static ALLOC: heapdump::Tracker = heapdump::Tracker::system();`"
+            ),
+            Error::Reentrant => write!(f, "a heap dump was requested while one is being written on this thread"),
+            Error::OutOfMemory => write!(f, "out of memory for the dump's buffers"),
+            Error::Io(error) => write!(f, "writing the heap dump failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Writes a heap dump to an open file descriptor (a file, pipe or socket),
+/// like Go's `debug.WriteHeapDump(fd)`. The descriptor stays open.
+pub fn write<F: AsFd>(fd: F) -> Result<DumpReport, Error> {
+    write_with(fd, &Options::default())
+}
+
+/// [`write`] with options.
+pub fn write_with<F: AsFd>(fd: F, options: &Options) -> Result<DumpReport, Error> {
+    dump::write_dump(fd.as_fd().as_raw_fd(), options)
+}
+
+/// [`write`] to a raw file descriptor number. A closed or invalid descriptor
+/// gives an [`Error::Io`], never a crash.
+pub fn write_raw_fd(fd: RawFd, options: &Options) -> Result<DumpReport, Error> {
+    dump::write_dump(fd, options)
+}
+
+/// Writes a heap dump to `path`, created with mode 0600. The dump is written
+/// to a temporary file in the same directory and renamed into place once
+/// complete and synced, so `path` holds a whole dump or nothing new.
+pub fn write_file(path: impl AsRef<Path>) -> Result<DumpReport, Error> {
+    write_file_with(path, &Options::default())
+}
+
+/// [`write_file`] with options.
+pub fn write_file_with(path: impl AsRef<Path>, options: &Options) -> Result<DumpReport, Error> {
+    let path = path.as_ref();
+    let file_name = path.file_name().ok_or_else(|| {
+        Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", path.display()),
+        ))
+    })?;
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(file_name);
+    temporary_name.push(format!(".tmp.{}", std::process::id()));
+    let temporary = directory.join(temporary_name);
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&temporary)?;
+    let result = write_with(&file, options).and_then(|report| {
+        file.sync_all()?;
+        fs::rename(&temporary, path)?;
+        // Make the rename itself durable.
+        if let Ok(directory) = fs::File::open(directory) {
+            let _ = directory.sync_all();
+        }
+        Ok(report)
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result
+}
+
+/// The allocator's statistics now, like Go's `runtime.ReadMemStats`.
+///
+/// Shards are read one after another, so counts may be off by allocations
+/// that happen meanwhile on other threads; a dump's STATS record is exact.
+pub fn stats() -> Stats {
+    let mut totals = table::Counters::default();
+    let mut footprint = 0;
+    for index in 0..table::SHARD_COUNT {
+        let shard = tracker::STATE.table.lock(index);
+        totals.add(&shard.counters());
+        footprint += table::Table::footprint(core::slice::from_ref(&shard));
+    }
+    Stats {
+        live_bytes: totals.live_bytes,
+        live_objects: totals.live_objects,
+        allocated_bytes: totals.allocated_bytes,
+        allocated_objects: totals.allocated_objects,
+        freed_bytes: totals.freed_bytes,
+        freed_objects: totals.freed_objects,
+        peak_live_bytes: tracker::STATE
+            .peak_live
+            .load(Ordering::Relaxed)
+            .max(totals.live_bytes),
+        sample_rate: tracker::sample_rate(),
+        tracker_bytes: footprint,
+        untracked_blocks: tracker::STATE.untracked_blocks.load(Ordering::Relaxed),
+    }
+}
+
+/// The mean number of bytes between sampled allocation sites now in force.
+pub fn sample_rate() -> u64 {
+    tracker::sample_rate()
+}

@@ -1,0 +1,189 @@
+//! Thin wrappers over the system calls the tracker needs. Nothing here
+//! allocates through the global allocator: the tracker runs inside it.
+
+use core::ptr;
+
+/// Maps `len` bytes of zeroed, private, anonymous memory outside the heap.
+/// Pages are committed on first touch (`MAP_NORESERVE`).
+pub(crate) fn map(len: usize) -> Option<*mut u8> {
+    // SAFETY: an anonymous private mapping has no preconditions; failure is
+    // reported as MAP_FAILED.
+    let addr = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        None
+    } else {
+        Some(addr.cast())
+    }
+}
+
+/// Unmaps a region returned by [`map`].
+///
+/// # Safety
+/// `addr` and `len` must be exactly a region returned by `map`, no longer used.
+pub(crate) unsafe fn unmap(addr: *mut u8, len: usize) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { libc::munmap(addr.cast(), len) };
+}
+
+/// An owned anonymous mapping, unmapped on drop.
+pub(crate) struct Region {
+    pub(crate) ptr: *mut u8,
+    pub(crate) len: usize,
+}
+
+impl Region {
+    /// Maps a new zeroed region of `len` bytes (rounded up to a page).
+    pub(crate) fn new(len: usize) -> Option<Region> {
+        let len = len.max(1).div_ceil(4096) * 4096;
+        map(len).map(|ptr| Region { ptr, len })
+    }
+
+    /// The region as a byte slice.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is ours, `len` bytes long and readable/writable.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: the region came from `map` and is dropped once.
+        unsafe { unmap(self.ptr, self.len) }
+    }
+}
+
+/// Yields the processor to another thread.
+pub(crate) fn yield_now() {
+    // SAFETY: sched_yield has no preconditions.
+    unsafe { libc::sched_yield() };
+}
+
+/// The calling thread's OS thread id.
+pub(crate) fn gettid() -> u64 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+/// The calling thread's stack as `(lowest, highest)` addresses, from the C
+/// library; `None` if it cannot tell.
+pub(crate) fn thread_stack_bounds() -> Option<(usize, usize)> {
+    // SAFETY: pthread_getattr_np fills `attr` for the calling thread; we
+    // destroy it before returning. These calls use the C library's malloc,
+    // never Rust's global allocator, so they cannot re-enter the tracker.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut stack_addr: *mut libc::c_void = ptr::null_mut();
+        let mut stack_size: libc::size_t = 0;
+        let result = libc::pthread_attr_getstack(&attr, &mut stack_addr, &mut stack_size);
+        libc::pthread_attr_destroy(&mut attr);
+        if result != 0 || stack_addr.is_null() {
+            return None;
+        }
+        let low = stack_addr as usize;
+        Some((low, low + stack_size))
+    }
+}
+
+/// Writes all of `bytes` to `fd`, retrying on `EINTR` and partial writes,
+/// waiting with `poll` when a non-blocking fd is full.
+pub(crate) fn write_all(fd: i32, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid readable slice for its length.
+        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if written < 0 {
+            let error = std::io::Error::last_os_error();
+            match error.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(code) if code == libc::EAGAIN || code == libc::EWOULDBLOCK => {
+                    wait_writable(fd)?;
+                    continue;
+                }
+                _ => return Err(error),
+            }
+        }
+        if written == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                "write returned 0 bytes",
+            ));
+        }
+        bytes = &bytes[written as usize..];
+    }
+    Ok(())
+}
+
+fn wait_writable(fd: i32) -> std::io::Result<()> {
+    let mut pollfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pollfd, 1, -1) };
+        if ready >= 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EINTR) {
+            return Err(error);
+        }
+    }
+}
+
+/// Blocks `SIGPIPE` on the calling thread while alive, so writing to a pipe
+/// whose reader is gone returns `EPIPE` instead of killing the process; on
+/// drop, discards a `SIGPIPE` raised meanwhile and restores the mask.
+pub(crate) struct SigpipeBlock {
+    old_mask: libc::sigset_t,
+}
+
+impl SigpipeBlock {
+    pub(crate) fn new() -> SigpipeBlock {
+        // SAFETY: plain signal-mask manipulation on the calling thread.
+        unsafe {
+            let mut block: libc::sigset_t = core::mem::zeroed();
+            let mut old_mask: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut block);
+            libc::sigaddset(&mut block, libc::SIGPIPE);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old_mask);
+            SigpipeBlock { old_mask }
+        }
+    }
+}
+
+impl Drop for SigpipeBlock {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`; sigtimedwait with a zero timeout only takes a
+        // pending SIGPIPE off this thread, if there is one.
+        unsafe {
+            let mut pipe: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut pipe);
+            libc::sigaddset(&mut pipe, libc::SIGPIPE);
+            let mut pending: libc::sigset_t = core::mem::zeroed();
+            libc::sigpending(&mut pending);
+            if libc::sigismember(&pending, libc::SIGPIPE) == 1
+                && libc::sigismember(&self.old_mask, libc::SIGPIPE) == 0
+            {
+                let zero = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&pipe, ptr::null_mut(), &zero);
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, ptr::null_mut());
+        }
+    }
+}
