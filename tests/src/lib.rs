@@ -1,1 +1,24 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests in `tests/tests/`.
+//!
+//! Each test file is its own program that installs `heapdump::Tracker` as
+//! its global allocator, builds a heap, writes dumps, and reads them back
+//! with `heapdump-reader`.
+
+use std::path::{Path, PathBuf};
+
+use heapdump_reader::{DumpFile, HeapGraph};
+
+/// A fresh path in the temporary directory, unique to this process and name.
+pub fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("heapdump-test-{}-{name}.hdump", std::process::id()))
+}
+
+/// Maps, parses and builds the graph of the dump at `path`, then hands it to
+/// `check`. Panics with the reader's error message if the dump is invalid.
+pub fn read_graph<R>(path: &Path, check: impl FnOnce(&HeapGraph<'_>) -> R) -> R {
+    let file = DumpFile::open(path).unwrap_or_else(|error| panic!("{error}"));
+    let dump = heapdump_reader::parse(file.bytes(), &mut |_, _| {})
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let graph = HeapGraph::build(dump, &mut |_, _| {});
+    check(&graph)
+}

@@ -32,7 +32,9 @@ pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error
     if !STATE.installed.load(Ordering::Relaxed) {
         return Err(Error::NotInstalled);
     }
-    let _one_at_a_time = DUMP_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one_at_a_time = DUMP_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(_busy) = BusyGuard::enter() else {
         return Err(Error::Reentrant);
     };
@@ -60,6 +62,11 @@ pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error
     for shard in &shards {
         totals.add(&shard.counters());
     }
+    debug_assert_eq!(
+        snapshot.iter().map(|entry| entry.size as u64).sum::<u64>(),
+        totals.live_bytes,
+        "the live table and its counters disagree"
+    );
     let stats = Stats {
         live_bytes: totals.live_bytes,
         live_objects: totals.live_objects,
@@ -67,7 +74,10 @@ pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error
         allocated_objects: totals.allocated_objects,
         freed_bytes: totals.freed_bytes,
         freed_objects: totals.freed_objects,
-        peak_live_bytes: STATE.peak_live.load(Ordering::Relaxed).max(totals.live_bytes),
+        peak_live_bytes: STATE
+            .peak_live
+            .load(Ordering::Relaxed)
+            .max(totals.live_bytes),
         sample_rate,
         tracker_bytes: Table::footprint(&shards) + depot.footprint() + snapshot_bytes,
         untracked_blocks: STATE.untracked_blocks.load(Ordering::Relaxed),
@@ -147,8 +157,7 @@ fn fill_snapshot<'a>(
 ) -> &'a mut [Entry] {
     // SAFETY: the region is zeroed, large enough for `count` entries, and an
     // all-zero Entry is valid.
-    let snapshot =
-        unsafe { core::slice::from_raw_parts_mut(region.ptr.cast::<Entry>(), count) };
+    let snapshot = unsafe { core::slice::from_raw_parts_mut(region.ptr.cast::<Entry>(), count) };
     for (slot, entry) in snapshot
         .iter_mut()
         .zip(shards.iter().flat_map(|shard| shard.entries()))
@@ -301,7 +310,11 @@ impl DumpWriter<'_> {
     }
 
     /// Writes a record whose body `fill` encodes into the scratch buffer.
-    fn small_record(&mut self, record_tag: u64, fill: impl FnOnce(&mut Body<'_>)) -> Result<(), Error> {
+    fn small_record(
+        &mut self,
+        record_tag: u64,
+        fill: impl FnOnce(&mut Body<'_>),
+    ) -> Result<(), Error> {
         let mut body = Body {
             bytes: self.body.bytes_mut(),
             len: 0,
@@ -434,7 +447,12 @@ impl DumpWriter<'_> {
     /// Writes `size` bytes of live memory at `address` as a `bytes` field:
     /// the length, then the contents, with `exclude` zeroed and, in redacted
     /// mode, every word that does not point into a live object zeroed.
-    fn memory(&mut self, address: usize, size: usize, exclude: (usize, usize)) -> Result<(), Error> {
+    fn memory(
+        &mut self,
+        address: usize,
+        size: usize,
+        exclude: (usize, usize),
+    ) -> Result<(), Error> {
         self.sink.uvarint(size as u64)?;
         let overlaps_exclude = exclude.0 < address + size && address < exclude.1;
         if !self.redact && !overlaps_exclude && size >= DIRECT_WRITE_BYTES {

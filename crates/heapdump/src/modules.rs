@@ -127,7 +127,11 @@ impl Modules {
     }
 }
 
-unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+unsafe extern "C" fn visit(
+    info: *mut libc::dl_phdr_info,
+    _size: usize,
+    data: *mut c_void,
+) -> c_int {
     // SAFETY: `data` is the `Modules` passed to dl_iterate_phdr; `info` is
     // valid for this call.
     let (modules, info) = unsafe { (&mut *data.cast::<Modules>(), &*info) };
@@ -190,7 +194,9 @@ fn find_build_id(mut notes: &[u8]) -> Option<&[u8]> {
     const NT_GNU_BUILD_ID: u32 = 3;
     let align4 = |n: usize| n.div_ceil(4) * 4;
     while notes.len() >= 12 {
-        let word = |at: usize| u32::from_ne_bytes([notes[at], notes[at + 1], notes[at + 2], notes[at + 3]]);
+        let word = |at: usize| {
+            u32::from_ne_bytes([notes[at], notes[at + 1], notes[at + 2], notes[at + 3]])
+        };
         let (name_size, desc_size, kind) = (word(0) as usize, word(4) as usize, word(8));
         let desc_start = 12 + align4(name_size);
         let next = desc_start + align4(desc_size);

@@ -34,14 +34,17 @@ pub(crate) fn capture(stack_high: usize) -> Frames {
         pcs: [0; MAX_FRAMES],
         len: 0,
     };
-    let mut frame = frame_pointer();
-    // The lowest valid frame is our own: anything below is not in use.
-    let stack_low = frame;
+    let (mut frame, stack_low) = frame_and_stack_pointer();
+    // Frames live between the stack pointer and the top of the stack. Without
+    // frame pointers the register may hold anything: these bounds keep the
+    // walk inside the mapped stack.
     while frames.len < MAX_FRAMES {
         let word = core::mem::size_of::<usize>();
         if frame < stack_low
             || !frame.is_multiple_of(word)
-            || frame.checked_add(2 * word).is_none_or(|end| end > stack_high)
+            || frame
+                .checked_add(2 * word)
+                .is_none_or(|end| end > stack_high)
         {
             break;
         }
@@ -64,23 +67,30 @@ pub(crate) fn capture(stack_high: usize) -> Frames {
     frames
 }
 
+/// The frame-pointer and stack-pointer registers.
 #[inline(always)]
-fn frame_pointer() -> usize {
+fn frame_and_stack_pointer() -> (usize, usize) {
     let fp: usize;
-    // SAFETY: reading the frame-pointer register has no side effects.
+    let sp: usize;
+    // SAFETY: reading registers has no side effects.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+        core::arch::asm!("mov {}, rbp", "mov {}, rsp", out(reg) fp, out(reg) sp,
+            options(nomem, nostack, preserves_flags));
     }
+    // SAFETY: as above.
     #[cfg(target_arch = "aarch64")]
     unsafe {
-        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+        core::arch::asm!("mov {}, x29", "mov {}, sp", out(reg) fp, out(reg) sp,
+            options(nomem, nostack, preserves_flags));
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
+        // No walker for this architecture: an empty stack.
         fp = 0;
+        sp = usize::MAX;
     }
-    fp
+    (fp, sp)
 }
 
 /// Number of depot shards; a power of two.
@@ -251,7 +261,12 @@ fn grow_depot(data: &mut DepotShardData) -> Option<()> {
     }
     if data.capacity != 0 {
         // SAFETY: the old array came from `sys::map` with this size.
-        unsafe { sys::unmap(data.slots.cast(), data.capacity * core::mem::size_of::<Slot>()) };
+        unsafe {
+            sys::unmap(
+                data.slots.cast(),
+                data.capacity * core::mem::size_of::<Slot>(),
+            )
+        };
     }
     data.slots = new_slots;
     data.capacity = new_capacity;

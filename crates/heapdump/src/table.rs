@@ -122,7 +122,8 @@ impl Table {
     /// Locks shard `index` if no one holds it.
     pub(crate) fn try_lock(&self, index: usize) -> Option<ShardGuard<'_>> {
         let shard = &self.shards[index];
-        shard.lock.try_lock().then_some(ShardGuard { shard })
+        // `then`, not `then_some`: a guard built eagerly would unlock on drop.
+        shard.lock.try_lock().then(|| ShardGuard { shard })
     }
 
     /// Bytes of memory the shards' slot arrays use.

@@ -259,7 +259,10 @@ fn record_alloc(address: usize, size: usize) -> bool {
                 return 0;
             }
             let frames = stacks::capture(high);
-            STATE.depot.intern(&frames.pcs[..frames.len])
+            // The first return address is always into this function.
+            STATE
+                .depot
+                .intern(&frames.pcs[..frames.len][1.min(frames.len)..])
         })
         .unwrap_or(0);
     let mut shard = STATE.table.lock(shard_of(address));

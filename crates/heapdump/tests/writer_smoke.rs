@@ -23,7 +23,10 @@ fn dump_counts_match_stats_and_failures_are_errors() {
     drop(file);
 
     let mut bytes = Vec::new();
-    std::fs::File::open(&path).unwrap().read_to_end(&mut bytes).unwrap();
+    std::fs::File::open(&path)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
     assert_eq!(bytes.len() as u64, report.file_bytes);
     assert_eq!(&bytes[..12], heapdump_format::MAGIC);
     std::fs::remove_file(&path).unwrap();

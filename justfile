@@ -1,0 +1,27 @@
+# Everyday recipes. `just` is optional: each recipe is one plain command.
+
+# Build the sample service, dump it, and summarise the dump.
+demo:
+    cargo run --release -q -p leaky-service -- --out target/leaky-service.hdump && cargo run --release -q -p heapdump-cli -- summary target/leaky-service.hdump
+
+# Run every test (what CI runs).
+test:
+    cargo test --workspace --release
+
+# Format and lint as CI does.
+check:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --release -- -D warnings
+
+# Writer benchmarks: allocation overhead and dump speed (see docs/PERFORMANCE.md).
+bench:
+    cargo bench -p heapdump --bench alloc_overhead
+    cargo bench -p heapdump --bench dump_speed
+
+# Summarise any dump.
+summary DUMP:
+    cargo run --release -q -p heapdump-cli -- summary {{DUMP}}
+
+# Fuzz the reader (needs a nightly toolchain and cargo-fuzz).
+fuzz:
+    cd fuzz && cargo fuzz run read_dump
