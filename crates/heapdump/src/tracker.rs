@@ -247,7 +247,11 @@ fn record_alloc(address: usize, size: usize) -> bool {
     let Some(_busy) = BusyGuard::enter() else {
         return true;
     };
-    STATE.installed.store(true, Ordering::Relaxed);
+    // Read before writing: a store on every allocation would bounce the
+    // cache line between cores.
+    if !STATE.installed.load(Ordering::Relaxed) {
+        STATE.installed.store(true, Ordering::Relaxed);
+    }
     let stack_id = THREAD
         .try_with(|thread| {
             thread.account(size as i64);

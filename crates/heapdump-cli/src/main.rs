@@ -1,0 +1,52 @@
+//! `heapdump`: inspect heap dumps of Rust services.
+//!
+//! Each subcommand lives in its own module with its `Args` and `run`;
+//! `load` opens, parses and builds the graph with progress bars on stderr.
+
+mod human;
+mod load;
+mod summary;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// What a subcommand returns: any error is printed as `heapdump: error: …`.
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Inspect heap dumps of Rust services (written by `heapdump::write`).
+#[derive(Debug, Parser)]
+#[command(name = "heapdump", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Overview of a dump: process, roots, objects, allocator stats, top
+    /// allocation sites, size classes.
+    Summary(summary::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Summary(args) => summary::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `heapdump summary x | head`: the reader went away; not an error.
+        Err(err) if is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "heapdump: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.downcast_ref::<std::io::Error>()
+        .is_some_and(|err| err.kind() == std::io::ErrorKind::BrokenPipe)
+}

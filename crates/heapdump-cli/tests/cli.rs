@@ -1,0 +1,134 @@
+//! Runs the `heapdump` binary on small dumps built with the format builder.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use heapdump_format::builder::{DumpBuilder, Module, Params, Stats};
+
+fn dump_path(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}.hdump"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Two objects, the first sampled and pointing at the second; a stack root
+/// pointing at the first.
+fn small_dump(live_objects: u64) -> Vec<u8> {
+    let mut dump = DumpBuilder::new(Vec::new()).unwrap();
+    dump.params(&Params {
+        pid: 777,
+        executable: "/srv/app",
+        ..Params::default()
+    })
+    .unwrap();
+    dump.module(&Module {
+        path: "/srv/app",
+        build_id: &[0xab, 0xcd],
+        ..Module::default()
+    })
+    .unwrap();
+    dump.root_thread_stack(1, "main", 0x9000, &0x1000u64.to_le_bytes())
+        .unwrap();
+    dump.stack(5, &[0x4010, 0x4020]).unwrap();
+    dump.object(0x1000, 5, &0x2000u64.to_le_bytes()).unwrap();
+    dump.object(0x2000, 0, &[0; 24]).unwrap();
+    dump.stats(&Stats {
+        live_bytes: 32,
+        live_objects,
+        ..Stats::default()
+    })
+    .unwrap();
+    dump.finish().unwrap()
+}
+
+fn heapdump(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_heapdump"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[test]
+fn summary_prints_a_report() {
+    let path = dump_path("report", &small_dump(2));
+    let output = heapdump(&["summary", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    for expected in [
+        "heapdump-rs 1.0 dump of pid 777 (x86_64 linux)",
+        "executable  /srv/app",
+        "Modules: 1",
+        "/srv/app  build-id abcd",
+        "1 thread stack (8 B); 1 word pointing into objects",
+        "Objects: 2 live, 32 B (32 bytes), 1 reference",
+        "The dump's 2 objects and 32 bytes agree with the allocator stats.",
+        "8 B in 1 object  (stack 5)",
+        "0x4010",
+        "not sampled: 24 B in 1 object",
+        "size up to",
+        "  16 B  ",
+        "  32 B  ",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
+    }
+    // No progress bar when stderr is not a terminal.
+    assert_eq!(text(&output.stderr), "");
+}
+
+#[test]
+fn summary_reports_disagreeing_stats() {
+    let path = dump_path("disagree", &small_dump(3));
+    let output = heapdump(&["summary", path.to_str().unwrap()]);
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("DISAGREES with the allocator stats"));
+}
+
+#[test]
+fn summary_json() {
+    let path = dump_path("json", &small_dump(2));
+    let output = heapdump(&["summary", "--json", "--top", "1", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["info"]["format"], "heapdump-rs");
+    assert_eq!(json["info"]["pid"], 777);
+    assert_eq!(json["object_count"], 2);
+    assert_eq!(json["live_bytes"], 32);
+    assert_eq!(json["reference_count"], 1);
+    assert_eq!(json["root_reference_count"], 1);
+    assert_eq!(json["stats_agreement"]["objects"], true);
+    assert_eq!(json["top_sites"][0]["stack_id"], 5);
+    assert_eq!(json["top_sites"][0]["pcs"][1], "0x4020");
+    assert_eq!(json["not_sampled"]["bytes"], 24);
+    assert_eq!(json["modules"][0]["build_id"], "abcd");
+}
+
+#[test]
+fn bad_dumps_are_errors_with_offsets() {
+    let mut bytes = small_dump(2);
+    bytes.truncate(bytes.len() - 3);
+    let path = dump_path("truncated", &bytes);
+    let output = heapdump(&["summary", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("heapdump: error: at byte offset "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(text(&output.stdout), "");
+
+    let output = heapdump(&["summary", "/nonexistent/dump.hdump"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).starts_with("heapdump: error: cannot read /nonexistent/dump.hdump: ")
+    );
+
+    let path = dump_path("not-a-dump", b"hello, world");
+    let output = heapdump(&["summary", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("not a heap dump in a known format"));
+}

@@ -1,0 +1,66 @@
+//! Opening a dump file: a read-only memory map, so that parsing borrows the
+//! file's bytes instead of copying them.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use crate::error::{Error, ErrorKind};
+
+/// A dump file mapped into memory.
+#[derive(Debug)]
+pub struct DumpFile {
+    path: PathBuf,
+    /// `None` for an empty file, which cannot be mapped.
+    map: Option<Mmap>,
+}
+
+impl DumpFile {
+    /// Opens and memory-maps `path` read-only.
+    ///
+    /// The file must not be truncated or modified while it is mapped (as with
+    /// any memory map): the dumps this reads are written once and then only
+    /// read.
+    pub fn open(path: impl AsRef<Path>) -> Result<DumpFile, Error> {
+        let path = path.as_ref().to_path_buf();
+        let io_error = |source| {
+            Error::new(
+                0,
+                ErrorKind::Io {
+                    path: path.clone(),
+                    source,
+                },
+            )
+        };
+        let file = File::open(&path).map_err(io_error)?;
+        let metadata = file.metadata().map_err(io_error)?;
+        if metadata.is_dir() {
+            return Err(io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a directory",
+            )));
+        }
+        let len = metadata.len();
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: the map is read-only and private to this process. Like
+            // every reader of memory-mapped files, it relies on nobody
+            // truncating or rewriting the file while it is open; dump files
+            // are written once and then only read.
+            Some(unsafe { Mmap::map(&file) }.map_err(io_error)?)
+        };
+        Ok(DumpFile { path, map })
+    }
+
+    /// The path the file was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}

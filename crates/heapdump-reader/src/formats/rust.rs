@@ -1,0 +1,564 @@
+//! The heapdump-rs format, version 1.x, as `docs/FORMAT.md` describes it.
+//!
+//! One sequential pass over the records: every record's length is checked
+//! against the file before its body is decoded, fields are decoded inside the
+//! body (bytes left after the known fields are skipped, as newer minor
+//! versions append fields), unknown tags are skipped whole. Afterwards the
+//! objects are sorted by address if the file did not have them in order, and
+//! checked for overlaps; every allocation site an object names must exist.
+
+use std::collections::HashSet;
+
+use heapdump_format::{tag, ContentsMode, MAGIC, VERSION_MAJOR};
+use rayon::slice::ParallelSliceMut;
+
+use crate::cursor::Cursor;
+use crate::dump::{
+    AllocatorStats, Dump, DumpInfo, Module, ModuleRange, Object, Root, RootKind, Stack, StackId,
+};
+use crate::error::{Error, ErrorKind};
+use crate::formats::Format;
+use crate::graph::{MAX_OBJECTS, MAX_ROOTS};
+
+/// The format's name.
+pub const NAME: &str = "heapdump-rs";
+
+/// How many bytes of the file between two calls of the progress callback.
+const PROGRESS_STEP: u64 = 4 << 20;
+
+/// The heapdump-rs format (files that start with `heapdump-rs\0`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RustFormat;
+
+impl Format for RustFormat {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn matches(&self, bytes: &[u8]) -> bool {
+        bytes.starts_with(MAGIC)
+    }
+
+    fn parse<'data>(
+        &self,
+        bytes: &'data [u8],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Dump<'data>, Error> {
+        Parser::new(bytes).run(progress)
+    }
+}
+
+/// Name of the region a record body is, for error messages.
+fn record_region(tag: u64) -> &'static str {
+    match tag {
+        tag::END => "END record",
+        tag::PARAMS => "PARAMS record",
+        tag::MODULE => "MODULE record",
+        tag::ROOT_SEGMENT => "ROOT_SEGMENT record",
+        tag::ROOT_THREAD_STACK => "ROOT_THREAD_STACK record",
+        tag::STACK => "STACK record",
+        tag::OBJECT => "OBJECT record",
+        tag::STATS => "STATS record",
+        _ => "record",
+    }
+}
+
+fn bad_value(offset: u64, field: &'static str, value: u64, reason: &'static str) -> Error {
+    Error::new(
+        offset,
+        ErrorKind::BadValue {
+            field,
+            value,
+            reason,
+        },
+    )
+}
+
+/// Everything read so far.
+struct Parser<'data> {
+    bytes: &'data [u8],
+    info: Option<DumpInfo>,
+    modules: Vec<Module>,
+    module_ids: HashSet<u64>,
+    roots: Vec<Root<'data>>,
+    stacks: Vec<Stack>,
+    stack_ids: HashSet<u64>,
+    objects: Vec<Object<'data>>,
+    object_bytes: u64,
+    objects_sorted: bool,
+    stats: Option<AllocatorStats>,
+    /// `(module_id, offset of the field)` of segments whose module had not
+    /// been read yet when the segment was.
+    unresolved_modules: Vec<(u64, u64)>,
+    /// `(stack_id, offset of the field)` of objects whose stack had not been
+    /// read yet when the object was.
+    unresolved_stacks: Vec<(u64, u64)>,
+}
+
+impl<'data> Parser<'data> {
+    fn new(bytes: &'data [u8]) -> Parser<'data> {
+        Parser {
+            bytes,
+            info: None,
+            modules: Vec::new(),
+            module_ids: HashSet::new(),
+            roots: Vec::new(),
+            stacks: Vec::new(),
+            stack_ids: HashSet::new(),
+            objects: Vec::new(),
+            object_bytes: 0,
+            objects_sorted: true,
+            stats: None,
+            unresolved_modules: Vec::new(),
+            unresolved_stacks: Vec::new(),
+        }
+    }
+
+    fn run(mut self, progress: &mut dyn FnMut(u64, u64)) -> Result<Dump<'data>, Error> {
+        let total = self.bytes.len() as u64;
+        let mut file = Cursor::new(self.bytes, 0, "file");
+        let version = self.header(&mut file)?;
+        progress(file.offset(), total);
+        let mut next_progress = PROGRESS_STEP;
+
+        let mut record_count: u64 = 0;
+        loop {
+            if file.is_empty() {
+                let kind = if self.info.is_none() {
+                    ErrorKind::MissingParams
+                } else {
+                    ErrorKind::MissingEnd
+                };
+                return Err(Error::new(file.offset(), kind));
+            }
+            let record_offset = file.offset();
+            let tag = file.uvarint("record tag")?;
+            let len_offset = file.offset();
+            let body_len = file.uvarint("record body length")?;
+            let mut body =
+                file.sub_cursor(body_len, "record body", len_offset, record_region(tag))?;
+            if record_count == 0 && tag != tag::PARAMS {
+                return Err(Error::new(
+                    record_offset,
+                    ErrorKind::ParamsNotFirst {
+                        tag,
+                        name: tag::name(tag),
+                    },
+                ));
+            }
+            match tag {
+                tag::END => {
+                    self.end(&mut body, record_count)?;
+                    if !file.is_empty() {
+                        return Err(Error::new(
+                            file.offset(),
+                            ErrorKind::TrailingBytes {
+                                count: file.remaining() as u64,
+                            },
+                        ));
+                    }
+                    break;
+                }
+                tag::PARAMS => self.params(&mut body, record_offset, &version)?,
+                tag::MODULE => self.module(&mut body)?,
+                tag::ROOT_SEGMENT => self.root_segment(&mut body, record_offset)?,
+                tag::ROOT_THREAD_STACK => self.root_thread_stack(&mut body, record_offset)?,
+                tag::STACK => self.stack(&mut body)?,
+                tag::OBJECT => self.object(&mut body, record_offset)?,
+                tag::STATS => self.stats(&mut body, record_offset)?,
+                _ => {} // A tag from a newer minor version: skipped whole.
+            }
+            record_count += 1;
+            if file.offset() >= next_progress {
+                progress(file.offset(), total);
+                next_progress = file.offset().saturating_add(PROGRESS_STEP);
+            }
+        }
+
+        let dump = self.finish()?;
+        progress(total, total);
+        Ok(dump)
+    }
+
+    /// Reads the 16-byte header; returns the version as `major.minor`.
+    fn header(&mut self, file: &mut Cursor<'data>) -> Result<String, Error> {
+        let magic: [u8; 12] = file.array("magic")?;
+        if &magic != MAGIC {
+            return Err(Error::new(
+                0,
+                ErrorKind::UnknownFormat {
+                    first_bytes: crate::error::FirstBytes::of(self.bytes),
+                    known: crate::formats::KNOWN_FORMATS,
+                },
+            ));
+        }
+        let version_offset = file.offset();
+        let major = u16::from_le_bytes(file.array("major version")?);
+        let minor = u16::from_le_bytes(file.array("minor version")?);
+        if major != VERSION_MAJOR {
+            return Err(Error::new(
+                version_offset,
+                ErrorKind::UnsupportedVersion {
+                    format: NAME,
+                    major,
+                    minor,
+                    supported: VERSION_MAJOR,
+                },
+            ));
+        }
+        Ok(format!("{major}.{minor}"))
+    }
+
+    fn params(
+        &mut self,
+        body: &mut Cursor<'data>,
+        record_offset: u64,
+        version: &str,
+    ) -> Result<(), Error> {
+        if self.info.is_some() {
+            return Err(Error::new(
+                record_offset,
+                ErrorKind::DuplicateRecord { name: "PARAMS" },
+            ));
+        }
+        let pointer_size_offset = body.offset();
+        let pointer_size = body.uvarint("pointer_size")?;
+        let pointer_size = match pointer_size {
+            4 => 4,
+            8 => 8,
+            other => {
+                return Err(bad_value(
+                    pointer_size_offset,
+                    "pointer_size",
+                    other,
+                    "must be 4 or 8",
+                ))
+            }
+        };
+        let big_endian = body.bool("big_endian")?;
+        let arch = body.string("arch")?.into_owned();
+        let os = body.string("os")?.into_owned();
+        let pid = body.uvarint("pid")?;
+        let time_unix_ns = body.uvarint("time_unix_ns")?;
+        let executable = body.string("executable")?.into_owned();
+        let build_id = body.bytes("build_id")?.to_vec();
+        let writer = body.string("writer")?.into_owned();
+        let mode_offset = body.offset();
+        let mode = body.uvarint("contents_mode")?;
+        let contents_mode = ContentsMode::from_u64(mode).ok_or_else(|| {
+            bad_value(
+                mode_offset,
+                "contents_mode",
+                mode,
+                "must be 0 (full) or 1 (redacted)",
+            )
+        })?;
+        let sample_rate = body.uvarint("sample_rate")?;
+        self.info = Some(DumpInfo {
+            format: NAME,
+            format_version: version.to_owned(),
+            pointer_size,
+            big_endian,
+            arch,
+            os,
+            pid,
+            time_unix_ns,
+            executable,
+            build_id,
+            writer,
+            contents_mode,
+            sample_rate,
+        });
+        Ok(())
+    }
+
+    fn module(&mut self, body: &mut Cursor<'data>) -> Result<(), Error> {
+        let id_offset = body.offset();
+        let id = body.uvarint("module_id")?;
+        if !self.module_ids.insert(id) {
+            return Err(bad_value(
+                id_offset,
+                "module_id",
+                id,
+                "another MODULE record has the same id",
+            ));
+        }
+        let path = body.string("path")?.into_owned();
+        let build_id = body.bytes("build_id")?.to_vec();
+        let load_bias = body.uvarint("load_bias")?;
+        let range_count = body.uvarint("range_count")?;
+        // Each range takes at least 3 bytes: the count cannot reserve more
+        // than the body holds.
+        let reserve = range_count.min(body.remaining() as u64 / 3) as usize;
+        let mut ranges = Vec::with_capacity(reserve);
+        for _ in 0..range_count {
+            let start = body.uvarint("range start")?;
+            let size = body.uvarint("range size")?;
+            let flags = body.uvarint("range flags")?;
+            ranges.push(ModuleRange { start, size, flags });
+        }
+        self.modules.push(Module {
+            id,
+            path,
+            build_id,
+            load_bias,
+            ranges,
+        });
+        Ok(())
+    }
+
+    fn push_root(&mut self, root: Root<'data>, record_offset: u64) -> Result<(), Error> {
+        if self.roots.len() as u64 >= MAX_ROOTS {
+            return Err(Error::new(
+                record_offset,
+                ErrorKind::TooManyRoots { max: MAX_ROOTS },
+            ));
+        }
+        self.roots.push(root);
+        Ok(())
+    }
+
+    fn root_segment(&mut self, body: &mut Cursor<'data>, record_offset: u64) -> Result<(), Error> {
+        let module_offset = body.offset();
+        let module_id = body.uvarint("module_id")?;
+        let address_offset = body.offset();
+        let address = body.uvarint("address")?;
+        let contents = body.bytes("contents")?;
+        check_range(address_offset, address, contents.len() as u64)?;
+        if !self.module_ids.contains(&module_id) {
+            self.unresolved_modules.push((module_id, module_offset));
+        }
+        self.push_root(
+            Root {
+                kind: RootKind::Segment { module_id },
+                address,
+                contents,
+            },
+            record_offset,
+        )
+    }
+
+    fn root_thread_stack(
+        &mut self,
+        body: &mut Cursor<'data>,
+        record_offset: u64,
+    ) -> Result<(), Error> {
+        let thread_id = body.uvarint("thread_id")?;
+        let name = body.string("name")?.into_owned();
+        let address_offset = body.offset();
+        let address = body.uvarint("address")?;
+        let contents = body.bytes("contents")?;
+        check_range(address_offset, address, contents.len() as u64)?;
+        self.push_root(
+            Root {
+                kind: RootKind::ThreadStack { thread_id, name },
+                address,
+                contents,
+            },
+            record_offset,
+        )
+    }
+
+    fn stack(&mut self, body: &mut Cursor<'data>) -> Result<(), Error> {
+        let id_offset = body.offset();
+        let id = body.uvarint("stack_id")?;
+        let stack_id = StackId::new(id)
+            .ok_or_else(|| bad_value(id_offset, "stack_id", id, "must not be 0"))?;
+        if !self.stack_ids.insert(id) {
+            return Err(bad_value(
+                id_offset,
+                "stack_id",
+                id,
+                "another STACK record has the same id",
+            ));
+        }
+        let frame_count = body.uvarint("frame_count")?;
+        // Each pc takes at least one byte.
+        let reserve = frame_count.min(body.remaining() as u64) as usize;
+        let mut pcs = Vec::with_capacity(reserve);
+        for _ in 0..frame_count {
+            pcs.push(body.uvarint("pc")?);
+        }
+        self.stacks.push(Stack { id: stack_id, pcs });
+        Ok(())
+    }
+
+    fn object(&mut self, body: &mut Cursor<'data>, record_offset: u64) -> Result<(), Error> {
+        let address_offset = body.offset();
+        let address = body.uvarint("address")?;
+        let size = body.uvarint("size")?;
+        let stack_offset = body.offset();
+        let stack_id = body.uvarint("stack_id")?;
+        let contents_offset = body.offset();
+        let contents = body.bytes("contents")?;
+        if contents.len() as u64 != size {
+            return Err(Error::new(
+                contents_offset,
+                ErrorKind::ContentsSizeMismatch {
+                    address,
+                    size,
+                    contents_len: contents.len() as u64,
+                },
+            ));
+        }
+        check_range(address_offset, address, size)?;
+        if self.objects.len() as u64 >= MAX_OBJECTS {
+            return Err(Error::new(
+                record_offset,
+                ErrorKind::TooManyObjects { max: MAX_OBJECTS },
+            ));
+        }
+        let site = StackId::new(stack_id);
+        if site.is_some() && !self.stack_ids.contains(&stack_id) {
+            self.unresolved_stacks.push((stack_id, stack_offset));
+        }
+        if let Some(last) = self.objects.last() {
+            if address <= last.address {
+                self.objects_sorted = false;
+            }
+        }
+        // Sizes equal contents lengths, which the file bounds: no overflow.
+        self.object_bytes = self.object_bytes.saturating_add(size);
+        self.objects.push(Object {
+            address,
+            size,
+            site,
+            contents,
+        });
+        Ok(())
+    }
+
+    fn stats(&mut self, body: &mut Cursor<'data>, record_offset: u64) -> Result<(), Error> {
+        if self.stats.is_some() {
+            return Err(Error::new(
+                record_offset,
+                ErrorKind::DuplicateRecord { name: "STATS" },
+            ));
+        }
+        self.stats = Some(AllocatorStats {
+            live_bytes: body.uvarint("live_bytes")?,
+            live_objects: body.uvarint("live_objects")?,
+            allocated_bytes: body.uvarint("allocated_bytes")?,
+            allocated_objects: body.uvarint("allocated_objects")?,
+            freed_bytes: body.uvarint("freed_bytes")?,
+            freed_objects: body.uvarint("freed_objects")?,
+            peak_live_bytes: body.uvarint("peak_live_bytes")?,
+            tracker_bytes: body.uvarint("tracker_bytes")?,
+        });
+        Ok(())
+    }
+
+    fn end(&mut self, body: &mut Cursor<'data>, record_count: u64) -> Result<(), Error> {
+        let checks: [(&'static str, u64); 3] = [
+            ("records", record_count),
+            ("OBJECT records", self.objects.len() as u64),
+            ("object bytes", self.object_bytes),
+        ];
+        for (what, actual) in checks {
+            let offset = body.offset();
+            let expected = body.uvarint(what)?;
+            if expected != actual {
+                return Err(Error::new(
+                    offset,
+                    ErrorKind::CountMismatch {
+                        what,
+                        expected,
+                        actual,
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Cross-record checks, then the [`Dump`].
+    fn finish(mut self) -> Result<Dump<'data>, Error> {
+        let Some(info) = self.info.take() else {
+            return Err(Error::new(0, ErrorKind::MissingParams));
+        };
+        if let Some(&(id, offset)) = self
+            .unresolved_modules
+            .iter()
+            .find(|(id, _)| !self.module_ids.contains(id))
+        {
+            return Err(bad_value(
+                offset,
+                "module_id",
+                id,
+                "no MODULE record has this id",
+            ));
+        }
+        if let Some(&(id, offset)) = self
+            .unresolved_stacks
+            .iter()
+            .find(|(id, _)| !self.stack_ids.contains(id))
+        {
+            return Err(bad_value(
+                offset,
+                "stack_id",
+                id,
+                "no STACK record has this id",
+            ));
+        }
+
+        let mut objects = self.objects;
+        if !self.objects_sorted {
+            objects.par_sort_unstable_by_key(|object| object.address);
+        }
+        check_overlaps(self.bytes, &objects)?;
+        let mut stacks = self.stacks;
+        stacks.sort_unstable_by_key(|stack| stack.id);
+
+        Ok(Dump {
+            info,
+            modules: self.modules,
+            roots: self.roots,
+            stacks,
+            objects,
+            stats: self.stats,
+        })
+    }
+}
+
+/// Checks that `size` bytes at `address` do not wrap around the address
+/// space.
+fn check_range(address_offset: u64, address: u64, size: u64) -> Result<(), Error> {
+    match address.checked_add(size) {
+        Some(_) => Ok(()),
+        None => Err(bad_value(
+            address_offset,
+            "address",
+            address,
+            "the memory it starts runs past the end of the address space",
+        )),
+    }
+}
+
+/// File offset of `part`, a slice of `file`. For errors found after the
+/// objects were sorted, when only their contents still point into the file.
+fn offset_in(file: &[u8], part: &[u8]) -> u64 {
+    (part.as_ptr() as usize).saturating_sub(file.as_ptr() as usize) as u64
+}
+
+/// Checks sorted `objects` for duplicates and overlaps. The error's offset is
+/// that of the later object's contents.
+fn check_overlaps(file: &[u8], objects: &[Object<'_>]) -> Result<(), Error> {
+    for pair in objects.windows(2) {
+        let [first, second] = pair else { continue };
+        let kind = if first.address == second.address {
+            ErrorKind::DuplicateObject {
+                address: first.address,
+            }
+        } else if second.address < first.end() {
+            ErrorKind::OverlappingObjects {
+                first: first.address,
+                first_size: first.size,
+                second: second.address,
+            }
+        } else {
+            continue;
+        };
+        return Err(Error::new(offset_in(file, second.contents), kind));
+    }
+    Ok(())
+}
