@@ -15,6 +15,7 @@ use crate::modules::Modules;
 use crate::stacks::DepotGuard;
 use crate::sys::{self, Region};
 use crate::table::{Entry, ShardGuard, Table, SHARD_COUNT};
+use crate::threads::{self, Mappings, ThreadStack};
 use crate::tracker::{sample_rate, BusyGuard, STATE};
 use crate::{DumpReport, Error, Options, Stats};
 
@@ -41,7 +42,9 @@ pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error
     let _sigpipe = sys::SigpipeBlock::new();
 
     let modules = Modules::collect().ok_or(Error::OutOfMemory)?;
-    let thread = ThreadRoot::current();
+    let can_stop_threads = threads::install_handler();
+    let maps = Mappings::read().ok_or(Error::OutOfMemory)?;
+    let own_stack = own_stack(&maps);
     let sample_rate = sample_rate();
     let time_unix_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -49,6 +52,13 @@ pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error
 
     let shards = lock_table();
     let depot = STATE.depot.lock_all();
+    // With every tracker lock held, no stopped thread can hold one we need.
+    let stopped = if can_stop_threads {
+        threads::stop_others(&maps)
+    } else {
+        None
+    };
+    let threads_seen = stopped.as_ref().map_or(1, |stopped| stopped.seen);
 
     // A sorted copy of the live table: objects go out in address order, and
     // redaction asks "does this word point into a live object?".
@@ -108,9 +118,12 @@ pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error
             roots += 1;
         }
     }
-    if let Some(thread) = &thread {
-        writer.root_thread_stack(thread)?;
+    let mut threads_dumped = 0;
+    let other_stacks = stopped.as_ref().map_or(&[][..], |stopped| stopped.stacks());
+    for stack in own_stack.iter().chain(other_stacks) {
+        writer.root_thread_stack(stack)?;
         roots += 1;
+        threads_dumped += 1;
     }
     let stacks = writer.stacks(&depot)?;
     let mut object_bytes = 0u64;
@@ -119,17 +132,20 @@ pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error
         writer.object(entry)?;
         object_bytes += entry.size as u64;
     }
-    writer.stats(&stats)?;
+    writer.stats(&stats, threads_seen, threads_dumped)?;
     let records = writer.records;
     let objects = writer.snapshot.len() as u64;
     writer.end(objects, object_bytes)?;
     writer.sink.flush()?;
+    drop(stopped);
     drop(depot);
     drop(shards);
     Ok(DumpReport {
         objects,
         object_bytes,
         roots,
+        threads: threads_seen,
+        threads_dumped,
         stacks,
         records: records + 1,
         file_bytes: writer.sink.written,
@@ -169,37 +185,52 @@ fn fill_snapshot<'a>(
     snapshot
 }
 
-/// The dumping thread's stack, from (about) the current stack pointer up.
-struct ThreadRoot {
-    thread_id: u64,
-    name: [u8; 16],
-    name_len: usize,
-    low: usize,
-    high: usize,
+/// The dumping thread's stack, from (about) the current stack pointer to
+/// the top of its mapping.
+#[inline(never)]
+fn own_stack(maps: &Mappings) -> Option<ThreadStack> {
+    let marker = 0usize;
+    // Everything above this frame belongs to our callers.
+    let low = (&marker as *const usize as usize) & !(WORD - 1);
+    let high = maps.end_of_mapping_containing(low)?;
+    Some(ThreadStack {
+        tid: sys::gettid(),
+        low,
+        high,
+    })
 }
 
-impl ThreadRoot {
-    #[inline(never)]
-    fn current() -> Option<ThreadRoot> {
-        let marker = 0usize;
-        // Everything above this frame belongs to our callers.
-        let low = (&marker as *const usize as usize) & !(WORD - 1);
-        let (_, high) = sys::thread_stack_bounds()?;
-        if low >= high {
-            return None;
+/// A thread's name from `/proc/self/task/TID/comm`, into `out`.
+fn thread_name(tid: u64, out: &mut [u8; 16]) -> usize {
+    let mut path = [0u8; 48];
+    let prefix = b"/proc/self/task/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut len = prefix.len();
+    let mut digits = [0u8; 20];
+    let mut count = 0;
+    let mut value = tid;
+    loop {
+        digits[count] = b'0' + (value % 10) as u8;
+        count += 1;
+        value /= 10;
+        if value == 0 {
+            break;
         }
-        let mut name = [0u8; 16];
-        // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included.
-        unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
-        let name_len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        Some(ThreadRoot {
-            thread_id: sys::gettid(),
-            name,
-            name_len,
-            low,
-            high,
-        })
     }
+    for index in (0..count).rev() {
+        path[len] = digits[index];
+        len += 1;
+    }
+    path[len..len + 5].copy_from_slice(b"/comm");
+    let Ok(path) = core::ffi::CStr::from_bytes_until_nul(&path) else {
+        return 0;
+    };
+    let read = threads::read_file(path, out).unwrap_or(0);
+    // comm ends with a newline.
+    out[..read]
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .unwrap_or(read)
 }
 
 /// Buffered output to a file descriptor.
@@ -380,15 +411,17 @@ impl DumpWriter<'_> {
         self.memory(start, size, own_state)
     }
 
-    fn root_thread_stack(&mut self, thread: &ThreadRoot) -> Result<(), Error> {
-        let name = &thread.name[..thread.name_len];
+    fn root_thread_stack(&mut self, thread: &ThreadStack) -> Result<(), Error> {
+        let mut name = [0u8; 16];
+        let name_len = thread_name(thread.tid, &mut name);
+        let name = &name[..name_len];
         let size = thread.high - thread.low;
-        let body_len = uvarint_len(thread.thread_id)
+        let body_len = uvarint_len(thread.tid)
             + bytes_len(name.len())
             + uvarint_len(thread.low as u64)
             + bytes_len(size);
         self.record_header(tag::ROOT_THREAD_STACK, body_len as u64)?;
-        self.sink.uvarint(thread.thread_id)?;
+        self.sink.uvarint(thread.tid)?;
         self.sink.uvarint(name.len() as u64)?;
         self.sink.raw(name)?;
         self.sink.uvarint(thread.low as u64)?;
@@ -422,7 +455,7 @@ impl DumpWriter<'_> {
         self.memory(entry.address, entry.size, (0, 0))
     }
 
-    fn stats(&mut self, stats: &Stats) -> Result<(), Error> {
+    fn stats(&mut self, stats: &Stats, threads: u64, threads_dumped: u64) -> Result<(), Error> {
         self.small_record(tag::STATS, |body| {
             body.uvarint(stats.live_bytes);
             body.uvarint(stats.live_objects);
@@ -432,6 +465,8 @@ impl DumpWriter<'_> {
             body.uvarint(stats.freed_objects);
             body.uvarint(stats.peak_live_bytes);
             body.uvarint(stats.tracker_bytes);
+            body.uvarint(threads);
+            body.uvarint(threads_dumped);
         })
     }
 

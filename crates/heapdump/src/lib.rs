@@ -16,8 +16,8 @@
 //! ```
 //!
 //! A dump holds every live allocation with its contents, the roots that can
-//! point at them (each module's writable statics and the dumping thread's
-//! stack), the sampled allocation-site stacks and the allocator statistics.
+//! point at them (each module's writable statics and every thread's stack,
+//! registers and thread-locals), the sampled allocation-site stacks and the allocator statistics.
 //! `docs/FORMAT.md` describes the file; the `heapdump` command reads it.
 //!
 //! **A dump contains the service's secrets** (every key, token and payload in
@@ -32,8 +32,9 @@
 //! set [`set_sample_rate`] or `HEAPDUMP_SAMPLE_RATE`, 1 = every allocation)
 //! with a frame-pointer walk: build with `-C force-frame-pointers=yes` for
 //! complete stacks; without it stacks stop at the first frame that has no
-//! frame pointer. While a dump is written, allocations and frees on other
-//! threads wait; threads that do not allocate keep running.
+//! frame pointer. While a dump is written, every other thread is stopped
+//! (by the signal [`STOP_SIGNAL_ENV`] names, `SIGRTMIN+4` by default), so the
+//! dump is a consistent snapshot of the whole process.
 
 #![warn(missing_docs)]
 
@@ -43,6 +44,7 @@ mod modules;
 mod stacks;
 mod sys;
 mod table;
+mod threads;
 mod tracker;
 
 use std::fmt;
@@ -53,6 +55,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 pub use heapdump_format::ContentsMode;
+pub use threads::STOP_SIGNAL_ENV;
 pub use tracker::{set_sample_rate, Tracker, DEFAULT_SAMPLE_RATE, SAMPLE_RATE_ENV};
 
 /// How to write a dump.
@@ -80,6 +83,11 @@ pub struct DumpReport {
     pub object_bytes: u64,
     /// Root ranges written (module segments and thread stacks).
     pub roots: u64,
+    /// Threads of the process when the dump was written.
+    pub threads: u64,
+    /// Threads whose stacks are in the dump (the others blocked the stop
+    /// signal or did not answer in time).
+    pub threads_dumped: u64,
     /// Distinct allocation-site stacks written.
     pub stacks: u64,
     /// Records written, END included.
@@ -157,12 +165,12 @@ pub fn write<F: AsFd>(fd: F) -> Result<DumpReport, Error> {
     write_with(fd, &Options::default())
 }
 
-/// [`write`] with options.
+/// [`write()`] with options.
 pub fn write_with<F: AsFd>(fd: F, options: &Options) -> Result<DumpReport, Error> {
     dump::write_dump(fd.as_fd().as_raw_fd(), options)
 }
 
-/// [`write`] to a raw file descriptor number. A closed or invalid descriptor
+/// [`write()`] to a raw file descriptor number. A closed or invalid descriptor
 /// gives an [`Error::Io`], never a crash.
 pub fn write_raw_fd(fd: RawFd, options: &Options) -> Result<DumpReport, Error> {
     dump::write_dump(fd, options)

@@ -25,7 +25,7 @@ pub const SAMPLE_RATE_ENV: &str = "HEAPDUMP_SAMPLE_RATE";
 const PEAK_STEP: i64 = 256 * 1024;
 
 /// A global allocator that records every live allocation so that
-/// [`write`](crate::write) can dump them.
+/// [`write()`](crate::write()) can dump them.
 ///
 /// ```no_run
 /// #[global_allocator]
@@ -70,6 +70,8 @@ pub(crate) struct State {
     pub(crate) moves_in_flight: AtomicUsize,
     /// Blocks that could not be recorded because the table could not grow.
     pub(crate) untracked_blocks: AtomicU64,
+    /// Stopping other threads during a dump.
+    pub(crate) stop: crate::threads::StopState,
 }
 
 pub(crate) static STATE: State = State {
@@ -81,6 +83,7 @@ pub(crate) static STATE: State = State {
     peak_live: AtomicU64::new(0),
     moves_in_flight: AtomicUsize::new(0),
     untracked_blocks: AtomicU64::new(0),
+    stop: crate::threads::StopState::new(),
 };
 
 /// Per-thread state. Only `Copy` cells with a `const` initialiser, so the

@@ -1,0 +1,392 @@
+//! Stopping the other threads during a dump, so their stacks become roots.
+//!
+//! Like Boehm GC: every other thread of the process gets a signal; its
+//! handler notes where its stack pointer is, says so, and waits on a futex
+//! until the dump is written. Its stack, from the handler's frame up to the
+//! top of the stack mapping, is then dumped: that covers the registers the
+//! kernel saved in the signal frame, every caller's frame, and (for threads
+//! started by glibc) the thread's static TLS and `struct pthread`, which sit
+//! at the top of the same mapping.
+//!
+//! The dump takes every table and depot lock *before* stopping anyone, so no
+//! stopped thread can hold a lock the dump needs. The handler only makes
+//! async-signal-safe calls (raw `gettid`, `futex`). A thread that blocks the
+//! signal does not answer within [`ANSWER_TIMEOUT`] and keeps running; the
+//! dump counts it as not dumped.
+
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::sys::{self, Region};
+use crate::tracker::STATE;
+
+/// Most threads stopped and dumped; more are counted as not dumped.
+pub(crate) const MAX_THREADS: usize = 1024;
+
+/// How long a dump waits for all threads to answer the stop signal.
+const ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Environment variable naming the signal number used to stop threads
+/// (default: `SIGRTMIN + 4`).
+pub const STOP_SIGNAL_ENV: &str = "HEAPDUMP_STOP_SIGNAL";
+
+/// Where a stopped thread's stack starts.
+pub(crate) struct ThreadSlot {
+    tid: AtomicU64,
+    /// Lowest address of the live stack: the handler's own frame.
+    stack_pointer: AtomicUsize,
+}
+
+/// Shared between the dumping thread and the signal handlers. Lives inside
+/// the tracker's `STATE`, whose bytes the dump leaves out of the roots.
+pub(crate) struct StopState {
+    /// 0 when no dump is stopping threads, else the dump's generation; the
+    /// futex handlers wait on.
+    generation: AtomicU32,
+    last_generation: AtomicU32,
+    answered: AtomicUsize,
+    slots: [ThreadSlot; MAX_THREADS],
+    signal: AtomicI32,
+    installed: AtomicBool,
+}
+
+impl StopState {
+    pub(crate) const fn new() -> StopState {
+        StopState {
+            generation: AtomicU32::new(0),
+            last_generation: AtomicU32::new(0),
+            answered: AtomicUsize::new(0),
+            slots: [const {
+                ThreadSlot {
+                    tid: AtomicU64::new(0),
+                    stack_pointer: AtomicUsize::new(0),
+                }
+            }; MAX_THREADS],
+            signal: AtomicI32::new(0),
+            installed: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One stopped thread's stack: `[low, high)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ThreadStack {
+    pub(crate) tid: u64,
+    pub(crate) low: usize,
+    pub(crate) high: usize,
+}
+
+/// The other threads, stopped until this is dropped.
+pub(crate) struct StoppedThreads {
+    /// Threads found in `/proc/self/task`, the dumping thread included.
+    pub(crate) seen: u64,
+    stacks: Region,
+    count: usize,
+}
+
+impl StoppedThreads {
+    /// The stacks of the stopped threads.
+    pub(crate) fn stacks(&self) -> &[ThreadStack] {
+        // SAFETY: the first `count` slots were written by `stop_others`.
+        unsafe { core::slice::from_raw_parts(self.stacks.ptr.cast::<ThreadStack>(), self.count) }
+    }
+}
+
+impl Drop for StoppedThreads {
+    fn drop(&mut self) {
+        let stop = &STATE.stop;
+        stop.generation.store(0, Ordering::Release);
+        futex_wake_all(&stop.generation);
+    }
+}
+
+/// Installs the stop-signal handler once. Called before any lock is taken:
+/// it may read the environment.
+pub(crate) fn install_handler() -> bool {
+    let stop = &STATE.stop;
+    if stop.installed.load(Ordering::Acquire) {
+        return true;
+    }
+    let signal = std::env::var(STOP_SIGNAL_ENV)
+        .ok()
+        .and_then(|value| value.trim().parse::<c_int>().ok())
+        .unwrap_or_else(|| libc::SIGRTMIN() + 4);
+    // SAFETY: a plain sigaction call with a handler that only makes
+    // async-signal-safe calls. The handler stays installed for the life of
+    // the process: a late signal then finds no dump and returns at once.
+    let installed = unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = on_stop_signal as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigfillset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, core::ptr::null_mut()) == 0
+    };
+    if installed {
+        stop.signal.store(signal, Ordering::Relaxed);
+        stop.installed.store(true, Ordering::Release);
+    }
+    installed
+}
+
+extern "C" fn on_stop_signal(_signal: c_int, _info: *mut libc::siginfo_t, _context: *mut c_void) {
+    // SAFETY: errno is thread-local; we restore it so the interrupted code
+    // never sees our syscalls' errors.
+    let saved_errno = unsafe { *libc::__errno_location() };
+    let stop = &STATE.stop;
+    let generation = stop.generation.load(Ordering::Acquire);
+    if generation != 0 {
+        let marker = 0usize;
+        // Claim a slot; `answered` counts claimed slots.
+        let slot = stop.answered.fetch_add(1, Ordering::AcqRel);
+        if let Some(slot) = stop.slots.get(slot) {
+            slot.tid.store(sys::gettid(), Ordering::Relaxed);
+            // Everything above this frame, including the signal frame with
+            // the interrupted registers, belongs to the stopped thread.
+            slot.stack_pointer
+                .store(&marker as *const usize as usize, Ordering::Release);
+        }
+        while stop.generation.load(Ordering::Acquire) == generation {
+            futex_wait(&stop.generation, generation);
+        }
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = saved_errno };
+}
+
+fn futex_wait(word: &AtomicU32, expected: u32) {
+    // SAFETY: a futex wait on a live atomic; spurious wake-ups are handled by
+    // the caller's loop.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            core::ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: a futex wake on a live atomic.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}
+
+/// Stops every other thread of the process. Call with every tracker lock
+/// held, after [`install_handler`]. Uses no heap memory.
+pub(crate) fn stop_others(maps: &Mappings) -> Option<StoppedThreads> {
+    let stop = &STATE.stop;
+    let signal = stop.signal.load(Ordering::Relaxed);
+    let own_tid = sys::gettid();
+    let generation = stop
+        .last_generation
+        .load(Ordering::Relaxed)
+        .wrapping_add(1)
+        .max(1);
+    stop.last_generation.store(generation, Ordering::Relaxed);
+    stop.answered.store(0, Ordering::Relaxed);
+    for slot in &stop.slots {
+        slot.stack_pointer.store(0, Ordering::Relaxed);
+    }
+    let mut stopped = StoppedThreads {
+        seen: 1,
+        stacks: Region::new(MAX_THREADS * core::mem::size_of::<ThreadStack>())?,
+        count: 0,
+    };
+    stop.generation.store(generation, Ordering::Release);
+
+    let mut signalled = 0usize;
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    for_each_task(|tid| {
+        if tid == own_tid {
+            return;
+        }
+        stopped.seen += 1;
+        // SAFETY: tgkill to a thread of our own process.
+        let sent = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid as c_int, signal) } == 0;
+        if sent {
+            signalled += 1;
+        }
+    })?;
+
+    let deadline = Instant::now() + ANSWER_TIMEOUT;
+    while stop.answered.load(Ordering::Acquire) < signalled && Instant::now() < deadline {
+        sys::yield_now();
+    }
+    let answered = stop.answered.load(Ordering::Acquire).min(MAX_THREADS);
+    // SAFETY: the region holds MAX_THREADS zeroed ThreadStack slots.
+    let out = unsafe {
+        core::slice::from_raw_parts_mut(stopped.stacks.ptr.cast::<ThreadStack>(), MAX_THREADS)
+    };
+    for slot in &stop.slots[..answered] {
+        let low = slot.stack_pointer.load(Ordering::Acquire);
+        if low == 0 {
+            continue; // claimed, not yet filled in: the thread is not stopped
+        }
+        if let Some(high) = maps.end_of_mapping_containing(low) {
+            out[stopped.count] = ThreadStack {
+                tid: slot.tid.load(Ordering::Relaxed),
+                low: low & !(core::mem::size_of::<usize>() - 1),
+                high,
+            };
+            stopped.count += 1;
+        }
+    }
+    Some(stopped)
+}
+
+/// Calls `visit(tid)` for every thread in `/proc/self/task`, with raw
+/// syscalls into a mapped buffer.
+fn for_each_task(mut visit: impl FnMut(u64)) -> Option<()> {
+    // SAFETY: opening a directory read-only with a NUL-terminated path.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/task".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut buffer = Region::new(64 * 1024)?;
+    loop {
+        // SAFETY: getdents64 writes at most `len` bytes into our buffer.
+        let read = unsafe { libc::syscall(libc::SYS_getdents64, fd, buffer.ptr, buffer.len) };
+        if read <= 0 {
+            break;
+        }
+        let bytes = &buffer.bytes_mut()[..read as usize];
+        let mut offset = 0;
+        // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, name.
+        while offset + 19 <= bytes.len() {
+            let record_len = u16::from_ne_bytes([bytes[offset + 16], bytes[offset + 17]]) as usize;
+            if record_len == 0 || offset + record_len > bytes.len() {
+                break;
+            }
+            let name = &bytes[offset + 19..offset + record_len];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if let Some(tid) = parse_decimal(name) {
+                visit(tid);
+            }
+            offset += record_len;
+        }
+    }
+    // SAFETY: closing the descriptor we opened.
+    unsafe { libc::close(fd) };
+    Some(())
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |value, &digit| {
+        digit
+            .is_ascii_digit()
+            .then(|| value.checked_mul(10)?.checked_add(u64::from(digit - b'0')))
+            .flatten()
+    })
+}
+
+/// The address ranges of `/proc/self/maps`, read before threads are stopped.
+pub(crate) struct Mappings {
+    text: Region,
+    len: usize,
+}
+
+impl Mappings {
+    /// Reads `/proc/self/maps` into mapped memory.
+    pub(crate) fn read() -> Option<Mappings> {
+        let mut capacity = 1 << 20;
+        loop {
+            let mut text = Region::new(capacity)?;
+            let len = read_file(c"/proc/self/maps", text.bytes_mut())?;
+            if len < text.len {
+                return Some(Mappings { text, len });
+            }
+            capacity *= 4; // Did not fit: read it again into a bigger buffer.
+        }
+    }
+
+    /// One past the last byte of the mapping that contains `address`.
+    pub(crate) fn end_of_mapping_containing(&self, address: usize) -> Option<usize> {
+        // SAFETY: the first `len` bytes were read into the region.
+        let text = unsafe { core::slice::from_raw_parts(self.text.ptr, self.len) };
+        text.split(|&b| b == b'\n').find_map(|line| {
+            let range = line.split(|&b| b == b' ').next()?;
+            let dash = range.iter().position(|&b| b == b'-')?;
+            let start = parse_hex(&range[..dash])?;
+            let end = parse_hex(&range[dash + 1..])?;
+            (start <= address && address < end).then_some(end)
+        })
+    }
+}
+
+fn parse_hex(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0usize, |value, &digit| {
+        let nibble = (digit as char).to_digit(16)? as usize;
+        value.checked_mul(16)?.checked_add(nibble)
+    })
+}
+
+/// Reads a whole (small, procfs) file into `out`; returns the bytes read.
+pub(crate) fn read_file(path: &core::ffi::CStr, out: &mut [u8]) -> Option<usize> {
+    // SAFETY: a NUL-terminated path, read-only.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0;
+    while len < out.len() {
+        // SAFETY: reading into the unused tail of `out`.
+        let read = unsafe { libc::read(fd, out[len..].as_mut_ptr().cast(), out.len() - len) };
+        if read < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if read <= 0 {
+            break;
+        }
+        len += read as usize;
+    }
+    // SAFETY: closing the descriptor we opened.
+    unsafe { libc::close(fd) };
+    Some(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_numbers() {
+        assert_eq!(parse_decimal(b"12345"), Some(12345));
+        assert_eq!(parse_decimal(b"."), None);
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_hex(b"7ffd1000"), Some(0x7ffd_1000));
+        assert_eq!(parse_hex(b"xyz"), None);
+    }
+
+    #[test]
+    fn finds_own_stack_mapping() {
+        let maps = Mappings::read().unwrap();
+        let local = 0u64;
+        let address = &local as *const u64 as usize;
+        let end = maps.end_of_mapping_containing(address).unwrap();
+        assert!(end > address);
+        let mut tasks = 0;
+        for_each_task(|_| tasks += 1).unwrap();
+        assert!(tasks >= 1);
+    }
+}

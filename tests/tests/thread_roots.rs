@@ -1,0 +1,91 @@
+//! Other threads' stacks and thread-locals are roots: objects held only by a
+//! blocked thread's locals or by its `thread_local!` are reachable from that
+//! thread's ROOT_THREAD_STACK.
+
+use std::cell::RefCell;
+use std::sync::mpsc;
+
+use heapdump_reader::{HeapGraph, ObjectId, RootKind};
+use heapdump_tests::{read_graph, temp_path};
+
+#[global_allocator]
+static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
+
+thread_local! {
+    static THREAD_CACHE: RefCell<Option<Box<[u64; 16]>>> = const { RefCell::new(None) };
+}
+
+/// The threads whose stacks hold a pointer into `target`. (The test's own
+/// thread holds the addresses too, as plain integers: conservative scanning
+/// counts them, so look for the worker among all holders.)
+fn thread_roots_holding(graph: &HeapGraph<'_>, target: ObjectId) -> Vec<u64> {
+    graph
+        .root_references()
+        .iter()
+        .filter_map(|reference| {
+            if reference.target != target {
+                return None;
+            }
+            match &graph.root(reference.root)?.kind {
+                RootKind::ThreadStack { thread_id, .. } => Some(*thread_id),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn blocked_threads_locals_and_thread_locals_are_roots() {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let worker = std::thread::Builder::new()
+        .name("holder".into())
+        .spawn(move || {
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u64;
+            let local = Box::new([0x5a5a_5a5a_u64; 32]);
+            let in_tls = Box::new([7u64; 16]);
+            let tls_address = &*in_tls as *const _ as usize;
+            THREAD_CACHE.with(|cache| *cache.borrow_mut() = Some(in_tls));
+            ready_tx
+                .send((tid, &*local as *const _ as usize, tls_address))
+                .unwrap();
+            // Blocked in a futex wait while the dump is written.
+            release_rx.recv().unwrap();
+            std::hint::black_box(&local);
+        })
+        .unwrap();
+    let (worker_tid, local_address, tls_address) = ready_rx.recv().unwrap();
+
+    let path = temp_path("thread-roots");
+    let report = heapdump::write_file(&path).unwrap();
+    assert!(report.threads >= 2, "{report:?}");
+    assert_eq!(report.threads_dumped, report.threads, "{report:?}");
+    release_tx.send(()).unwrap();
+    worker.join().unwrap();
+
+    read_graph(&path, |graph| {
+        let local = graph
+            .object_at(local_address as u64)
+            .expect("the local box");
+        let in_tls = graph.object_at(tls_address as u64).expect("the TLS box");
+        assert!(
+            thread_roots_holding(graph, local).contains(&worker_tid),
+            "the blocked thread's stack holds its local box"
+        );
+        assert!(
+            thread_roots_holding(graph, in_tls).contains(&worker_tid),
+            "the thread's static TLS (top of its stack mapping) holds the thread-local box"
+        );
+        let names: Vec<String> = graph
+            .dump()
+            .roots
+            .iter()
+            .filter_map(|root| match &root.kind {
+                RootKind::ThreadStack { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(names.iter().any(|name| name == "holder"), "{names:?}");
+    });
+    std::fs::remove_file(&path).unwrap();
+}
