@@ -3,9 +3,16 @@
 //! Each subcommand lives in its own module with its `Args` and `run`;
 //! `load` opens, parses and builds the graph with progress bars on stderr.
 
+mod analyze;
+mod describe;
+mod diff;
 mod human;
+mod leaks;
 mod load;
+mod path;
+mod retained;
 mod summary;
+mod top;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,12 +35,29 @@ enum Command {
     /// Overview of a dump: process, roots, objects, allocator stats, top
     /// allocation sites, size classes.
     Summary(summary::Args),
+    /// Histogram by class and by allocation site: count, shallow and
+    /// retained bytes.
+    Top(top::Args),
+    /// The dominator tree from the top: what retains the most memory.
+    Retained(retained::Args),
+    /// Leak suspects (what retains more than a threshold of the heap, where
+    /// it accumulates, how it is reached) and unreachable objects.
+    Leaks(leaks::Args),
+    /// Why an object is alive: shortest paths from the roots, dominators.
+    Path(path::Args),
+    /// What grew between two dumps of one process, and what holds it.
+    Diff(diff::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Summary(args) => summary::run(&args),
+        Command::Top(args) => top::run(&args),
+        Command::Retained(args) => retained::run(&args),
+        Command::Leaks(args) => leaks::run(&args),
+        Command::Path(args) => path::run(&args),
+        Command::Diff(args) => diff::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

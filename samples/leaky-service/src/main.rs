@@ -1,110 +1,37 @@
-//! A small service that leaks, written the way such services get written:
-//! a session cache keyed by request id that nobody evicts, an `Rc` cycle
-//! that keeps itself alive, and a few structures that live for the whole
-//! run. It installs heapdump's tracker and writes a dump when it is done, as
-//! a real service would on a signal or an admin endpoint.
+//! The sample service's binary: installs heapdump's tracker, handles
+//! requests, leaks, and writes a dump (see the library for the service).
 //!
 //! ```text
 //! leaky-service [--requests N] [--out PATH] [--redacted]
+//!               [--then-requests N --then-out PATH]
 //! ```
+//!
+//! With `--then-requests N --then-out PATH` it handles N more requests after
+//! the first dump and writes a second one, for `heapdump diff`.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::process::ExitCode;
-use std::rc::Rc;
-use std::sync::Arc;
+
+use leaky_service::{leak_a_cycle, scrub_stack, Service};
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
-
-/// Read once at start, shared by every handler.
-#[allow(dead_code)]
-struct Config {
-    service_name: String,
-    upstreams: Vec<String>,
-    max_body_bytes: usize,
-}
-
-/// What the cache keeps per request: the leak. Sessions are never evicted.
-// Fields are what a heap dump shows; this sample never reads some of them.
-#[allow(dead_code)]
-struct Session {
-    request_id: u64,
-    user: String,
-    /// The request body, kept "for debugging".
-    body: Vec<u8>,
-    config: Arc<Config>,
-}
-
-/// A node of a graph of subscriptions; two of them point at each other, so
-/// dropping the handles leaves both alive (an `Rc` cycle).
-#[allow(dead_code)]
-struct Subscription {
-    topic: String,
-    peer: RefCell<Option<Rc<Subscription>>>,
-}
-
-struct Service {
-    config: Arc<Config>,
-    /// The leak: grows by one entry per request, forever.
-    sessions: HashMap<u64, Session>,
-    /// Long-lived and bounded: a routing table built at start.
-    routes: Vec<(String, usize)>,
-}
-
-impl Service {
-    fn new() -> Service {
-        let config = Arc::new(Config {
-            service_name: "leaky-service".to_string(),
-            upstreams: (0..4).map(|i| format!("10.0.0.{i}:8080")).collect(),
-            max_body_bytes: 4096,
-        });
-        let routes = ["/login", "/logout", "/orders", "/orders/:id", "/health"]
-            .iter()
-            .enumerate()
-            .map(|(index, path)| (path.to_string(), index))
-            .collect();
-        Service {
-            config,
-            sessions: HashMap::new(),
-            routes,
-        }
-    }
-
-    fn handle(&mut self, request_id: u64) -> usize {
-        let body_len = 64 + (request_id as usize * 37) % 192;
-        let body = vec![(request_id % 251) as u8; body_len.min(self.config.max_body_bytes)];
-        let route = self.routes[request_id as usize % self.routes.len()].1;
-        self.sessions.insert(
-            request_id,
-            Session {
-                request_id,
-                user: format!("user-{}", request_id % 1000),
-                body,
-                config: Arc::clone(&self.config),
-            },
-        );
-        route
-    }
-}
-
-fn leak_a_cycle() {
-    let left = Rc::new(Subscription {
-        topic: "orders".to_string(),
-        peer: RefCell::new(None),
-    });
-    let right = Rc::new(Subscription {
-        topic: "payments".to_string(),
-        peer: RefCell::new(Some(Rc::clone(&left))),
-    });
-    *left.peer.borrow_mut() = Some(Rc::clone(&right));
-    // Both handles go out of scope here; the cycle keeps both alive.
-}
 
 struct Args {
     requests: u64,
     out: String,
     redacted: bool,
+    then_requests: u64,
+    then_out: Option<String>,
+}
+
+const USAGE: &str = "usage: leaky-service [--requests N] [--out PATH] [--redacted] \
+                     [--then-requests N --then-out PATH]";
+
+fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
+    let value = value.ok_or(format!("{flag} needs a number"))?;
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: not a number: {value}"))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -112,25 +39,42 @@ fn parse_args() -> Result<Args, String> {
         requests: 10_000,
         out: "leaky-service.hdump".to_string(),
         redacted: false,
+        then_requests: 0,
+        then_out: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
         match word.as_str() {
-            "--requests" => {
-                let value = words.next().ok_or("--requests needs a number")?;
-                args.requests = value
-                    .parse()
-                    .map_err(|_| format!("--requests: not a number: {value}"))?;
-            }
+            "--requests" => args.requests = number("--requests", words.next())?,
             "--out" => args.out = words.next().ok_or("--out needs a path")?,
             "--redacted" => args.redacted = true,
-            "-h" | "--help" => {
-                return Err("usage: leaky-service [--requests N] [--out PATH] [--redacted]".into())
-            }
-            other => return Err(format!("unknown argument {other}")),
+            "--then-requests" => args.then_requests = number("--then-requests", words.next())?,
+            "--then-out" => args.then_out = Some(words.next().ok_or("--then-out needs a path")?),
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
+    if args.then_requests > 0 && args.then_out.is_none() {
+        return Err("--then-requests needs --then-out PATH".into());
+    }
     Ok(args)
+}
+
+/// Writes a dump to `path` and prints one line about it.
+fn dump(service: &Service, path: &str, options: &heapdump::Options) -> Result<(), String> {
+    let report = heapdump::write_file_with(path, options).map_err(|error| error.to_string())?;
+    println!(
+        "{}: handled {} requests ({} sessions cached), wrote {} ({} objects, {} bytes live, {} sampled stacks, {} bytes)",
+        service.name(),
+        service.handled(),
+        service.sessions().len(),
+        path,
+        report.objects,
+        report.object_bytes,
+        report.stacks,
+        report.file_bytes,
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -141,13 +85,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut service = Service::new();
-    let mut routed = [0usize; 5];
-    for request_id in 0..args.requests {
-        routed[service.handle(request_id)] += 1;
-    }
-    leak_a_cycle();
-
     let options = heapdump::Options {
         contents: if args.redacted {
             heapdump::ContentsMode::Redacted
@@ -155,24 +92,31 @@ fn main() -> ExitCode {
             heapdump::ContentsMode::Full
         },
     };
-    match heapdump::write_file_with(&args.out, &options) {
-        Ok(report) => {
-            println!(
-                "{}: handled {} requests ({} sessions cached, upstreams {}), wrote {} ({} objects, {} bytes live, {} sampled stacks, {} bytes)",
-                service.config.service_name,
-                args.requests,
-                service.sessions.len(),
-                service.config.upstreams.len(),
-                args.out,
-                report.objects,
-                report.object_bytes,
-                report.stacks,
-                report.file_bytes,
-            );
-            // The service runs on after the dump in real life.
-            std::hint::black_box((&service, routed));
-            ExitCode::SUCCESS
+    let mut service = Service::new();
+    let batches = [
+        (args.requests, Some(args.out.as_str())),
+        (args.then_requests, args.then_out.as_deref()),
+    ];
+    let mut result = Ok(());
+    // One loop, so that every request comes from the same call stack (and
+    // allocation sites match between the two dumps), as in a service's
+    // request loop (`black_box` keeps the compiler from unrolling it).
+    for (batch, &(requests, out)) in std::hint::black_box(&batches[..]).iter().enumerate() {
+        let Some(out) = out else { break };
+        service.handle_many(requests);
+        if batch == 0 {
+            leak_a_cycle();
         }
+        scrub_stack();
+        result = dump(&service, out, &options);
+        if result.is_err() {
+            break;
+        }
+    }
+    // The service runs on after the dump in real life.
+    std::hint::black_box(&service);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("leaky-service: {error}");
             ExitCode::FAILURE

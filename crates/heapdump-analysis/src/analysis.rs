@@ -1,0 +1,449 @@
+//! [`analyze`]: reachability, the dominator tree and retained sizes of a
+//! [`HeapGraph`], kept in flat arrays.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use heapdump_reader::{HeapGraph, ObjectId};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::dominators::{Algorithm, DomNode, Dominators, FlowGraph, UNREACHED};
+
+/// A long step of [`analyze_with_progress`], announced as it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Depth-first search from the roots, predecessors, semi-NCA.
+    Dominators,
+    /// Retained sizes and the dominator tree's children.
+    RetainedSizes,
+    /// Classifying the unreachable objects.
+    Unreachable,
+}
+
+impl Step {
+    /// What the step does, for a progress bar.
+    pub fn description(self) -> &'static str {
+        match self {
+            Step::Dominators => "dominators",
+            Step::RetainedSizes => "retained sizes",
+            Step::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Whether an object is reachable from the dump's roots, and if not, how it
+/// is held (LeakSanitizer's classification, with cycles told apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum Reachability {
+    /// Reachable from a root.
+    Reachable,
+    /// Unreachable, and no other unreachable object points at it: the
+    /// object whose last pointer was lost (LSan's "direct leak").
+    DirectlyUnreachable,
+    /// Unreachable, held only by other unreachable objects, at least one
+    /// chain of which starts at a directly unreachable object (LSan's
+    /// "indirect leak").
+    IndirectlyUnreachable,
+    /// Unreachable, held only by other unreachable objects, none of them
+    /// directly unreachable: it is on (or hangs off) a cycle of garbage, such
+    /// as an `Rc` cycle. LSan counts these as indirect leaks.
+    InUnreachableCycle,
+}
+
+impl Reachability {
+    /// A short description for reports.
+    pub fn description(self) -> &'static str {
+        match self {
+            Reachability::Reachable => "reachable",
+            Reachability::DirectlyUnreachable => "directly unreachable",
+            Reachability::IndirectlyUnreachable => "indirectly unreachable",
+            Reachability::InUnreachableCycle => "unreachable, held only by a cycle",
+        }
+    }
+}
+
+/// The immediate dominator of an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dominator {
+    /// The virtual root: more than one root path reaches the object, or a
+    /// root points at it directly.
+    Root,
+    /// Every path from the roots passes through this object.
+    Object(ObjectId),
+}
+
+/// The analyses of one heap graph: reachability, immediate dominators,
+/// retained sizes, and the dominator tree's children, in flat arrays.
+///
+/// Nodes of the dominator tree are [`DomNode`]s, numbered in depth-first
+/// preorder from the virtual root ([`DomNode::ROOT`]); only reachable
+/// objects have one. Arrays indexed by node: [`Analysis::idoms`],
+/// [`Analysis::retained_sizes`], [`Analysis::object_of_node`]; by object:
+/// [`Analysis::node_of_object`], [`Analysis::reachabilities`].
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    node_of_object: Vec<u32>,
+    object_of_node: Vec<u32>,
+    idom: Vec<DomNode>,
+    retained: Vec<u64>,
+    child_offsets: Vec<u32>,
+    children: Vec<DomNode>,
+    reachability: Vec<Reachability>,
+    fell_back: bool,
+}
+
+/// A [`HeapGraph`] read as a flow graph: node `n` is `ObjectId(n)`.
+impl FlowGraph for HeapGraph<'_> {
+    fn node_count(&self) -> usize {
+        self.object_count()
+    }
+
+    fn successors(&self, node: u32) -> &[u32] {
+        if (node as usize) < self.csr().node_count() {
+            self.csr().neighbors_slice(node)
+        } else {
+            &[]
+        }
+    }
+}
+
+/// The distinct objects that roots point at, ascending.
+pub fn root_targets(graph: &HeapGraph<'_>) -> Vec<u32> {
+    let mut targets: Vec<u32> = graph
+        .root_references()
+        .iter()
+        .map(|reference| reference.target.0)
+        .collect();
+    targets.par_sort_unstable();
+    targets.dedup();
+    targets
+}
+
+/// Analyses `graph`: see [`Analysis`].
+pub fn analyze(graph: &HeapGraph<'_>) -> Analysis {
+    analyze_with_progress(graph, &mut |_| {})
+}
+
+/// Analyses `graph`, calling `progress` as each long step starts.
+pub fn analyze_with_progress(graph: &HeapGraph<'_>, progress: &mut dyn FnMut(Step)) -> Analysis {
+    progress(Step::Dominators);
+    let roots = root_targets(graph);
+    let dominators = Dominators::compute_with(graph, &roots, Algorithm::SemiNca);
+    let fell_back = dominators.fell_back();
+    let (node_of_object, object_of_node, idom) = dominators.into_parts();
+
+    progress(Step::RetainedSizes);
+    let objects = &graph.dump().objects;
+    let mut retained: Vec<u64> = object_of_node
+        .par_iter()
+        .map(|&object| objects.get(object as usize).map_or(0, |object| object.size))
+        .collect();
+    // Children have larger numbers than their immediate dominator: one sweep
+    // from the last node down finishes every subtree before its root is read.
+    for node in (1..retained.len()).rev() {
+        let size = retained.get(node).copied().unwrap_or(0);
+        let up = idom.get(node).map_or(0, |up| up.index());
+        if let Some(slot) = retained.get_mut(up) {
+            *slot = slot.saturating_add(size);
+        }
+    }
+    let (child_offsets, children) = children_by_retained_size(&idom, &retained);
+
+    progress(Step::Unreachable);
+    let reachability = classify_unreachable(graph, &node_of_object);
+
+    Analysis {
+        node_of_object,
+        object_of_node,
+        idom,
+        retained,
+        child_offsets,
+        children,
+        reachability,
+        fell_back,
+    }
+}
+
+/// Children of each node in a CSR, each node's biggest retained size first
+/// (ties: lower number first).
+fn children_by_retained_size(idom: &[DomNode], retained: &[u64]) -> (Vec<u32>, Vec<DomNode>) {
+    let count = idom.len();
+    let mut offsets = vec![0u32; count + 1];
+    for up in idom.iter().skip(1) {
+        if let Some(slot) = offsets.get_mut(up.index() + 1) {
+            *slot += 1;
+        }
+    }
+    for index in 1..offsets.len() {
+        let previous = offsets.get(index - 1).copied().unwrap_or(0);
+        if let Some(slot) = offsets.get_mut(index) {
+            *slot += previous;
+        }
+    }
+    let mut cursor = offsets.clone();
+    let mut children = vec![DomNode::ROOT; count.saturating_sub(1)];
+    for (node, up) in idom.iter().enumerate().skip(1) {
+        if let Some(position) = cursor.get_mut(up.index()) {
+            if let Some(slot) = children.get_mut(*position as usize) {
+                *slot = DomNode(node as u32);
+            }
+            *position += 1;
+        }
+    }
+    drop(cursor);
+
+    // Sort every node's list, in parallel over runs of nodes holding about
+    // CHUNK children between them.
+    const CHUNK: usize = 64 * 1024;
+    let mut runs: Vec<(usize, &mut [DomNode])> = Vec::new();
+    let mut rest: &mut [DomNode] = &mut children;
+    let mut run_start_node = 0usize;
+    let mut run_start = 0usize;
+    for node in 0..count {
+        let end = offsets.get(node + 1).copied().unwrap_or(0) as usize;
+        if end - run_start >= CHUNK || node + 1 == count {
+            let (run, tail) = std::mem::take(&mut rest).split_at_mut(end - run_start);
+            runs.push((run_start_node, run));
+            rest = tail;
+            run_start = end;
+            run_start_node = node + 1;
+        }
+    }
+    runs.into_par_iter().for_each(|(first_node, run)| {
+        let base = offsets.get(first_node).copied().unwrap_or(0) as usize;
+        let mut node = first_node;
+        let mut start = 0usize;
+        while start < run.len() {
+            let end = (offsets.get(node + 1).copied().unwrap_or(0) as usize - base).min(run.len());
+            if let Some(list) = run.get_mut(start..end) {
+                list.sort_unstable_by(|a, b| {
+                    let size_a = retained.get(a.index()).copied().unwrap_or(0);
+                    let size_b = retained.get(b.index()).copied().unwrap_or(0);
+                    size_b.cmp(&size_a).then(a.cmp(b))
+                });
+            }
+            start = end;
+            node += 1;
+        }
+    });
+    (offsets, children)
+}
+
+/// Objects per parallel task when classifying.
+const CLASSIFY_CHUNK: usize = 64 * 1024;
+
+/// LSan's split of the unreachable objects, with cycles told apart.
+fn classify_unreachable(graph: &HeapGraph<'_>, node_of_object: &[u32]) -> Vec<Reachability> {
+    let count = node_of_object.len();
+    let unreachable = |object: u32| node_of_object.get(object as usize) == Some(&UNREACHED);
+    // Whether another unreachable object points at it.
+    let held: Vec<AtomicBool> = (0..count).map(|_| AtomicBool::new(false)).collect();
+    (0..count)
+        .into_par_iter()
+        .with_min_len(CLASSIFY_CHUNK)
+        .filter(|&object| unreachable(object as u32))
+        .for_each(|object| {
+            for &target in graph.successors(object as u32) {
+                if target as usize != object && unreachable(target) {
+                    if let Some(flag) = held.get(target as usize) {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    let mut reachability: Vec<Reachability> = node_of_object
+        .par_iter()
+        .zip(held.par_iter())
+        .map(|(&node, held)| {
+            if node != UNREACHED {
+                Reachability::Reachable
+            } else if held.load(Ordering::Relaxed) {
+                Reachability::InUnreachableCycle
+            } else {
+                Reachability::DirectlyUnreachable
+            }
+        })
+        .collect();
+    drop(held);
+    // Whatever the directly unreachable objects reach is indirect; the rest
+    // of the held ones stay "in a cycle".
+    let mut stack: Vec<u32> = Vec::new();
+    for object in 0..count {
+        if reachability.get(object) != Some(&Reachability::DirectlyUnreachable) {
+            continue;
+        }
+        stack.push(object as u32);
+        while let Some(current) = stack.pop() {
+            for &target in graph.successors(current) {
+                if let Some(slot) = reachability.get_mut(target as usize) {
+                    if *slot == Reachability::InUnreachableCycle {
+                        *slot = Reachability::IndirectlyUnreachable;
+                        stack.push(target);
+                    }
+                }
+            }
+        }
+    }
+    reachability
+}
+
+impl Analysis {
+    /// Number of dominator-tree nodes: reachable objects plus the virtual
+    /// root.
+    pub fn node_count(&self) -> usize {
+        self.object_of_node.len()
+    }
+
+    /// Number of objects reachable from the roots.
+    pub fn reachable_objects(&self) -> u64 {
+        self.object_of_node.len().saturating_sub(1) as u64
+    }
+
+    /// Bytes in objects reachable from the roots: the virtual root's
+    /// retained size.
+    pub fn reachable_bytes(&self) -> u64 {
+        self.retained.first().copied().unwrap_or(0)
+    }
+
+    /// The dominator-tree node of `object`; `None` if it is unreachable.
+    pub fn node(&self, object: ObjectId) -> Option<DomNode> {
+        match self.node_of_object.get(object.index()) {
+            Some(&node) if node != UNREACHED => Some(DomNode(node)),
+            _ => None,
+        }
+    }
+
+    /// The object at `node`; `None` for the virtual root.
+    pub fn object(&self, node: DomNode) -> Option<ObjectId> {
+        match self.object_of_node.get(node.index()) {
+            Some(&object) if object != UNREACHED => Some(ObjectId(object)),
+            _ => None,
+        }
+    }
+
+    /// The immediate dominator of `node`; `None` for the virtual root.
+    pub fn idom(&self, node: DomNode) -> Option<DomNode> {
+        if node == DomNode::ROOT {
+            return None;
+        }
+        self.idom.get(node.index()).copied()
+    }
+
+    /// The immediate dominator of `object`; `None` if it is unreachable.
+    pub fn immediate_dominator(&self, object: ObjectId) -> Option<Dominator> {
+        let up = self.idom(self.node(object)?)?;
+        Some(match self.object(up) {
+            Some(object) => Dominator::Object(object),
+            None => Dominator::Root,
+        })
+    }
+
+    /// Bytes that would be freed if `node` were: its own size plus the
+    /// sizes of everything it dominates. The virtual root's is
+    /// [`Analysis::reachable_bytes`].
+    pub fn retained_size(&self, node: DomNode) -> u64 {
+        self.retained.get(node.index()).copied().unwrap_or(0)
+    }
+
+    /// The retained size of `object`; `None` if it is unreachable.
+    pub fn retained_size_of(&self, object: ObjectId) -> Option<u64> {
+        self.node(object).map(|node| self.retained_size(node))
+    }
+
+    /// The nodes `node` immediately dominates, biggest retained size first.
+    pub fn children(&self, node: DomNode) -> &[DomNode] {
+        let start = self.child_offsets.get(node.index()).copied().unwrap_or(0) as usize;
+        let end = self
+            .child_offsets
+            .get(node.index() + 1)
+            .copied()
+            .unwrap_or(0) as usize;
+        self.children.get(start..end).unwrap_or(&[])
+    }
+
+    /// `node` and every node it dominates, in depth-first order (children
+    /// biggest first).
+    pub fn subtree(&self, node: DomNode) -> Subtree<'_> {
+        Subtree {
+            analysis: self,
+            stack: if node.index() < self.node_count() {
+                vec![node]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Whether `object` is reachable, and if not, how it is held.
+    pub fn reachability(&self, object: ObjectId) -> Reachability {
+        self.reachability
+            .get(object.index())
+            .copied()
+            .unwrap_or(Reachability::Reachable)
+    }
+
+    /// Whether semi-NCA ran out of its step budget and Lengauer–Tarjan
+    /// computed the tree.
+    pub fn fell_back(&self) -> bool {
+        self.fell_back
+    }
+
+    /// Node → immediate dominator (entry 0, the virtual root, is itself).
+    pub fn idoms(&self) -> &[DomNode] {
+        &self.idom
+    }
+
+    /// Node → retained size in bytes.
+    pub fn retained_sizes(&self) -> &[u64] {
+        &self.retained
+    }
+
+    /// Node → `ObjectId` number (entry 0, the virtual root, is
+    /// [`UNREACHED`]).
+    pub fn object_of_node(&self) -> &[u32] {
+        &self.object_of_node
+    }
+
+    /// `ObjectId` number → node number, [`UNREACHED`] for unreachable
+    /// objects.
+    pub fn node_of_object(&self) -> &[u32] {
+        &self.node_of_object
+    }
+
+    /// The children CSR: the children of node `n` are
+    /// `children_array()[offsets[n]..offsets[n + 1]]`.
+    pub fn child_offsets(&self) -> &[u32] {
+        &self.child_offsets
+    }
+
+    /// All children lists, concatenated in node order (see
+    /// [`Analysis::child_offsets`]).
+    pub fn children_array(&self) -> &[DomNode] {
+        &self.children
+    }
+
+    /// `ObjectId` number → reachability.
+    pub fn reachabilities(&self) -> &[Reachability] {
+        &self.reachability
+    }
+}
+
+/// Iterator over a dominator subtree: see [`Analysis::subtree`].
+#[derive(Clone, Debug)]
+pub struct Subtree<'a> {
+    analysis: &'a Analysis,
+    stack: Vec<DomNode>,
+}
+
+impl Iterator for Subtree<'_> {
+    type Item = DomNode;
+
+    fn next(&mut self) -> Option<DomNode> {
+        let node = self.stack.pop()?;
+        self.stack
+            .extend(self.analysis.children(node).iter().rev().copied());
+        Some(node)
+    }
+}

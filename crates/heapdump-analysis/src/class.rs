@@ -1,0 +1,289 @@
+//! How objects are grouped: by class ("type") and by allocation site.
+//!
+//! Dumps of Rust services carry no type names yet, so an object's
+//! [`ObjectClass`] is its power-of-two size class (the buckets of
+//! `heapdump summary`). When the reader learns type names (from DWARF for
+//! Rust, from the dump for Go), `ObjectClass` gains a variant for them and
+//! [`Classifier`] picks it; every report groups through these types and
+//! needs no other change.
+
+use std::fmt;
+
+use heapdump_reader::{HeapGraph, Object, Stack, StackId};
+use serde::Serialize;
+
+/// Number of size classes: 0, `1..=16`, then one per power of two up to 2⁶⁴.
+pub const SIZE_CLASSES: usize = 62;
+
+/// A power-of-two size class: sizes `min..=max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SizeClass(u8);
+
+impl SizeClass {
+    /// The class of `size`: 0 alone, `1..=16`, then `2^(k-1)+1..=2^k`.
+    pub fn of(size: u64) -> SizeClass {
+        let index = match size {
+            0 => 0,
+            1..=16 => 1,
+            _ => (64 - (size - 1).leading_zeros()) as u8 - 3,
+        };
+        SizeClass(index)
+    }
+
+    /// The class numbered `index` (`0..SIZE_CLASSES`).
+    pub fn from_index(index: usize) -> Option<SizeClass> {
+        (index < SIZE_CLASSES).then_some(SizeClass(index as u8))
+    }
+
+    /// The class's number, `0..SIZE_CLASSES`, smallest sizes first.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// The smallest size in the class.
+    pub fn smallest(self) -> u64 {
+        match self.0 {
+            0 => 0,
+            1 => 1,
+            class => (1u64 << (class + 2)) + 1,
+        }
+    }
+
+    /// The largest size in the class.
+    pub fn largest(self) -> u64 {
+        match self.0 {
+            0 => 0,
+            1 => 16,
+            class => 1u64.checked_shl(u32::from(class) + 3).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl fmt::Display for SizeClass {
+    /// `0 B`, `1..16 B`, `129..256 B`, `4..8 KiB`, `1..2 MiB`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        match self.0 {
+            0 => write!(f, "0 B"),
+            1 => write!(f, "1..16 B"),
+            class if class <= 7 => write!(f, "{}..{} B", self.smallest(), self.largest()),
+            class => {
+                // Powers of two from 1 KiB up: the bounds in one unit.
+                let exponent = u32::from(class) + 3;
+                let unit = ((exponent - 1) / 10) as usize;
+                let low = 1u64 << (exponent - 1 - unit as u32 * 10);
+                let high = 1u64 << (exponent - unit as u32 * 10);
+                write!(
+                    f,
+                    "{low}..{high} {}",
+                    UNITS.get(unit).copied().unwrap_or("B")
+                )
+            }
+        }
+    }
+}
+
+/// What kind of object something is, as far as the dump tells: the key of
+/// "by type" histograms and group suspects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectClass {
+    /// The dump has no type for the object: its size class stands in.
+    Size(SizeClass),
+}
+
+impl fmt::Display for ObjectClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectClass::Size(class) => class.fmt(f),
+        }
+    }
+}
+
+/// A way to group objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    /// By [`ObjectClass`].
+    Class,
+    /// By allocation site (objects not sampled form one group).
+    Site,
+}
+
+impl Grouping {
+    /// `class` or `site`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grouping::Class => "class",
+            Grouping::Site => "site",
+        }
+    }
+}
+
+/// The group of an object under one [`Grouping`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupKey {
+    /// Objects of one class.
+    Class(ObjectClass),
+    /// Objects allocated at one site; `None`: allocations not sampled.
+    Site(Option<StackId>),
+}
+
+/// A group as reports show it: serializable, and comparable across two
+/// dumps of one process (by `grouping` and `label`, and for sites by the
+/// stack's return addresses).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct GroupLabel {
+    /// `class` or `site`.
+    pub grouping: Grouping,
+    /// E.g. `33..64 B` (a size class), `site 17`, `allocation not sampled`.
+    pub label: String,
+    /// The site's stack id, for site groups of sampled allocations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_id: Option<StackId>,
+    /// The site's return addresses, innermost first, as `0x…` hex.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pcs: Vec<String>,
+}
+
+/// Maps objects to dense group numbers under one [`Grouping`], for arrays of
+/// per-group totals.
+#[derive(Clone, Copy, Debug)]
+pub struct Classifier<'g> {
+    grouping: Grouping,
+    stacks: &'g [Stack],
+}
+
+impl<'g> Classifier<'g> {
+    /// A classifier for the objects of `graph`.
+    pub fn new(graph: &'g HeapGraph<'_>, grouping: Grouping) -> Classifier<'g> {
+        Classifier {
+            grouping,
+            stacks: &graph.dump().stacks,
+        }
+    }
+
+    /// The grouping.
+    pub fn grouping(&self) -> Grouping {
+        self.grouping
+    }
+
+    /// Number of groups: group numbers are `0..group_count()`.
+    pub fn group_count(&self) -> usize {
+        match self.grouping {
+            Grouping::Class => SIZE_CLASSES,
+            Grouping::Site => self.stacks.len() + 1,
+        }
+    }
+
+    /// The group number of `object`.
+    pub fn group_of(&self, object: &Object<'_>) -> usize {
+        match self.grouping {
+            Grouping::Class => SizeClass::of(object.size).index(),
+            // 0: not sampled (or a site missing from the dump).
+            Grouping::Site => object
+                .site
+                .and_then(|id| self.stacks.binary_search_by_key(&id, |stack| stack.id).ok())
+                .map_or(0, |index| index + 1),
+        }
+    }
+
+    /// The key of group number `group`.
+    pub fn key(&self, group: usize) -> Option<GroupKey> {
+        match self.grouping {
+            Grouping::Class => {
+                SizeClass::from_index(group).map(|class| GroupKey::Class(ObjectClass::Size(class)))
+            }
+            Grouping::Site => match group {
+                0 => Some(GroupKey::Site(None)),
+                _ => self
+                    .stacks
+                    .get(group - 1)
+                    .map(|stack| GroupKey::Site(Some(stack.id))),
+            },
+        }
+    }
+
+    /// The key of `object`'s group.
+    pub fn key_of(&self, object: &Object<'_>) -> Option<GroupKey> {
+        self.key(self.group_of(object))
+    }
+
+    /// How reports show group number `group`.
+    pub fn label(&self, group: usize) -> GroupLabel {
+        match self.key(group) {
+            Some(GroupKey::Class(class)) => GroupLabel {
+                grouping: Grouping::Class,
+                label: class.to_string(),
+                stack_id: None,
+                pcs: Vec::new(),
+            },
+            Some(GroupKey::Site(Some(id))) => GroupLabel {
+                grouping: Grouping::Site,
+                label: format!("site {id}"),
+                stack_id: Some(id),
+                pcs: self
+                    .stacks
+                    .get(group.wrapping_sub(1))
+                    .map(|stack| stack.pcs.iter().map(|pc| format!("{pc:#x}")).collect())
+                    .unwrap_or_default(),
+            },
+            Some(GroupKey::Site(None)) | None => GroupLabel {
+                grouping: self.grouping,
+                label: match self.grouping {
+                    Grouping::Site => "allocation not sampled".to_owned(),
+                    Grouping::Class => format!("class {group}"),
+                },
+                stack_id: None,
+                pcs: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether group number `group` is a real group worth naming as a
+    /// suspect (not "allocation not sampled").
+    pub fn is_named(&self, group: usize) -> bool {
+        !(self.grouping == Grouping::Site && group == 0)
+    }
+}
+
+/// The allocation-site stack of `object` as `0x…` strings, innermost first;
+/// empty when the allocation was not sampled.
+pub fn site_pcs(graph: &HeapGraph<'_>, object: &Object<'_>) -> Vec<String> {
+    object
+        .site
+        .and_then(|id| graph.dump().stack(id))
+        .map(|stack| stack.pcs.iter().map(|pc| format!("{pc:#x}")).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_match_the_summary() {
+        for (size, min, max) in [
+            (0, 0, 0),
+            (1, 1, 16),
+            (16, 1, 16),
+            (17, 17, 32),
+            (64, 33, 64),
+            (65, 65, 128),
+            (u64::MAX, (1 << 63) + 1, u64::MAX),
+        ] {
+            let class = SizeClass::of(size);
+            assert_eq!(
+                (class.smallest(), class.largest()),
+                (min, max),
+                "size {size}"
+            );
+        }
+        assert_eq!(SizeClass::of(u64::MAX).index(), SIZE_CLASSES - 1);
+        assert_eq!(SizeClass::of(40).to_string(), "33..64 B");
+        assert_eq!(SizeClass::of(1000).to_string(), "513..1024 B");
+        assert_eq!(SizeClass::of(1025).to_string(), "1..2 KiB");
+        assert_eq!(SizeClass::of(1 << 20).to_string(), "512..1024 KiB");
+        assert_eq!(SizeClass::of((1 << 20) + 1).to_string(), "1..2 MiB");
+        assert_eq!(SizeClass::of(u64::MAX).to_string(), "8..16 EiB");
+    }
+}

@@ -1,0 +1,192 @@
+//! How reports describe objects, and per-group totals shared by reports.
+
+use heapdump_reader::{HeapGraph, ObjectId, StackId};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::analysis::{Analysis, Reachability};
+use crate::class::{Classifier, Grouping};
+use crate::dominators::DomNode;
+
+/// An object as reports show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    /// Its [`ObjectId`] number (address order in the dump).
+    pub id: u32,
+    /// Its address.
+    pub address: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its class (a type name, or a size class when the dump has no types).
+    pub class: String,
+    /// Its allocation site's stack id, if the allocation was sampled.
+    pub site: Option<StackId>,
+    /// What it retains; `None` when it is unreachable.
+    pub retained: Option<u64>,
+    /// Whether it is reachable, and if not, how it is held.
+    pub reachability: Reachability,
+}
+
+impl ObjectRef {
+    /// Describes object `id`; `None` if there is no such object.
+    pub fn new(graph: &HeapGraph<'_>, analysis: &Analysis, id: ObjectId) -> Option<ObjectRef> {
+        let object = graph.object(id)?;
+        let classes = Classifier::new(graph, Grouping::Class);
+        Some(ObjectRef {
+            id: id.0,
+            address: object.address,
+            size: object.size,
+            class: classes.label(classes.group_of(object)).label,
+            site: object.site,
+            retained: analysis.retained_size_of(id),
+            reachability: analysis.reachability(id),
+        })
+    }
+
+    /// Describes the object at dominator-tree node `node`; `None` for the
+    /// virtual root.
+    pub fn of_node(graph: &HeapGraph<'_>, analysis: &Analysis, node: DomNode) -> Option<ObjectRef> {
+        ObjectRef::new(graph, analysis, analysis.object(node)?)
+    }
+}
+
+/// Objects and bytes of one group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GroupTotals {
+    /// Number of objects.
+    pub objects: u64,
+    /// Sum of their sizes.
+    pub shallow_bytes: u64,
+    /// What the group retains together: the retained sizes of its reachable
+    /// objects that no other object of the group dominates (MAT's "retained
+    /// size of all instances").
+    pub retained_bytes: u64,
+    /// Objects of the group that are unreachable.
+    pub unreachable_objects: u64,
+    /// Their bytes.
+    pub unreachable_bytes: u64,
+}
+
+impl GroupTotals {
+    fn merge(&mut self, other: &GroupTotals) {
+        self.objects += other.objects;
+        self.shallow_bytes = self.shallow_bytes.saturating_add(other.shallow_bytes);
+        self.retained_bytes = self.retained_bytes.saturating_add(other.retained_bytes);
+        self.unreachable_objects += other.unreachable_objects;
+        self.unreachable_bytes = self
+            .unreachable_bytes
+            .saturating_add(other.unreachable_bytes);
+    }
+}
+
+/// Objects per parallel task.
+const CHUNK: usize = 64 * 1024;
+
+/// Totals of every group of `classifier`, indexed by group number.
+pub fn group_totals(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    classifier: &Classifier<'_>,
+) -> Vec<GroupTotals> {
+    let groups = classifier.group_count();
+    let objects = &graph.dump().objects;
+    let merge = |mut a: Vec<GroupTotals>, b: Vec<GroupTotals>| {
+        for (mine, theirs) in a.iter_mut().zip(&b) {
+            mine.merge(theirs);
+        }
+        a
+    };
+    let mut totals = objects
+        .par_chunks(CHUNK)
+        .enumerate()
+        .fold(
+            || vec![GroupTotals::default(); groups],
+            |mut totals, (chunk, part)| {
+                for (offset, object) in part.iter().enumerate() {
+                    let id = ObjectId((chunk * CHUNK + offset) as u32);
+                    if let Some(slot) = totals.get_mut(classifier.group_of(object)) {
+                        slot.objects += 1;
+                        slot.shallow_bytes = slot.shallow_bytes.saturating_add(object.size);
+                        if analysis.reachability(id) != Reachability::Reachable {
+                            slot.unreachable_objects += 1;
+                            slot.unreachable_bytes =
+                                slot.unreachable_bytes.saturating_add(object.size);
+                        }
+                    }
+                }
+                totals
+            },
+        )
+        .reduce(|| vec![GroupTotals::default(); groups], merge);
+    let retained = group_retained(graph, analysis, classifier);
+    for (slot, bytes) in totals.iter_mut().zip(retained) {
+        slot.retained_bytes = bytes;
+    }
+    totals
+}
+
+/// What each group retains together: a walk of the dominator tree that
+/// counts an object's retained size for its group unless an ancestor of the
+/// same group already did. Parallel over the virtual root's children.
+pub fn group_retained(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    classifier: &Classifier<'_>,
+) -> Vec<u64> {
+    let groups = classifier.group_count();
+    let objects = &graph.dump().objects;
+    let group_of = |node: DomNode| {
+        analysis
+            .object(node)
+            .and_then(|id| objects.get(id.index()))
+            .map_or(usize::MAX, |object| classifier.group_of(object))
+    };
+    let top = analysis.children(DomNode::ROOT);
+    // Per task: sums, active ancestors per group, and the walk's stack of
+    // (node, entering?).
+    type State = (Vec<u64>, Vec<u32>, Vec<(DomNode, bool)>);
+    let fresh = || -> State { (vec![0u64; groups], vec![0u32; groups], Vec::new()) };
+    top.par_chunks(1024)
+        .fold(fresh, |(mut sums, mut active, mut stack), subtrees| {
+            for &subtree in subtrees {
+                stack.push((subtree, true));
+                while let Some((node, entering)) = stack.pop() {
+                    let group = group_of(node);
+                    if entering {
+                        if let (Some(count), Some(sum)) =
+                            (active.get_mut(group), sums.get_mut(group))
+                        {
+                            if *count == 0 {
+                                *sum = sum.saturating_add(analysis.retained_size(node));
+                            }
+                            *count += 1;
+                        }
+                        stack.push((node, false));
+                        stack.extend(analysis.children(node).iter().map(|&child| (child, true)));
+                    } else if let Some(count) = active.get_mut(group) {
+                        *count -= 1;
+                    }
+                }
+            }
+            (sums, active, stack)
+        })
+        .map(|(sums, _, _)| sums)
+        .reduce(
+            || vec![0u64; groups],
+            |mut a, b| {
+                for (mine, theirs) in a.iter_mut().zip(b) {
+                    *mine = mine.saturating_add(theirs);
+                }
+                a
+            },
+        )
+}
+
+/// `part` of `whole` in percent (0 when `whole` is 0).
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}

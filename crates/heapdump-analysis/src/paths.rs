@@ -1,0 +1,326 @@
+//! Shortest paths from the roots to objects: why an object is alive.
+
+use std::fmt;
+
+use heapdump_reader::{HeapGraph, ObjectId};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::analysis::{Analysis, Reachability};
+use crate::describe::ObjectRef;
+use crate::dominators::{DomNode, FlowGraph};
+use crate::roots::{root_kind_label, root_name};
+
+/// Not reached by the search.
+const UNSEEN: u32 = u32::MAX;
+/// Reached directly from a root word.
+const FROM_ROOT: u32 = u32::MAX - 1;
+
+/// A breadth-first search tree from all roots at once: for every object it
+/// reached, the object before it on one shortest path from a root.
+#[derive(Clone, Debug)]
+pub struct ShortestPathTree {
+    previous: Vec<u32>,
+}
+
+impl ShortestPathTree {
+    /// Searches the whole graph.
+    pub fn build(graph: &HeapGraph<'_>) -> ShortestPathTree {
+        ShortestPathTree::build_until(graph, None)
+    }
+
+    /// Searches until every object in `targets` is reached (or the graph is
+    /// exhausted); paths to objects farther away may be missing.
+    pub fn build_for(graph: &HeapGraph<'_>, targets: &[ObjectId]) -> ShortestPathTree {
+        ShortestPathTree::build_until(graph, Some(targets))
+    }
+
+    fn build_until(graph: &HeapGraph<'_>, targets: Option<&[ObjectId]>) -> ShortestPathTree {
+        let count = graph.object_count();
+        let mut previous = vec![UNSEEN; count];
+        let mut queue: Vec<u32> = Vec::new();
+        for reference in graph.root_references() {
+            if let Some(slot) = previous.get_mut(reference.target.index()) {
+                if *slot == UNSEEN {
+                    *slot = FROM_ROOT;
+                    queue.push(reference.target.0);
+                }
+            }
+        }
+        let all_found = |previous: &[u32]| {
+            targets.is_some_and(|targets| {
+                targets
+                    .iter()
+                    .all(|target| !matches!(previous.get(target.index()), Some(&UNSEEN)))
+            })
+        };
+        let mut head = 0;
+        while let Some(&node) = queue.get(head) {
+            head += 1;
+            if head & 4095 == 0 && all_found(&previous) {
+                break;
+            }
+            for &next in graph.successors(node) {
+                if let Some(slot) = previous.get_mut(next as usize) {
+                    if *slot == UNSEEN {
+                        *slot = node;
+                        queue.push(next);
+                    }
+                }
+            }
+        }
+        ShortestPathTree { previous }
+    }
+
+    /// The objects on a shortest path from a root to `target`, root side
+    /// first; `None` if the search did not reach it.
+    pub fn objects_to(&self, target: ObjectId) -> Option<Vec<ObjectId>> {
+        let mut path = vec![target];
+        let mut current = *self.previous.get(target.index())?;
+        if current == UNSEEN {
+            return None;
+        }
+        while current != FROM_ROOT {
+            path.push(ObjectId(current));
+            current = *self.previous.get(current as usize)?;
+            if path.len() > self.previous.len() {
+                return None;
+            }
+        }
+        path.reverse();
+        Some(path)
+    }
+
+    /// A shortest path from a root to `target`, described for a report.
+    pub fn path(
+        &self,
+        graph: &HeapGraph<'_>,
+        analysis: &Analysis,
+        target: ObjectId,
+    ) -> Option<RootPath> {
+        describe_path(graph, analysis, &self.objects_to(target)?)
+    }
+}
+
+/// Where a path starts: a word of a root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PathRoot {
+    /// The root's number in the dump.
+    pub root: u32,
+    /// Its kind (`segment`, `thread stack`, ...).
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Offset of the word in the root.
+    pub offset: u64,
+    /// Address of the word.
+    pub word_address: u64,
+}
+
+/// One object on a path, and the offset in it of the pointer to the next
+/// object (`None` for the last).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PathStep {
+    /// The object.
+    pub object: ObjectRef,
+    /// Offset in the object of the word that points at the next step.
+    pub field_offset: Option<u64>,
+}
+
+/// A path from a root word through objects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RootPath {
+    /// The root word that starts it.
+    pub root: PathRoot,
+    /// The objects, from the one the root points at to the target.
+    pub steps: Vec<PathStep>,
+}
+
+/// Offset in `source` of its reference to `target`.
+fn field_offset(graph: &HeapGraph<'_>, source: ObjectId, target: ObjectId) -> Option<u64> {
+    graph
+        .references(source)
+        .find(|&(to, _)| to == target)
+        .map(|(_, offset)| u64::from(offset))
+}
+
+/// Describes a chain of objects whose first is pointed at by a root.
+pub fn describe_path(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    objects: &[ObjectId],
+) -> Option<RootPath> {
+    let first = *objects.first()?;
+    let reference = graph
+        .root_references()
+        .iter()
+        .find(|reference| reference.target == first)?;
+    let root = graph.root(reference.root)?;
+    let steps = objects
+        .iter()
+        .enumerate()
+        .map(|(index, &id)| {
+            Some(PathStep {
+                object: ObjectRef::new(graph, analysis, id)?,
+                field_offset: objects
+                    .get(index + 1)
+                    .and_then(|&next| field_offset(graph, id, next)),
+            })
+        })
+        .collect::<Option<Vec<PathStep>>>()?;
+    Some(RootPath {
+        root: PathRoot {
+            root: reference.root.0,
+            kind: root_kind_label(&root.kind),
+            name: root_name(root),
+            offset: reference.offset,
+            word_address: root.address.saturating_add(reference.offset),
+        },
+        steps,
+    })
+}
+
+/// Options of the [`path`] report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathOptions {
+    /// How many shortest paths to list, each through a different last
+    /// referrer.
+    pub paths: usize,
+}
+
+impl Default for PathOptions {
+    fn default() -> Self {
+        PathOptions { paths: 5 }
+    }
+}
+
+/// Why an object is alive.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PathReport {
+    /// The address asked about.
+    pub address: u64,
+    /// The object holding that address.
+    pub object: ObjectRef,
+    /// `address` minus the object's address.
+    pub offset_in_object: u64,
+    /// Its dominators from the top of the tree down to its immediate
+    /// dominator: freeing any of them frees the object.
+    pub dominators: Vec<ObjectRef>,
+    /// Number of objects that point at it.
+    pub referrers: u64,
+    /// Number of root words that point at it.
+    pub root_references: u64,
+    /// Up to `paths` shortest paths from roots, shortest first, each ending
+    /// in a different referrer.
+    pub paths: Vec<RootPath>,
+    /// For an unreachable object: some of the unreachable objects holding it.
+    pub unreachable_referrers: Vec<ObjectRef>,
+}
+
+/// Why [`path`] could not answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathError {
+    /// No live object holds the address.
+    NoObjectAt(u64),
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathError::NoObjectAt(address) => {
+                write!(f, "no object in the dump holds address {address:#x}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PathError {}
+
+/// Shortest paths from the roots to the object holding `address` (why it
+/// is alive), with its dominators.
+pub fn path(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    address: u64,
+    options: &PathOptions,
+) -> Result<PathReport, PathError> {
+    let target = graph
+        .object_at(address)
+        .ok_or(PathError::NoObjectAt(address))?;
+    let object = ObjectRef::new(graph, analysis, target).ok_or(PathError::NoObjectAt(address))?;
+    let offset_in_object = graph
+        .object(target)
+        .map_or(0, |found| address.saturating_sub(found.address));
+
+    let mut dominators = Vec::new();
+    let mut up = analysis.node(target).and_then(|node| analysis.idom(node));
+    while let Some(node) = up {
+        if node == DomNode::ROOT {
+            break;
+        }
+        if let Some(found) = ObjectRef::of_node(graph, analysis, node) {
+            dominators.push(found);
+        }
+        up = analysis.idom(node);
+    }
+    dominators.reverse();
+
+    // Referrers: every object with an edge to the target.
+    let referrers: Vec<u32> = (0..graph.object_count() as u32)
+        .into_par_iter()
+        .filter(|&source| graph.successors(source).binary_search(&target.0).is_ok())
+        .collect();
+    let root_references = graph
+        .root_references()
+        .iter()
+        .filter(|reference| reference.target == target)
+        .count() as u64;
+
+    let mut paths = Vec::new();
+    let mut unreachable_referrers = Vec::new();
+    if analysis.reachability(target) == Reachability::Reachable {
+        let tree = ShortestPathTree::build(graph);
+        let mut candidates: Vec<Vec<ObjectId>> = Vec::new();
+        if root_references > 0 {
+            candidates.push(vec![target]);
+        }
+        for &source in &referrers {
+            if source == target.0 {
+                continue;
+            }
+            if let Some(mut objects) = tree.objects_to(ObjectId(source)) {
+                if !objects.contains(&target) {
+                    objects.push(target);
+                    candidates.push(objects);
+                }
+            }
+        }
+        candidates.sort_by_key(|objects| objects.len());
+        paths = candidates
+            .iter()
+            .take(options.paths)
+            .filter_map(|objects| describe_path(graph, analysis, objects))
+            .collect();
+    } else {
+        unreachable_referrers = referrers
+            .iter()
+            .filter(|&&source| source != target.0)
+            .take(options.paths)
+            .filter_map(|&source| ObjectRef::new(graph, analysis, ObjectId(source)))
+            .collect();
+    }
+
+    Ok(PathReport {
+        address,
+        object,
+        offset_in_object,
+        dominators,
+        referrers: referrers
+            .iter()
+            .filter(|&&source| source != target.0)
+            .count() as u64,
+        root_references,
+        paths,
+        unreachable_referrers,
+    })
+}

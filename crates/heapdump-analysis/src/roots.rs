@@ -1,0 +1,118 @@
+//! Which roots a dump covers, so that a report can say how far to trust
+//! "unreachable".
+
+use heapdump_reader::{HeapGraph, Root, RootKind};
+use serde::Serialize;
+
+/// The roots of a dump, by kind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RootCoverage {
+    /// One entry per kind of root, in order of first appearance.
+    pub kinds: Vec<RootKindTotals>,
+    /// Root words that point into objects.
+    pub references: u64,
+    /// What the roots leave out, in plain words; empty when nothing is known
+    /// to be left out.
+    pub caveat: String,
+}
+
+/// Roots of one kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RootKindTotals {
+    /// The kind, e.g. `segment`, `thread stack`.
+    pub kind: String,
+    /// Number of roots of the kind.
+    pub roots: u64,
+    /// Bytes of memory they cover.
+    pub bytes: u64,
+    /// Names of the first few roots of the kind (thread names, ...).
+    pub examples: Vec<String>,
+}
+
+/// Names of roots listed per kind.
+const EXAMPLES: usize = 4;
+
+/// A short label for a root's kind, for grouping (`segment`,
+/// `thread stack`, ...). Kinds this crate does not know yet are labelled by
+/// their debug form's variant name.
+pub fn root_kind_label(kind: &RootKind) -> String {
+    #[allow(unreachable_patterns)]
+    match kind {
+        RootKind::Segment { .. } => "segment".to_owned(),
+        RootKind::ThreadStack { .. } => "thread stack".to_owned(),
+        other => {
+            let debug = format!("{other:?}");
+            debug
+                .split(|c: char| !c.is_alphanumeric())
+                .next()
+                .unwrap_or("other")
+                .to_owned()
+        }
+    }
+}
+
+/// A human name for a root: `module 0 segment 0x…`, `thread 42 "main"
+/// stack`, or the debug form of kinds this crate does not know.
+pub fn root_name(root: &Root<'_>) -> String {
+    #[allow(unreachable_patterns)]
+    match &root.kind {
+        RootKind::Segment { module_id } => {
+            format!("module {module_id} segment {:#x}", root.address)
+        }
+        RootKind::ThreadStack { thread_id, name } if name.is_empty() => {
+            format!("thread {thread_id} stack")
+        }
+        RootKind::ThreadStack { thread_id, name } => format!("thread {thread_id} {name:?} stack"),
+        other => format!("{other:?}"),
+    }
+}
+
+impl RootCoverage {
+    /// The roots of `graph`'s dump.
+    pub fn of(graph: &HeapGraph<'_>) -> RootCoverage {
+        let dump = graph.dump();
+        let mut kinds: Vec<RootKindTotals> = Vec::new();
+        for root in &dump.roots {
+            let label = root_kind_label(&root.kind);
+            let index = match kinds.iter().position(|kind| kind.kind == label) {
+                Some(index) => index,
+                None => {
+                    kinds.push(RootKindTotals {
+                        kind: label,
+                        ..RootKindTotals::default()
+                    });
+                    kinds.len() - 1
+                }
+            };
+            if let Some(totals) = kinds.get_mut(index) {
+                totals.roots += 1;
+                totals.bytes = totals.bytes.saturating_add(root.contents.len() as u64);
+                if totals.examples.len() < EXAMPLES {
+                    totals.examples.push(root_name(root));
+                }
+            }
+        }
+        let thread_stacks = dump
+            .roots
+            .iter()
+            .filter(|root| matches!(root.kind, RootKind::ThreadStack { .. }))
+            .count();
+        let caveat = if dump.info.format == "heapdump-rs" {
+            format!(
+                "This dump's roots are the modules' writable segments (statics) and {} \
+                 thread stack{} (the dumping thread's); other threads' stacks, registers \
+                 and thread-locals are not in it, so objects held only from there look \
+                 unreachable.",
+                thread_stacks,
+                if thread_stacks == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
+        RootCoverage {
+            kinds,
+            references: graph.root_references().len() as u64,
+            caveat,
+        }
+    }
+}

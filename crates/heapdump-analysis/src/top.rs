@@ -1,0 +1,128 @@
+//! `heapdump top`: a histogram of the heap by class and by allocation site.
+
+use heapdump_reader::HeapGraph;
+use serde::Serialize;
+
+use crate::analysis::Analysis;
+use crate::class::{Classifier, GroupLabel, Grouping};
+use crate::describe::{group_totals, GroupTotals};
+
+/// What the histogram rows are ordered by, biggest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopOrder {
+    /// Retained bytes (then shallow bytes).
+    #[default]
+    Retained,
+    /// Shallow bytes (then retained bytes).
+    Shallow,
+    /// Number of objects.
+    Count,
+}
+
+/// Options of the [`top`] report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopOptions {
+    /// Rows per table.
+    pub limit: usize,
+    /// Row order.
+    pub order: TopOrder,
+}
+
+impl Default for TopOptions {
+    fn default() -> Self {
+        TopOptions {
+            limit: 20,
+            order: TopOrder::Retained,
+        }
+    }
+}
+
+/// One row of a histogram.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TopRow {
+    /// The group.
+    #[serde(flatten)]
+    pub group: GroupLabel,
+    /// Its totals.
+    #[serde(flatten)]
+    pub totals: GroupTotals,
+}
+
+/// The heap by class and by allocation site.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TopReport {
+    /// All objects in the dump.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Objects reachable from the roots.
+    pub reachable_objects: u64,
+    /// Their bytes.
+    pub reachable_bytes: u64,
+    /// The order of the rows.
+    pub order: TopOrder,
+    /// Number of classes with objects.
+    pub class_count: u64,
+    /// The biggest classes.
+    pub by_class: Vec<TopRow>,
+    /// Number of allocation sites with objects (not sampled counts as one).
+    pub site_count: u64,
+    /// The biggest allocation sites.
+    pub by_site: Vec<TopRow>,
+}
+
+/// The rows of one grouping, ordered, at most `options.limit`; and the
+/// number of non-empty groups.
+pub fn rows(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    grouping: Grouping,
+    options: &TopOptions,
+) -> (Vec<TopRow>, u64) {
+    let classifier = Classifier::new(graph, grouping);
+    let totals = group_totals(graph, analysis, &classifier);
+    let mut groups: Vec<(usize, GroupTotals)> = totals
+        .into_iter()
+        .enumerate()
+        .filter(|(_, totals)| totals.objects > 0)
+        .collect();
+    let count = groups.len() as u64;
+    groups.sort_by(|(a_group, a), (b_group, b)| {
+        let key = |totals: &GroupTotals| match options.order {
+            TopOrder::Retained => (totals.retained_bytes, totals.shallow_bytes),
+            TopOrder::Shallow => (totals.shallow_bytes, totals.retained_bytes),
+            TopOrder::Count => (totals.objects, totals.shallow_bytes),
+        };
+        key(b).cmp(&key(a)).then(a_group.cmp(b_group))
+    });
+    let rows = groups
+        .into_iter()
+        .take(options.limit)
+        .map(|(group, totals)| TopRow {
+            group: classifier.label(group),
+            totals,
+        })
+        .collect();
+    (rows, count)
+}
+
+/// The histogram of `graph` by class and by allocation site.
+pub fn top(graph: &HeapGraph<'_>, analysis: &Analysis, options: &TopOptions) -> TopReport {
+    let dump = graph.dump();
+    let ((by_class, class_count), (by_site, site_count)) = rayon::join(
+        || rows(graph, analysis, Grouping::Class, options),
+        || rows(graph, analysis, Grouping::Site, options),
+    );
+    TopReport {
+        objects: dump.objects.len() as u64,
+        bytes: dump.live_bytes(),
+        reachable_objects: analysis.reachable_objects(),
+        reachable_bytes: analysis.reachable_bytes(),
+        order: options.order,
+        class_count,
+        by_class,
+        site_count,
+        by_site,
+    }
+}

@@ -1,0 +1,88 @@
+//! How the analysis subcommands print objects, paths and sites.
+
+use std::io::{self, Write};
+
+use heapdump_analysis::describe::ObjectRef;
+use heapdump_analysis::paths::RootPath;
+use heapdump_analysis::Reachability;
+
+use crate::human::{bytes, plural};
+
+/// Most frames of a stack printed (JSON has all).
+pub const MAX_FRAMES: usize = 8;
+
+/// `0x55d0c4a3b010 (1.50 KiB, 1025..2048-byte objects, site 7)`.
+pub fn object(object: &ObjectRef) -> String {
+    let mut text = format!(
+        "{:#x} ({}, {}",
+        object.address,
+        bytes(object.size),
+        object.class
+    );
+    match object.site {
+        Some(site) => text.push_str(&format!(", site {site}")),
+        None => text.push_str(", site not sampled"),
+    }
+    if object.reachability != Reachability::Reachable {
+        text.push_str(&format!(", {}", object.reachability.description()));
+    }
+    text.push(')');
+    text
+}
+
+/// Prints a path from a root, one step per line, indented by `indent`.
+pub fn path(out: &mut dyn Write, path: &RootPath, indent: &str) -> io::Result<()> {
+    writeln!(
+        out,
+        "{indent}root {} ({}) [word +{:#x} at {:#x}] ->",
+        path.root.name, path.root.kind, path.root.offset, path.root.word_address
+    )?;
+    for step in &path.steps {
+        let field = match step.field_offset {
+            Some(offset) => format!("  [word +{offset:#x}] ->"),
+            None => String::new(),
+        };
+        writeln!(out, "{indent}  {}{field}", object(&step.object))?;
+    }
+    Ok(())
+}
+
+/// Prints stack frames (`0x…` strings), at most [`MAX_FRAMES`].
+pub fn frames(out: &mut dyn Write, pcs: &[String], indent: &str) -> io::Result<()> {
+    for pc in pcs.iter().take(MAX_FRAMES) {
+        writeln!(out, "{indent}{pc}")?;
+    }
+    if pcs.len() > MAX_FRAMES {
+        writeln!(
+            out,
+            "{indent}... {} more",
+            plural((pcs.len() - MAX_FRAMES) as u64, "frame", "frames")
+        )?;
+    }
+    Ok(())
+}
+
+/// Wraps `text` at `width` columns, each line starting with `indent`.
+pub fn wrap(out: &mut dyn Write, text: &str, indent: &str, width: usize) -> io::Result<()> {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
+            writeln!(out, "{indent}{line}")?;
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        writeln!(out, "{indent}{line}")?;
+    }
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON and a newline.
+pub fn json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)
+}

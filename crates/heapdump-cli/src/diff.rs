@@ -1,0 +1,151 @@
+//! `heapdump diff`: what grew between two dumps of one process.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use heapdump_analysis::diff::{diff, DiffOptions, DiffReport, GroupGrowth};
+
+use crate::describe::{json, object, path};
+use crate::human::{bytes, count, plural, utc_time};
+use crate::{analyze, load, Result};
+
+/// Arguments of `heapdump diff`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The older heap dump.
+    pub old: PathBuf,
+    /// The newer heap dump (of the same process).
+    pub new: PathBuf,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Rows per table.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Top growers whose retainers in NEW are shown.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub growers: usize,
+}
+
+/// Runs `heapdump diff`.
+pub fn run(args: &Args) -> Result<()> {
+    let old_file = load::open(&args.old)?;
+    let new_file = load::open(&args.new)?;
+    let old_graph = load::graph(&old_file)?;
+    let old_analysis = analyze::analysis(&old_graph);
+    let new_graph = load::graph(&new_file)?;
+    let new_analysis = analyze::analysis(&new_graph);
+    let options = DiffOptions {
+        limit: args.limit,
+        growers: args.growers,
+        ..DiffOptions::default()
+    };
+    let report = analyze::report("diff", || {
+        diff(
+            (&old_graph, &old_analysis),
+            (&new_graph, &new_analysis),
+            &options,
+        )
+    });
+    let mut out = BufWriter::new(io::stdout().lock());
+    if args.json {
+        json(&mut out, &report)?;
+    } else {
+        print(&report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn signed_bytes(value: i64) -> String {
+    let sign = if value < 0 { "-" } else { "+" };
+    format!("{sign}{}", bytes(value.unsigned_abs()))
+}
+
+fn signed_count(value: i64) -> String {
+    let sign = if value < 0 { "-" } else { "+" };
+    format!("{sign}{}", count(value.unsigned_abs()))
+}
+
+fn table(out: &mut dyn Write, title: &str, rows: &[GroupGrowth]) -> io::Result<()> {
+    writeln!(out, "{title}")?;
+    writeln!(
+        out,
+        "  {:<28}{:>12}{:>14}{:>12}{:>14}",
+        "", "objects", "bytes", "now objects", "now bytes"
+    )?;
+    for row in rows {
+        writeln!(
+            out,
+            "  {:<28}{:>12}{:>14}{:>12}{:>14}",
+            row.group.label,
+            signed_count(row.object_growth),
+            signed_bytes(row.byte_growth),
+            count(row.new_objects),
+            bytes(row.new_bytes),
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the text report.
+pub fn print(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
+    for (name, totals) in [("old", &report.old), ("new", &report.new)] {
+        writeln!(
+            out,
+            "{name}: pid {} at {}: {} in {} ({} reachable)",
+            totals.pid,
+            utc_time(totals.time_unix_ns),
+            bytes(totals.bytes),
+            plural(totals.objects, "object", "objects"),
+            bytes(totals.reachable_bytes),
+        )?;
+    }
+    if !report.same_process {
+        writeln!(
+            out,
+            "warning: the dumps come from different processes; sites are matched by return \
+             address and may not line up."
+        )?;
+    }
+    writeln!(out)?;
+    table(out, "Growth by class:", &report.by_class)?;
+    writeln!(out)?;
+    table(out, "Growth by allocation site:", &report.by_site)?;
+    for grower in &report.growers {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} {} grew by {} ({}); in NEW it is held by:",
+            grower.growth.group.grouping.name(),
+            grower.growth.group.label,
+            plural(
+                grower.growth.object_growth.max(0) as u64,
+                "object",
+                "objects"
+            ),
+            signed_bytes(grower.growth.byte_growth),
+        )?;
+        for retainer in &grower.retainers {
+            match &retainer.object {
+                Some(found) => writeln!(
+                    out,
+                    "  {} of them ({}) under {}",
+                    count(retainer.objects),
+                    bytes(retainer.bytes),
+                    object(found)
+                )?,
+                None => writeln!(
+                    out,
+                    "  {} of them ({}) directly under the roots",
+                    count(retainer.objects),
+                    bytes(retainer.bytes)
+                )?,
+            }
+            if let Some(found) = &retainer.path {
+                path(out, found, "      ")?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! `heapdump leaks`: leak suspects, then the unreachable objects.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use heapdump_analysis::leaks::{leaks, LeakOptions, LeakReport, SuspectKind, UnreachableGroup};
+use heapdump_analysis::roots::RootCoverage;
+
+use crate::describe::{frames, json, object, path, wrap};
+use crate::human::{bytes, count, plural};
+use crate::{analyze, load, Result};
+
+/// Text width of wrapped paragraphs.
+const WIDTH: usize = 100;
+
+/// Arguments of `heapdump leaks`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The heap dump file.
+    pub dump: PathBuf,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// A suspect retains more than this percentage of the reachable heap.
+    #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
+    pub threshold: f64,
+    /// Most suspects to report.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_suspects: usize,
+    /// Unreachable groups listed per grouping.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub unreachable_groups: usize,
+}
+
+/// Runs `heapdump leaks`.
+pub fn run(args: &Args) -> Result<()> {
+    let file = load::open(&args.dump)?;
+    let graph = load::graph(&file)?;
+    let analysis = analyze::analysis(&graph);
+    let options = LeakOptions {
+        threshold_percent: args.threshold,
+        max_suspects: args.max_suspects,
+        unreachable_groups: args.unreachable_groups,
+        ..LeakOptions::default()
+    };
+    let report = analyze::report("leak suspects", || leaks(&graph, &analysis, &options));
+    let mut out = BufWriter::new(io::stdout().lock());
+    if args.json {
+        json(&mut out, &report)?;
+    } else {
+        print(&report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Prints which roots a dump covers.
+pub fn roots(out: &mut dyn Write, roots: &RootCoverage) -> io::Result<()> {
+    let kinds: Vec<String> = roots
+        .kinds
+        .iter()
+        .map(|kind| {
+            format!(
+                "{} {} ({})",
+                count(kind.roots),
+                kind.kind,
+                bytes(kind.bytes)
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "Roots: {}; {} pointing into objects.",
+        if kinds.is_empty() {
+            "none".to_owned()
+        } else {
+            kinds.join(", ")
+        },
+        plural(roots.references, "word", "words"),
+    )?;
+    if !roots.caveat.is_empty() {
+        wrap(out, &roots.caveat, "  ", WIDTH)?;
+    }
+    Ok(())
+}
+
+fn unreachable_group(out: &mut dyn Write, group: &UnreachableGroup) -> io::Result<()> {
+    writeln!(
+        out,
+        "  {:<34} {:>10} {:>12}  {}",
+        group.reachability.description(),
+        count(group.objects),
+        bytes(group.bytes),
+        group.group.label,
+    )?;
+    if let Some(example) = &group.example {
+        writeln!(out, "      e.g. {}", object(example))?;
+    }
+    if !group.group.pcs.is_empty() {
+        frames(out, &group.group.pcs, "      ")?;
+    }
+    Ok(())
+}
+
+/// Writes the text report.
+pub fn print(report: &LeakReport, out: &mut dyn Write) -> io::Result<()> {
+    roots(out, &report.roots)?;
+    writeln!(
+        out,
+        "Heap: {} in {}; reachable from the roots: {} in {}.",
+        bytes(report.bytes),
+        plural(report.objects, "object", "objects"),
+        bytes(report.reachable_bytes),
+        plural(report.reachable_objects, "object", "objects"),
+    )?;
+    writeln!(out)?;
+    if report.suspects.is_empty() {
+        writeln!(
+            out,
+            "No leak suspects: nothing retains more than {:.1}% ({}) of the reachable heap.",
+            report.threshold_percent,
+            bytes(report.threshold_bytes)
+        )?;
+    }
+    for (rank, suspect) in report.suspects.iter().enumerate() {
+        let what = match (&suspect.kind, &suspect.group) {
+            (SuspectKind::Group, Some(group)) => format!(
+                "{} of {} {}",
+                plural(suspect.objects, "object", "objects"),
+                group.grouping.name(),
+                group.label
+            ),
+            _ => "one object".to_owned(),
+        };
+        writeln!(
+            out,
+            "Suspect {}: {what} retain{} {} ({:.1}%)",
+            rank + 1,
+            if suspect.objects == 1 { "s" } else { "" },
+            bytes(suspect.retained_bytes),
+            suspect.percent,
+        )?;
+        wrap(out, &suspect.summary, "  ", WIDTH)?;
+        writeln!(out, "  object:              {}", object(&suspect.object))?;
+        for member in suspect.members.iter().skip(1) {
+            writeln!(out, "  also:                {}", object(member))?;
+        }
+        let point = &suspect.accumulation_point;
+        if point.depth == 0 {
+            writeln!(out, "  accumulation point:  the object itself")?;
+        } else {
+            writeln!(
+                out,
+                "  accumulation point:  {} ({} down)",
+                object(&point.object),
+                plural(point.depth, "level", "levels")
+            )?;
+        }
+        writeln!(
+            out,
+            "  it holds directly:   {}",
+            plural(point.direct_children, "object", "objects")
+        )?;
+        for share in point.content_by_class.iter().chain(&point.content_by_site) {
+            writeln!(
+                out,
+                "      {:>10} retaining {:>10}  {}",
+                count(share.objects),
+                bytes(share.retained_bytes),
+                share.group.label
+            )?;
+        }
+        match &suspect.path {
+            Some(found) => {
+                writeln!(out, "  shortest path from a root:")?;
+                path(out, found, "    ")?;
+            }
+            None => writeln!(out, "  shortest path from a root: none found")?,
+        }
+        match suspect.object.site {
+            Some(site) => {
+                writeln!(
+                    out,
+                    "  allocation site of the object (stack {site}; PCs not symbolised):"
+                )?;
+                frames(out, &suspect.site, "    ")?;
+            }
+            None => writeln!(
+                out,
+                "  allocation site of the object: not sampled (dump with HEAPDUMP_SAMPLE_RATE=1 \
+                 to record every site)"
+            )?,
+        }
+        if point.depth > 0 {
+            if let Some(site) = point.object.site {
+                writeln!(
+                    out,
+                    "  allocation site of the accumulation point (stack {site}):"
+                )?;
+                frames(out, &suspect.accumulation_site, "    ")?;
+            }
+        }
+        writeln!(out)?;
+    }
+
+    let unreachable = &report.unreachable;
+    writeln!(
+        out,
+        "Unreachable: {} in {} (not reachable from any root in the dump).",
+        bytes(unreachable.bytes),
+        plural(unreachable.objects, "object", "objects"),
+    )?;
+    for kind in &unreachable.by_reachability {
+        writeln!(
+            out,
+            "  {:<34} {:>10} {:>12}",
+            kind.reachability.description(),
+            count(kind.objects),
+            bytes(kind.bytes)
+        )?;
+    }
+    if unreachable.objects > 0 {
+        writeln!(out, "By allocation site:")?;
+        for group in &unreachable.by_site {
+            unreachable_group(out, group)?;
+        }
+        writeln!(out, "By class:")?;
+        for group in &unreachable.by_class {
+            unreachable_group(out, group)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! `heapdump path`: why an object is alive.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use heapdump_analysis::paths::{path, PathOptions, PathReport};
+
+use crate::describe::{json, object};
+use crate::human::{bytes, plural};
+use crate::{analyze, load, Result};
+
+/// Arguments of `heapdump path`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The heap dump file.
+    pub dump: PathBuf,
+    /// An address inside the object (hex with 0x, or decimal).
+    #[arg(value_parser = parse_address)]
+    pub address: u64,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// How many shortest paths to show, each through a different referrer.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub paths: usize,
+}
+
+/// `0x1f`, `0X1F` or `31`.
+fn parse_address(text: &str) -> std::result::Result<u64, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => text.replace('_', "").parse(),
+    };
+    parsed
+        .map_err(|_| format!("not an address: {text:?} (use hex like 0x55d0c4a3b010, or decimal)"))
+}
+
+/// Runs `heapdump path`.
+pub fn run(args: &Args) -> Result<()> {
+    let file = load::open(&args.dump)?;
+    let graph = load::graph(&file)?;
+    let analysis = analyze::analysis(&graph);
+    let options = PathOptions { paths: args.paths };
+    let report = analyze::report("paths", || path(&graph, &analysis, args.address, &options))?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    if args.json {
+        json(&mut out, &report)?;
+    } else {
+        print(&report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes the text report.
+pub fn print(report: &PathReport, out: &mut dyn Write) -> io::Result<()> {
+    write!(out, "{:#x} is ", report.address)?;
+    if report.offset_in_object > 0 {
+        write!(out, "{} bytes into ", report.offset_in_object)?;
+    }
+    writeln!(out, "{}", object(&report.object))?;
+    match report.object.retained {
+        Some(retained) => writeln!(out, "  retains {}", bytes(retained))?,
+        None => writeln!(out, "  {}", report.object.reachability.description())?,
+    }
+    writeln!(
+        out,
+        "  referenced by {} and {}",
+        plural(report.referrers, "object", "objects"),
+        plural(report.root_references, "root word", "root words"),
+    )?;
+    if !report.dominators.is_empty() {
+        writeln!(
+            out,
+            "Dominators (freeing any of these frees it), from the top:"
+        )?;
+        for dominator in &report.dominators {
+            writeln!(
+                out,
+                "  {}  retains {}",
+                object(dominator),
+                bytes(dominator.retained.unwrap_or(0))
+            )?;
+        }
+    } else if report.object.retained.is_some() {
+        writeln!(
+            out,
+            "Dominators: none (held by more than one path, or by a root directly)"
+        )?;
+    }
+    for (index, found) in report.paths.iter().enumerate() {
+        writeln!(
+            out,
+            "Path {} ({}):",
+            index + 1,
+            plural(found.steps.len() as u64, "object", "objects")
+        )?;
+        crate::describe::path(out, found, "  ")?;
+    }
+    if !report.unreachable_referrers.is_empty() {
+        writeln!(out, "Held by unreachable objects:")?;
+        for referrer in &report.unreachable_referrers {
+            writeln!(out, "  {}", object(referrer))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! `heapdump retained`: the dominator tree from the top.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use heapdump_analysis::retained::{
+    retained, RetainedNode, RetainedOptions, RetainedReport, MAX_DEPTH,
+};
+
+use crate::describe::{json, object};
+use crate::human::{bytes, count, plural};
+use crate::{analyze, load, Result};
+
+/// Arguments of `heapdump retained`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The heap dump file.
+    pub dump: PathBuf,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Levels of the tree to show (at most 64).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub depth: usize,
+    /// Children listed per node, biggest first.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub children: usize,
+    /// Leave out nodes retaining less than this percentage of the reachable
+    /// heap.
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    pub min_percent: f64,
+}
+
+/// Runs `heapdump retained`.
+pub fn run(args: &Args) -> Result<()> {
+    let file = load::open(&args.dump)?;
+    let graph = load::graph(&file)?;
+    let analysis = analyze::analysis(&graph);
+    let options = RetainedOptions {
+        depth: args.depth.min(MAX_DEPTH),
+        children: args.children,
+        min_percent: args.min_percent,
+    };
+    let report = retained(&graph, &analysis, &options);
+    let mut out = BufWriter::new(io::stdout().lock());
+    if args.json {
+        json(&mut out, &report)?;
+    } else {
+        print(&report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn others(out: &mut dyn Write, indent: &str, others: u64, other_bytes: u64) -> io::Result<()> {
+    if others > 0 {
+        writeln!(
+            out,
+            "{indent}... {} more retaining {}",
+            plural(others, "object", "objects"),
+            bytes(other_bytes)
+        )?;
+    }
+    Ok(())
+}
+
+fn node(out: &mut dyn Write, node: &RetainedNode, depth: usize) -> io::Result<()> {
+    let indent = "  ".repeat(depth + 1);
+    writeln!(
+        out,
+        "{indent}{:>5.1}% {:>10}  {}  dominates {}",
+        node.percent,
+        bytes(node.object.retained.unwrap_or(0)),
+        object(&node.object),
+        plural(node.dominated_objects, "object", "objects"),
+    )?;
+    for child in &node.children {
+        self::node(out, child, depth + 1)?;
+    }
+    others(
+        out,
+        &"  ".repeat(depth + 2),
+        node.other_children,
+        node.other_bytes,
+    )
+}
+
+/// Writes the text report.
+pub fn print(report: &RetainedReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "Reachable from the roots: {} objects, {}; {} directly under the roots (retained \
+         sizes, biggest first):",
+        count(report.reachable_objects),
+        bytes(report.reachable_bytes),
+        plural(report.top_level_objects, "object", "objects"),
+    )?;
+    for child in &report.tree {
+        node(out, child, 0)?;
+    }
+    others(out, "  ", report.other_children, report.other_bytes)
+}

@@ -1,0 +1,131 @@
+//! `heapdump top`: the heap by class and by allocation site.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use heapdump_analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
+
+use crate::describe::json;
+use crate::human::{bytes, count};
+use crate::{analyze, load, Result};
+
+/// Row order of `heapdump top`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Order {
+    /// Retained bytes.
+    Retained,
+    /// Shallow bytes.
+    Shallow,
+    /// Object count.
+    Count,
+}
+
+/// Arguments of `heapdump top`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The heap dump file.
+    pub dump: PathBuf,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Rows per table.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Order rows by retained bytes, shallow bytes or object count.
+    #[arg(long, value_enum, default_value_t = Order::Retained)]
+    pub sort: Order,
+}
+
+/// Runs `heapdump top`.
+pub fn run(args: &Args) -> Result<()> {
+    let file = load::open(&args.dump)?;
+    let graph = load::graph(&file)?;
+    let analysis = analyze::analysis(&graph);
+    let options = TopOptions {
+        limit: args.limit,
+        order: match args.sort {
+            Order::Retained => TopOrder::Retained,
+            Order::Shallow => TopOrder::Shallow,
+            Order::Count => TopOrder::Count,
+        },
+    };
+    let report = analyze::report("histogram", || top(&graph, &analysis, &options));
+    let mut out = BufWriter::new(io::stdout().lock());
+    if args.json {
+        json(&mut out, &report)?;
+    } else {
+        print(&report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -> io::Result<()> {
+    writeln!(out, "{title}")?;
+    writeln!(
+        out,
+        "  {:<28}{:>12}{:>14}{:>14}{:>14}",
+        "", "objects", "shallow", "retained", "unreachable"
+    )?;
+    for row in rows {
+        writeln!(
+            out,
+            "  {:<28}{:>12}{:>14}{:>14}{:>14}",
+            row.group.label,
+            count(row.totals.objects),
+            bytes(row.totals.shallow_bytes),
+            bytes(row.totals.retained_bytes),
+            bytes(row.totals.unreachable_bytes),
+        )?;
+        if with_frames && !row.group.pcs.is_empty() {
+            let frames: Vec<&str> = row.group.pcs.iter().take(4).map(String::as_str).collect();
+            let more = if row.group.pcs.len() > 4 { " ..." } else { "" };
+            writeln!(out, "      {}{more}", frames.join(" "))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the text report.
+pub fn print(report: &TopReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} objects, {}; reachable from the roots: {} objects, {}",
+        count(report.objects),
+        bytes(report.bytes),
+        count(report.reachable_objects),
+        bytes(report.reachable_bytes),
+    )?;
+    let order = match report.order {
+        TopOrder::Retained => "retained bytes",
+        TopOrder::Shallow => "shallow bytes",
+        TopOrder::Count => "object count",
+    };
+    writeln!(
+        out,
+        "Retained: what a group keeps alive (objects it dominates), not counting objects of the \
+         group inside another's."
+    )?;
+    writeln!(out)?;
+    table(
+        out,
+        &format!(
+            "By class, by {order} ({} of {} classes):",
+            report.by_class.len(),
+            count(report.class_count)
+        ),
+        &report.by_class,
+        false,
+    )?;
+    writeln!(out)?;
+    table(
+        out,
+        &format!(
+            "By allocation site, by {order} ({} of {} sites; PCs not symbolised):",
+            report.by_site.len(),
+            count(report.site_count)
+        ),
+        &report.by_site,
+        true,
+    )
+}
