@@ -45,6 +45,10 @@ pub(crate) struct StopState {
     /// futex handlers wait on.
     generation: AtomicU32,
     last_generation: AtomicU32,
+    /// Slots claimed by handlers (a handler claims one, then fills it in).
+    claimed: AtomicUsize,
+    /// Slots filled in: the dump waits for this, not for `claimed`, so it
+    /// never reads a slot a handler has not written yet.
     answered: AtomicUsize,
     slots: [ThreadSlot; MAX_THREADS],
     signal: AtomicI32,
@@ -56,6 +60,7 @@ impl StopState {
         StopState {
             generation: AtomicU32::new(0),
             last_generation: AtomicU32::new(0),
+            claimed: AtomicUsize::new(0),
             answered: AtomicUsize::new(0),
             slots: [const {
                 ThreadSlot {
@@ -137,15 +142,16 @@ extern "C" fn on_stop_signal(_signal: c_int, _info: *mut libc::siginfo_t, _conte
     let generation = stop.generation.load(Ordering::Acquire);
     if generation != 0 {
         let marker = 0usize;
-        // Claim a slot; `answered` counts claimed slots.
-        let slot = stop.answered.fetch_add(1, Ordering::AcqRel);
+        let slot = stop.claimed.fetch_add(1, Ordering::AcqRel);
         if let Some(slot) = stop.slots.get(slot) {
             slot.tid.store(sys::gettid(), Ordering::Relaxed);
             // Everything above this frame, including the signal frame with
             // the interrupted registers, belongs to the stopped thread.
             slot.stack_pointer
-                .store(&marker as *const usize as usize, Ordering::Release);
+                .store(&marker as *const usize as usize, Ordering::Relaxed);
         }
+        // Publishes the slot's stores to the dump.
+        stop.answered.fetch_add(1, Ordering::Release);
         while stop.generation.load(Ordering::Acquire) == generation {
             futex_wait(&stop.generation, generation);
         }
@@ -192,6 +198,7 @@ pub(crate) fn stop_others(maps: &Mappings) -> Option<StoppedThreads> {
         .wrapping_add(1)
         .max(1);
     stop.last_generation.store(generation, Ordering::Relaxed);
+    stop.claimed.store(0, Ordering::Relaxed);
     stop.answered.store(0, Ordering::Relaxed);
     for slot in &stop.slots {
         slot.stack_pointer.store(0, Ordering::Relaxed);
@@ -222,15 +229,21 @@ pub(crate) fn stop_others(maps: &Mappings) -> Option<StoppedThreads> {
     while stop.answered.load(Ordering::Acquire) < signalled && Instant::now() < deadline {
         sys::yield_now();
     }
-    let answered = stop.answered.load(Ordering::Acquire).min(MAX_THREADS);
+    // Only slots below both counts are certainly written: a handler that
+    // answers late may have claimed a slot and not filled it in yet.
+    let answered = stop
+        .answered
+        .load(Ordering::Acquire)
+        .min(stop.claimed.load(Ordering::Acquire))
+        .min(MAX_THREADS);
     // SAFETY: the region holds MAX_THREADS zeroed ThreadStack slots.
     let out = unsafe {
         core::slice::from_raw_parts_mut(stopped.stacks.ptr.cast::<ThreadStack>(), MAX_THREADS)
     };
     for slot in &stop.slots[..answered] {
-        let low = slot.stack_pointer.load(Ordering::Acquire);
+        let low = slot.stack_pointer.load(Ordering::Relaxed);
         if low == 0 {
-            continue; // claimed, not yet filled in: the thread is not stopped
+            continue; // a late handler's slot, not yet filled in
         }
         if let Some(high) = maps.end_of_mapping_containing(low) {
             out[stopped.count] = ThreadStack {
