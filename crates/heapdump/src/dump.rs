@@ -28,8 +28,15 @@ const BUFFER_BYTES: usize = 1 << 20;
 const DIRECT_WRITE_BYTES: usize = 64 * 1024;
 const WORD: usize = core::mem::size_of::<usize>();
 
-/// Writes a complete dump to `fd`.
-pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error> {
+/// Writes a complete dump to `fd`. `caller_stack` is an address in the
+/// frame of the public function the user called: the dumping thread's stack
+/// root starts there, so the writer's own (deeper) frames, full of stale
+/// values from earlier calls, are not scanned as roots.
+pub(crate) fn write_dump(
+    fd: i32,
+    options: &Options,
+    caller_stack: usize,
+) -> Result<DumpReport, Error> {
     if !STATE.installed.load(Ordering::Relaxed) {
         return Err(Error::NotInstalled);
     }
@@ -44,7 +51,7 @@ pub(crate) fn write_dump(fd: i32, options: &Options) -> Result<DumpReport, Error
     let modules = Modules::collect().ok_or(Error::OutOfMemory)?;
     let can_stop_threads = threads::install_handler();
     let maps = Mappings::read().ok_or(Error::OutOfMemory)?;
-    let own_stack = own_stack(&maps);
+    let own_stack = own_stack(&maps, caller_stack);
     let sample_rate = sample_rate();
     let time_unix_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -191,13 +198,9 @@ fn fill_snapshot<'a>(
     snapshot
 }
 
-/// The dumping thread's stack, from (about) the current stack pointer to
-/// the top of its mapping.
-#[inline(never)]
-fn own_stack(maps: &Mappings) -> Option<ThreadStack> {
-    let marker = 0usize;
-    // Everything above this frame belongs to our callers.
-    let low = (&marker as *const usize as usize) & !(WORD - 1);
+/// The dumping thread's stack, from `caller_stack` to the top of its mapping.
+fn own_stack(maps: &Mappings, caller_stack: usize) -> Option<ThreadStack> {
+    let low = caller_stack & !(WORD - 1);
     let high = maps.end_of_mapping_containing(low)?;
     Some(ThreadStack {
         tid: sys::gettid(),

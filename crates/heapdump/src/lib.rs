@@ -166,14 +166,24 @@ pub fn write<F: AsFd>(fd: F) -> Result<DumpReport, Error> {
 }
 
 /// [`write()`] with options.
+#[inline(never)]
 pub fn write_with<F: AsFd>(fd: F, options: &Options) -> Result<DumpReport, Error> {
-    dump::write_dump(fd.as_fd().as_raw_fd(), options)
+    let marker = 0u8;
+    dump::write_dump(fd.as_fd().as_raw_fd(), options, caller_stack(&marker))
+}
+
+/// An address in the calling frame: where the dumping thread's stack root
+/// starts (see `dump::write_dump`).
+fn caller_stack(marker: &u8) -> usize {
+    core::hint::black_box(marker) as *const u8 as usize
 }
 
 /// [`write()`] to a raw file descriptor number. A closed or invalid descriptor
 /// gives an [`Error::Io`], never a crash.
+#[inline(never)]
 pub fn write_raw_fd(fd: RawFd, options: &Options) -> Result<DumpReport, Error> {
-    dump::write_dump(fd, options)
+    let marker = 0u8;
+    dump::write_dump(fd, options, caller_stack(&marker))
 }
 
 /// Writes a heap dump to `path`, created with mode 0600. The dump is written
