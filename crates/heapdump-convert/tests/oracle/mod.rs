@@ -1,0 +1,441 @@
+//! The external oracles the converters are checked against: VisualVM's heap
+//! library (through `tests/java/HprofCheck.java`) and Graphviz's `dot`.
+//!
+//! When a tool is missing the test prints a loud skip and passes, unless
+//! `HEAPDUMP_REQUIRE_ORACLES=1` is set (CI), where it fails.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use heapdump_analysis::Analysis;
+use heapdump_convert::hprof::{Plan, Report};
+use heapdump_reader::HeapGraph;
+use serde_json::Value;
+
+/// Where Debian's `visualvm` package puts the heap library.
+pub const DEFAULT_JAR: &str =
+    "/usr/share/visualvm/visualvm/modules/org-graalvm-visualvm-lib-jfluid-heap.jar";
+
+/// Whether missing oracles fail the test.
+pub fn required() -> bool {
+    std::env::var("HEAPDUMP_REQUIRE_ORACLES").is_ok_and(|value| value == "1")
+}
+
+/// Reports a missing oracle: a panic when oracles are required, otherwise a
+/// loud message. Returns `None` for `?`-style early returns.
+pub fn missing<T>(what: &str) -> Option<T> {
+    let message = format!(
+        "SKIPPED: {what}. Install Debian's `visualvm`, `graphviz` and a JDK \
+         (`openjdk-17-jdk-headless`) to run this check; CI sets \
+         HEAPDUMP_REQUIRE_ORACLES=1 and fails instead."
+    );
+    if required() {
+        panic!("HEAPDUMP_REQUIRE_ORACLES=1 but {message}");
+    }
+    eprintln!("\n{}\n{message}\n{}\n", "!".repeat(72), "!".repeat(72));
+    None
+}
+
+fn runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// A temporary directory for this test process.
+pub fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("heapdump-convert-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The compiled checker: (jar, class directory).
+fn checker() -> Option<(PathBuf, PathBuf)> {
+    static CHECKER: OnceLock<Result<(PathBuf, PathBuf), String>> = OnceLock::new();
+    let result = CHECKER.get_or_init(|| {
+        let jar = PathBuf::from(
+            std::env::var("HEAPDUMP_VISUALVM_JAR").unwrap_or_else(|_| DEFAULT_JAR.to_owned()),
+        );
+        if !jar.is_file() {
+            return Err(format!(
+                "VisualVM's heap library {} is missing",
+                jar.display()
+            ));
+        }
+        if !runs("java", "-version") || !runs("javac", "-version") {
+            return Err("java or javac is missing".to_owned());
+        }
+        let classes = temp_dir().join("java");
+        std::fs::create_dir_all(&classes).unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/java/HprofCheck.java");
+        let output = Command::new("javac")
+            .arg("-cp")
+            .arg(&jar)
+            .arg("-d")
+            .arg(&classes)
+            .arg(&source)
+            .output()
+            .map_err(|err| format!("javac: {err}"))?;
+        assert!(
+            output.status.success(),
+            "javac failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok((jar, classes))
+    });
+    match result {
+        Ok(paths) => Some(paths.clone()),
+        Err(what) => missing(what),
+    }
+}
+
+/// What VisualVM sees in an HPROF file.
+#[derive(Debug, Default)]
+pub struct VisualVmView {
+    pub instances: u64,
+    pub bytes: u64,
+    /// Class name → (count, bytes, instance size).
+    pub classes: BTreeMap<String, (u64, u64, i64)>,
+    /// Root kind → count.
+    pub roots: BTreeMap<String, u64>,
+    /// (id, class, shallow, retained), biggest retained size first.
+    pub biggest: Vec<(u64, String, u64, u64)>,
+    /// Every instance (with `all`): id → (class, shallow, retained).
+    pub objects: HashMap<u64, (String, u64, u64)>,
+}
+
+/// Opens `hprof` with VisualVM's library; `None` when the oracle is
+/// missing (and not required).
+pub fn visualvm(hprof: &Path, biggest: usize, all: bool) -> Option<VisualVmView> {
+    let (jar, classes) = checker()?;
+    let _ = std::fs::remove_dir_all(hprof.with_extension("hprof.hwcache"));
+    let mut command = Command::new("java");
+    command
+        .arg("-Xmx2g")
+        .arg("-cp")
+        .arg(format!("{}:{}", jar.display(), classes.display()))
+        .arg("HprofCheck")
+        .arg(hprof)
+        .arg(biggest.to_string());
+    if all {
+        command.arg("--all");
+    }
+    let output = command.output().expect("run java");
+    let _ = std::fs::remove_dir_all(hprof.with_extension("hprof.hwcache"));
+    assert!(
+        output.status.success(),
+        "VisualVM's library failed on {}:\n{}",
+        hprof.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut view = VisualVmView::default();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let value: Value = serde_json::from_str(line)
+            .unwrap_or_else(|err| panic!("bad checker line {line:?}: {err}"));
+        let u = |key: &str| {
+            value[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{key} in {line}"))
+        };
+        let s = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
+        match value["kind"].as_str() {
+            Some("summary") => {
+                view.instances = u("instances");
+                view.bytes = u("bytes");
+            }
+            Some("class") => {
+                let size = value["instance_size"].as_i64().unwrap_or(0);
+                view.classes
+                    .insert(s("name"), (u("count"), u("bytes"), size));
+            }
+            Some("root") => {
+                view.roots.insert(s("root_kind"), u("count"));
+            }
+            Some("biggest") => {
+                view.biggest
+                    .push((u("id"), s("class"), u("shallow"), u("retained")))
+            }
+            Some("object") => {
+                view.objects
+                    .insert(u("id"), (s("class"), u("shallow"), u("retained")));
+            }
+            _ => panic!("unknown checker line {line}"),
+        }
+    }
+    Some(view)
+}
+
+/// Checks that VisualVM's view of an HPROF file written from `graph`
+/// (default options: unreachable objects left out) agrees with heapdump's
+/// own numbers: histogram, total bytes, retained sizes of the biggest
+/// objects (of every object, with `view.objects`), GC roots. Prints the
+/// evidence.
+pub fn compare(
+    label: &str,
+    graph: &HeapGraph<'_>,
+    plan: &Plan<'_, '_>,
+    report: &Report,
+    analysis: &Analysis,
+    view: &VisualVmView,
+) {
+    // Totals: VisualVM's live bytes are heapdump's reachable bytes.
+    assert_eq!(
+        view.bytes,
+        analysis.reachable_bytes(),
+        "{label}: total live bytes"
+    );
+    assert_eq!(view.bytes, report.bytes, "{label}: bytes written");
+    assert_eq!(
+        analysis.reachable_objects(),
+        report.objects,
+        "{label}: objects written"
+    );
+    assert_eq!(
+        view.instances,
+        report.objects + report.threads,
+        "{label}: VisualVM's instances are the objects and the thread objects"
+    );
+
+    // Histogram, class by class.
+    let mut expected: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for class in plan.classes() {
+        expected.insert(class.name.clone(), (class.instances, class.bytes));
+    }
+    // Independently of the plan: group heapdump's reachable objects by the
+    // plan's class names and sizes.
+    let mut recount: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (id, object) in graph.objects() {
+        if analysis.node(id).is_none() {
+            continue;
+        }
+        let class = plan.class_of(id).expect("a reachable object has a class");
+        assert_eq!(class.size, object.size, "{label}: class size of {id}");
+        let entry = recount.entry(class.name.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += object.size;
+    }
+    assert_eq!(recount, expected, "{label}: plan histogram");
+    for (name, &(count, bytes)) in &expected {
+        let seen = view.classes.get(name).copied();
+        assert_eq!(
+            seen.map(|(count, bytes, _)| (count, bytes)),
+            Some((count, bytes)),
+            "{label}: VisualVM histogram entry for {name:?}"
+        );
+    }
+    for (name, &(count, bytes, _)) in &view.classes {
+        if !expected.contains_key(name) {
+            assert_eq!(bytes, 0, "{label}: synthetic class {name} has bytes");
+            if name != "java.lang.Thread" {
+                assert_eq!(count, 0, "{label}: synthetic class {name} has instances");
+            }
+        }
+    }
+    // By heapdump's own grouping (size classes of `heapdump top`).
+    let classifier = heapdump_analysis::Classifier::new(graph, heapdump_analysis::Grouping::Class);
+    let mut ours: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
+    for (id, object) in graph.objects() {
+        if analysis.node(id).is_some() {
+            let entry = ours.entry(classifier.group_of(object)).or_default();
+            entry.0 += 1;
+            entry.1 += object.size;
+        }
+    }
+    let mut theirs: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
+    for class in plan.classes() {
+        let &(count, bytes, _) = view.classes.get(&class.name).unwrap();
+        let group = heapdump_analysis::SizeClass::of(bytes / count.max(1)).index();
+        let entry = theirs.entry(group).or_default();
+        entry.0 += count;
+        entry.1 += bytes;
+    }
+    assert_eq!(
+        theirs, ours,
+        "{label}: histogram by heapdump's size classes"
+    );
+
+    // Retained sizes of the biggest objects.
+    let object_ids: HashMap<u64, heapdump_reader::ObjectId> = graph
+        .objects()
+        .map(|(id, object)| (object.address, id))
+        .collect();
+    let theirs: Vec<&(u64, String, u64, u64)> = view
+        .biggest
+        .iter()
+        .filter(|(id, ..)| object_ids.contains_key(id))
+        .take(10)
+        .collect();
+    assert!(
+        !theirs.is_empty(),
+        "{label}: VisualVM lists no biggest objects"
+    );
+    let mut our_sizes: Vec<u64> = graph
+        .objects()
+        .filter_map(|(id, _)| analysis.retained_size_of(id))
+        .collect();
+    our_sizes.sort_unstable_by(|a, b| b.cmp(a));
+    our_sizes.truncate(theirs.len());
+    eprintln!(
+        "{label}: the {} biggest objects by retained size:",
+        theirs.len()
+    );
+    eprintln!(
+        "  {:>18} {:>24} {:>10} {:>12} {:>12}",
+        "address", "class", "shallow", "VisualVM", "heapdump"
+    );
+    for (id, class, shallow, retained) in &theirs {
+        let object = object_ids[id];
+        let ours = analysis.retained_size_of(object);
+        eprintln!(
+            "  {id:#18x} {class:>24} {shallow:>10} {retained:>12} {:>12}",
+            ours.unwrap_or(0)
+        );
+        assert_eq!(
+            *shallow,
+            graph.object(object).unwrap().size,
+            "{label}: shallow size of {id:#x}"
+        );
+        assert_eq!(Some(*retained), ours, "{label}: retained size of {id:#x}");
+    }
+    let their_sizes: Vec<u64> = theirs.iter().map(|entry| entry.3).collect();
+    assert_eq!(
+        their_sizes, our_sizes,
+        "{label}: the 10 biggest retained sizes"
+    );
+
+    // Every object, when the checker listed them all.
+    if !view.objects.is_empty() {
+        let mut checked = 0u64;
+        let mut differ = Vec::new();
+        for (id, object) in graph.objects() {
+            let Some(retained) = analysis.retained_size_of(id) else {
+                assert!(!view.objects.contains_key(&object.address));
+                continue;
+            };
+            let (_, shallow, their_retained) = view
+                .objects
+                .get(&object.address)
+                .unwrap_or_else(|| panic!("{label}: VisualVM lacks {:#x}", object.address));
+            assert_eq!(
+                *shallow, object.size,
+                "{label}: shallow size of {:#x}",
+                object.address
+            );
+            if *their_retained != retained {
+                differ.push((object.address, object.size, *their_retained, retained));
+            }
+            checked += 1;
+        }
+        for (address, size, theirs, ours) in differ.iter().take(30) {
+            eprintln!("  differs: {address:#x} size {size}: VisualVM {theirs}, heapdump {ours}");
+        }
+        assert!(
+            differ.is_empty(),
+            "{label}: {} retained sizes differ",
+            differ.len()
+        );
+        eprintln!("{label}: shallow and retained sizes of all {checked} objects agree");
+    }
+
+    // GC roots.
+    let total: u64 = view.roots.values().sum();
+    assert_eq!(total, report.gc_roots, "{label}: GC roots {:?}", view.roots);
+    let sticky = view.roots.get("sticky class").copied().unwrap_or(0);
+    assert_eq!(
+        sticky as usize,
+        view.classes.len(),
+        "{label}: every class is a sticky root"
+    );
+    assert_eq!(
+        view.roots.get("thread object").copied().unwrap_or(0),
+        report.threads,
+        "{label}: thread roots"
+    );
+    eprintln!(
+        "{label}: VisualVM sees {} objects + {} threads, {} bytes (heapdump: {} reachable objects, {} bytes), {} classes, roots {:?}",
+        view.instances - report.threads,
+        report.threads,
+        view.bytes,
+        analysis.reachable_objects(),
+        analysis.reachable_bytes(),
+        view.classes.len(),
+        view.roots
+    );
+}
+
+/// Whether `dot` is installed (or a loud skip / failure).
+pub fn dot() -> Option<()> {
+    if runs("dot", "-V") {
+        Some(())
+    } else {
+        missing("Graphviz's `dot` is missing")
+    }
+}
+
+/// Lays `dot_source` out as SVG with `dot`; panics with dot's message on
+/// failure. Returns the SVG's size.
+pub fn dot_svg(dot_source: &Path) -> usize {
+    let output = Command::new("dot")
+        .arg("-Tsvg")
+        .arg(dot_source)
+        .output()
+        .expect("run dot");
+    assert!(
+        output.status.success(),
+        "dot -Tsvg {} failed:\n{}",
+        dot_source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.stderr.windows(7).any(|w| w == b"Warning"),
+        "dot warned: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout.len()
+}
+
+/// The top-level records of an HPROF file: (tag, body length). Checks the
+/// header and that the records tile the file exactly.
+pub fn hprof_records(bytes: &[u8]) -> Vec<(u8, u32)> {
+    assert!(bytes.starts_with(b"JAVA PROFILE 1.0.2\0"), "header");
+    let id_size = u32::from_be_bytes(bytes[19..23].try_into().unwrap());
+    assert_eq!(id_size, 8, "id size");
+    let mut at = 31usize;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        assert!(at + 9 <= bytes.len(), "truncated record header at {at}");
+        let len = u32::from_be_bytes(bytes[at + 5..at + 9].try_into().unwrap());
+        out.push((bytes[at], len));
+        at += 9 + len as usize;
+    }
+    assert_eq!(at, bytes.len(), "records run past the end");
+    out
+}
+
+/// Checks the record order VisualVM and MAT need: no top-level record
+/// between segments, no empty or oversized segment, HEAP DUMP END last.
+pub fn check_record_layout(records: &[(u8, u32)], segment_limit: u32) {
+    let first = records
+        .iter()
+        .position(|(tag, _)| *tag == 0x1C)
+        .expect("a segment");
+    let end = records.len() - 1;
+    assert_eq!(records[end], (0x2C, 0), "HEAP DUMP END last");
+    for (index, &(tag, len)) in records.iter().enumerate() {
+        if index < first {
+            assert!(
+                matches!(tag, 0x01 | 0x02 | 0x04 | 0x05),
+                "tag {tag:#x} before the heap"
+            );
+        } else if index < end {
+            assert_eq!(tag, 0x1C, "record {index} between segments");
+            assert!(len > 0, "empty segment");
+            assert!(len <= segment_limit, "segment of {len} bytes");
+        }
+    }
+}
