@@ -1,1 +1,183 @@
-fn main() {}
+//! End-to-end timing of the reader and the analyses on synthetic dumps:
+//! parse, graph build, dominators, retained sizes, reports, peak RSS.
+//!
+//! ```text
+//! cargo bench -p heapdump-analysis --bench analysis              # 1M and 10M objects
+//! cargo bench -p heapdump-analysis --bench analysis -- 1000000   # just 1M
+//! ```
+//!
+//! Dumps are generated once into `target/bench-dumps/` (see
+//! `support/synthetic.rs`) and reused. Each size runs in a child process of
+//! its own, so that its peak RSS (`VmHWM`) is its own; the peak includes the
+//! pages of the memory-mapped dump that were read.
+
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use heapdump_analysis::leaks::{leaks, LeakOptions};
+use heapdump_analysis::retained::{retained, RetainedOptions};
+use heapdump_analysis::top::{top, TopOptions};
+use heapdump_analysis::{analyze_with_progress, Step};
+use heapdump_reader::{parse, DumpFile, HeapGraph};
+
+/// Peak resident set size of this process so far, in bytes (`VmHWM`).
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+fn dump_path(objects: u64) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target
+        .join("bench-dumps")
+        .join(format!("synthetic-{objects}.hdump"))
+}
+
+fn generate(path: &Path, objects: u64) {
+    if path.exists() {
+        return;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    let start = Instant::now();
+    let partial = path.with_extension("partial");
+    let file = BufWriter::with_capacity(1 << 20, File::create(&partial).unwrap());
+    let references = synthetic::write(file, objects, 0x5eed).unwrap();
+    std::fs::rename(&partial, path).unwrap();
+    eprintln!(
+        "generated {} ({objects} objects, {references} references) in {:.1} s",
+        path.display(),
+        start.elapsed().as_secs_f64()
+    );
+}
+
+fn seconds(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+/// Runs one size in this process and prints one line per stage.
+fn run(objects: u64) {
+    let path = dump_path(objects);
+    let total = Instant::now();
+    let file = DumpFile::open(&path).unwrap();
+    let start = Instant::now();
+    let dump = parse(file.bytes(), &mut |_, _| {}).unwrap();
+    let parse_time = seconds(start);
+    let start = Instant::now();
+    let graph = HeapGraph::build(dump, &mut |_, _| {});
+    let graph_time = seconds(start);
+    let after_graph_rss = peak_rss();
+
+    let mut marks: Vec<(Step, Instant)> = Vec::new();
+    let start = Instant::now();
+    let analysis = analyze_with_progress(&graph, &mut |step| marks.push((step, Instant::now())));
+    let end = Instant::now();
+    let stage = |step: Step| {
+        let index = marks.iter().position(|(s, _)| *s == step).unwrap();
+        let next = marks.get(index + 1).map_or(end, |(_, at)| *at);
+        next.duration_since(marks[index].1).as_secs_f64()
+    };
+    let analysis_time = seconds(start);
+
+    let start = Instant::now();
+    let top_report = top(&graph, &analysis, &TopOptions::default());
+    let top_time = seconds(start);
+    let start = Instant::now();
+    let retained_report = retained(&graph, &analysis, &RetainedOptions::default());
+    let retained_time = seconds(start);
+    let start = Instant::now();
+    let leak_report = leaks(&graph, &analysis, &LeakOptions::default());
+    let leaks_time = seconds(start);
+    let total_time = seconds(total);
+
+    println!(
+        "{objects} objects, {} references, {} reachable, dominator fallback: {}",
+        graph.reference_count(),
+        analysis.reachable_objects(),
+        analysis.fell_back()
+    );
+    println!("  parse                 {parse_time:7.2} s");
+    println!(
+        "  graph build           {graph_time:7.2} s   (peak RSS so far {} MiB)",
+        after_graph_rss >> 20
+    );
+    println!(
+        "  dominators            {:7.2} s   (DFS, predecessors, semi-NCA)",
+        stage(Step::Dominators)
+    );
+    println!(
+        "  retained sizes        {:7.2} s   (sweep, children CSR)",
+        stage(Step::RetainedSizes)
+    );
+    println!("  unreachable           {:7.2} s", stage(Step::Unreachable));
+    println!("  analyze() total       {analysis_time:7.2} s");
+    println!(
+        "  report top            {top_time:7.2} s   ({} classes)",
+        top_report.class_count
+    );
+    println!(
+        "  report retained       {retained_time:7.2} s   ({} top-level)",
+        retained_report.top_level_objects
+    );
+    println!(
+        "  report leaks          {leaks_time:7.2} s   ({} suspects)",
+        leak_report.suspects.len()
+    );
+    println!("  end to end            {total_time:7.2} s");
+    println!(
+        "  peak RSS              {:7} MiB (dump file {} MiB)",
+        peak_rss() >> 20,
+        file.bytes().len() >> 20
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    if let Some(objects) = args.first().and_then(|arg| arg.parse::<u64>().ok()) {
+        if std::env::var_os("HEAPDUMP_BENCH_CHILD").is_some() {
+            run(objects);
+            return;
+        }
+        let path = dump_path(objects);
+        generate(&path, objects);
+        let status = Command::new(std::env::current_exe().unwrap())
+            .arg(objects.to_string())
+            .env("HEAPDUMP_BENCH_CHILD", "1")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        return;
+    }
+    for objects in [1_000_000u64, 10_000_000] {
+        let path = dump_path(objects);
+        generate(&path, objects);
+        let status = Command::new(std::env::current_exe().unwrap())
+            .arg(objects.to_string())
+            .env("HEAPDUMP_BENCH_CHILD", "1")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}

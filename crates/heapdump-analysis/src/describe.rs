@@ -88,83 +88,146 @@ pub fn group_totals(
     analysis: &Analysis,
     classifier: &Classifier<'_>,
 ) -> Vec<GroupTotals> {
-    let groups = classifier.group_count();
-    let objects = &graph.dump().objects;
-    let merge = |mut a: Vec<GroupTotals>, b: Vec<GroupTotals>| {
-        for (mine, theirs) in a.iter_mut().zip(&b) {
-            mine.merge(theirs);
-        }
-        a
-    };
-    let mut totals = objects
-        .par_chunks(CHUNK)
-        .enumerate()
-        .fold(
-            || vec![GroupTotals::default(); groups],
-            |mut totals, (chunk, part)| {
-                for (offset, object) in part.iter().enumerate() {
-                    let id = ObjectId((chunk * CHUNK + offset) as u32);
-                    if let Some(slot) = totals.get_mut(classifier.group_of(object)) {
-                        slot.objects += 1;
-                        slot.shallow_bytes = slot.shallow_bytes.saturating_add(object.size);
-                        if analysis.reachability(id) != Reachability::Reachable {
-                            slot.unreachable_objects += 1;
-                            slot.unreachable_bytes =
-                                slot.unreachable_bytes.saturating_add(object.size);
-                        }
-                    }
-                }
-                totals
-            },
-        )
-        .reduce(|| vec![GroupTotals::default(); groups], merge);
-    let retained = group_retained(graph, analysis, classifier);
-    for (slot, bytes) in totals.iter_mut().zip(retained) {
-        slot.retained_bytes = bytes;
-    }
-    totals
+    group_totals_many(graph, analysis, std::slice::from_ref(classifier))
+        .pop()
+        .unwrap_or_default()
 }
 
-/// What each group retains together: a walk of the dominator tree that
-/// counts an object's retained size for its group unless an ancestor of the
-/// same group already did. Parallel over the virtual root's children.
+/// Totals of every group of each classifier (one walk of the dominator
+/// tree for all of them).
+pub fn group_totals_many(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    classifiers: &[Classifier<'_>],
+) -> Vec<Vec<GroupTotals>> {
+    let objects = &graph.dump().objects;
+    let reachabilities = analysis.reachabilities();
+    let (mut all, retained) = rayon::join(
+        || {
+            classifiers
+                .par_iter()
+                .map(|classifier| {
+                    let groups = classifier.group_count();
+                    let merge = |mut a: Vec<GroupTotals>, b: Vec<GroupTotals>| {
+                        for (mine, theirs) in a.iter_mut().zip(&b) {
+                            mine.merge(theirs);
+                        }
+                        a
+                    };
+                    objects
+                        .par_chunks(CHUNK)
+                        .zip(reachabilities.par_chunks(CHUNK))
+                        .fold(
+                            || vec![GroupTotals::default(); groups],
+                            |mut totals, (part, reach)| {
+                                for (object, &reachability) in part.iter().zip(reach) {
+                                    if let Some(slot) = totals.get_mut(classifier.group_of(object))
+                                    {
+                                        slot.objects += 1;
+                                        slot.shallow_bytes =
+                                            slot.shallow_bytes.saturating_add(object.size);
+                                        if reachability != Reachability::Reachable {
+                                            slot.unreachable_objects += 1;
+                                            slot.unreachable_bytes =
+                                                slot.unreachable_bytes.saturating_add(object.size);
+                                        }
+                                    }
+                                }
+                                totals
+                            },
+                        )
+                        .reduce(|| vec![GroupTotals::default(); groups], merge)
+                })
+                .collect::<Vec<_>>()
+        },
+        || group_retained_many(graph, analysis, classifiers),
+    );
+    for (totals, retained) in all.iter_mut().zip(retained) {
+        for (slot, bytes) in totals.iter_mut().zip(retained) {
+            slot.retained_bytes = bytes;
+        }
+    }
+    all
+}
+
+/// What each group retains together: see [`group_retained_many`].
 pub fn group_retained(
     graph: &HeapGraph<'_>,
     analysis: &Analysis,
     classifier: &Classifier<'_>,
 ) -> Vec<u64> {
-    let groups = classifier.group_count();
+    group_retained_many(graph, analysis, std::slice::from_ref(classifier))
+        .pop()
+        .unwrap_or_default()
+}
+
+/// What each group of each classifier retains together: a walk of the
+/// dominator tree that counts an object's retained size for its group
+/// unless an ancestor of the same group already did. One walk serves all
+/// classifiers; it runs in parallel over the virtual root's children, with
+/// every node's groups looked up beforehand (in parallel, in node order).
+pub fn group_retained_many(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    classifiers: &[Classifier<'_>],
+) -> Vec<Vec<u64>> {
     let objects = &graph.dump().objects;
-    let group_of = |node: DomNode| {
-        analysis
-            .object(node)
-            .and_then(|id| objects.get(id.index()))
-            .map_or(usize::MAX, |object| classifier.group_of(object))
+    let kinds = classifiers.len();
+    let counts: Vec<usize> = classifiers.iter().map(Classifier::group_count).collect();
+    // groups[node * kinds + k]: the node's group under classifier k.
+    let groups: Vec<u32> = analysis
+        .object_of_node()
+        .par_iter()
+        .flat_map_iter(|&id| {
+            let object = objects.get(id as usize);
+            classifiers.iter().map(move |classifier| {
+                object.map_or(u32::MAX, |object| classifier.group_of(object) as u32)
+            })
+        })
+        .collect();
+    let retained = analysis.retained_sizes();
+    // Per task: sums and active ancestors per classifier and group, and the
+    // walk's stack of (node, entering?).
+    type State = (Vec<Vec<u64>>, Vec<Vec<u32>>, Vec<(DomNode, bool)>);
+    let fresh = || -> State {
+        (
+            counts.iter().map(|&count| vec![0u64; count]).collect(),
+            counts.iter().map(|&count| vec![0u32; count]).collect(),
+            Vec::new(),
+        )
     };
-    let top = analysis.children(DomNode::ROOT);
-    // Per task: sums, active ancestors per group, and the walk's stack of
-    // (node, entering?).
-    type State = (Vec<u64>, Vec<u32>, Vec<(DomNode, bool)>);
-    let fresh = || -> State { (vec![0u64; groups], vec![0u32; groups], Vec::new()) };
-    top.par_chunks(1024)
+    analysis
+        .children(DomNode::ROOT)
+        .par_chunks(1024)
         .fold(fresh, |(mut sums, mut active, mut stack), subtrees| {
             for &subtree in subtrees {
                 stack.push((subtree, true));
                 while let Some((node, entering)) = stack.pop() {
-                    let group = group_of(node);
-                    if entering {
-                        if let (Some(count), Some(sum)) =
-                            (active.get_mut(group), sums.get_mut(group))
-                        {
+                    let base = node.index() * kinds;
+                    for kind in 0..kinds {
+                        let group = groups.get(base + kind).copied().unwrap_or(u32::MAX) as usize;
+                        let (Some(count), Some(sum)) = (
+                            active
+                                .get_mut(kind)
+                                .and_then(|active| active.get_mut(group)),
+                            sums.get_mut(kind).and_then(|sums| sums.get_mut(group)),
+                        ) else {
+                            continue;
+                        };
+                        if entering {
                             if *count == 0 {
-                                *sum = sum.saturating_add(analysis.retained_size(node));
+                                *sum = sum.saturating_add(
+                                    retained.get(node.index()).copied().unwrap_or(0),
+                                );
                             }
                             *count += 1;
+                        } else {
+                            *count -= 1;
                         }
+                    }
+                    if entering {
                         stack.push((node, false));
                         stack.extend(analysis.children(node).iter().map(|&child| (child, true)));
-                    } else if let Some(count) = active.get_mut(group) {
-                        *count -= 1;
                     }
                 }
             }
@@ -172,10 +235,12 @@ pub fn group_retained(
         })
         .map(|(sums, _, _)| sums)
         .reduce(
-            || vec![0u64; groups],
+            || counts.iter().map(|&count| vec![0u64; count]).collect(),
             |mut a, b| {
                 for (mine, theirs) in a.iter_mut().zip(b) {
-                    *mine = mine.saturating_add(theirs);
+                    for (x, y) in mine.iter_mut().zip(theirs) {
+                        *x = x.saturating_add(y);
+                    }
                 }
                 a
             },

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::analysis::Analysis;
 use crate::class::{Classifier, GroupLabel, Grouping};
-use crate::describe::{group_totals, GroupTotals, ObjectRef};
+use crate::describe::{group_totals_many, GroupTotals, ObjectRef};
 use crate::dominators::DomNode;
 use crate::paths::{RootPath, ShortestPathTree};
 
@@ -146,16 +146,11 @@ type Matched = (GroupLabel, Option<usize>, GroupTotals, GroupTotals);
 /// Growth of every group of one grouping, biggest byte growth first, with
 /// the newer dump's group numbers.
 fn growth(
-    old: (&HeapGraph<'_>, &Analysis),
-    new: (&HeapGraph<'_>, &Analysis),
-    grouping: Grouping,
+    old_classifier: &Classifier<'_>,
+    old_totals: &[GroupTotals],
+    new_classifier: &Classifier<'_>,
+    new_totals: &[GroupTotals],
 ) -> Vec<(Option<usize>, GroupGrowth)> {
-    let old_classifier = Classifier::new(old.0, grouping);
-    let new_classifier = Classifier::new(new.0, grouping);
-    let (old_totals, new_totals) = rayon::join(
-        || group_totals(old.0, old.1, &old_classifier),
-        || group_totals(new.0, new.1, &new_classifier),
-    );
     // identity -> (label, new group, old totals, new totals)
     let mut table: HashMap<(Grouping, String), Matched> = HashMap::new();
     for (group, totals) in old_totals.iter().enumerate() {
@@ -299,8 +294,23 @@ pub fn diff(
     new: (&HeapGraph<'_>, &Analysis),
     options: &DiffOptions,
 ) -> DiffReport {
-    let by_class = growth(old, new, Grouping::Class);
-    let by_site = growth(old, new, Grouping::Site);
+    let groupings = [Grouping::Class, Grouping::Site];
+    let old_classifiers = groupings.map(|grouping| Classifier::new(old.0, grouping));
+    let new_classifiers = groupings.map(|grouping| Classifier::new(new.0, grouping));
+    let (old_totals, new_totals) = rayon::join(
+        || group_totals_many(old.0, old.1, &old_classifiers),
+        || group_totals_many(new.0, new.1, &new_classifiers),
+    );
+    let grow = |index: usize| {
+        growth(
+            &old_classifiers[index],
+            old_totals.get(index).map_or(&[][..], Vec::as_slice),
+            &new_classifiers[index],
+            new_totals.get(index).map_or(&[][..], Vec::as_slice),
+        )
+    };
+    let by_class = grow(0);
+    let by_site = grow(1);
 
     // Top growers over both groupings (named groups that grew).
     let mut candidates: Vec<(Grouping, usize, &GroupGrowth)> = by_class

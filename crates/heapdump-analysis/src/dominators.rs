@@ -14,17 +14,16 @@
 //!    reachable nodes in preorder ([`DomNode`]); the virtual root is 0.
 //!    Chains of millions of nodes are normal in heaps, so nothing recurses.
 //! 2. The predecessors of every reached node are gathered into a CSR in
-//!    preorder numbers, in parallel (counting sort with atomic cursors),
-//!    leaving out each node's DFS-tree edge (its parent is the initial
-//!    semidominator anyway).
+//!    preorder numbers, in parallel: the search counts in-degrees, then a
+//!    counting sort places every edge with atomic cursors.
 //! 3. Semi-NCA: semidominators in reverse preorder with a path-compressed
 //!    link/eval forest, then each immediate dominator as the nearest common
 //!    ancestor of the node's DFS parent and its semidominator.
 //! 4. The nearest-common-ancestor walks are quadratic in the worst case (a
 //!    long dominator chain whose tail fans out to nodes the root also points
 //!    at). They are counted; past [`NCA_STEP_BUDGET_PER_NODE`] steps per node
-//!    the computation switches to simple Lengauer–Tarjan, `O(E log V)`, whose
-//!    second phase uses buckets instead of walks.
+//!    the computation starts again with simple Lengauer–Tarjan,
+//!    `O(E log V)`, whose second phase uses buckets instead of walks.
 //!
 //! The result is a [`Dominators`]: the preorder numbering and the immediate
 //! dominator of every reached node, in preorder numbers, so that
@@ -108,9 +107,9 @@ pub enum Algorithm {
 pub struct Dominators {
     /// Node → its preorder number, or [`UNREACHED`].
     preorder_of: Vec<u32>,
-    /// DomNode number → node; entry 0 (the virtual root) is [`UNREACHED`].
+    /// Preorder number → node; entry 0 (the virtual root) is [`UNREACHED`].
     node_of: Vec<u32>,
-    /// DomNode number → preorder number of its immediate dominator; entry 0
+    /// Preorder number → preorder number of its immediate dominator; entry 0
     /// is 0.
     idom: Vec<DomNode>,
     /// Whether the semi-NCA step budget ran out and Lengauer–Tarjan finished
@@ -131,20 +130,27 @@ impl Dominators {
         roots: &[u32],
         algorithm: Algorithm,
     ) -> Dominators {
-        let search = depth_first_search(graph, roots);
-        let predecessors = Predecessors::build(graph, roots, &search);
+        let mut search = depth_first_search(graph, roots);
+        let predecessors = Predecessors::build(graph, roots, &mut search);
         let DepthFirst {
             preorder_of,
             node_of,
             parent,
+            ..
         } = search;
         let (idom, fell_back) = match algorithm {
-            Algorithm::SemiNca => match semi_nca(&parent, &predecessors, true) {
+            Algorithm::SemiNca => match semi_nca(&parent, predecessors, true) {
                 Some(idom) => (idom, false),
-                None => (lengauer_tarjan(&parent, &predecessors), true),
+                None => {
+                    // Rare: start again (the predecessors are gone).
+                    let mut again =
+                        Dominators::compute_with(graph, roots, Algorithm::SimpleLengauerTarjan);
+                    again.fell_back = true;
+                    return again;
+                }
             },
             Algorithm::SemiNcaUnguarded => (
-                semi_nca(&parent, &predecessors, false).unwrap_or_default(),
+                semi_nca(&parent, predecessors, false).unwrap_or_default(),
                 false,
             ),
             Algorithm::SimpleLengauerTarjan => (lengauer_tarjan(&parent, &predecessors), false),
@@ -172,12 +178,12 @@ impl Dominators {
         &self.preorder_of
     }
 
-    /// DomNode number → node (entry 0, the virtual root, is [`UNREACHED`]).
+    /// Preorder number → node (entry 0, the virtual root, is [`UNREACHED`]).
     pub fn node_of(&self) -> &[u32] {
         &self.node_of
     }
 
-    /// DomNode number → preorder number of the immediate dominator.
+    /// Preorder number → preorder number of the immediate dominator.
     pub fn idoms(&self) -> &[DomNode] {
         &self.idom
     }
@@ -222,15 +228,19 @@ impl Dominators {
 struct DepthFirst {
     preorder_of: Vec<u32>,
     node_of: Vec<u32>,
-    /// DomNode → preorder of the DFS parent (0 for the root and its
-    /// children).
+    /// Preorder number → preorder number of the DFS parent (0 for the
+    /// root and its children).
     parent: Vec<u32>,
+    /// Node → number of edges into it from reached nodes (the virtual root
+    /// included).
+    in_degree: Vec<u32>,
 }
 
 /// Iterative depth-first search from the virtual root.
 fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthFirst {
     let node_count = graph.node_count();
     let mut preorder_of = vec![UNREACHED; node_count];
+    let mut in_degree = vec![0u32; node_count];
     let mut node_of = vec![UNREACHED];
     let mut parent = vec![0u32];
     // (node, next successor to look at, its preorder number); the virtual
@@ -247,6 +257,9 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
         let mut found = None;
         while let Some(&successor) = successors.get(next) {
             next += 1;
+            if let Some(count) = in_degree.get_mut(successor as usize) {
+                *count = count.saturating_add(1);
+            }
             if let Some(slot) = preorder_of.get_mut(successor as usize) {
                 if *slot == UNREACHED {
                     let successor_number = node_of.len() as u32;
@@ -270,89 +283,77 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
         preorder_of,
         node_of,
         parent,
+        in_degree,
     }
 }
 
-/// Predecessor lists in preorder numbers, without DFS-tree edges: a CSR.
+/// Predecessor lists in preorder numbers: a CSR.
 struct Predecessors {
     /// `offsets[w]..offsets[w + 1]` indexes `sources`.
-    offsets: Vec<usize>,
+    offsets: Vec<AtomicUsize>,
     sources: Vec<AtomicU32>,
 }
 
-/// DomNode numbers per parallel task when building predecessors.
+/// Preorder numbers per parallel task when building predecessors.
 const PREDECESSOR_CHUNK: usize = 16 * 1024;
 
 impl Predecessors {
-    fn build<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32], search: &DepthFirst) -> Predecessors {
+    /// A counting sort of the edges by target, in preorder numbers: the
+    /// search counted the in-degrees; every edge is then placed in parallel,
+    /// each target's list filled from its end with an atomic cursor, so
+    /// that the cursors end up as the lists' starts.
+    fn build<G: FlowGraph + ?Sized>(
+        graph: &G,
+        roots: &[u32],
+        search: &mut DepthFirst,
+    ) -> Predecessors {
         let count = search.node_of.len();
+        let in_degree = std::mem::take(&mut search.in_degree);
+        let mut total = 0usize;
+        let mut offsets: Vec<AtomicUsize> = Vec::with_capacity(count + 1);
+        for &node in &search.node_of {
+            // The virtual root has no predecessors.
+            if node != UNREACHED {
+                total += in_degree.get(node as usize).copied().unwrap_or(0) as usize;
+            }
+            offsets.push(AtomicUsize::new(total));
+        }
+        offsets.push(AtomicUsize::new(total));
+        drop(in_degree);
+        let sources: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
         let preorder_of = &search.preorder_of;
-        let parent = &search.parent;
-        // Calls `edge(source, target)` in preorder numbers for every edge
-        // out of the preorder range `range` that is not a DFS-tree edge.
-        let for_each_edge = |range: std::ops::Range<usize>, edge: &mut dyn FnMut(u32, usize)| {
-            for source in range {
-                let successors = match search.node_of.get(source) {
+        let node_of = &search.node_of;
+        (0..count)
+            .into_par_iter()
+            .with_min_len(PREDECESSOR_CHUNK)
+            .for_each(|source| {
+                let successors = match node_of.get(source) {
                     Some(&UNREACHED) | None => roots,
                     Some(&node) => graph.successors(node),
                 };
-                let source = source as u32;
                 for &successor in successors {
                     let Some(&target) = preorder_of.get(successor as usize) else {
                         continue;
                     };
-                    let target = target as usize;
-                    if parent.get(target) != Some(&source) {
-                        edge(source, target);
-                    }
-                }
-            }
-        };
-        // Every copy of a tree edge is left out (successor lists may repeat
-        // a target): parent(w) is where each semidominator search starts.
-        let chunks: Vec<std::ops::Range<usize>> = (0..count)
-            .step_by(PREDECESSOR_CHUNK)
-            .map(|start| start..(start + PREDECESSOR_CHUNK).min(count))
-            .collect();
-        let counts: Vec<AtomicU32> = (0..count).map(|_| AtomicU32::new(0)).collect();
-        chunks.par_iter().for_each(|range| {
-            for_each_edge(range.clone(), &mut |_, target| {
-                if let Some(slot) = counts.get(target) {
-                    slot.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-        });
-        let mut offsets = Vec::with_capacity(count + 1);
-        let mut total = 0usize;
-        offsets.push(0);
-        for slot in &counts {
-            total += slot.load(Ordering::Relaxed) as usize;
-            offsets.push(total);
-        }
-        drop(counts);
-        let cursors: Vec<AtomicUsize> = offsets
-            .iter()
-            .take(count)
-            .map(|&offset| AtomicUsize::new(offset))
-            .collect();
-        let sources: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
-        chunks.par_iter().for_each(|range| {
-            for_each_edge(range.clone(), &mut |source, target| {
-                if let Some(cursor) = cursors.get(target) {
-                    let position = cursor.fetch_add(1, Ordering::Relaxed);
-                    if let Some(slot) = sources.get(position) {
-                        slot.store(source, Ordering::Relaxed);
+                    if let Some(cursor) = offsets.get(target as usize) {
+                        let position = cursor.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1);
+                        if let Some(slot) = sources.get(position) {
+                            slot.store(source as u32, Ordering::Relaxed);
+                        }
                     }
                 }
             });
-        });
         Predecessors { offsets, sources }
     }
 
-    /// The predecessors of `node` (preorder numbers), DFS parent excluded.
+    /// The predecessors of `node` (preorder numbers), the DFS parent among
+    /// them.
     fn of(&self, node: usize) -> &[AtomicU32] {
         match (self.offsets.get(node), self.offsets.get(node + 1)) {
-            (Some(&start), Some(&end)) => self.sources.get(start..end).unwrap_or(&[]),
+            (Some(start), Some(end)) => {
+                let (start, end) = (start.load(Ordering::Relaxed), end.load(Ordering::Relaxed));
+                self.sources.get(start..end).unwrap_or(&[])
+            }
             _ => &[],
         }
     }
@@ -411,8 +412,10 @@ impl Forest {
     }
 }
 
-/// Semi-NCA. `None` if `guarded` and the step budget ran out.
-fn semi_nca(parent: &[u32], predecessors: &Predecessors, guarded: bool) -> Option<Vec<DomNode>> {
+/// Semi-NCA. `None` if `guarded` and the step budget ran out. The
+/// predecessors are dropped as soon as the semidominators are known, to keep
+/// the peak memory down.
+fn semi_nca(parent: &[u32], predecessors: Predecessors, guarded: bool) -> Option<Vec<DomNode>> {
     let count = parent.len();
     let mut semi: Vec<u32> = parent.to_vec();
     let mut forest = Forest::new(parent, vec![0; count]);
@@ -436,6 +439,7 @@ fn semi_nca(parent: &[u32], predecessors: &Predecessors, guarded: bool) -> Optio
         }
     }
     drop(forest);
+    drop(predecessors);
 
     let budget = (count as u64)
         .saturating_mul(NCA_STEP_BUDGET_PER_NODE)

@@ -439,7 +439,6 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
     }
     groups.sort_by(|a, b| b.3.cmp(&a.3).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
     groups.truncate(options.max_suspects.saturating_sub(singles.len()));
-
     // Members of each group: its biggest top dominators.
     let group_members: Vec<Vec<DomNode>> = groups
         .iter()
@@ -555,7 +554,6 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
         suspect.summary = summary(&suspect, reachable_bytes);
         suspects.push(suspect);
     }
-
     LeakReport {
         roots: RootCoverage::of(graph),
         objects: dump.objects.len() as u64,

@@ -1,6 +1,7 @@
 //! Shortest paths from the roots to objects: why an object is alive.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use heapdump_reader::{HeapGraph, ObjectId};
 use rayon::prelude::*;
@@ -35,41 +36,64 @@ impl ShortestPathTree {
         ShortestPathTree::build_until(graph, Some(targets))
     }
 
+    /// Level-synchronous breadth-first search, each level's frontier
+    /// expanded in parallel (objects are claimed with a compare-and-swap,
+    /// so each gets one previous object, from the previous level).
     fn build_until(graph: &HeapGraph<'_>, targets: Option<&[ObjectId]>) -> ShortestPathTree {
         let count = graph.object_count();
-        let mut previous = vec![UNSEEN; count];
-        let mut queue: Vec<u32> = Vec::new();
+        let previous: Vec<AtomicU32> = (0..count).map(|_| AtomicU32::new(UNSEEN)).collect();
+        let mut frontier: Vec<u32> = Vec::new();
         for reference in graph.root_references() {
-            if let Some(slot) = previous.get_mut(reference.target.index()) {
-                if *slot == UNSEEN {
-                    *slot = FROM_ROOT;
-                    queue.push(reference.target.0);
+            if let Some(slot) = previous.get(reference.target.index()) {
+                if slot.load(Ordering::Relaxed) == UNSEEN {
+                    slot.store(FROM_ROOT, Ordering::Relaxed);
+                    frontier.push(reference.target.0);
                 }
             }
         }
-        let all_found = |previous: &[u32]| {
+        let all_found = |previous: &[AtomicU32]| {
             targets.is_some_and(|targets| {
-                targets
-                    .iter()
-                    .all(|target| !matches!(previous.get(target.index()), Some(&UNSEEN)))
+                targets.iter().all(|target| {
+                    previous
+                        .get(target.index())
+                        .is_some_and(|slot| slot.load(Ordering::Relaxed) != UNSEEN)
+                })
             })
         };
-        let mut head = 0;
-        while let Some(&node) = queue.get(head) {
-            head += 1;
-            if head & 4095 == 0 && all_found(&previous) {
-                break;
-            }
-            for &next in graph.successors(node) {
-                if let Some(slot) = previous.get_mut(next as usize) {
-                    if *slot == UNSEEN {
-                        *slot = node;
-                        queue.push(next);
+        while !frontier.is_empty() && !all_found(&previous) {
+            frontier = frontier
+                .par_iter()
+                .with_min_len(1024)
+                .fold(Vec::new, |mut next, &node| {
+                    for &successor in graph.successors(node) {
+                        if let Some(slot) = previous.get(successor as usize) {
+                            if slot.load(Ordering::Relaxed) == UNSEEN
+                                && slot
+                                    .compare_exchange(
+                                        UNSEEN,
+                                        node,
+                                        Ordering::Relaxed,
+                                        Ordering::Relaxed,
+                                    )
+                                    .is_ok()
+                            {
+                                next.push(successor);
+                            }
+                        }
                     }
-                }
-            }
+                    next
+                })
+                .reduce(Vec::new, |mut a, mut b| {
+                    if a.len() < b.len() {
+                        std::mem::swap(&mut a, &mut b);
+                    }
+                    a.extend_from_slice(&b);
+                    a
+                });
         }
-        ShortestPathTree { previous }
+        ShortestPathTree {
+            previous: previous.into_iter().map(AtomicU32::into_inner).collect(),
+        }
     }
 
     /// The objects on a shortest path from a root to `target`, root side

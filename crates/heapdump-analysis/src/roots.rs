@@ -100,8 +100,10 @@ impl RootCoverage {
         let caveat = if dump.info.format == "heapdump-rs" {
             format!(
                 "This dump's roots are the modules' writable segments (statics) and {} \
-                 thread stack{} (the dumping thread's); other threads' stacks, registers \
-                 and thread-locals are not in it, so objects held only from there look \
+                 thread stack{} (with saved registers and static thread-locals). Memory the \
+                 writer does not dump is not a root: dynamic thread-locals of dlopen'ed \
+                 libraries, memory that C code allocated with malloc, the stacks of threads \
+                 that block the dump's stop signal. Objects held only from there look \
                  unreachable.",
                 thread_stacks,
                 if thread_stacks == 1 { "" } else { "s" }

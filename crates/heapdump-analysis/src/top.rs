@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::analysis::Analysis;
 use crate::class::{Classifier, GroupLabel, Grouping};
-use crate::describe::{group_totals, GroupTotals};
+use crate::describe::{group_totals_many, GroupTotals};
 
 /// What the histogram rows are ordered by, biggest first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -72,16 +72,13 @@ pub struct TopReport {
     pub by_site: Vec<TopRow>,
 }
 
-/// The rows of one grouping, ordered, at most `options.limit`; and the
-/// number of non-empty groups.
-pub fn rows(
-    graph: &HeapGraph<'_>,
-    analysis: &Analysis,
-    grouping: Grouping,
+/// The rows of one grouping from its totals, ordered, at most
+/// `options.limit`; and the number of non-empty groups.
+fn rows(
+    classifier: &Classifier<'_>,
+    totals: Vec<GroupTotals>,
     options: &TopOptions,
 ) -> (Vec<TopRow>, u64) {
-    let classifier = Classifier::new(graph, grouping);
-    let totals = group_totals(graph, analysis, &classifier);
     let mut groups: Vec<(usize, GroupTotals)> = totals
         .into_iter()
         .enumerate()
@@ -110,10 +107,14 @@ pub fn rows(
 /// The histogram of `graph` by class and by allocation site.
 pub fn top(graph: &HeapGraph<'_>, analysis: &Analysis, options: &TopOptions) -> TopReport {
     let dump = graph.dump();
-    let ((by_class, class_count), (by_site, site_count)) = rayon::join(
-        || rows(graph, analysis, Grouping::Class, options),
-        || rows(graph, analysis, Grouping::Site, options),
-    );
+    let classifiers = [
+        Classifier::new(graph, Grouping::Class),
+        Classifier::new(graph, Grouping::Site),
+    ];
+    let mut totals = group_totals_many(graph, analysis, &classifiers).into_iter();
+    let [classes, sites] = &classifiers;
+    let (by_class, class_count) = rows(classes, totals.next().unwrap_or_default(), options);
+    let (by_site, site_count) = rows(sites, totals.next().unwrap_or_default(), options);
     TopReport {
         objects: dump.objects.len() as u64,
         bytes: dump.live_bytes(),

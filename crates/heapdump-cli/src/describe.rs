@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use heapdump_analysis::describe::ObjectRef;
 use heapdump_analysis::paths::RootPath;
-use heapdump_analysis::Reachability;
+use heapdump_analysis::{GroupLabel, Grouping, Reachability};
 
 use crate::human::{bytes, plural};
 
@@ -28,6 +28,14 @@ pub fn object(object: &ObjectRef) -> String {
     }
     text.push(')');
     text
+}
+
+/// `class 33..64 B`, `site 17`, `allocation not sampled`.
+pub fn group(label: &GroupLabel) -> String {
+    match label.grouping {
+        Grouping::Class => format!("class {}", label.label),
+        Grouping::Site => label.label.clone(),
+    }
 }
 
 /// Prints a path from a root, one step per line, indented by `indent`.

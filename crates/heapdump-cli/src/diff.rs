@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use heapdump_analysis::diff::{diff, DiffOptions, DiffReport, GroupGrowth};
 
-use crate::describe::{json, object, path};
+use crate::describe::{group, json, object, path};
 use crate::human::{bytes, count, plural, utc_time};
 use crate::{analyze, load, Result};
 
@@ -116,9 +116,8 @@ pub fn print(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "{} {} grew by {} ({}); in NEW it is held by:",
-            grower.growth.group.grouping.name(),
-            grower.growth.group.label,
+            "{} grew by {} ({}); in NEW it is held by:",
+            group(&grower.growth.group),
             plural(
                 grower.growth.object_growth.max(0) as u64,
                 "object",

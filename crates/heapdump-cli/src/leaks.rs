@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use heapdump_analysis::leaks::{leaks, LeakOptions, LeakReport, SuspectKind, UnreachableGroup};
 use heapdump_analysis::roots::RootCoverage;
 
-use crate::describe::{frames, json, object, path, wrap};
+use crate::describe::{frames, group, json, object, path, wrap};
 use crate::human::{bytes, count, plural};
 use crate::{analyze, load, Result};
 
@@ -124,11 +124,10 @@ pub fn print(report: &LeakReport, out: &mut dyn Write) -> io::Result<()> {
     }
     for (rank, suspect) in report.suspects.iter().enumerate() {
         let what = match (&suspect.kind, &suspect.group) {
-            (SuspectKind::Group, Some(group)) => format!(
-                "{} of {} {}",
+            (SuspectKind::Group, Some(label)) => format!(
+                "{} of {}",
                 plural(suspect.objects, "object", "objects"),
-                group.grouping.name(),
-                group.label
+                group(label)
             ),
             _ => "one object".to_owned(),
         };

@@ -279,20 +279,28 @@ impl Iterator for References<'_> {
 
 impl ExactSizeIterator for References<'_> {}
 
-/// Objects per block of the coarse level of [`AddressIndex`].
-const BLOCK: usize = 64;
+/// Bytes per card of [`AddressIndex`] when the heap is dense enough.
+const CARD_SHIFT_MIN: u32 = 8;
 
-/// Finds the object holding an address: a binary search over the start of
-/// every [`BLOCK`]th object (small enough to stay in cache), then over the
-/// block's `(start, end)` pairs, whose last step lands on the cache line
-/// that also says whether the address is inside. Works for addresses spread
-/// over the whole address space; 16 bytes per object.
+/// Finds the object holding an address through a card table: the address
+/// range of the objects is cut into cards of `2^card_shift` bytes, and each
+/// card records the first object that ends after the card starts. An
+/// address's object is then among the few between its card's entry and the
+/// next card's, found by a short binary search; no search over all objects
+/// (each step of which would be a cache miss). Cards are 256 bytes where the
+/// objects are dense; for a sparse address space they grow (powers of two)
+/// until there are at most two cards per object (plus 1024), so the table
+/// never takes more than 8 bytes per object, and a card with many objects
+/// falls back to a binary search among them. 16 bytes per object for the
+/// spans, plus the cards.
 #[derive(Clone, Debug, Default)]
 struct AddressIndex {
     /// `(start, end)` of every object, ascending.
     spans: Vec<(u64, u64)>,
-    /// The start of every [`BLOCK`]th object.
-    coarse: Vec<u64>,
+    /// For each card, the index of the first span that ends after the card
+    /// starts; one more entry than cards, equal to `spans.len()`.
+    cards: Vec<u32>,
+    card_shift: u32,
     /// First object byte and one past the last: values outside cannot point
     /// into any object.
     low: u64,
@@ -306,12 +314,31 @@ impl AddressIndex {
             .par_iter()
             .map(|object| (object.address, object.end()))
             .collect();
-        let coarse = spans.iter().step_by(BLOCK).map(|span| span.0).collect();
+        let low = spans.first().map_or(0, |span| span.0);
+        let high = spans.iter().map(|span| span.1).max().unwrap_or(0);
+        let range = high.saturating_sub(low);
+        let budget = (spans.len() as u64).saturating_mul(2).saturating_add(1024);
+        let mut card_shift = CARD_SHIFT_MIN;
+        while card_shift < 63 && (range >> card_shift) >= budget {
+            card_shift += 1;
+        }
+        let card_count = (range >> card_shift) as usize + 1;
+        let mut cards = Vec::with_capacity(card_count + 1);
+        let mut first = 0usize;
+        for card in 0..card_count as u64 {
+            let card_start = low.saturating_add(card << card_shift);
+            while spans.get(first).is_some_and(|&(_, end)| end <= card_start) {
+                first += 1;
+            }
+            cards.push(first as u32);
+        }
+        cards.push(spans.len() as u32);
         AddressIndex {
-            low: spans.first().map_or(0, |span| span.0),
-            high: spans.iter().map(|span| span.1).max().unwrap_or(0),
             spans,
-            coarse,
+            cards,
+            card_shift,
+            low,
+            high,
         }
     }
 
@@ -320,21 +347,20 @@ impl AddressIndex {
         if address < self.low || address >= self.high {
             return None;
         }
-        let block = self
-            .coarse
-            .partition_point(|&start| start <= address)
-            .checked_sub(1)?;
-        let first = block * BLOCK;
-        let spans = self.spans.get(first..)?;
-        let spans = spans.get(..BLOCK).unwrap_or(spans);
-        let in_block = spans
+        let card = ((address - self.low) >> self.card_shift) as usize;
+        let first = *self.cards.get(card)? as usize;
+        // The object holding the address, if it also crosses into the next
+        // card, is the next card's first; so it is at most that one.
+        let last = (*self.cards.get(card + 1)? as usize).min(self.spans.len().checked_sub(1)?);
+        let candidates = self.spans.get(first..=last.max(first))?;
+        let in_card = candidates
             .partition_point(|&(start, _)| start <= address)
             .checked_sub(1)?;
-        let &(_, end) = spans.get(in_block)?;
+        let &(_, end) = candidates.get(in_card)?;
         // Starts are <= address by the search; an empty object's end is its
         // start, so it never holds an address.
         if address < end {
-            Some(ObjectId((first + in_block) as u32))
+            Some(ObjectId((first + in_card) as u32))
         } else {
             None
         }
