@@ -18,6 +18,10 @@ bench:
     cargo bench -p heapdump --bench alloc_overhead
     cargo bench -p heapdump --bench dump_speed
 
+# Regenerate the committed Go heap dumps (samples/go/dumps) with Go 1.19 and Go 1.26.
+go-dumps:
+    samples/go/regen-dumps.sh
+
 # Summarise any dump.
 summary DUMP:
     cargo run --release -q -p heapdump-cli -- summary {{DUMP}}

@@ -1,10 +1,12 @@
 //! Any bytes: parsing must return `Ok` or `Err`, never panic, hang or
 //! allocate from an unchecked count; a dump that parses must also build its
-//! graph and summary.
+//! graph and summary, and name its roots and object classes. `parse`
+//! dispatches on the header, so this covers every format (heapdump-rs and
+//! Go's `go1.7 heap dump`; seed both, see fuzz/README.md).
 
 #![no_main]
 
-use heapdump_reader::{parse, HeapGraph, Summary};
+use heapdump_reader::{parse, HeapGraph, RootNamer, Summary};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,6 +18,16 @@ fuzz_target!(|data: &[u8]| {
             for (target, _) in graph.references(id) {
                 assert!(graph.object(target).is_some());
             }
+        }
+        let namer = RootNamer::without_binary();
+        for reference in graph.root_references().iter().take(100) {
+            assert!(!namer.reference_name(&graph, reference).is_empty());
+        }
+        let dump = graph.dump();
+        for object in dump.objects.iter().take(100) {
+            assert!(dump
+                .class_name(&dump.object_class(object))
+                .starts_with(|c: char| c != ' '));
         }
     }
 });

@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use heapdump_reader::dump::contents_mode_name;
-use heapdump_reader::{Hex, Summary};
+use heapdump_reader::{Binary, Hex, RootNamer, Summary};
 
 use crate::human::{bytes, count, plural, size_bound, utc_time};
 use crate::{load, Result};
@@ -15,8 +15,11 @@ const MAX_FRAMES: usize = 16;
 /// Arguments of `heapdump summary`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The heap dump file.
+    /// The heap dump file (heapdump-rs, or Go's `debug.WriteHeapDump`).
     pub dump: PathBuf,
+    /// The dumped program's executable, to name global roots from its
+    /// symbol table (`main.cache` instead of `bss+0x8`).
+    pub binary: Option<PathBuf>,
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -28,8 +31,11 @@ pub struct Args {
 /// Runs `heapdump summary`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
+    let binary = args.binary.as_ref().map(Binary::open).transpose()?;
     let graph = load::graph(&file)?;
-    let summary = Summary::compute(&graph, args.top);
+    let namer = RootNamer::new(graph.dump(), binary.as_ref())?;
+    let symbols_from = args.binary.as_ref().map(|path| path.display().to_string());
+    let summary = Summary::compute_with(&graph, args.top, &namer, symbols_from);
     let mut out = BufWriter::new(io::stdout().lock());
     if args.json {
         serde_json::to_writer_pretty(&mut out, &summary).map_err(io::Error::from)?;
@@ -43,6 +49,237 @@ pub fn run(args: &Args) -> Result<()> {
 
 /// Writes the text report.
 pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    if let Some(go) = &summary.go_memstats {
+        print_go_header(summary, go, out)?;
+    } else {
+        print_header(summary, out)?;
+    }
+    if summary.go_memstats.is_none() {
+        writeln!(out)?;
+        writeln!(out, "Modules: {}", count(summary.module_count))?;
+    }
+    for module in &summary.modules {
+        write!(out, "  #{:<3} {}", module.id, module.path)?;
+        if !module.build_id.is_empty() {
+            write!(out, "  build-id {}", Hex(&module.build_id))?;
+        }
+        writeln!(out, "  load bias {:#x}", module.load_bias)?;
+    }
+
+    let roots = &summary.roots;
+    writeln!(out)?;
+    let only_rust_kinds = summary
+        .roots_by_kind
+        .iter()
+        .all(|kind| matches!(kind.kind, "segment" | "thread stack"));
+    if only_rust_kinds {
+        writeln!(
+            out,
+            "Roots: {} ({}), {} ({}); {} pointing into objects",
+            plural(roots.segments, "segment", "segments"),
+            bytes(roots.segment_bytes),
+            plural(roots.thread_stacks, "thread stack", "thread stacks"),
+            bytes(roots.thread_stack_bytes),
+            plural(summary.root_reference_count, "word", "words"),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Roots: {}; {} pointing into objects",
+            count(summary.roots_by_kind.iter().map(|kind| kind.roots).sum()),
+            plural(summary.root_reference_count, "word", "words"),
+        )?;
+        writeln!(
+            out,
+            "  {:<20}{:>10}{:>14}{:>12}",
+            "kind", "roots", "bytes", "pointers"
+        )?;
+        for kind in &summary.roots_by_kind {
+            writeln!(
+                out,
+                "  {:<20}{:>10}{:>14}{:>12}",
+                kind.kind,
+                count(kind.roots),
+                bytes(kind.bytes),
+                count(kind.references),
+            )?;
+        }
+    }
+    print_globals(summary, out)?;
+    writeln!(
+        out,
+        "Objects: {} live, {} ({} bytes), {}",
+        count(summary.object_count),
+        bytes(summary.live_bytes),
+        count(summary.live_bytes),
+        plural(summary.reference_count, "reference", "references"),
+    )?;
+    writeln!(
+        out,
+        "  reachable from roots: {} in {}; unreachable: {} in {}",
+        bytes(summary.reachable.bytes),
+        plural(summary.reachable.objects, "object", "objects"),
+        bytes(summary.unreachable.bytes),
+        plural(summary.unreachable.objects, "object", "objects"),
+    )?;
+
+    if let Some(goroutines) = &summary.goroutines {
+        print_goroutines(goroutines, out)?;
+    }
+
+    writeln!(out)?;
+    match (&summary.stats, &summary.stats_agreement) {
+        (Some(_), Some(agreement)) if summary.go_memstats.is_some() => {
+            if let Some(go) = &summary.go_memstats {
+                print_go_memstats(summary, go, agreement.all(), out)?;
+            }
+        }
+        (Some(stats), Some(agreement)) => {
+            writeln!(out, "Allocator stats:")?;
+            let line = |out: &mut dyn Write, label: &str, b: u64, objects: Option<u64>| {
+                write!(out, "  {label:<12}{:>12}", bytes(b))?;
+                if let Some(objects) = objects {
+                    write!(out, " in {}", plural(objects, "object", "objects"))?;
+                }
+                writeln!(out)
+            };
+            line(out, "live", stats.live_bytes, Some(stats.live_objects))?;
+            line(
+                out,
+                "allocated",
+                stats.allocated_bytes,
+                Some(stats.allocated_objects),
+            )?;
+            line(out, "freed", stats.freed_bytes, Some(stats.freed_objects))?;
+            line(out, "peak live", stats.peak_live_bytes, None)?;
+            line(out, "tracker", stats.tracker_bytes, None)?;
+            if agreement.all() {
+                writeln!(
+                    out,
+                    "  The dump's {} and {} bytes agree with the allocator stats.",
+                    plural(summary.object_count, "object", "objects"),
+                    count(summary.live_bytes),
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "  The dump DISAGREES with the allocator stats: it has {} (stats: {}) \
+                     and {} bytes (stats: {}).",
+                    plural(summary.object_count, "object", "objects"),
+                    count(stats.live_objects),
+                    count(summary.live_bytes),
+                    count(stats.live_bytes),
+                )?;
+            }
+        }
+        _ => writeln!(out, "Allocator stats: none in the dump")?,
+    }
+
+    writeln!(out)?;
+    let symbolised = summary.top_sites.iter().any(|site| !site.frames.is_empty())
+        && summary
+            .top_sites
+            .iter()
+            .all(|site| site.pcs.is_empty() || site.frames.len() == site.pcs.len());
+    let sampled = if summary.go_memstats.is_some() {
+        "sampled objects only"
+    } else if symbolised {
+        "symbolised"
+    } else {
+        "PCs not symbolised"
+    };
+    writeln!(
+        out,
+        "Top allocation sites by live bytes ({} of {} with live objects; {sampled}):",
+        summary.top_sites.len(),
+        count(summary.site_count),
+    )?;
+    for (rank, site) in summary.top_sites.iter().enumerate() {
+        writeln!(
+            out,
+            "  {:>3}. {:>12} in {}  (stack {})",
+            rank + 1,
+            bytes(site.totals.bytes),
+            plural(site.totals.objects, "object", "objects"),
+            site.stack_id,
+        )?;
+        if let Some(profile) = &site.profile {
+            writeln!(
+                out,
+                "          profile: {} of {} sampled, {} freed",
+                plural(profile.allocs, "allocation", "allocations"),
+                bytes(profile.object_size),
+                count(profile.frees),
+            )?;
+        }
+        let frames = if site.frames.is_empty() {
+            &site.pcs
+        } else {
+            &site.frames
+        };
+        for frame in frames.iter().take(MAX_FRAMES) {
+            writeln!(out, "          {frame}")?;
+        }
+        if frames.len() > MAX_FRAMES {
+            writeln!(
+                out,
+                "          ... {} more",
+                plural((frames.len() - MAX_FRAMES) as u64, "frame", "frames")
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "  not sampled: {} in {}",
+        bytes(summary.not_sampled.bytes),
+        plural(summary.not_sampled.objects, "object", "objects"),
+    )?;
+
+    if summary
+        .top_classes
+        .iter()
+        .any(|class| !class.name.ends_with("[?]"))
+    {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Top types and shapes by bytes ({} of {}; obj<size>[...] is a shape: p pointer, \
+             _ other word, h malloc header):",
+            summary.top_classes.len(),
+            count(summary.class_count),
+        )?;
+        for class in &summary.top_classes {
+            writeln!(
+                out,
+                "  {:>12} in {:<16} {}",
+                bytes(class.totals.bytes),
+                plural(class.totals.objects, "object", "objects"),
+                class.name,
+            )?;
+        }
+    }
+
+    writeln!(out)?;
+    writeln!(out, "Objects by size class:")?;
+    writeln!(
+        out,
+        "  {:<14}{:>14}{:>14}",
+        "size up to", "objects", "bytes"
+    )?;
+    for class in &summary.size_classes {
+        writeln!(
+            out,
+            "  {:<14}{:>14}{:>14}",
+            size_bound(class.max),
+            count(class.totals.objects),
+            bytes(class.totals.bytes),
+        )?;
+    }
+    Ok(())
+}
+
+/// The heapdump-rs header lines: process, executable, pointers, sampling.
+fn print_header(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
     let info = &summary.info;
     writeln!(
         out,
@@ -89,7 +326,8 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
         contents_mode_name(info.contents_mode)
     )?;
     match info.sample_rate {
-        0 | 1 => writeln!(out, "  sampling    every allocation's site")?,
+        0 => writeln!(out, "  sampling    not recorded")?,
+        1 => writeln!(out, "  sampling    every allocation's site")?,
         rate => writeln!(
             out,
             "  sampling    one allocation site per {} allocated (mean)",
@@ -97,128 +335,166 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
         )?,
     }
 
-    writeln!(out)?;
-    writeln!(out, "Modules: {}", count(summary.module_count))?;
-    for module in &summary.modules {
-        write!(out, "  #{:<3} {}", module.id, module.path)?;
-        if !module.build_id.is_empty() {
-            write!(out, "  build-id {}", Hex(&module.build_id))?;
+    Ok(())
+}
+
+/// The Go header lines.
+fn print_go_header(
+    summary: &Summary,
+    go: &heapdump_reader::summary::GoMemStatsSummary,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let info = &summary.info;
+    writeln!(
+        out,
+        "Go heap dump ({} format {}) written by {} ({}, {}-bit {})",
+        info.format,
+        info.format_version,
+        go.version,
+        info.arch,
+        u32::from(info.pointer_size) * 8,
+        if info.big_endian {
+            "big-endian"
+        } else {
+            "little-endian"
         }
-        writeln!(out, "  load bias {:#x}", module.load_bias)?;
+    )?;
+    match &summary.symbols_from {
+        Some(path) => writeln!(out, "  symbols     {path}")?,
+        None => writeln!(
+            out,
+            "  symbols     none (give the executable after the dump to name globals)"
+        )?,
     }
+    Ok(())
+}
 
-    let roots = &summary.roots;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Roots: {} ({}), {} ({}); {} pointing into objects",
-        plural(roots.segments, "segment", "segments"),
-        bytes(roots.segment_bytes),
-        plural(roots.thread_stacks, "thread stack", "thread stacks"),
-        bytes(roots.thread_stack_bytes),
-        plural(summary.root_reference_count, "word", "words"),
-    )?;
-    writeln!(
-        out,
-        "Objects: {} live, {} ({} bytes), {}",
-        count(summary.object_count),
-        bytes(summary.live_bytes),
-        count(summary.live_bytes),
-        plural(summary.reference_count, "reference", "references"),
-    )?;
-
-    writeln!(out)?;
-    match (&summary.stats, &summary.stats_agreement) {
-        (Some(stats), Some(agreement)) => {
-            writeln!(out, "Allocator stats:")?;
-            let line = |out: &mut dyn Write, label: &str, b: u64, objects: Option<u64>| {
-                write!(out, "  {label:<12}{:>12}", bytes(b))?;
-                if let Some(objects) = objects {
-                    write!(out, " in {}", plural(objects, "object", "objects"))?;
-                }
-                writeln!(out)
-            };
-            line(out, "live", stats.live_bytes, Some(stats.live_objects))?;
-            line(
-                out,
-                "allocated",
-                stats.allocated_bytes,
-                Some(stats.allocated_objects),
-            )?;
-            line(out, "freed", stats.freed_bytes, Some(stats.freed_objects))?;
-            line(out, "peak live", stats.peak_live_bytes, None)?;
-            line(out, "tracker", stats.tracker_bytes, None)?;
-            if agreement.all() {
-                writeln!(
-                    out,
-                    "  The dump's {} and {} bytes agree with the allocator stats.",
-                    plural(summary.object_count, "object", "objects"),
-                    count(summary.live_bytes),
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "  The dump DISAGREES with the allocator stats: it has {} (stats: {}) \
-                     and {} bytes (stats: {}).",
-                    plural(summary.object_count, "object", "objects"),
-                    count(stats.live_objects),
-                    count(summary.live_bytes),
-                    count(stats.live_bytes),
-                )?;
-            }
-        }
-        _ => writeln!(out, "Allocator stats: none in the dump")?,
+/// Named global roots.
+fn print_globals(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    if summary.global_roots.is_empty() {
+        return Ok(());
     }
-
-    writeln!(out)?;
     writeln!(
         out,
-        "Top allocation sites by live bytes ({} of {} with live objects; PCs not symbolised):",
-        summary.top_sites.len(),
-        count(summary.site_count),
+        "Global roots pointing into objects: {} (showing {}):",
+        count(summary.global_root_count),
+        summary.global_roots.len()
     )?;
-    for (rank, site) in summary.top_sites.iter().enumerate() {
+    for global in &summary.global_roots {
         writeln!(
             out,
-            "  {:>3}. {:>12} in {}  (stack {})",
-            rank + 1,
-            bytes(site.totals.bytes),
-            plural(site.totals.objects, "object", "objects"),
-            site.stack_id,
-        )?;
-        for pc in site.pcs.iter().take(MAX_FRAMES) {
-            writeln!(out, "          {pc}")?;
-        }
-        if site.pcs.len() > MAX_FRAMES {
-            writeln!(
-                out,
-                "          ... {} more",
-                plural((site.pcs.len() - MAX_FRAMES) as u64, "frame", "frames")
-            )?;
-        }
-    }
-    writeln!(
-        out,
-        "  not sampled: {} in {}",
-        bytes(summary.not_sampled.bytes),
-        plural(summary.not_sampled.objects, "object", "objects"),
-    )?;
-
-    writeln!(out)?;
-    writeln!(out, "Objects by size class:")?;
-    writeln!(
-        out,
-        "  {:<14}{:>14}{:>14}",
-        "size up to", "objects", "bytes"
-    )?;
-    for class in &summary.size_classes {
-        writeln!(
-            out,
-            "  {:<14}{:>14}{:>14}",
-            size_bound(class.max),
-            count(class.totals.objects),
-            bytes(class.totals.bytes),
+            "  {:<32} -> {:#x} {} ({})",
+            global.name,
+            global.target,
+            global.target_class,
+            bytes(global.target_size)
         )?;
     }
     Ok(())
+}
+
+/// Goroutines by status and wait reason.
+fn print_goroutines(
+    goroutines: &heapdump_reader::summary::GoroutineSummary,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Goroutines: {} ({} runtime), {} ({}), {}",
+        count(goroutines.count),
+        count(goroutines.system),
+        plural(goroutines.frames, "frame", "frames"),
+        bytes(goroutines.frame_bytes),
+        plural(goroutines.os_threads, "OS thread", "OS threads"),
+    )?;
+    let statuses: Vec<String> = goroutines
+        .by_status
+        .iter()
+        .map(|status| format!("{} {}", count(status.count), status.name))
+        .collect();
+    writeln!(out, "  by status: {}", statuses.join(", "))?;
+    for reason in &goroutines.by_wait_reason {
+        writeln!(
+            out,
+            "  {:>8}  waiting: {}",
+            count(reason.count),
+            reason.name
+        )?;
+    }
+    Ok(())
+}
+
+/// The Go runtime's memstats against what the dump holds.
+fn print_go_memstats(
+    summary: &Summary,
+    go: &heapdump_reader::summary::GoMemStatsSummary,
+    agree: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "Go memstats:")?;
+    let line =
+        |out: &mut dyn Write, label: &str, value: String| writeln!(out, "  {label:<14}{value}");
+    line(
+        out,
+        "heap alloc",
+        format!(
+            "{} in {} (HeapAlloc, HeapObjects)",
+            bytes(go.heap_alloc),
+            plural(go.heap_objects, "object", "objects")
+        ),
+    )?;
+    line(
+        out,
+        "heap in use",
+        format!(
+            "{} of {} from the OS",
+            bytes(go.heap_inuse),
+            bytes(go.heap_sys)
+        ),
+    )?;
+    line(out, "stacks", bytes(go.stack_inuse))?;
+    line(out, "sys", bytes(go.sys))?;
+    line(
+        out,
+        "allocated",
+        format!(
+            "{} in {} since start, {} freed",
+            bytes(go.total_alloc),
+            plural(go.mallocs, "object", "objects"),
+            count(go.frees)
+        ),
+    )?;
+    line(
+        out,
+        "GC",
+        format!("{} cycles, next at {}", count(go.num_gc), bytes(go.next_gc)),
+    )?;
+    line(
+        out,
+        "profile",
+        format!(
+            "{}, {} (sampled live objects)",
+            plural(go.buckets, "bucket", "buckets"),
+            plural(go.alloc_samples, "alloc sample", "alloc samples")
+        ),
+    )?;
+    if agree {
+        writeln!(
+            out,
+            "  The dump's {} and {} bytes agree with HeapObjects and HeapAlloc.",
+            plural(summary.object_count, "object", "objects"),
+            count(summary.live_bytes),
+        )
+    } else {
+        writeln!(
+            out,
+            "  The dump has {} and {} bytes; memstats say {} and {} bytes \
+             (differences: objects allocated or swept after the stats were read).",
+            plural(summary.object_count, "object", "objects"),
+            count(summary.live_bytes),
+            count(go.heap_objects),
+            count(go.heap_alloc),
+        )
+    }
 }

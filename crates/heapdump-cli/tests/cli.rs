@@ -132,3 +132,57 @@ fn bad_dumps_are_errors_with_offsets() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("not a heap dump in a known format"));
 }
+
+/// A committed Go heap dump and its executable (samples/go/dumps).
+fn go_sample(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples/go/dumps")
+        .join(name);
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn summary_reads_go_dumps_with_and_without_the_binary() {
+    let dump = go_sample("go1.26.godump");
+    let binary = go_sample("go1.26.bin");
+    let output = heapdump(&["summary", &dump, &binary]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    for expected in [
+        "Go heap dump (go format 1.7) written by go1.26.6 (amd64, 64-bit little-endian)",
+        "goroutine frame",
+        "main.listHead",
+        "main.cache",
+        "main.Big",
+        "Goroutines: ",
+        "waiting: chan receive",
+        "agree with HeapObjects and HeapAlloc",
+        "main.main (heapdump.invalid/goheap/main.go:",
+        "Top types and shapes by bytes",
+        "obj16[_,p]",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
+    }
+
+    let output = heapdump(&["summary", &dump, "--json"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["info"]["format"], "go");
+    assert_eq!(json["stats_agreement"]["objects"], true);
+    assert!(json["goroutines"]["count"].as_u64().unwrap() >= 2);
+    assert!(json["global_roots"][0]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("data+0x"));
+    assert!(json["go_memstats"]["heap_objects"].as_u64().unwrap() > 0);
+
+    // The wrong executable is refused, not used for wrong names.
+    let other = go_sample("go1.19.bin");
+    let output = heapdump(&["summary", &dump, &other]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("does not match the dump"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -1,4 +1,6 @@
-//! Writes the test fixtures as seed inputs for the `read_dump` fuzz target:
+//! Writes the test fixtures, and the committed Go heap dumps
+//! (`samples/go/dumps/*.godump`), as seed inputs for the `read_dump` fuzz
+//! target:
 //!
 //! ```text
 //! cargo run -p heapdump-reader --example fuzz_seeds -- fuzz/corpus/read_dump
@@ -26,6 +28,19 @@ fn main() -> std::io::Result<()> {
     for (name, bytes) in seeds {
         let path = dir.join(name);
         std::fs::write(&path, bytes)?;
+        println!("{}", path.display());
+    }
+    // Go dumps: each whole, and its first 64 KiB (header, params, types,
+    // itabs, the first objects) as a smaller seed for -max_len runs.
+    let go_dumps = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples/go/dumps");
+    for name in ["go1.19.godump", "go1.26.godump"] {
+        let bytes = std::fs::read(go_dumps.join(name))?;
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes)?;
+        println!("{}", path.display());
+        let head = &bytes[..bytes.len().min(64 << 10)];
+        let path = dir.join(format!("{name}.head"));
+        std::fs::write(&path, head)?;
         println!("{}", path.display());
     }
     Ok(())

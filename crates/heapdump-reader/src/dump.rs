@@ -10,6 +10,8 @@ use std::num::NonZeroU64;
 use heapdump_format::ContentsMode;
 use serde::{Serialize, Serializer};
 
+pub use crate::go::GoDump;
+
 /// A parsed heap dump.
 ///
 /// A `Dump` made by [`parse`](crate::parse) satisfies the invariants below;
@@ -28,9 +30,65 @@ pub struct Dump<'data> {
     pub objects: Vec<Object<'data>>,
     /// The allocator's statistics, if the dump has them.
     pub stats: Option<AllocatorStats>,
+    /// Object types the dump names ([`Object::type_index`] indexes this).
+    /// Empty for formats that record no types (heapdump-rs).
+    pub types: Vec<TypeInfo>,
+    /// What only Go heap dumps carry (goroutines, OS threads, memstats,
+    /// memory-profile buckets, ...); `None` for other formats.
+    pub go: Option<Box<GoDump>>,
 }
 
 impl<'data> Dump<'data> {
+    /// An empty dump with `info`: no modules, roots, stacks, objects, stats
+    /// or types. For building dumps by hand (tests, converters).
+    pub fn new(info: DumpInfo) -> Dump<'data> {
+        Dump {
+            info,
+            modules: Vec::new(),
+            roots: Vec::new(),
+            stacks: Vec::new(),
+            objects: Vec::new(),
+            stats: None,
+            types: Vec::new(),
+            go: None,
+        }
+    }
+
+    /// The type `index` names.
+    pub fn type_info(&self, index: TypeIndex) -> Option<&TypeInfo> {
+        self.types.get(index.index())
+    }
+
+    /// The class of `object` that groups objects of one kind: its type when
+    /// the dump names it, otherwise its size and pointer layout. See
+    /// [`ObjectClass`].
+    pub fn object_class(&self, object: &Object<'data>) -> ObjectClass<'data> {
+        match object.type_index {
+            Some(index) if index.index() < self.types.len() => ObjectClass::Type(index),
+            _ => ObjectClass::Shape {
+                size: object.size,
+                pointers: object.pointers,
+                header: object.has_type_header,
+            },
+        }
+    }
+
+    /// The name of an [`ObjectClass`]: the type's name, or the shape's
+    /// (`obj48[p,p,_,_,_,_]`; see [`ObjectClass::Shape`]).
+    pub fn class_name(&self, class: &ObjectClass<'_>) -> String {
+        match class {
+            ObjectClass::Type(index) => match self.type_info(*index) {
+                Some(info) if !info.name.is_empty() => info.name.clone(),
+                Some(info) => format!("type@{:#x}", info.address),
+                None => format!("type#{}", index.0),
+            },
+            ObjectClass::Shape {
+                size,
+                pointers,
+                header,
+            } => shape_name(*size, *pointers, *header, self.info.pointer_size),
+        }
+    }
     /// The allocation-site stack with id `id`.
     pub fn stack(&self, id: StackId) -> Option<&Stack> {
         self.stacks
@@ -108,19 +166,54 @@ pub struct ModuleRange {
     pub flags: u64,
 }
 
-/// Memory outside the heap whose words may point into it.
+/// Memory outside the heap whose words may point into it, or a pointer the
+/// runtime holds on the program's behalf (a finalizer, a goroutine's
+/// context).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Root<'data> {
     /// What kind of memory this is.
     pub kind: RootKind,
+    /// A human name for the root as a whole: `data`, `bss`,
+    /// `main.holder (goroutine 18, frame 1)`, `thread 42 "main" stack`, ...
+    /// Names of single words (a global's symbol) come from
+    /// [`RootNamer`](crate::RootNamer).
+    pub name: String,
     /// Address of the first byte of `contents`.
     pub address: u64,
     /// The memory's bytes at the moment of the dump, borrowed from the file.
     pub contents: &'data [u8],
+    /// Which words of `contents` are pointers: exactly (Go) or unknown
+    /// (every aligned word is scanned).
+    pub pointers: Pointers<'data>,
+    /// Pointer values the root holds that are not in any memory image (a
+    /// finalizer's closure, a goroutine's context). A
+    /// [`RootReference`](crate::RootReference) to value `i` has offset
+    /// `contents.len() + i × pointer size`, as if the values followed the
+    /// contents.
+    pub values: Vec<u64>,
+}
+
+impl<'data> Root<'data> {
+    /// A root of `kind` over `contents` at `address`, scanned conservatively,
+    /// named by [`RootKind::default_name`].
+    pub fn new(kind: RootKind, address: u64, contents: &'data [u8]) -> Root<'data> {
+        Root {
+            name: kind.default_name(address),
+            kind,
+            address,
+            contents,
+            pointers: Pointers::Unknown,
+            values: Vec::new(),
+        }
+    }
 }
 
 /// What kind of memory a [`Root`] is.
+///
+/// New kinds may be added (non-exhaustive): match with a `_` arm, or use
+/// [`RootKind::label`] to group roots.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RootKind {
     /// A writable, non-RELRO range of a module (`.data`, `.bss`: statics).
     Segment {
@@ -134,6 +227,380 @@ pub enum RootKind {
         /// Thread name, empty if none.
         name: String,
     },
+    /// The main module's initialised data segment (Go: `runtime.data` up to
+    /// `runtime.edata`, with its exact pointer map).
+    Data,
+    /// The main module's zero-initialised data segment (Go: `runtime.bss` up
+    /// to `runtime.ebss`, with its exact pointer map).
+    Bss,
+    /// One stack frame of a goroutine: its bytes from its stack pointer up,
+    /// with the pointer slots the compiler's stack maps declare live.
+    GoroutineFrame {
+        /// The goroutine's id (`goid`).
+        goroutine: u64,
+        /// 0 for the innermost frame, then 1, 2, ... towards the outermost.
+        depth: u64,
+        /// The function the frame belongs to (`main.holder`).
+        function: String,
+    },
+    /// A goroutine's closure context register (`g.sched.ctxt`), a value.
+    GoroutineContext {
+        /// The goroutine's id.
+        goroutine: u64,
+    },
+    /// A finalizer: its closure as a value, and for a queued finalizer (one
+    /// about to run) the object too. A registered finalizer does not keep
+    /// its object alive (the runtime queues it once the object is
+    /// unreachable), so the object is not a value of that root.
+    Finalizer {
+        /// The object the finalizer is set on.
+        object: u64,
+        /// The finalizer is queued to run (the object is unreachable and
+        /// kept alive only for the finalizer).
+        queued: bool,
+    },
+    /// A pending `defer` of a goroutine: its closure as a value.
+    Defer {
+        /// The goroutine's id.
+        goroutine: u64,
+    },
+    /// An active panic of a goroutine: the panic value's data word.
+    Panic {
+        /// The goroutine's id.
+        goroutine: u64,
+    },
+    /// A root the dump describes only in words (Go's `otherroot` record).
+    Other {
+        /// The dump's description.
+        description: String,
+    },
+}
+
+impl RootKind {
+    /// A short label for grouping roots by kind: `segment`,
+    /// `thread stack`, `data`, `bss`, `goroutine frame`,
+    /// `goroutine context`, `finalizer`, `queued finalizer`, `defer`,
+    /// `panic`, `other`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RootKind::Segment { .. } => "segment",
+            RootKind::ThreadStack { .. } => "thread stack",
+            RootKind::Data => "data",
+            RootKind::Bss => "bss",
+            RootKind::GoroutineFrame { .. } => "goroutine frame",
+            RootKind::GoroutineContext { .. } => "goroutine context",
+            RootKind::Finalizer { queued: false, .. } => "finalizer",
+            RootKind::Finalizer { queued: true, .. } => "queued finalizer",
+            RootKind::Defer { .. } => "defer",
+            RootKind::Panic { .. } => "panic",
+            RootKind::Other { .. } => "other",
+        }
+    }
+
+    /// Whether the root is a global segment (module segment, data, bss),
+    /// whose words are named by the symbol at their address.
+    pub fn is_global(&self) -> bool {
+        matches!(
+            self,
+            RootKind::Segment { .. } | RootKind::Data | RootKind::Bss
+        )
+    }
+
+    /// The name [`Root::new`] gives a root of this kind at `address`.
+    pub fn default_name(&self, address: u64) -> String {
+        match self {
+            RootKind::Segment { module_id } => {
+                format!("module {module_id} segment {address:#x}")
+            }
+            RootKind::ThreadStack { thread_id, name } if name.is_empty() => {
+                format!("thread {thread_id} stack")
+            }
+            RootKind::ThreadStack { thread_id, name } => {
+                format!("thread {thread_id} {name:?} stack")
+            }
+            RootKind::Data => "data".to_owned(),
+            RootKind::Bss => "bss".to_owned(),
+            RootKind::GoroutineFrame {
+                goroutine,
+                depth,
+                function,
+            } => format!("{function} (goroutine {goroutine}, frame {depth})"),
+            RootKind::GoroutineContext { goroutine } => {
+                format!("goroutine {goroutine} context")
+            }
+            RootKind::Finalizer {
+                object,
+                queued: false,
+            } => format!("finalizer of {object:#x}"),
+            RootKind::Finalizer {
+                object,
+                queued: true,
+            } => format!("queued finalizer of {object:#x}"),
+            RootKind::Defer { goroutine } => format!("defer of goroutine {goroutine}"),
+            RootKind::Panic { goroutine } => format!("panic of goroutine {goroutine}"),
+            RootKind::Other { description } => description.clone(),
+        }
+    }
+}
+
+/// Which words of a memory image (an object's or a root's contents) hold
+/// pointers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Pointers<'data> {
+    /// Not known: every aligned word may be a pointer, and the graph scans
+    /// them all (conservative scanning; heapdump-rs dumps).
+    #[default]
+    Unknown,
+    /// Exactly these words are pointers (Go dumps); no others are read.
+    Exact(PointerOffsets<'data>),
+}
+
+impl<'data> Pointers<'data> {
+    /// The exact offsets, if known.
+    pub fn exact(&self) -> Option<PointerOffsets<'data>> {
+        match self {
+            Pointers::Unknown => None,
+            Pointers::Exact(offsets) => Some(*offsets),
+        }
+    }
+}
+
+/// The byte offsets of the pointer words of a memory image, ascending,
+/// stored compactly and decoded on demand: a borrowed byte string in Go's
+/// field-list encoding, pairs of uvarints `(1, offset)` ended by a uvarint
+/// `0`. A Go dump's field lists are borrowed from the file as they are
+/// (the decoder checks them); [`PointerOffsets::encode`] builds one from
+/// offsets.
+///
+/// Decoding stops quietly at the first pair that is not `(1, offset)`, so a
+/// hand-made list can give fewer offsets but never an error or a panic.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PointerOffsets<'data> {
+    encoded: &'data [u8],
+}
+
+impl<'data> PointerOffsets<'data> {
+    /// The offsets in `encoded`, a field list (see the type's docs).
+    pub fn from_field_list(encoded: &'data [u8]) -> PointerOffsets<'data> {
+        PointerOffsets { encoded }
+    }
+
+    /// The field-list encoding of `offsets`, for [`from_field_list`]
+    /// (`PointerOffsets::from_field_list(&bytes)`).
+    ///
+    /// [`from_field_list`]: PointerOffsets::from_field_list
+    pub fn encode(offsets: impl IntoIterator<Item = u64>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; heapdump_format::MAX_UVARINT_LEN];
+        for offset in offsets {
+            out.push(1);
+            let len = heapdump_format::put_uvarint(&mut buf, offset);
+            out.extend_from_slice(buf.get(..len).unwrap_or(&[]));
+        }
+        out.push(0);
+        out
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &'data [u8] {
+        self.encoded
+    }
+
+    /// Whether there are no offsets.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// The offsets, in the order of the list.
+    pub fn iter(&self) -> PointerOffsetsIter<'data> {
+        PointerOffsetsIter { rest: self.encoded }
+    }
+}
+
+impl fmt::Debug for PointerOffsets<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'data> IntoIterator for PointerOffsets<'data> {
+    type Item = u64;
+    type IntoIter = PointerOffsetsIter<'data>;
+
+    fn into_iter(self) -> PointerOffsetsIter<'data> {
+        self.iter()
+    }
+}
+
+/// Iterator over [`PointerOffsets`].
+#[derive(Clone, Debug)]
+pub struct PointerOffsetsIter<'data> {
+    rest: &'data [u8],
+}
+
+impl Iterator for PointerOffsetsIter<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        let (kind, len) = heapdump_format::get_uvarint(self.rest).ok()?;
+        if kind != 1 {
+            self.rest = &[];
+            return None;
+        }
+        let after_kind = self.rest.get(len..)?;
+        match heapdump_format::get_uvarint(after_kind) {
+            Ok((offset, len)) => {
+                self.rest = after_kind.get(len..).unwrap_or(&[]);
+                Some(offset)
+            }
+            Err(_) => {
+                self.rest = &[];
+                None
+            }
+        }
+    }
+}
+
+/// Identifies a [`TypeInfo`]: its index in [`Dump::types`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct TypeIndex(pub u32);
+
+impl TypeIndex {
+    /// The index into [`Dump::types`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// An object type the dump names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TypeInfo {
+    /// Address of the type's descriptor in the dumped process (Go: the
+    /// `*_type`), 0 if none.
+    pub address: u64,
+    /// The type's name (`main.Entry`, `*net/http.conn`); may be empty or
+    /// truncated to the package (`net/http.`) for unnamed Go types.
+    pub name: String,
+    /// Size of one value in bytes.
+    pub size: u64,
+}
+
+/// What groups objects of one kind in reports: a named type when the dump
+/// gives one (reliably), otherwise the object's size and pointer layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectClass<'data> {
+    /// A type the dump names.
+    Type(TypeIndex),
+    /// Objects of this size and pointer layout. Named
+    /// `obj{size}[w,w,...]`, one letter per pointer-sized word: `p` for a
+    /// pointer, `_` for anything else, `h` for a Go 1.22+ malloc header
+    /// (the object's type word); more than 16 words are run-length
+    /// compressed (`_*30`), and after 16 runs the name ends with the
+    /// pointer count and a hash of the layout (`...512p#3fa2`). `?` stands
+    /// for a layout that is not known (conservatively scanned objects:
+    /// `obj48[?]`).
+    Shape {
+        /// The object's size.
+        size: u64,
+        /// Its pointer layout.
+        pointers: Pointers<'data>,
+        /// It starts with a Go malloc header.
+        header: bool,
+    },
+}
+
+/// Words a shape name lists one by one before it compresses runs.
+const SHAPE_WORDS: u64 = 16;
+
+/// The name of an [`ObjectClass::Shape`].
+fn shape_name(size: u64, pointers: Pointers<'_>, header: bool, pointer_size: u8) -> String {
+    let offsets = match pointers {
+        Pointers::Unknown => return format!("obj{size}[?]"),
+        Pointers::Exact(offsets) => offsets,
+    };
+    let word = u64::from(pointer_size.max(1));
+    let words = size / word;
+    // Runs of one letter: (letter, count).
+    let mut runs: Vec<(char, u64)> = Vec::new();
+    let mut push = |letter: char, count: u64| {
+        if count == 0 {
+            return;
+        }
+        match runs.last_mut() {
+            Some((last, n)) if *last == letter => *n += count,
+            _ => runs.push((letter, count)),
+        }
+    };
+    let mut next = 0u64;
+    if header && words > 0 {
+        push('h', 1);
+        next = 1;
+    }
+    for offset in offsets.iter() {
+        let index = offset / word;
+        if index < next || index >= words {
+            continue;
+        }
+        push('_', index - next);
+        push('p', 1);
+        next = index + 1;
+    }
+    push('_', words - next.min(words));
+    let mut out = format!("obj{size}[");
+    let mut first = true;
+    let mut sep = |out: &mut String| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+    };
+    if words <= SHAPE_WORDS {
+        for (letter, count) in runs {
+            for _ in 0..count {
+                sep(&mut out);
+                out.push(letter);
+            }
+        }
+    } else {
+        let total_runs = runs.len();
+        let pointer_count: u64 = runs
+            .iter()
+            .filter(|(letter, _)| *letter == 'p')
+            .map(|(_, count)| count)
+            .sum();
+        for (letter, count) in runs.into_iter().take(SHAPE_RUNS) {
+            sep(&mut out);
+            if count == 1 {
+                out.push(letter);
+            } else {
+                out.push_str(&format!("{letter}*{count}"));
+            }
+        }
+        if total_runs > SHAPE_RUNS {
+            // Cut short: the pointer count and a hash of the whole layout
+            // keep different layouts apart.
+            sep(&mut out);
+            out.push_str(&format!(
+                "...{pointer_count}p#{:04x}",
+                fnv16(offsets.as_bytes())
+            ));
+        }
+    }
+    out.push(']');
+    out
+}
+
+/// Runs a compressed shape name lists before it cuts the layout short.
+const SHAPE_RUNS: usize = 16;
+
+/// A 16-bit FNV-1a hash (stable across runs and versions, for names).
+fn fnv16(bytes: &[u8]) -> u16 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for &byte in bytes {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    ((hash >> 16) ^ (hash & 0xffff)) as u16
 }
 
 /// Identifies an allocation-site [`Stack`]. Never 0, so that
@@ -165,29 +632,127 @@ impl Serialize for StackId {
     }
 }
 
-/// An allocation-site stack: the return addresses that led to an allocation.
+/// An allocation-site stack: the calls that led to an allocation.
+///
+/// A heapdump-rs stack has raw return addresses (`pcs`) and no `frames`
+/// until a symboliser fills them in; a Go memory-profile bucket arrives
+/// already symbolised (`frames`, no `pcs`). When both are present,
+/// `frames[i]` describes `pcs[i]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stack {
     /// The stack's id.
     pub id: StackId,
     /// Raw return addresses, innermost first. A symboliser looks up `pc - 1`.
     pub pcs: Vec<u64>,
+    /// Symbolised frames, innermost first; empty if not symbolised.
+    pub frames: Vec<Frame>,
+}
+
+impl Stack {
+    /// A stack of raw return addresses, not symbolised.
+    pub fn from_pcs(id: StackId, pcs: Vec<u64>) -> Stack {
+        Stack {
+            id,
+            pcs,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Number of frames: the longer of `pcs` and `frames`.
+    pub fn depth(&self) -> usize {
+        self.pcs.len().max(self.frames.len())
+    }
+
+    /// One line per frame, innermost first: `function (file:line)` when
+    /// symbolised, else the pc as `0x…`.
+    pub fn frame_labels(&self) -> Vec<String> {
+        (0..self.depth())
+            .map(|index| {
+                let pc = self.pcs.get(index).copied();
+                match self.frames.get(index) {
+                    Some(frame) => frame.label(pc),
+                    None => pc.map_or_else(String::new, |pc| format!("{pc:#x}")),
+                }
+            })
+            .collect()
+    }
+}
+
+/// One symbolised frame of a [`Stack`]. Any part may be unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    /// The function's name (`main.buildCache`).
+    pub function: Option<String>,
+    /// The source file.
+    pub file: Option<String>,
+    /// The line in `file`.
+    pub line: Option<u64>,
+}
+
+impl Frame {
+    /// `function (file:line)`, leaving out what is unknown; `pc` (hex) when
+    /// nothing is known.
+    pub fn label(&self, pc: Option<u64>) -> String {
+        let mut out = match (&self.function, pc) {
+            (Some(function), _) => function.clone(),
+            (None, Some(pc)) => format!("{pc:#x}"),
+            (None, None) => "?".to_owned(),
+        };
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) if line > 0 => out.push_str(&format!(" ({file}:{line})")),
+            (Some(file), _) => out.push_str(&format!(" ({file})")),
+            _ => {}
+        }
+        out
+    }
 }
 
 /// A live heap allocation.
+///
+/// In a Go dump an object is a whole allocator slot: `size` is the slot's
+/// size class (at least what the program asked for), a 16-byte tiny block
+/// may hold several small allocations, and since Go 1.22 a slot that starts
+/// with a malloc header (`has_type_header`) is pointed to at `address + 8`
+/// by the program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Object<'data> {
-    /// Address returned by the allocator.
+    /// Address returned by the allocator (Go: the slot's first byte).
     pub address: u64,
-    /// Size the program asked for.
+    /// Size the program asked for (Go: the slot size).
     pub size: u64,
     /// Allocation-site stack, `None` if the allocation was not sampled.
     pub site: Option<StackId>,
     /// The object's bytes, borrowed from the file (`size` of them).
     pub contents: &'data [u8],
+    /// Which words of `contents` are pointers.
+    pub pointers: Pointers<'data>,
+    /// The object's type, when the dump names it reliably.
+    pub type_index: Option<TypeIndex>,
+    /// The first word is a Go malloc header (a type pointer), not program
+    /// data.
+    pub has_type_header: bool,
 }
 
-impl Object<'_> {
+impl<'data> Object<'data> {
+    /// An object with no known pointer layout (scanned conservatively) and
+    /// no type.
+    pub fn new(
+        address: u64,
+        size: u64,
+        site: Option<StackId>,
+        contents: &'data [u8],
+    ) -> Object<'data> {
+        Object {
+            address,
+            size,
+            site,
+            contents,
+            pointers: Pointers::Unknown,
+            type_index: None,
+            has_type_header: false,
+        }
+    }
+
     /// One past the object's last byte (saturating at `u64::MAX`).
     pub fn end(&self) -> u64 {
         self.address.saturating_add(self.size)

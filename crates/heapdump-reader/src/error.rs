@@ -7,7 +7,9 @@ use std::path::PathBuf;
 ///
 /// `offset` is the byte offset in the file where the offending thing starts:
 /// the field whose value is bad, the length field that runs past the end, the
-/// record that is out of place. For [`ErrorKind::Io`] it is 0.
+/// record that is out of place. For [`ErrorKind::Io`] and the errors about
+/// an executable ([`ErrorKind::BadBinary`], [`ErrorKind::BinaryMismatch`])
+/// it is 0.
 #[derive(Debug)]
 pub struct Error {
     /// Byte offset in the file of the offending field or record.
@@ -26,7 +28,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ErrorKind::Io { .. } => write!(f, "{}", self.kind),
+            ErrorKind::Io { .. }
+            | ErrorKind::BadBinary { .. }
+            | ErrorKind::BinaryMismatch { .. } => {
+                write!(f, "{}", self.kind)
+            }
             kind => write!(f, "at byte offset {}: {kind}", self.offset),
         }
     }
@@ -190,6 +196,54 @@ pub enum ErrorKind {
         first_size: u64,
         /// Address of the object that starts inside it.
         second: u64,
+    },
+
+    /// A Go heap dump record tag this reader does not know. Go records carry
+    /// no length, so the reader cannot skip it and stops.
+    #[error(
+        "unknown Go heap dump record tag {tag}: Go records carry no length, so the rest \
+         of the file cannot be read (a dump from a newer Go runtime, or a corrupt file)"
+    )]
+    UnknownGoTag {
+        /// The tag.
+        tag: u64,
+    },
+
+    /// A Go heap dump whose header is not the one this reader reads.
+    #[error(
+        "a Go heap dump with header {header:?}; this reader reads \"go1.7 heap dump\" \
+         (written by Go 1.7 and later)"
+    )]
+    UnsupportedGoHeader {
+        /// The header line, without its newline.
+        header: String,
+    },
+
+    /// The executable given with the dump cannot be used.
+    #[error("cannot use {} as the dumped program: {reason}", path.display())]
+    BadBinary {
+        /// The executable.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+
+    /// The executable given with the dump is not the one that was dumped.
+    #[error("{} does not match the dump: {reason}", path.display())]
+    BinaryMismatch {
+        /// The executable.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+
+    /// A record where it cannot be (a stack frame before any goroutine).
+    #[error("a {name} record {reason}")]
+    OutOfPlace {
+        /// The record's name.
+        name: &'static str,
+        /// Where it is and why that is wrong.
+        reason: &'static str,
     },
 
     /// An object's contents are not `size` bytes long.

@@ -1,12 +1,16 @@
-//! The object/reference graph of a dump, found by scanning memory
-//! conservatively.
+//! The object/reference graph of a dump.
 //!
-//! Every aligned pointer-sized word of every object and root is read in the
+//! Where the dump says exactly which words of an object or root are
+//! pointers ([`Pointers::Exact`], Go dumps), only those words are read;
+//! otherwise ([`Pointers::Unknown`], heapdump-rs dumps) memory is scanned
+//! conservatively: every aligned pointer-sized word. Words are read in the
 //! dumped process's byte order; a word whose value lies inside a live object
 //! (at or after its first byte, before its end) is a reference to it.
 //! Interior pointers count (a `hashbrown` table points into the middle of its
-//! allocation); a pointer one past the end does not. Self references are
-//! kept.
+//! allocation, a Go 1.22+ pointer points past its slot's malloc header); a
+//! pointer one past the end does not. Self references are kept. A root's
+//! [`values`](Root::values) (pointers held outside memory images) are
+//! resolved the same way.
 
 use std::fmt;
 use std::ops::Range;
@@ -16,7 +20,7 @@ use petgraph::csr::Csr;
 use petgraph::Directed;
 use rayon::prelude::*;
 
-use crate::dump::{Dump, Object, Root};
+use crate::dump::{Dump, Object, PointerOffsets, Pointers, Root};
 
 /// The most objects a graph numbers. One below `u32::MAX`, which stays free
 /// for analyses that need a sentinel or a virtual root.
@@ -65,7 +69,8 @@ impl fmt::Display for RootId {
 pub struct RootReference {
     /// The root holding the word.
     pub root: RootId,
-    /// Offset of the word in the root's contents.
+    /// Offset of the word in the root's contents; for the root's value `i`
+    /// ([`Root::values`]), `contents.len() + i × pointer size`.
     pub offset: u64,
     /// The object it points into.
     pub target: ObjectId,
@@ -96,8 +101,10 @@ pub struct HeapGraph<'data> {
 }
 
 impl<'data> HeapGraph<'data> {
-    /// Scans every object and root of `dump` for references, in parallel.
-    /// Calls `progress(bytes_scanned, bytes_total)` now and then.
+    /// Finds the references of every object and root of `dump`, in
+    /// parallel: exact pointer words where the dump gives them, every
+    /// aligned word otherwise. Calls `progress(bytes_scanned, bytes_total)`
+    /// now and then.
     ///
     /// A [`Dump`] from [`parse`](crate::parse) is used as it is. For a dump
     /// built by hand, objects are sorted by address if they are not; objects
@@ -419,15 +426,57 @@ impl Scanner<'_> {
         self.index.lookup(value)
     }
 
-    /// Calls `found(offset, target)` for each aligned word of `contents`
-    /// (which starts at `address`) that points into an object.
-    fn scan(&self, address: u64, contents: &[u8], found: &mut dyn FnMut(u64, ObjectId)) {
+    /// Calls `found(offset, target)` for each pointer word of `contents`
+    /// (which starts at `address`) that points into an object: the words
+    /// `pointers` lists, or every aligned word when it is unknown.
+    fn scan(
+        &self,
+        address: u64,
+        contents: &[u8],
+        pointers: Pointers<'_>,
+        found: &mut dyn FnMut(u64, ObjectId),
+    ) {
+        if let Pointers::Exact(offsets) = pointers {
+            self.scan_exact(contents, offsets, found);
+            return;
+        }
         match (self.pointer_size, self.big_endian) {
             (4, false) => self.scan_words::<LittleEndian, 4>(address, contents, found),
             (4, true) => self.scan_words::<BigEndian, 4>(address, contents, found),
             (_, false) => self.scan_words::<LittleEndian, 8>(address, contents, found),
             (_, true) => self.scan_words::<BigEndian, 8>(address, contents, found),
         }
+    }
+
+    /// Reads the words at `offsets`; offsets whose word does not fit in
+    /// `contents` are skipped.
+    fn scan_exact(
+        &self,
+        contents: &[u8],
+        offsets: PointerOffsets<'_>,
+        found: &mut dyn FnMut(u64, ObjectId),
+    ) {
+        for offset in offsets.iter() {
+            let Some(value) = self.word_at(contents, offset) else {
+                continue;
+            };
+            if let Some(target) = self.resolve(value) {
+                found(offset, target);
+            }
+        }
+    }
+
+    /// The pointer-sized word at `offset` of `contents`, if it fits.
+    fn word_at(&self, contents: &[u8], offset: u64) -> Option<u64> {
+        let start = usize::try_from(offset).ok()?;
+        let size = if self.pointer_size == 4 { 4 } else { 8 };
+        let word = contents.get(start..start.checked_add(size)?)?;
+        Some(match (size, self.big_endian) {
+            (4, false) => u64::from(LittleEndian::read_u32(word)),
+            (4, true) => u64::from(BigEndian::read_u32(word)),
+            (_, false) => LittleEndian::read_u64(word),
+            (_, true) => BigEndian::read_u64(word),
+        })
     }
 
     fn scan_words<B: ByteOrder, const N: usize>(
@@ -462,13 +511,29 @@ impl Scanner<'_> {
             .map(|(index, root)| {
                 let id = RootId(index as u32);
                 let mut found = Vec::new();
-                self.scan(root.address, root.contents, &mut |offset, target| {
-                    found.push(RootReference {
-                        root: id,
-                        offset,
-                        target,
-                    });
-                });
+                self.scan(
+                    root.address,
+                    root.contents,
+                    root.pointers,
+                    &mut |offset, target| {
+                        found.push(RootReference {
+                            root: id,
+                            offset,
+                            target,
+                        });
+                    },
+                );
+                let word = u64::from(if self.pointer_size == 4 { 4u8 } else { 8 });
+                let base = root.contents.len() as u64;
+                for (index, &value) in root.values.iter().enumerate() {
+                    if let Some(target) = self.resolve(value) {
+                        found.push(RootReference {
+                            root: id,
+                            offset: base.saturating_add((index as u64).saturating_mul(word)),
+                            target,
+                        });
+                    }
+                }
                 found
             })
             .collect();
@@ -483,10 +548,15 @@ impl Scanner<'_> {
         let objects = objects.get(range.clone()).unwrap_or(&[]);
         for (index, object) in range.zip(objects) {
             targets.clear();
-            self.scan(object.address, object.contents, &mut |offset, target| {
-                let offset = u32::try_from(offset).unwrap_or(u32::MAX);
-                targets.push((target.0, offset));
-            });
+            self.scan(
+                object.address,
+                object.contents,
+                object.pointers,
+                &mut |offset, target| {
+                    let offset = u32::try_from(offset).unwrap_or(u32::MAX);
+                    targets.push((target.0, offset));
+                },
+            );
             // Sorted by target then offset, the first of each target has the
             // lowest offset.
             targets.sort_unstable();

@@ -1,11 +1,14 @@
 //! Reads heap dumps and builds their object/reference graph.
 //!
 //! The reader memory-maps the file ([`DumpFile`]), decodes it in whichever
-//! known format it is ([`parse`]; heapdump-rs now, Go's heap dumps later)
-//! into a format-independent [`Dump`] whose memory images borrow the file's
-//! bytes, and finds the references between objects by scanning their words
-//! conservatively ([`HeapGraph`]). [`Summary`] is the one-page overview
-//! `heapdump summary` prints.
+//! known format it is ([`parse`]: heapdump-rs dumps, and Go heap dumps from
+//! `runtime/debug.WriteHeapDump`) into a format-independent [`Dump`] whose
+//! memory images borrow the file's bytes, and finds the references between
+//! objects ([`HeapGraph`]): exactly where the dump says which words are
+//! pointers (Go), by scanning every word conservatively otherwise.
+//! [`Summary`] is the one-page overview `heapdump summary` prints; a
+//! [`Binary`] (the dumped executable) lets [`RootNamer`] name global roots
+//! by symbol.
 //!
 //! Nothing from the file is trusted: every length is checked against the
 //! bytes that remain, nothing is allocated from an unchecked count, and every
@@ -28,21 +31,27 @@
 
 #![warn(missing_docs)]
 
+pub mod binary;
 mod cursor;
 pub mod dump;
 pub mod error;
 pub mod file;
 pub mod formats;
+pub mod go;
 pub mod graph;
+mod naming;
 pub mod summary;
 
+pub use binary::{Binary, Symbol};
 pub use dump::{
-    AllocatorStats, Dump, DumpInfo, Hex, Module, ModuleRange, Object, Root, RootKind, Stack,
-    StackId,
+    AllocatorStats, Dump, DumpInfo, Frame, Hex, Module, ModuleRange, Object, ObjectClass,
+    PointerOffsets, Pointers, Root, RootKind, Stack, StackId, TypeIndex, TypeInfo,
 };
 pub use error::{Error, ErrorKind};
 pub use file::DumpFile;
 pub use formats::{parse, Format};
+pub use go::GoDump;
 pub use graph::{HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJECTS, MAX_ROOTS};
 pub use heapdump_format::ContentsMode;
+pub use naming::RootNamer;
 pub use summary::Summary;

@@ -1,10 +1,13 @@
 //! A one-page overview of a dump: what `heapdump summary` prints.
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dump::{AllocatorStats, DumpInfo, Module, Object, RootKind, StackId};
-use crate::graph::HeapGraph;
+use crate::dump::{AllocatorStats, Dump, DumpInfo, Module, Object, ObjectClass, RootKind, StackId};
+use crate::graph::{HeapGraph, ObjectId};
+use crate::naming::RootNamer;
 
 /// Objects per parallel task when aggregating.
 const CHUNK: usize = 64 * 1024;
@@ -41,6 +44,132 @@ pub struct Summary {
     /// Objects by size class (power-of-two buckets), smallest first; empty
     /// classes are left out.
     pub size_classes: Vec<SizeClass>,
+    /// Roots by kind ([`RootKind::label`]), in the order kinds first appear.
+    pub roots_by_kind: Vec<RootKindTotals>,
+    /// Words of global roots (data, BSS, module segments) that point into
+    /// objects.
+    pub global_root_count: u64,
+    /// Some of them, named (`main.cache`, or `bss+0x8` without the
+    /// executable): package `main` first, then other packages, then the
+    /// runtime's; by name with the executable, else in address order.
+    pub global_roots: Vec<NamedRoot>,
+    /// Where global root names come from: the executable's path, or `None`
+    /// for address-based names.
+    pub symbols_from: Option<String>,
+    /// Objects reachable from the roots.
+    pub reachable: Totals,
+    /// Objects no root reaches (garbage not yet collected, or held by
+    /// something the dump does not record).
+    pub unreachable: Totals,
+    /// Number of distinct object classes (types, or size-and-layout shapes).
+    pub class_count: u64,
+    /// Object classes by bytes, largest first.
+    pub top_classes: Vec<ClassSummary>,
+    /// Goroutines and OS threads (Go dumps).
+    pub goroutines: Option<GoroutineSummary>,
+    /// The runtime's memory statistics (Go dumps).
+    pub go_memstats: Option<GoMemStatsSummary>,
+}
+
+/// Roots of one kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RootKindTotals {
+    /// The kind's label (`data`, `goroutine frame`, `thread stack`, ...).
+    pub kind: &'static str,
+    /// Roots of this kind.
+    pub roots: u64,
+    /// Bytes of their memory images.
+    pub bytes: u64,
+    /// Their words (and values) that point into objects.
+    pub references: u64,
+}
+
+/// A named root word and the object it points into.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NamedRoot {
+    /// The word's name (`main.cache`, `bss+0x8`).
+    pub name: String,
+    /// The root's kind label.
+    pub kind: &'static str,
+    /// Address of the object it points into.
+    pub target: u64,
+    /// That object's class name.
+    pub target_class: String,
+    /// That object's size.
+    pub target_size: u64,
+}
+
+/// Objects of one class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClassSummary {
+    /// The type name or shape name (`obj48[p,p,_,_,_,_]`).
+    pub name: String,
+    /// Objects and bytes.
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+/// Goroutines of a Go dump.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GoroutineSummary {
+    /// Goroutines in the dump.
+    pub count: u64,
+    /// Of which runtime (system) goroutines.
+    pub system: u64,
+    /// Stack frames in all goroutines.
+    pub frames: u64,
+    /// Bytes of those frames.
+    pub frame_bytes: u64,
+    /// OS threads (Ms).
+    pub os_threads: u64,
+    /// Goroutines by status name, most first.
+    pub by_status: Vec<NameCount>,
+    /// Waiting goroutines by wait reason, most first.
+    pub by_wait_reason: Vec<NameCount>,
+}
+
+/// A name and how often it occurs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NameCount {
+    /// The name.
+    pub name: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// The Go runtime's memory statistics from the dump's memstats record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GoMemStatsSummary {
+    /// Go version that wrote the dump.
+    pub version: String,
+    /// `HeapObjects`: allocated heap objects (tiny blocks count once).
+    pub heap_objects: u64,
+    /// `HeapAlloc`: bytes of allocated heap objects (slot sizes).
+    pub heap_alloc: u64,
+    /// `HeapInuse`: bytes in in-use spans.
+    pub heap_inuse: u64,
+    /// `HeapSys`: heap bytes from the OS.
+    pub heap_sys: u64,
+    /// `StackInuse`: bytes of goroutine stacks.
+    pub stack_inuse: u64,
+    /// `Sys`: all bytes from the OS.
+    pub sys: u64,
+    /// `TotalAlloc`: cumulative bytes allocated.
+    pub total_alloc: u64,
+    /// `Mallocs`: cumulative objects allocated.
+    pub mallocs: u64,
+    /// `Frees`: cumulative objects freed.
+    pub frees: u64,
+    /// `NextGC`: heap goal of the next cycle.
+    pub next_gc: u64,
+    /// `NumGC`: completed cycles.
+    pub num_gc: u64,
+    /// Memory-profile buckets.
+    pub buckets: u64,
+    /// Alloc samples (sampled live objects).
+    pub alloc_samples: u64,
+    /// Objects whose type the dump names (through a malloc header).
+    pub typed_objects: u64,
 }
 
 /// Roots by kind.
@@ -100,9 +229,26 @@ pub struct SiteSummary {
     pub stack_id: StackId,
     /// Its return addresses, innermost first, as `0x…` hex.
     pub pcs: Vec<String>,
+    /// Its frames, innermost first: `function (file:line)` when symbolised,
+    /// else the pc in hex.
+    pub frames: Vec<String>,
+    /// The Go memory profile's counts for the site, if it is a Go bucket.
+    pub profile: Option<SiteProfile>,
     /// Live objects and bytes allocated there.
     #[serde(flatten)]
     pub totals: Totals,
+}
+
+/// A Go memory-profile bucket's counts (sampled: with the default
+/// `MemProfileRate` about one allocation per 512 KiB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SiteProfile {
+    /// Size of each allocation.
+    pub object_size: u64,
+    /// Sampled allocations.
+    pub allocs: u64,
+    /// Sampled frees.
+    pub frees: u64,
 }
 
 /// Objects whose size is in `min..=max`.
@@ -178,11 +324,24 @@ impl Tally {
 
 impl Summary {
     /// Computes the summary of `graph`, with the `top_sites` allocation sites
-    /// that hold the most live bytes.
+    /// that hold the most live bytes (and as many classes and named global
+    /// roots), naming roots by address.
     pub fn compute(graph: &HeapGraph<'_>, top_sites: usize) -> Summary {
+        Summary::compute_with(graph, top_sites, &RootNamer::without_binary(), None)
+    }
+
+    /// [`Summary::compute`], naming global roots with `namer` (which may
+    /// hold the executable's symbols, read from `symbols_from`).
+    pub fn compute_with(
+        graph: &HeapGraph<'_>,
+        top_sites: usize,
+        namer: &RootNamer<'_>,
+        symbols_from: Option<String>,
+    ) -> Summary {
         let dump = graph.dump();
 
         let mut roots = RootCounts::default();
+        let mut roots_by_kind: Vec<RootKindTotals> = Vec::new();
         for root in &dump.roots {
             let bytes = root.contents.len() as u64;
             match root.kind {
@@ -194,8 +353,111 @@ impl Summary {
                     roots.thread_stacks += 1;
                     roots.thread_stack_bytes = roots.thread_stack_bytes.saturating_add(bytes);
                 }
+                _ => {}
+            }
+            let label = root.kind.label();
+            let index = match roots_by_kind.iter().position(|t| t.kind == label) {
+                Some(index) => index,
+                None => {
+                    roots_by_kind.push(RootKindTotals {
+                        kind: label,
+                        roots: 0,
+                        bytes: 0,
+                        references: 0,
+                    });
+                    roots_by_kind.len() - 1
+                }
+            };
+            if let Some(totals) = roots_by_kind.get_mut(index) {
+                totals.roots += 1;
+                totals.bytes = totals.bytes.saturating_add(bytes);
             }
         }
+        let mut global_roots = Vec::new();
+        for reference in graph.root_references() {
+            let Some(root) = graph.root(reference.root) else {
+                continue;
+            };
+            let label = root.kind.label();
+            if let Some(totals) = roots_by_kind.iter_mut().find(|t| t.kind == label) {
+                totals.references += 1;
+            }
+            if root.kind.is_global() {
+                global_roots.push(reference);
+            }
+        }
+        let global_root_count = global_roots.len() as u64;
+        let mut global_roots: Vec<NamedRoot> = global_roots
+            .into_iter()
+            .filter_map(|reference| {
+                let root = graph.root(reference.root)?;
+                let object = graph.object(reference.target)?;
+                Some(NamedRoot {
+                    name: namer.slot_name(root, reference.offset),
+                    kind: root.kind.label(),
+                    target: object.address,
+                    target_class: dump.class_name(&dump.object_class(object)),
+                    target_size: object.size,
+                })
+            })
+            .collect();
+        // The program's own globals (package main first) before the
+        // runtime's and std's.
+        let runtime = |name: &str| {
+            if name.starts_with("main.") {
+                0
+            } else if [
+                "runtime.",
+                "internal/",
+                "sync.",
+                "os.",
+                "syscall.",
+                "unicode.",
+                "reflect.",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            {
+                2
+            } else {
+                1
+            }
+        };
+        // Address-based names stay in address order (a stable sort).
+        let by_name = namer.has_binary();
+        global_roots.sort_by(|a, b| {
+            let order = runtime(&a.name).cmp(&runtime(&b.name));
+            if by_name {
+                order.then_with(|| a.name.cmp(&b.name))
+            } else {
+                order
+            }
+        });
+        global_roots.truncate(top_sites);
+
+        let (reachable, unreachable) = reachability(graph);
+        let (class_count, top_classes) = classes(dump, top_sites);
+        let goroutines = dump.go.as_ref().map(|go| goroutine_summary(go));
+        let go_memstats = dump.go.as_ref().and_then(|go| {
+            let stats = go.memstats.as_ref()?;
+            Some(GoMemStatsSummary {
+                version: go.params.version.clone(),
+                heap_objects: stats.heap_objects,
+                heap_alloc: stats.heap_alloc,
+                heap_inuse: stats.heap_inuse,
+                heap_sys: stats.heap_sys,
+                stack_inuse: stats.stack_inuse,
+                sys: stats.sys,
+                total_alloc: stats.total_alloc,
+                mallocs: stats.mallocs,
+                frees: stats.frees,
+                next_gc: stats.next_gc,
+                num_gc: stats.num_gc,
+                buckets: go.buckets.len() as u64,
+                alloc_samples: go.alloc_samples,
+                typed_objects: go.typed_by_header,
+            })
+        });
 
         let stacks = &dump.stacks;
         let tally_chunk = |chunk: &[Object<'_>]| {
@@ -248,9 +510,19 @@ impl Summary {
             .take(top_sites)
             .filter_map(|(index, totals)| {
                 let stack = stacks.get(index)?;
+                let profile = dump.go.as_ref().and_then(|go| {
+                    let bucket = go.buckets.iter().find(|bucket| bucket.id == stack.id)?;
+                    Some(SiteProfile {
+                        object_size: bucket.object_size,
+                        allocs: bucket.allocs,
+                        frees: bucket.frees,
+                    })
+                });
                 Some(SiteSummary {
                     stack_id: stack.id,
                     pcs: stack.pcs.iter().map(|pc| format!("{pc:#x}")).collect(),
+                    frames: stack.frame_labels(),
+                    profile,
                     totals,
                 })
             })
@@ -292,7 +564,143 @@ impl Summary {
             top_sites,
             not_sampled: tally.not_sampled,
             size_classes,
+            roots_by_kind,
+            global_root_count,
+            global_roots,
+            symbols_from,
+            reachable,
+            unreachable,
+            class_count,
+            top_classes,
+            goroutines,
+            go_memstats,
         }
+    }
+}
+
+/// Objects reachable from the roots, and the others.
+fn reachability(graph: &HeapGraph<'_>) -> (Totals, Totals) {
+    let count = graph.object_count();
+    let mut seen = vec![false; count];
+    let mut stack: Vec<ObjectId> = Vec::new();
+    for reference in graph.root_references() {
+        if let Some(flag) = seen.get_mut(reference.target.index()) {
+            if !*flag {
+                *flag = true;
+                stack.push(reference.target);
+            }
+        }
+    }
+    while let Some(id) = stack.pop() {
+        for (target, _) in graph.references(id) {
+            if let Some(flag) = seen.get_mut(target.index()) {
+                if !*flag {
+                    *flag = true;
+                    stack.push(target);
+                }
+            }
+        }
+    }
+    let mut reachable = Totals::default();
+    let mut unreachable = Totals::default();
+    for ((_, object), seen) in graph.objects().zip(&seen) {
+        if *seen {
+            reachable.add(object.size);
+        } else {
+            unreachable.add(object.size);
+        }
+    }
+    (reachable, unreachable)
+}
+
+/// Number of object classes, and the `top` largest by bytes.
+fn classes(dump: &Dump<'_>, top: usize) -> (u64, Vec<ClassSummary>) {
+    let tallies = dump
+        .objects
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut map: HashMap<ObjectClass<'_>, Totals> = HashMap::new();
+            for object in chunk {
+                map.entry(dump.object_class(object))
+                    .or_default()
+                    .add(object.size);
+            }
+            map
+        })
+        .reduce(HashMap::new, |mut a, b| {
+            for (class, totals) in b {
+                a.entry(class).or_default().merge(totals);
+            }
+            a
+        });
+    // Different classes can share a name (a type and a shape never do, but
+    // two unnamed types can): merge by name.
+    let mut by_name: HashMap<String, Totals> = HashMap::new();
+    for (class, totals) in tallies {
+        by_name
+            .entry(dump.class_name(&class))
+            .or_default()
+            .merge(totals);
+    }
+    let count = by_name.len() as u64;
+    let mut classes: Vec<ClassSummary> = by_name
+        .into_iter()
+        .map(|(name, totals)| ClassSummary { name, totals })
+        .collect();
+    classes.sort_by(|a, b| {
+        b.totals
+            .bytes
+            .cmp(&a.totals.bytes)
+            .then(b.totals.objects.cmp(&a.totals.objects))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    classes.truncate(top);
+    (count, classes)
+}
+
+/// Goroutines by status and wait reason.
+fn goroutine_summary(go: &crate::go::GoDump) -> GoroutineSummary {
+    let mut by_status: HashMap<&'static str, u64> = HashMap::new();
+    let mut by_reason: HashMap<&str, u64> = HashMap::new();
+    let mut frames = 0u64;
+    let mut frame_bytes = 0u64;
+    for goroutine in &go.goroutines {
+        *by_status.entry(goroutine.status_name()).or_default() += 1;
+        if !goroutine.wait_reason.is_empty() {
+            *by_reason.entry(&goroutine.wait_reason).or_default() += 1;
+        }
+        frames += goroutine.frames.len() as u64;
+        frame_bytes = goroutine
+            .frames
+            .iter()
+            .fold(frame_bytes, |sum, frame| sum.saturating_add(frame.size));
+    }
+    let sorted = |map: HashMap<String, u64>| {
+        let mut list: Vec<NameCount> = map
+            .into_iter()
+            .map(|(name, count)| NameCount { name, count })
+            .collect();
+        list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+        list
+    };
+    GoroutineSummary {
+        count: go.goroutines.len() as u64,
+        system: go.goroutines.iter().filter(|g| g.system).count() as u64,
+        frames,
+        frame_bytes,
+        os_threads: go.threads.len() as u64,
+        by_status: sorted(
+            by_status
+                .into_iter()
+                .map(|(name, count)| (name.to_owned(), count))
+                .collect(),
+        ),
+        by_wait_reason: sorted(
+            by_reason
+                .into_iter()
+                .map(|(name, count)| (name.to_owned(), count))
+                .collect(),
+        ),
     }
 }
 

@@ -1,12 +1,12 @@
 //! Input formats, and the one place that picks a format by the file's header.
 //!
 //! Each format is a module with a unit type implementing [`Format`]; adding a
-//! format (Go's `go1.7 heap dump` is next) means adding it to [`FORMATS`] and
-//! to [`KNOWN_FORMATS`].
+//! format means adding it to [`FORMATS`] and to [`KNOWN_FORMATS`].
 
 use crate::dump::Dump;
 use crate::error::{Error, ErrorKind, FirstBytes};
 
+pub mod go;
 pub mod rust;
 
 /// A heap dump file format.
@@ -27,10 +27,10 @@ pub trait Format: Sync {
 }
 
 /// Every format this reader knows, in the order [`parse`] tries them.
-pub static FORMATS: &[&dyn Format] = &[&rust::RustFormat];
+pub static FORMATS: &[&dyn Format] = &[&rust::RustFormat, &go::GoFormat];
 
 /// The names of [`FORMATS`], comma-separated, for error messages.
-pub const KNOWN_FORMATS: &str = rust::NAME;
+pub const KNOWN_FORMATS: &str = "heapdump-rs, go";
 
 /// The format whose header `bytes` starts with, if any.
 pub fn detect(bytes: &[u8]) -> Option<&'static dyn Format> {
@@ -74,7 +74,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "at byte offset 0: not a heap dump in a known format \
-             (first bytes: 7f 45 4c 46 02 01 01); known formats: heapdump-rs"
+             (first bytes: 7f 45 4c 46 02 01 01); known formats: heapdump-rs, go"
         );
         let err = parse(b"", &mut |_, _| {}).unwrap_err();
         assert!(err.to_string().contains("the file is empty"), "{err}");

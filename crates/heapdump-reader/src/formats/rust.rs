@@ -329,11 +329,7 @@ impl<'data> Parser<'data> {
             self.unresolved_modules.push((module_id, module_offset));
         }
         self.push_root(
-            Root {
-                kind: RootKind::Segment { module_id },
-                address,
-                contents,
-            },
+            Root::new(RootKind::Segment { module_id }, address, contents),
             record_offset,
         )
     }
@@ -350,11 +346,7 @@ impl<'data> Parser<'data> {
         let contents = body.bytes("contents")?;
         check_range(address_offset, address, contents.len() as u64)?;
         self.push_root(
-            Root {
-                kind: RootKind::ThreadStack { thread_id, name },
-                address,
-                contents,
-            },
+            Root::new(RootKind::ThreadStack { thread_id, name }, address, contents),
             record_offset,
         )
     }
@@ -379,7 +371,7 @@ impl<'data> Parser<'data> {
         for _ in 0..frame_count {
             pcs.push(body.uvarint("pc")?);
         }
-        self.stacks.push(Stack { id: stack_id, pcs });
+        self.stacks.push(Stack::from_pcs(stack_id, pcs));
         Ok(())
     }
 
@@ -419,12 +411,8 @@ impl<'data> Parser<'data> {
         }
         // Sizes equal contents lengths, which the file bounds: no overflow.
         self.object_bytes = self.object_bytes.saturating_add(size);
-        self.objects.push(Object {
-            address,
-            size,
-            site,
-            contents,
-        });
+        self.objects
+            .push(Object::new(address, size, site, contents));
         Ok(())
     }
 
@@ -509,14 +497,13 @@ impl<'data> Parser<'data> {
         let mut stacks = self.stacks;
         stacks.sort_unstable_by_key(|stack| stack.id);
 
-        Ok(Dump {
-            info,
-            modules: self.modules,
-            roots: self.roots,
-            stacks,
-            objects,
-            stats: self.stats,
-        })
+        let mut dump = Dump::new(info);
+        dump.modules = self.modules;
+        dump.roots = self.roots;
+        dump.stacks = stacks;
+        dump.objects = objects;
+        dump.stats = self.stats;
+        Ok(dump)
     }
 }
 
@@ -536,13 +523,13 @@ fn check_range(address_offset: u64, address: u64, size: u64) -> Result<(), Error
 
 /// File offset of `part`, a slice of `file`. For errors found after the
 /// objects were sorted, when only their contents still point into the file.
-fn offset_in(file: &[u8], part: &[u8]) -> u64 {
+pub(crate) fn offset_in(file: &[u8], part: &[u8]) -> u64 {
     (part.as_ptr() as usize).saturating_sub(file.as_ptr() as usize) as u64
 }
 
 /// Checks sorted `objects` for duplicates and overlaps. The error's offset is
 /// that of the later object's contents.
-fn check_overlaps(file: &[u8], objects: &[Object<'_>]) -> Result<(), Error> {
+pub(crate) fn check_overlaps(file: &[u8], objects: &[Object<'_>]) -> Result<(), Error> {
     for pair in objects.windows(2) {
         let [first, second] = pair else { continue };
         let kind = if first.address == second.address {

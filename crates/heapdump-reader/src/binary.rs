@@ -1,0 +1,232 @@
+//! The dumped program's executable, when the user gives it: its ELF symbol
+//! table names global roots (`main.listHead` instead of `bss+0x8`).
+//!
+//! This is the one place that reads executables, so that every format and
+//! report shares it: Go dumps use the symbol table for data/BSS globals
+//! here, and DWARF symbolisation of Rust allocation sites is meant to join
+//! this module (the file is parsed with the `object` crate, whose sections
+//! `gimli` can read).
+//!
+//! Addresses in a dump are runtime addresses; the symbol table has
+//! link-time addresses. The difference, the load bias, is 0 for Go's usual
+//! non-PIE executables; [`Binary::load_bias`] finds it from the dump (Go:
+//! the data and BSS segments against the `runtime.data` and `runtime.bss`
+//! symbols; heapdump-rs: the main module's recorded bias) and checks that
+//! the binary is the one that was dumped.
+
+use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectSymbol, SymbolKind};
+
+use crate::dump::{Dump, RootKind};
+use crate::error::{Error, ErrorKind};
+
+/// A symbol of the executable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    /// Link-time address.
+    pub address: u64,
+    /// Size in bytes (0 for markers such as `runtime.data`).
+    pub size: u64,
+    /// The symbol's name as the symbol table has it (`main.listHead`).
+    pub name: String,
+    /// A code symbol (function) rather than data.
+    pub is_code: bool,
+}
+
+/// An executable's symbol table, ready for address lookups.
+#[derive(Clone, Debug)]
+pub struct Binary {
+    path: PathBuf,
+    /// Every defined, named symbol, by address then name.
+    symbols: Vec<Symbol>,
+    /// Indexes into `symbols` of those with a size, by address; for
+    /// lookups.
+    sized: Vec<usize>,
+    build_id: Vec<u8>,
+    position_independent: bool,
+}
+
+impl Binary {
+    /// Reads the executable at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Binary, Error> {
+        let path = path.as_ref().to_path_buf();
+        let data = std::fs::read(&path).map_err(|source| {
+            Error::new(
+                0,
+                ErrorKind::Io {
+                    path: path.clone(),
+                    source,
+                },
+            )
+        })?;
+        Binary::parse(path, &data)
+    }
+
+    /// Reads an executable from `data`; `path` is for messages.
+    pub fn parse(path: impl Into<PathBuf>, data: &[u8]) -> Result<Binary, Error> {
+        let path = path.into();
+        let bad = |reason: String| {
+            Error::new(
+                0,
+                ErrorKind::BadBinary {
+                    path: path.clone(),
+                    reason,
+                },
+            )
+        };
+        let file = object::read::File::parse(data)
+            .map_err(|err| bad(format!("not an executable this reader knows: {err}")))?;
+        let mut symbols: Vec<Symbol> = file
+            .symbols()
+            .filter(|symbol| symbol.is_definition() || symbol.kind() == SymbolKind::Data)
+            .filter_map(|symbol| {
+                let name = symbol.name().ok()?;
+                if name.is_empty() || symbol.is_undefined() {
+                    return None;
+                }
+                Some(Symbol {
+                    address: symbol.address(),
+                    size: symbol.size(),
+                    name: name.to_owned(),
+                    is_code: symbol.kind() == SymbolKind::Text,
+                })
+            })
+            .collect();
+        if symbols.is_empty() {
+            return Err(bad(
+                "it has no symbol table (stripped? build Go programs without -s)".to_owned(),
+            ));
+        }
+        symbols.sort_by(|a, b| a.address.cmp(&b.address).then(a.name.cmp(&b.name)));
+        symbols.dedup();
+        let sized = symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, symbol)| symbol.size > 0)
+            .map(|(index, _)| index)
+            .collect();
+        let build_id = file.build_id().ok().flatten().unwrap_or(&[]).to_vec();
+        let position_independent = file.kind() == object::ObjectKind::Dynamic;
+        Ok(Binary {
+            path,
+            symbols,
+            sized,
+            build_id,
+            position_independent,
+        })
+    }
+
+    /// The path the binary was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every defined symbol, by address.
+    pub fn symbols(&self) -> &[Symbol] {
+        &self.symbols
+    }
+
+    /// The GNU build-id, empty if none.
+    pub fn build_id(&self) -> &[u8] {
+        &self.build_id
+    }
+
+    /// Whether the executable is position-independent (loaded at a bias).
+    pub fn is_position_independent(&self) -> bool {
+        self.position_independent
+    }
+
+    /// The first symbol called `name`.
+    pub fn symbol(&self, name: &str) -> Option<&Symbol> {
+        self.symbols.iter().find(|symbol| symbol.name == name)
+    }
+
+    /// The sized symbol that holds link-time `address`, and the offset of
+    /// `address` in it.
+    pub fn symbol_at(&self, address: u64) -> Option<(&Symbol, u64)> {
+        let after = self.sized.partition_point(|&index| {
+            self.symbols
+                .get(index)
+                .is_some_and(|symbol| symbol.address <= address)
+        });
+        // Symbols may nest (a Go closure's data inside a larger symbol):
+        // look back a little for one that holds the address.
+        self.sized
+            .get(after.saturating_sub(8)..after)?
+            .iter()
+            .rev()
+            .filter_map(|&index| self.symbols.get(index))
+            .find(|symbol| address - symbol.address < symbol.size)
+            .map(|symbol| (symbol, address - symbol.address))
+    }
+
+    /// The load bias of the dumped program (runtime address minus link-time
+    /// address), after checking that this binary is the dumped one.
+    ///
+    /// Go dumps: the data and BSS segments' addresses and sizes must match
+    /// `runtime.data`..`runtime.edata` and `runtime.bss`..`runtime.ebss`
+    /// at one bias. heapdump-rs dumps: the main module's recorded bias, and
+    /// its build-id must match the binary's when both have one. A dump with
+    /// neither gives 0.
+    pub fn load_bias(&self, dump: &Dump<'_>) -> Result<u64, Error> {
+        let mismatch = |reason: String| {
+            Error::new(
+                0,
+                ErrorKind::BinaryMismatch {
+                    path: self.path.clone(),
+                    reason,
+                },
+            )
+        };
+        if dump.go.is_some() {
+            let mut bias = None;
+            for (kind, start, end) in [
+                (RootKind::Data, "runtime.data", "runtime.edata"),
+                (RootKind::Bss, "runtime.bss", "runtime.ebss"),
+            ] {
+                let Some(root) = dump.roots.iter().find(|root| root.kind == kind) else {
+                    continue;
+                };
+                let (Some(start_symbol), Some(end_symbol)) = (self.symbol(start), self.symbol(end))
+                else {
+                    return Err(mismatch(format!(
+                        "it has no {start}/{end} symbols: is it a Go program?"
+                    )));
+                };
+                let size = end_symbol.address.wrapping_sub(start_symbol.address);
+                if size != root.contents.len() as u64 {
+                    return Err(mismatch(format!(
+                        "its {} segment is {size} bytes but the dump's is {} bytes: \
+                         not the binary that was dumped",
+                        root.name,
+                        root.contents.len()
+                    )));
+                }
+                let this = root.address.wrapping_sub(start_symbol.address);
+                if bias.is_some_and(|bias| bias != this) {
+                    return Err(mismatch(
+                        "its data and BSS segments are at different offsets from the dump's"
+                            .to_owned(),
+                    ));
+                }
+                bias = Some(this);
+            }
+            return Ok(bias.unwrap_or(0));
+        }
+        let Some(module) = dump.modules.first() else {
+            return Ok(0);
+        };
+        if !module.build_id.is_empty()
+            && !self.build_id.is_empty()
+            && module.build_id != self.build_id
+        {
+            return Err(mismatch(format!(
+                "its build-id {} is not the dumped executable's {}",
+                crate::Hex(&self.build_id),
+                crate::Hex(&module.build_id)
+            )));
+        }
+        Ok(module.load_bias)
+    }
+}

@@ -1,0 +1,3 @@
+module heapdump.invalid/goheap
+
+go 1.19
