@@ -4,6 +4,7 @@
 //! `load` opens, parses and builds the graph with progress bars on stderr.
 
 mod analyze;
+mod convert;
 mod describe;
 mod diff;
 mod human;
@@ -47,6 +48,10 @@ enum Command {
     Path(path::Args),
     /// What grew between two dumps of one process, and what holds it.
     Diff(diff::Args),
+    /// Convert to HPROF for VisualVM or Eclipse MAT: DUMP [BIN] OUT.hprof.
+    Hprof(convert::HprofArgs),
+    /// Draw what holds the memory as Graphviz dot (to stdout or -o).
+    Dot(convert::DotArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
         Command::Leaks(args) => leaks::run(&args),
         Command::Path(args) => path::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Hprof(args) => convert::run_hprof(&args),
+        Command::Dot(args) => convert::run_dot(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dot;
 pub mod hprof;
 pub mod output;
 mod reach;

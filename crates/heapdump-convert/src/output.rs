@@ -48,7 +48,11 @@ impl AtomicFile {
                 Err(err) => {
                     return Err(io::Error::new(
                         err.kind(),
-                        format!("cannot create {}: {err}", temp.display()),
+                        format!(
+                            "cannot create {} (as {}): {err}",
+                            path.display(),
+                            temp.display()
+                        ),
                     ))
                 }
             }

@@ -309,6 +309,17 @@ impl<'g, 'data> Plan<'g, 'data> {
         self.threads.len() as u64
     }
 
+    /// Calls `visit(class, field, object id)` for every static field of the
+    /// holder classes that carry the roots (`globals.…`, `stack.…`,
+    /// `roots.…`).
+    pub fn for_each_static(&self, visit: &mut dyn FnMut(&str, &str, u64)) {
+        for def in &self.other_classes {
+            for (name, id) in &def.statics {
+                visit(&def.vm_name, name, *id);
+            }
+        }
+    }
+
     /// The name of the data class of `object`, if it is written.
     pub fn class_of(&self, object: ObjectId) -> Option<&DataClass> {
         let class = *self.object_class.get(object.index())?;
@@ -923,13 +934,41 @@ fn class_key<'data>(dump: &Dump<'data>, object: &Object<'data>) -> ClassKey<'dat
 }
 
 /// The name of the group of `object`: its type's name, or its shape's
-/// (`obj48[?]`), with `@site17` for a sampled allocation.
+/// (`obj48[?]`), with `@main.buildCache` or `@site17` for a sampled
+/// allocation.
 fn group_name(dump: &Dump<'_>, object: &Object<'_>, group: Group) -> String {
     let class = dump.object_class(object);
     match group {
         Group::Type(_) | Group::Shape => dump.class_name(&class),
-        Group::Site(site) => format!("{}@site{site}", dump.class_name(&class)),
+        Group::Site(site) => format!("{}@{}", dump.class_name(&class), site_name(dump, site)),
     }
+}
+
+/// A short name for an allocation site: the first function of its stack
+/// outside the runtime and allocator when it is symbolised (Go), else
+/// `site17`.
+fn site_name(dump: &Dump<'_>, site: u64) -> String {
+    let functions = heapdump_reader::StackId::new(site)
+        .and_then(|id| dump.stack(id))
+        .map(|stack| {
+            stack
+                .frames
+                .iter()
+                .filter_map(|frame| frame.function.as_deref())
+                .collect::<Vec<&str>>()
+        })
+        .unwrap_or_default();
+    let internal = |name: &str| {
+        name.starts_with("runtime.")
+            || name.starts_with("alloc::")
+            || name.starts_with("heapdump::")
+            || name.starts_with("<heapdump::")
+    };
+    functions
+        .iter()
+        .find(|name| !internal(name))
+        .or(functions.first())
+        .map_or_else(|| format!("site{site}"), |name| (*name).to_owned())
 }
 
 /// The holder class name of a global root: `globals.<module>@0x…` for a

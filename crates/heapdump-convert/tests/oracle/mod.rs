@@ -236,7 +236,7 @@ pub fn compare(
             }
         }
     }
-    // By heapdump's own grouping (size classes of `heapdump top`).
+    // By heapdump's own grouping (the classes of `heapdump top`).
     let classifier = heapdump_analysis::Classifier::new(graph, heapdump_analysis::Grouping::Class);
     let mut ours: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
     for (id, object) in graph.objects() {
@@ -246,18 +246,24 @@ pub fn compare(
             entry.1 += object.size;
         }
     }
+    // Every object of one HPROF class is in one of heapdump's groups.
+    let mut group_of_class: HashMap<String, usize> = HashMap::new();
+    for (id, object) in graph.objects() {
+        if let Some(class) = plan.class_of(id) {
+            let group = classifier.group_of(object);
+            let first = *group_of_class.entry(class.name.clone()).or_insert(group);
+            assert_eq!(first, group, "{label}: class {} spans groups", class.name);
+        }
+    }
     let mut theirs: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
     for class in plan.classes() {
         let &(count, bytes, _) = view.classes.get(&class.name).unwrap();
-        let group = heapdump_analysis::SizeClass::of(bytes / count.max(1)).index();
+        let group = group_of_class[&class.name];
         let entry = theirs.entry(group).or_default();
         entry.0 += count;
         entry.1 += bytes;
     }
-    assert_eq!(
-        theirs, ours,
-        "{label}: histogram by heapdump's size classes"
-    );
+    assert_eq!(theirs, ours, "{label}: histogram by heapdump's classes");
 
     // Retained sizes of the biggest objects.
     let object_ids: HashMap<u64, heapdump_reader::ObjectId> = graph

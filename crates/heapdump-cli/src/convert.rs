@@ -1,0 +1,267 @@
+//! `heapdump hprof` and `heapdump dot` (and the thin `dumptohprof` and
+//! `dumptodot` binaries, which run the same code with Go's argument order):
+//! converting a dump for VisualVM / Eclipse MAT and for Graphviz.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use heapdump_convert::output::AtomicFile;
+use heapdump_convert::{dot, hprof};
+use heapdump_reader::{Binary, HeapGraph, RootNamer};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::{load, Result};
+
+/// Arguments of `heapdump hprof` / `dumptohprof`.
+#[derive(Debug, clap::Args)]
+pub struct HprofArgs {
+    /// The heap dump file.
+    #[arg(value_name = "DUMP")]
+    pub dump: PathBuf,
+    /// The dumped program's executable (optional: names global roots after
+    /// their symbols), then the HPROF file to write.
+    #[arg(value_name = "[BIN] OUT.hprof", num_args = 1..=2, required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Keep unreachable objects too, each garbage structure held by a
+    /// `ROOT UNKNOWN` (retained sizes then count garbage referrers).
+    #[arg(long)]
+    pub keep_unreachable: bool,
+}
+
+/// Arguments of `heapdump dot` / `dumptodot`.
+#[derive(Debug, clap::Args)]
+pub struct DotArgs {
+    /// The heap dump file.
+    #[arg(value_name = "DUMP")]
+    pub dump: PathBuf,
+    /// The dumped program's executable (names global roots after their
+    /// symbols).
+    #[arg(value_name = "BIN")]
+    pub bin: Option<PathBuf>,
+    /// Write the dot file here (mode 0600, whole or not at all) instead of
+    /// to standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Most nodes in the picture (objects and roots).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_nodes: usize,
+    /// Draw the neighbourhood of the object holding this address (hex
+    /// `0x…` or decimal) instead of the biggest retainers.
+    #[arg(long, value_name = "ADDR", value_parser = parse_address, conflicts_with = "all")]
+    pub focus: Option<u64>,
+    /// With --focus: how many references away to go, either way.
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "focus")]
+    pub depth: usize,
+    /// Draw every object and reference (Graphviz cannot lay out large
+    /// heaps).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `dumptohprof DUMP [BIN] heap.hprof`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "dumptohprof",
+    version,
+    about = "Convert a heap dump to HPROF for VisualVM or Eclipse MAT (same as `heapdump hprof`)"
+)]
+pub struct HprofCommand {
+    #[command(flatten)]
+    pub args: HprofArgs,
+}
+
+/// `dumptodot DUMP [BIN] > heap.dot`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "dumptodot",
+    version,
+    about = "Draw what holds a heap dump's memory as Graphviz dot (same as `heapdump dot`)"
+)]
+pub struct DotCommand {
+    #[command(flatten)]
+    pub args: DotArgs,
+}
+
+fn parse_address(text: &str) -> std::result::Result<u64, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => text.replace('_', "").parse(),
+    };
+    parsed.map_err(|_| format!("not an address: {text:?} (use 0x… hex or decimal)"))
+}
+
+/// Reads the executable at `bin`, if given, and a namer that uses it.
+fn namer<'b>(graph: &HeapGraph<'_>, binary: Option<&'b Binary>) -> Result<RootNamer<'b>> {
+    Ok(RootNamer::new(graph.dump(), binary)?)
+}
+
+fn open_binary(bin: Option<&Path>) -> Result<Option<Binary>> {
+    match bin {
+        Some(path) => Ok(Some(Binary::open(path)?)),
+        None => Ok(None),
+    }
+}
+
+/// Runs `heapdump hprof`.
+pub fn run_hprof(args: &HprofArgs) -> Result<()> {
+    let (bin, out) = match args.paths.as_slice() {
+        [out] => (None, out),
+        [bin, out] => (Some(bin.as_path()), out),
+        _ => return Err("expected DUMP [BIN] OUT.hprof".into()),
+    };
+    if out
+        .extension()
+        .is_some_and(|ext| ext == "hdump" || ext == "godump")
+    {
+        return Err(format!(
+            "refusing to write HPROF over {}: it looks like a heap dump (the order is DUMP [BIN] OUT.hprof)",
+            out.display()
+        )
+        .into());
+    }
+    let binary = open_binary(bin)?;
+    let file = load::open(&args.dump)?;
+    let graph = load::graph(&file)?;
+    let namer = namer(&graph, binary.as_ref())?;
+    let options = hprof::Options {
+        keep_unreachable: args.keep_unreachable,
+        ..hprof::Options::default()
+    };
+    let plan = hprof::Plan::new(&graph, &namer, &options);
+    let mut output = AtomicFile::create(out)?;
+    let bar = progress_bar("writing hprof", plan.bytes());
+    let report = plan.write(
+        BufWriter::with_capacity(1 << 20, output.file()),
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    );
+    bar.finish_and_clear();
+    let report = report.map_err(|err| format!("writing {}: {err}", out.display()))?;
+    output.commit()?;
+    let mut err = io::stderr().lock();
+    writeln!(
+        err,
+        "wrote {}: {} objects ({} bytes) in {} classes, {} threads, {} GC roots, {} bytes",
+        out.display(),
+        report.objects,
+        report.bytes,
+        report.classes,
+        report.threads,
+        report.gc_roots,
+        report.file_bytes
+    )?;
+    if report.dropped_objects > 0 {
+        writeln!(
+            err,
+            "left out {} unreachable objects ({} bytes): `heapdump leaks` lists them, --keep-unreachable writes them",
+            report.dropped_objects, report.dropped_bytes
+        )?;
+    }
+    if report.dropped_references > 0 {
+        writeln!(
+            err,
+            "warning: {} pointer words of very large objects could not be written as references",
+            report.dropped_references
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `heapdump dot`.
+pub fn run_dot(args: &DotArgs) -> Result<()> {
+    let binary = open_binary(args.bin.as_deref())?;
+    let file = load::open(&args.dump)?;
+    let graph = load::graph(&file)?;
+    let namer = namer(&graph, binary.as_ref())?;
+    let analysis = heapdump_analysis::analyze(&graph);
+    let view = match (args.focus, args.all) {
+        (Some(address), _) => dot::View::Focus {
+            address,
+            depth: args.depth,
+        },
+        (None, true) => dot::View::All,
+        (None, false) => dot::View::Retainers,
+    };
+    let options = dot::Options {
+        view,
+        max_nodes: args.max_nodes,
+    };
+    let report = match &args.output {
+        Some(path) => {
+            let mut output = AtomicFile::create(path)?;
+            let report = dot::write_dot(
+                &graph,
+                &analysis,
+                &namer,
+                &options,
+                BufWriter::new(output.file()),
+            )?;
+            output.commit()?;
+            report
+        }
+        None => dot::write_dot(
+            &graph,
+            &analysis,
+            &namer,
+            &options,
+            BufWriter::new(io::stdout().lock()),
+        )
+        .map_err(|err| match err {
+            dot::Error::Io(err) => Box::new(err) as Box<dyn std::error::Error + Send + Sync>,
+            other => other.to_string().into(),
+        })?,
+    };
+    if io::stderr().is_terminal() || args.output.is_some() {
+        writeln!(
+            io::stderr().lock(),
+            "drew {} objects and {} roots ({} edges); left out {} objects",
+            report.objects,
+            report.roots,
+            report.edges,
+            report.objects_left_out
+        )?;
+    }
+    Ok(())
+}
+
+/// The exit code of a thin binary (`dumptohprof`, `dumptodot`) for
+/// `result`, after printing any error as `program: error: …`. (The
+/// `heapdump` binary has its own in `main`.)
+#[allow(dead_code)]
+pub fn exit_code(program: &str, result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err)
+            if err
+                .downcast_ref::<io::Error>()
+                .is_some_and(|err| err.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
+        Err(err) => {
+            let _ = writeln!(io::stderr(), "{program}: error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A byte-counting progress bar on stderr, hidden unless stderr is a
+/// terminal.
+fn progress_bar(message: &'static str, total: u64) -> ProgressBar {
+    let target = if io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    let style = ProgressStyle::with_template(
+        "{msg:>14} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
+    )
+    .map(|style| style.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(message);
+    bar
+}
