@@ -1,15 +1,14 @@
 //! How objects are grouped: by class ("type") and by allocation site.
 //!
-//! Dumps of Rust services carry no type names yet, so an object's
-//! [`ObjectClass`] is its power-of-two size class (the buckets of
-//! `heapdump summary`). When the reader learns type names (from DWARF for
-//! Rust, from the dump for Go), `ObjectClass` gains a variant for them and
-//! [`Classifier`] picks it; every report groups through these types and
-//! needs no other change.
+//! An object's [`ObjectClass`] is its type when the dump names it (Go dumps
+//! record types; Rust dumps will, from DWARF), and otherwise its
+//! power-of-two size class (the buckets of `heapdump summary`). Every report
+//! groups through [`Classifier`], so a new source of types changes only this
+//! module.
 
 use std::fmt;
 
-use heapdump_reader::{HeapGraph, Object, Stack, StackId};
+use heapdump_reader::{HeapGraph, Object, Stack, StackId, TypeIndex};
 use serde::Serialize;
 
 /// Number of size classes: 0, `1..=16`, then one per power of two up to 2⁶⁴.
@@ -87,16 +86,10 @@ impl fmt::Display for SizeClass {
 /// "by type" histograms and group suspects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjectClass {
+    /// A type the dump names ([`Dump::types`](heapdump_reader::Dump::types)).
+    Type(TypeIndex),
     /// The dump has no type for the object: its size class stands in.
     Size(SizeClass),
-}
-
-impl fmt::Display for ObjectClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ObjectClass::Size(class) => class.fmt(f),
-        }
-    }
 }
 
 /// A way to group objects.
@@ -140,9 +133,10 @@ pub struct GroupLabel {
     /// The site's stack id, for site groups of sampled allocations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack_id: Option<StackId>,
-    /// The site's return addresses, innermost first, as `0x…` hex.
+    /// The site's frames, innermost first: `function (file:line)` when the
+    /// dump's stacks are symbolised, else the return address as `0x…`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub pcs: Vec<String>,
+    pub frames: Vec<String>,
 }
 
 /// Maps objects to dense group numbers under one [`Grouping`], for arrays of
@@ -151,15 +145,22 @@ pub struct GroupLabel {
 pub struct Classifier<'g> {
     grouping: Grouping,
     stacks: &'g [Stack],
+    graph: &'g HeapGraph<'g>,
 }
 
 impl<'g> Classifier<'g> {
     /// A classifier for the objects of `graph`.
-    pub fn new(graph: &'g HeapGraph<'_>, grouping: Grouping) -> Classifier<'g> {
+    pub fn new(graph: &'g HeapGraph<'g>, grouping: Grouping) -> Classifier<'g> {
         Classifier {
             grouping,
             stacks: &graph.dump().stacks,
+            graph,
         }
+    }
+
+    /// Number of types the dump names.
+    fn type_count(&self) -> usize {
+        self.graph.dump().types.len()
     }
 
     /// The grouping.
@@ -167,10 +168,11 @@ impl<'g> Classifier<'g> {
         self.grouping
     }
 
-    /// Number of groups: group numbers are `0..group_count()`.
+    /// Number of groups: group numbers are `0..group_count()`. Classes:
+    /// the size classes, then the dump's types.
     pub fn group_count(&self) -> usize {
         match self.grouping {
-            Grouping::Class => SIZE_CLASSES,
+            Grouping::Class => SIZE_CLASSES + self.type_count(),
             Grouping::Site => self.stacks.len() + 1,
         }
     }
@@ -178,7 +180,10 @@ impl<'g> Classifier<'g> {
     /// The group number of `object`.
     pub fn group_of(&self, object: &Object<'_>) -> usize {
         match self.grouping {
-            Grouping::Class => SizeClass::of(object.size).index(),
+            Grouping::Class => match object.type_index {
+                Some(index) if index.index() < self.type_count() => SIZE_CLASSES + index.index(),
+                _ => SizeClass::of(object.size).index(),
+            },
             // 0: not sampled (or a site missing from the dump).
             Grouping::Site => object
                 .site
@@ -213,18 +218,24 @@ impl<'g> Classifier<'g> {
         match self.key(group) {
             Some(GroupKey::Class(class)) => GroupLabel {
                 grouping: Grouping::Class,
-                label: class.to_string(),
+                label: match class {
+                    ObjectClass::Size(size) => size.to_string(),
+                    ObjectClass::Type(index) => {
+                        let dump = self.graph.dump();
+                        dump.class_name(&heapdump_reader::ObjectClass::Type(index))
+                    }
+                },
                 stack_id: None,
-                pcs: Vec::new(),
+                frames: Vec::new(),
             },
             Some(GroupKey::Site(Some(id))) => GroupLabel {
                 grouping: Grouping::Site,
                 label: format!("site {id}"),
                 stack_id: Some(id),
-                pcs: self
+                frames: self
                     .stacks
                     .get(group.wrapping_sub(1))
-                    .map(|stack| stack.pcs.iter().map(|pc| format!("{pc:#x}")).collect())
+                    .map(Stack::frame_labels)
                     .unwrap_or_default(),
             },
             Some(GroupKey::Site(None)) | None => GroupLabel {
@@ -234,7 +245,7 @@ impl<'g> Classifier<'g> {
                     Grouping::Class => format!("class {group}"),
                 },
                 stack_id: None,
-                pcs: Vec::new(),
+                frames: Vec::new(),
             },
         }
     }
@@ -246,13 +257,13 @@ impl<'g> Classifier<'g> {
     }
 }
 
-/// The allocation-site stack of `object` as `0x…` strings, innermost first;
-/// empty when the allocation was not sampled.
+/// The allocation-site stack of `object`, innermost first (see
+/// [`GroupLabel::frames`]); empty when the allocation was not sampled.
 pub fn site_pcs(graph: &HeapGraph<'_>, object: &Object<'_>) -> Vec<String> {
     object
         .site
         .and_then(|id| graph.dump().stack(id))
-        .map(|stack| stack.pcs.iter().map(|pc| format!("{pc:#x}")).collect())
+        .map(Stack::frame_labels)
         .unwrap_or_default()
 }
 

@@ -1,8 +1,8 @@
 //! `heapdump diff`: what grew between two dumps of one process, by class and
 //! by allocation site, and what holds the top growers in the newer dump.
 //!
-//! Groups are matched by class name, and sites by their return addresses
-//! (stable within one process run).
+//! Groups are matched by class name, and sites by their frames (return
+//! addresses are stable within one process run).
 
 use std::collections::HashMap;
 
@@ -120,10 +120,10 @@ pub struct DiffReport {
 
 /// What makes a group the same group in two dumps.
 fn identity(label: &GroupLabel) -> (Grouping, String) {
-    if label.pcs.is_empty() {
+    if label.frames.is_empty() {
         (label.grouping, label.label.clone())
     } else {
-        (label.grouping, label.pcs.join(" "))
+        (label.grouping, label.frames.join(" "))
     }
 }
 

@@ -362,20 +362,34 @@ impl Predecessors {
 /// The path-compressed link/eval forest of both algorithms. Nodes are
 /// linked to their DFS parent as they are processed, in reverse preorder, so
 /// "linked" is simply "numbered at least `first_linked`".
+///
+/// Each node's ancestor and label sit side by side, so that a step of a
+/// path compression touches one cache line.
 struct Forest {
-    ancestor: Vec<u32>,
-    /// Semi-NCA: the smallest semidominator number on the compressed path.
-    /// Lengauer–Tarjan: the node with that semidominator.
-    label: Vec<u32>,
+    /// `[ancestor, label]` per node. Label: for semi-NCA, the smallest
+    /// semidominator number on the compressed path; for Lengauer–Tarjan, the
+    /// node with that semidominator.
+    links: Vec<[u32; 2]>,
     stack: Vec<u32>,
 }
 
 impl Forest {
-    fn new(parent: &[u32], label: Vec<u32>) -> Forest {
+    /// Every node's ancestor is its parent; labels are `label(node)`.
+    fn new(parent: &[u32], label: impl Fn(u32) -> u32) -> Forest {
         Forest {
-            ancestor: parent.to_vec(),
-            label,
+            links: parent
+                .iter()
+                .enumerate()
+                .map(|(node, &up)| [up, label(node as u32)])
+                .collect(),
             stack: Vec::new(),
+        }
+    }
+
+    /// Sets `node`'s label.
+    fn set_label(&mut self, node: usize, label: u32) {
+        if let Some(link) = self.links.get_mut(node) {
+            link[1] = label;
         }
     }
 
@@ -383,11 +397,10 @@ impl Forest {
     /// returns `node`'s label. `node` must be linked (`>= first_linked`).
     /// `better(a, b)` says whether label `a` beats label `b`.
     fn eval(&mut self, node: u32, first_linked: u32, better: impl Fn(u32, u32) -> bool) -> u32 {
-        let ancestor = &mut self.ancestor;
-        let label = &mut self.label;
+        let links = &mut self.links;
         let mut top = node;
         loop {
-            let up = ancestor.get(top as usize).copied().unwrap_or(0);
+            let up = links.get(top as usize).map_or(0, |link| link[0]);
             if up < first_linked {
                 break;
             }
@@ -395,20 +408,18 @@ impl Forest {
             top = up;
         }
         // `top` is linked; its ancestor is the root of the virtual tree.
-        let root = ancestor.get(top as usize).copied().unwrap_or(0);
-        let mut best = label.get(top as usize).copied().unwrap_or(0);
+        let [root, mut best] = links.get(top as usize).copied().unwrap_or([0, 0]);
         while let Some(below) = self.stack.pop() {
-            let index = below as usize;
-            if let (Some(up), Some(own)) = (ancestor.get_mut(index), label.get_mut(index)) {
-                *up = root;
-                if better(best, *own) {
-                    *own = best;
+            if let Some(link) = links.get_mut(below as usize) {
+                link[0] = root;
+                if better(best, link[1]) {
+                    link[1] = best;
                 } else {
-                    best = *own;
+                    best = link[1];
                 }
             }
         }
-        label.get(node as usize).copied().unwrap_or(0)
+        links.get(node as usize).map_or(0, |link| link[1])
     }
 }
 
@@ -418,7 +429,7 @@ impl Forest {
 fn semi_nca(parent: &[u32], predecessors: Predecessors, guarded: bool) -> Option<Vec<DomNode>> {
     let count = parent.len();
     let mut semi: Vec<u32> = parent.to_vec();
-    let mut forest = Forest::new(parent, vec![0; count]);
+    let mut forest = Forest::new(parent, |_| 0);
     for node in (1..count).rev() {
         let w = node as u32;
         let mut best = semi.get(node).copied().unwrap_or(0);
@@ -434,9 +445,7 @@ fn semi_nca(parent: &[u32], predecessors: Predecessors, guarded: bool) -> Option
         if let Some(slot) = semi.get_mut(node) {
             *slot = best;
         }
-        if let Some(slot) = forest.label.get_mut(node) {
-            *slot = best;
-        }
+        forest.set_label(node, best);
     }
     drop(forest);
     drop(predecessors);
@@ -468,7 +477,7 @@ fn lengauer_tarjan(parent: &[u32], predecessors: &Predecessors) -> Vec<DomNode> 
     const NONE: u32 = u32::MAX;
     let count = parent.len();
     let mut semi: Vec<u32> = (0..count as u32).collect();
-    let mut forest = Forest::new(parent, (0..count as u32).collect());
+    let mut forest = Forest::new(parent, |node| node);
     let mut idom: Vec<u32> = vec![0; count];
     let mut bucket_head: Vec<u32> = vec![NONE; count];
     let mut bucket_next: Vec<u32> = vec![NONE; count];

@@ -62,6 +62,8 @@ impl Default for LeakOptions {
 /// The leak-suspects report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LeakReport {
+    /// The dump's format (`heapdump-rs`, `go`, ...).
+    pub format: String,
     /// The roots the dump covers, and what they leave out.
     pub roots: RootCoverage,
     /// All objects in the dump.
@@ -114,8 +116,9 @@ pub struct Suspect {
     /// A shortest path from a root to the accumulation point (through
     /// `object`, which dominates it).
     pub path: Option<RootPath>,
-    /// The allocation-site stack of `object` (`0x…` return addresses,
-    /// innermost first); empty if not sampled.
+    /// The allocation-site stack of `object`, innermost first (function
+    /// names when symbolised, else `0x…` return addresses); empty if not
+    /// sampled.
     pub site: Vec<String>,
     /// The allocation-site stack of the accumulation point.
     pub accumulation_site: Vec<String>,
@@ -555,6 +558,7 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
         suspects.push(suspect);
     }
     LeakReport {
+        format: dump.info.format.to_owned(),
         roots: RootCoverage::of(graph),
         objects: dump.objects.len() as u64,
         bytes: dump.live_bytes(),

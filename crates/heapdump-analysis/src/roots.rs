@@ -33,37 +33,19 @@ pub struct RootKindTotals {
 const EXAMPLES: usize = 4;
 
 /// A short label for a root's kind, for grouping (`segment`,
-/// `thread stack`, ...). Kinds this crate does not know yet are labelled by
-/// their debug form's variant name.
+/// `thread stack`, `goroutine frame`, ...): [`RootKind::label`].
 pub fn root_kind_label(kind: &RootKind) -> String {
-    #[allow(unreachable_patterns)]
-    match kind {
-        RootKind::Segment { .. } => "segment".to_owned(),
-        RootKind::ThreadStack { .. } => "thread stack".to_owned(),
-        other => {
-            let debug = format!("{other:?}");
-            debug
-                .split(|c: char| !c.is_alphanumeric())
-                .next()
-                .unwrap_or("other")
-                .to_owned()
-        }
-    }
+    kind.label().to_owned()
 }
 
-/// A human name for a root: `module 0 segment 0x…`, `thread 42 "main"
-/// stack`, or the debug form of kinds this crate does not know.
+/// A human name for a root (`thread 42 "main" stack`,
+/// `main.holder (goroutine 18, frame 1)`): the dump's [`Root::name`], or one
+/// made from its kind and address when the name is empty.
 pub fn root_name(root: &Root<'_>) -> String {
-    #[allow(unreachable_patterns)]
-    match &root.kind {
-        RootKind::Segment { module_id } => {
-            format!("module {module_id} segment {:#x}", root.address)
-        }
-        RootKind::ThreadStack { thread_id, name } if name.is_empty() => {
-            format!("thread {thread_id} stack")
-        }
-        RootKind::ThreadStack { thread_id, name } => format!("thread {thread_id} {name:?} stack"),
-        other => format!("{other:?}"),
+    if root.name.is_empty() {
+        root.kind.default_name(root.address)
+    } else {
+        root.name.clone()
     }
 }
 

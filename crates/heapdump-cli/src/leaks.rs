@@ -96,8 +96,8 @@ fn unreachable_group(out: &mut dyn Write, group: &UnreachableGroup) -> io::Resul
     if let Some(example) = &group.example {
         writeln!(out, "      e.g. {}", object(example))?;
     }
-    if !group.group.pcs.is_empty() {
-        frames(out, &group.group.pcs, "      ")?;
+    if !group.group.frames.is_empty() {
+        frames(out, &group.group.frames, "      ")?;
     }
     Ok(())
 }
@@ -178,17 +178,15 @@ pub fn print(report: &LeakReport, out: &mut dyn Write) -> io::Result<()> {
         }
         match suspect.object.site {
             Some(site) => {
-                writeln!(
-                    out,
-                    "  allocation site of the object (stack {site}; PCs not symbolised):"
-                )?;
+                writeln!(out, "  allocation site of the object (stack {site}):")?;
                 frames(out, &suspect.site, "    ")?;
             }
-            None => writeln!(
+            None if report.format == "heapdump-rs" => writeln!(
                 out,
                 "  allocation site of the object: not sampled (dump with HEAPDUMP_SAMPLE_RATE=1 \
                  to record every site)"
             )?,
+            None => writeln!(out, "  allocation site of the object: not sampled")?,
         }
         if point.depth > 0 {
             if let Some(site) = point.object.site {

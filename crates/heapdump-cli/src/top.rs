@@ -77,9 +77,19 @@ fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -
             bytes(row.totals.retained_bytes),
             bytes(row.totals.unreachable_bytes),
         )?;
-        if with_frames && !row.group.pcs.is_empty() {
-            let frames: Vec<&str> = row.group.pcs.iter().take(4).map(String::as_str).collect();
-            let more = if row.group.pcs.len() > 4 { " ..." } else { "" };
+        if with_frames && !row.group.frames.is_empty() {
+            let frames: Vec<&str> = row
+                .group
+                .frames
+                .iter()
+                .take(4)
+                .map(String::as_str)
+                .collect();
+            let more = if row.group.frames.len() > 4 {
+                " ..."
+            } else {
+                ""
+            };
             writeln!(out, "      {}{more}", frames.join(" "))?;
         }
     }
@@ -121,7 +131,7 @@ pub fn print(report: &TopReport, out: &mut dyn Write) -> io::Result<()> {
     table(
         out,
         &format!(
-            "By allocation site, by {order} ({} of {} sites; PCs not symbolised):",
+            "By allocation site, by {order} ({} of {} sites):",
             report.by_site.len(),
             count(report.site_count)
         ),

@@ -90,7 +90,7 @@ fn leaks_names_the_cache_and_the_cycle() {
             "it holds directly:   100 objects",
             "100 retaining   4.69 KiB  site 9",
             "root thread 1 \"main\" stack (thread stack) [word +0x0 at 0x7fff0000] ->",
-            "allocation site of the object (stack 10",
+            "allocation site of the object (stack 10):",
             "0x5010",
             "Unreachable: 16 B in 2 objects",
             "unreachable, held only by a cycle",
