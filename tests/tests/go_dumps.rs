@@ -342,14 +342,19 @@ fn toolchain(wanted: &str, candidates: &[PathBuf]) -> Option<(PathBuf, String)> 
     None
 }
 
-/// Builds `samples/go` with `go`, runs it, and checks its fresh dump, with
-/// and without the binary.
-fn fresh(go: &Path, version: &str) {
+/// Builds `samples/go` with `go` (position-independent if `pie`), runs it,
+/// and checks its fresh dump, with and without the binary.
+fn fresh(go: &Path, version: &str, pie: bool) {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("go-{version}"));
     std::fs::create_dir_all(&work).unwrap();
-    let binary = work.join("goheap");
+    let binary = work.join(if pie { "goheap-pie" } else { "goheap" });
+    let mode = if pie {
+        "-buildmode=pie"
+    } else {
+        "-buildmode=exe"
+    };
     let build = Command::new(go)
-        .args(["build", "-ldflags=-w", "-o"])
+        .args(["build", mode, "-ldflags=-w", "-o"])
         .arg(&binary)
         .arg(".")
         .current_dir(repo().join("samples/go"))
@@ -378,6 +383,16 @@ fn fresh(go: &Path, version: &str) {
     assert_eq!(facts.str("go_version"), version);
     check_dump(&dump, &facts, None);
     check_dump(&dump, &facts, Some(&binary));
+    if pie {
+        // A PIE loads at a bias; names still come out right (checked above)
+        // because the bias is found from the data and BSS segments.
+        let file = DumpFile::open(&dump).unwrap();
+        let parsed = heapdump_reader::parse(file.bytes(), &mut |_, _| {}).unwrap();
+        let executable = Binary::open(&binary).unwrap();
+        assert!(executable.is_position_independent());
+        let namer = RootNamer::new(&parsed, Some(&executable)).unwrap();
+        assert_ne!(namer.load_bias(), 0, "a PIE is loaded at a bias");
+    }
     std::fs::remove_file(&dump).unwrap();
 }
 
@@ -386,7 +401,7 @@ fn fresh_dump_from_go1_19() {
     let mut candidates: Vec<PathBuf> = vec![PathBuf::from("go"), PathBuf::from("/usr/bin/go")];
     candidates.dedup();
     if let Some((go, version)) = toolchain("go1.19", &candidates) {
-        fresh(&go, &version);
+        fresh(&go, &version, false);
     }
 }
 
@@ -396,6 +411,7 @@ fn fresh_dump_from_go1_26() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/opt/go-venv/bin/go"));
     if let Some((go, version)) = toolchain("go1.26", &[go]) {
-        fresh(&go, &version);
+        fresh(&go, &version, false);
+        fresh(&go, &version, true);
     }
 }
