@@ -3,7 +3,7 @@
 //! 18, frame 0) +0x20` for a frame slot.
 
 use crate::binary::Binary;
-use crate::dump::{Dump, Root};
+use crate::dump::{Dump, Root, RootKind};
 use crate::error::Error;
 use crate::graph::{HeapGraph, RootReference};
 
@@ -13,6 +13,9 @@ use crate::graph::{HeapGraph, RootReference};
 pub struct RootNamer<'a> {
     binary: Option<&'a Binary>,
     bias: u64,
+    /// The module whose segments the executable's symbols name (the main
+    /// executable, module 0 in heapdump-rs dumps).
+    main_module: u64,
 }
 
 impl<'a> RootNamer<'a> {
@@ -24,7 +27,12 @@ impl<'a> RootNamer<'a> {
             Some(binary) => binary.load_bias(dump)?,
             None => 0,
         };
-        Ok(RootNamer { binary, bias })
+        let main_module = dump.modules.first().map_or(0, |module| module.id);
+        Ok(RootNamer {
+            binary,
+            bias,
+            main_module,
+        })
     }
 
     /// A namer without an executable: address-based names only.
@@ -32,6 +40,7 @@ impl<'a> RootNamer<'a> {
         RootNamer {
             binary: None,
             bias: 0,
+            main_module: 0,
         }
     }
 
@@ -57,15 +66,22 @@ impl<'a> RootNamer<'a> {
     }
 
     /// The name of the word at `offset` of `root`: for a global segment,
-    /// the symbol there (`main.cache`) or `data+0x1a8`; for any other root,
+    /// the symbol there (`main.cache`; only the main executable's segments
+    /// are named from its symbols) or `data+0x1a8`; for any other root,
     /// the root's name and, inside its contents, the offset
     /// (`main.holder (goroutine 18, frame 0) +0x20`); for a value
     /// ([`Root::values`]), the root's name.
     pub fn slot_name(&self, root: &Root<'_>, offset: u64) -> String {
         let inside = offset < root.contents.len() as u64;
         if root.kind.is_global() && inside {
-            if let Some(name) = self.symbol_name(root.address.wrapping_add(offset)) {
-                return name;
+            let main = match root.kind {
+                RootKind::Segment { module_id } => module_id == self.main_module,
+                _ => true,
+            };
+            if main {
+                if let Some(name) = self.symbol_name(root.address.wrapping_add(offset)) {
+                    return name;
+                }
             }
             return format!("{}+{offset:#x}", root.name);
         }

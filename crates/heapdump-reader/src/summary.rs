@@ -229,8 +229,9 @@ pub struct SiteSummary {
     pub stack_id: StackId,
     /// Its return addresses, innermost first, as `0x…` hex.
     pub pcs: Vec<String>,
-    /// Its frames, innermost first: `function (file:line)` when symbolised,
-    /// else the pc in hex.
+    /// Its frames, innermost first, when the stack is symbolised:
+    /// `function (file:line)` (a frame without a symbol shows its pc in
+    /// hex); empty when it is not (see `pcs`).
     pub frames: Vec<String>,
     /// The Go memory profile's counts for the site, if it is a Go bucket.
     pub profile: Option<SiteProfile>,
@@ -521,7 +522,11 @@ impl Summary {
                 Some(SiteSummary {
                     stack_id: stack.id,
                     pcs: stack.pcs.iter().map(|pc| format!("{pc:#x}")).collect(),
-                    frames: stack.frame_labels(),
+                    frames: if stack.frames.is_empty() {
+                        Vec::new()
+                    } else {
+                        stack.frame_labels()
+                    },
                     profile,
                     totals,
                 })

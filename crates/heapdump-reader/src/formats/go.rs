@@ -18,7 +18,7 @@
 //! | 0 | EOF | end of the records; nothing may follow |
 //! | 1 | object | [`Object`] with exact [`Pointers`]; a Go 1.22+ malloc header's type word names the type when a type record has it |
 //! | 2 | other root | [`RootKind::Other`] root with the pointer as a value |
-//! | 3 | type | [`TypeInfo`] and [`GoType`](crate::go::GoType) (duplicates dropped) |
+//! | 3 | type | [`TypeInfo`] and [`GoType`] (duplicates dropped) |
 //! | 4 | goroutine | [`Goroutine`]; its context as a [`RootKind::GoroutineContext`] root |
 //! | 5 | stack frame | [`RootKind::GoroutineFrame`] root with exact pointers, and a [`GoFrame`] |
 //! | 6 | params | [`DumpInfo`] and [`GoParams`]; must be the first record |
