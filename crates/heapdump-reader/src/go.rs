@@ -55,6 +55,10 @@ pub struct GoDump {
     pub phantom_slots: u64,
     /// Bytes of those slots.
     pub phantom_bytes: u64,
+    /// Small-object spans were read as having Green Tea inline mark bits in
+    /// their tails (the default from Go 1.26; chosen by the memstats record
+    /// when the program was built with another `GOEXPERIMENT`).
+    pub inline_mark_bits: bool,
 }
 
 /// The params record: what the dumped process was.

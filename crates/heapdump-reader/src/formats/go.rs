@@ -895,6 +895,8 @@ impl<'data> Parser<'data> {
         check_overlaps(self.bytes, &objects)?;
         let span_tails = SpanTails::for_version(&self.go.params, self.pointer_size);
         if let Some(span_tails) = span_tails {
+            let span_tails = span_tails.calibrate(&objects, self.go.memstats.as_ref());
+            self.go.inline_mark_bits = span_tails.inline_marks > 0;
             let (count, bytes) = span_tails.remove_phantoms(&mut objects);
             self.go.phantom_slots = count;
             self.go.phantom_bytes = bytes;
@@ -952,9 +954,11 @@ impl<'data> Parser<'data> {
 /// objects, and memstats do not count them. This removes them.
 ///
 /// A span is taken to be of pointerful objects when any slot in it has a
-/// pointer. A program built with a non-default `GOEXPERIMENT` for the GC
-/// (`greenteagc` on Go 1.25, `nogreenteagc` on Go 1.26) is read with the
-/// default rule, and its counts can then differ from memstats.
+/// pointer. Whether the runtime used inline mark bits depends on a
+/// `GOEXPERIMENT` the dump does not record (`greenteagc` on Go 1.25,
+/// `nogreenteagc` on Go 1.26): [`SpanTails::calibrate`] picks the layout
+/// whose object count and bytes equal the memstats record, and the
+/// version's default when neither or both do.
 #[derive(Clone, Copy, Debug)]
 struct SpanTails {
     /// Largest slot size whose span has its bitmap in its tail.
@@ -981,9 +985,43 @@ impl SpanTails {
         })
     }
 
+    /// This layout, or the other one (with or without inline mark bits),
+    /// whichever leaves exactly the objects and bytes `memstats` counts.
+    fn calibrate(self, objects: &[Object<'_>], memstats: Option<&GoMemStats>) -> SpanTails {
+        let Some(memstats) = memstats else {
+            return self;
+        };
+        let other = SpanTails {
+            inline_marks: if self.inline_marks > 0 { 0 } else { 128 },
+            ..self
+        };
+        let agrees = |tails: &SpanTails| {
+            let (_, count, bytes) = tails.phantoms(objects);
+            let live = objects
+                .iter()
+                .fold(0u64, |sum, object| sum.saturating_add(object.size));
+            objects.len() as u64 - count == memstats.heap_objects
+                && live.saturating_sub(bytes) == memstats.heap_alloc
+        };
+        if !agrees(&self) && agrees(&other) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// Removes the phantom slots from address-sorted `objects`; returns how
     /// many and their bytes.
     fn remove_phantoms(&self, objects: &mut Vec<Object<'_>>) -> (u64, u64) {
+        let (phantom, count, bytes) = self.phantoms(objects);
+        let mut flags = phantom.iter();
+        objects.retain(|_| !flags.next().copied().unwrap_or(false));
+        (count, bytes)
+    }
+
+    /// Which of address-sorted `objects` are phantom slots, how many, and
+    /// their bytes.
+    fn phantoms(&self, objects: &[Object<'_>]) -> (Vec<bool>, u64, u64) {
         let page = |object: &Object<'_>| object.address / SMALL_SPAN;
         let small = |object: &Object<'_>| object.size > 0 && object.size <= self.max_slot;
         let mut phantom = vec![false; objects.len()];
@@ -1025,16 +1063,11 @@ impl SpanTails {
         }
         let mut count = 0u64;
         let mut bytes = 0u64;
-        let mut flags = phantom.iter();
-        objects.retain(|object| {
-            let is_phantom = flags.next().copied().unwrap_or(false);
-            if is_phantom {
-                count += 1;
-                bytes = bytes.saturating_add(object.size);
-            }
-            !is_phantom
-        });
-        (count, bytes)
+        for (object, _) in objects.iter().zip(&phantom).filter(|(_, &flag)| flag) {
+            count += 1;
+            bytes = bytes.saturating_add(object.size);
+        }
+        (phantom, count, bytes)
     }
 }
 

@@ -400,6 +400,23 @@ fn span_tail_slots_are_not_objects() {
     let go = dump.go.as_deref().unwrap();
     assert_eq!((go.phantom_slots, go.phantom_bytes), (3, 48));
 
+    assert!(go.inline_mark_bits, "Go 1.26's default");
+
+    // The same noscan span from a Go 1.26 program built with
+    // GOEXPERIMENT=nogreenteagc: memstats count slot 504 as an object, so
+    // the layout without inline mark bits is chosen.
+    let mut enc = Enc::new();
+    enc.params("go1.26.6");
+    enc.object(page, &[1; 16], &[]);
+    enc.object(page + 504 * 16, &[1; 16], &[]);
+    enc.memstats(32, 2);
+    let bytes = enc.eof();
+    let dump = parse(&bytes, &mut |_, _| {}).unwrap();
+    assert_eq!(dump.objects.len(), 2);
+    let go = dump.go.as_deref().unwrap();
+    assert!(!go.inline_mark_bits);
+    assert_eq!(go.phantom_slots, 0);
+
     // Before Go 1.22 nothing is reserved.
     let mut enc = Enc::new();
     enc.params("go1.19.8");
