@@ -26,12 +26,13 @@ use heapdump_analysis::top::{top, TopOptions};
 use heapdump_analysis::{analyze_with_progress, Step};
 use heapdump_reader::{parse, DumpFile, HeapGraph};
 
-/// Peak resident set size of this process so far, in bytes (`VmHWM`).
-fn peak_rss() -> u64 {
+/// A field of `/proc/self/status` in bytes (`VmHWM`: peak resident set
+/// size; `VmRSS`, `RssAnon`, `RssFile`: now).
+fn status(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| {
             rest.trim()
                 .trim_end_matches("kB")
@@ -40,6 +41,20 @@ fn peak_rss() -> u64 {
                 .ok()
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+/// Peak resident set size of this process so far (`VmHWM`).
+fn peak_rss() -> u64 {
+    status("VmHWM")
+}
+
+/// Resets `VmHWM` to the current RSS (Linux: `5` to `clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes >> 20
 }
 
 fn dump_path(objects: u64) -> PathBuf {
@@ -85,7 +100,10 @@ fn run(objects: u64) {
     let start = Instant::now();
     let graph = HeapGraph::build(dump, &mut |_, _| {});
     let graph_time = seconds(start);
-    let after_graph_rss = peak_rss();
+    let after_graph_peak = peak_rss();
+    let (graph_rss, graph_anon, graph_file) =
+        (status("VmRSS"), status("RssAnon"), status("RssFile"));
+    reset_peak_rss();
 
     let mut marks: Vec<(Step, Instant)> = Vec::new();
     let start = Instant::now();
@@ -117,8 +135,11 @@ fn run(objects: u64) {
     );
     println!("  parse                 {parse_time:7.2} s");
     println!(
-        "  graph build           {graph_time:7.2} s   (peak RSS so far {} MiB)",
-        after_graph_rss >> 20
+        "  graph build           {graph_time:7.2} s   (peak RSS so far {} MiB; now {} MiB: {} anonymous, {} file pages)",
+        mib(after_graph_peak),
+        mib(graph_rss),
+        mib(graph_anon),
+        mib(graph_file)
     );
     println!(
         "  dominators            {:7.2} s   (DFS, predecessors, semi-NCA)",
@@ -143,10 +164,13 @@ fn run(objects: u64) {
         leak_report.suspects.len()
     );
     println!("  end to end            {total_time:7.2} s");
+    let analysis_peak = peak_rss();
     println!(
-        "  peak RSS              {:7} MiB (dump file {} MiB)",
-        peak_rss() >> 20,
-        file.bytes().len() >> 20
+        "  peak RSS              {:7} MiB (dump file {} MiB; analyses and reports peak at {} MiB, {} MiB over the graph)",
+        mib(after_graph_peak.max(analysis_peak)),
+        mib(file.bytes().len() as u64),
+        mib(analysis_peak),
+        mib(analysis_peak.saturating_sub(graph_rss))
     );
 }
 

@@ -282,7 +282,7 @@ fn objects_phrase(count: u64) -> String {
     }
 }
 
-/// Bytes in binary units for summaries.
+/// Bytes in binary units for summaries (as the CLI prints them).
 fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if bytes < 1024 {
@@ -294,7 +294,11 @@ fn human_bytes(bytes: u64) -> String {
         scaled /= 1024.0;
         unit += 1;
     }
-    format!("{scaled:.1} {}", UNITS.get(unit).copied().unwrap_or("B"))
+    let precision = if scaled < 10.0 { 2 } else { 1 };
+    format!(
+        "{scaled:.precision$} {}",
+        UNITS.get(unit).copied().unwrap_or("B")
+    )
 }
 
 fn site_phrase(site: Option<StackId>) -> String {

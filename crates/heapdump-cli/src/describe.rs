@@ -55,16 +55,26 @@ pub fn path(out: &mut dyn Write, path: &RootPath, indent: &str) -> io::Result<()
     Ok(())
 }
 
-/// Prints stack frames (`0x…` strings), at most [`MAX_FRAMES`].
-pub fn frames(out: &mut dyn Write, pcs: &[String], indent: &str) -> io::Result<()> {
-    for pc in pcs.iter().take(MAX_FRAMES) {
-        writeln!(out, "{indent}{pc}")?;
+/// Prints stack frames, at most [`MAX_FRAMES`].
+pub fn frames(out: &mut dyn Write, frames: &[String], indent: &str) -> io::Result<()> {
+    frames_up_to(out, frames, indent, MAX_FRAMES)
+}
+
+/// Prints stack frames, at most `limit`.
+pub fn frames_up_to(
+    out: &mut dyn Write,
+    frames: &[String],
+    indent: &str,
+    limit: usize,
+) -> io::Result<()> {
+    for frame in frames.iter().take(limit) {
+        writeln!(out, "{indent}{frame}")?;
     }
-    if pcs.len() > MAX_FRAMES {
+    if frames.len() > limit {
         writeln!(
             out,
             "{indent}... {} more",
-            plural((pcs.len() - MAX_FRAMES) as u64, "frame", "frames")
+            plural((frames.len() - limit) as u64, "frame", "frames")
         )?;
     }
     Ok(())

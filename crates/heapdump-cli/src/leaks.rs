@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use heapdump_analysis::leaks::{leaks, LeakOptions, LeakReport, SuspectKind, UnreachableGroup};
 use heapdump_analysis::roots::RootCoverage;
 
-use crate::describe::{frames, group, json, object, path, wrap};
+use crate::describe::{frames, frames_up_to, group, json, object, path, wrap};
 use crate::human::{bytes, count, plural};
 use crate::{analyze, load, Result};
 
@@ -97,7 +97,7 @@ fn unreachable_group(out: &mut dyn Write, group: &UnreachableGroup) -> io::Resul
         writeln!(out, "      e.g. {}", object(example))?;
     }
     if !group.group.frames.is_empty() {
-        frames(out, &group.group.frames, "      ")?;
+        frames_up_to(out, &group.group.frames, "      ", 4)?;
     }
     Ok(())
 }
