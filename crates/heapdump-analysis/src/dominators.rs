@@ -15,7 +15,9 @@
 //!    Chains of millions of nodes are normal in heaps, so nothing recurses.
 //! 2. The predecessors of every reached node are gathered into a CSR in
 //!    preorder numbers, in parallel: the search counts in-degrees, then a
-//!    counting sort places every edge with atomic cursors.
+//!    counting sort places every edge with atomic cursors. DFS-tree edges
+//!    are left out: a node's parent is where its semidominator search
+//!    starts anyway.
 //! 3. Semi-NCA: semidominators in reverse preorder with a path-compressed
 //!    link/eval forest, then each immediate dominator as the nearest common
 //!    ancestor of the node's DFS parent and its semidominator.
@@ -232,7 +234,7 @@ struct DepthFirst {
     /// root and its children).
     parent: Vec<u32>,
     /// Node → number of edges into it from reached nodes (the virtual root
-    /// included).
+    /// included), DFS-tree edges left out.
     in_degree: Vec<u32>,
 }
 
@@ -257,17 +259,23 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
         let mut found = None;
         while let Some(&successor) = successors.get(next) {
             next += 1;
-            if let Some(count) = in_degree.get_mut(successor as usize) {
-                *count = count.saturating_add(1);
+            let Some(slot) = preorder_of.get_mut(successor as usize) else {
+                continue;
+            };
+            if *slot == UNREACHED {
+                // A tree edge: not a predecessor (the parent is where each
+                // semidominator search starts anyway).
+                let successor_number = node_of.len() as u32;
+                *slot = successor_number;
+                node_of.push(successor);
+                parent.push(number);
+                found = Some((successor, successor_number));
+                break;
             }
-            if let Some(slot) = preorder_of.get_mut(successor as usize) {
-                if *slot == UNREACHED {
-                    let successor_number = node_of.len() as u32;
-                    *slot = successor_number;
-                    node_of.push(successor);
-                    parent.push(number);
-                    found = Some((successor, successor_number));
-                    break;
+            // Another copy of a tree edge is left out too.
+            if parent.get(*slot as usize) != Some(&number) {
+                if let Some(count) = in_degree.get_mut(successor as usize) {
+                    *count = count.saturating_add(1);
                 }
             }
         }
@@ -287,7 +295,7 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
     }
 }
 
-/// Predecessor lists in preorder numbers: a CSR.
+/// Predecessor lists in preorder numbers, without DFS-tree edges: a CSR.
 struct Predecessors {
     /// `offsets[w]..offsets[w + 1]` indexes `sources`.
     offsets: Vec<AtomicUsize>,
@@ -323,6 +331,7 @@ impl Predecessors {
         let sources: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
         let preorder_of = &search.preorder_of;
         let node_of = &search.node_of;
+        let parent = &search.parent;
         (0..count)
             .into_par_iter()
             .with_min_len(PREDECESSOR_CHUNK)
@@ -335,6 +344,10 @@ impl Predecessors {
                     let Some(&target) = preorder_of.get(successor as usize) else {
                         continue;
                     };
+                    // Tree edges (every copy) were not counted.
+                    if parent.get(target as usize) == Some(&(source as u32)) {
+                        continue;
+                    }
                     if let Some(cursor) = offsets.get(target as usize) {
                         let position = cursor.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1);
                         if let Some(slot) = sources.get(position) {
@@ -346,8 +359,8 @@ impl Predecessors {
         Predecessors { offsets, sources }
     }
 
-    /// The predecessors of `node` (preorder numbers), the DFS parent among
-    /// them.
+    /// The predecessors of `node` (preorder numbers) other than its DFS
+    /// parent.
     fn of(&self, node: usize) -> &[AtomicU32] {
         match (self.offsets.get(node), self.offsets.get(node + 1)) {
             (Some(start), Some(end)) => {
