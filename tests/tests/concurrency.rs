@@ -79,7 +79,10 @@ fn two_hundred_dumps_while_four_threads_churn() {
         let report = heapdump::write(&file).unwrap();
         drop(file);
         // Every churning thread was stopped and its stack dumped.
-        assert_eq!(report.threads_dumped, report.threads, "dump {dump}: {report:?}");
+        assert_eq!(
+            report.threads_dumped, report.threads,
+            "dump {dump}: {report:?}"
+        );
         assert!(report.threads > WORKERS as u64, "dump {dump}: {report:?}");
         operations_during_dumps.push(operations.load(Ordering::Relaxed) - before);
         // Read back every tenth dump in full (reading all 200 adds nothing
