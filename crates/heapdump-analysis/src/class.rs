@@ -195,9 +195,14 @@ impl<'g> Classifier<'g> {
     /// The key of group number `group`.
     pub fn key(&self, group: usize) -> Option<GroupKey> {
         match self.grouping {
-            Grouping::Class => {
-                SizeClass::from_index(group).map(|class| GroupKey::Class(ObjectClass::Size(class)))
-            }
+            Grouping::Class => match SizeClass::from_index(group) {
+                Some(class) => Some(GroupKey::Class(ObjectClass::Size(class))),
+                // Groups after the size classes are the dump's types.
+                None => u32::try_from(group - SIZE_CLASSES)
+                    .ok()
+                    .filter(|&index| (index as usize) < self.type_count())
+                    .map(|index| GroupKey::Class(ObjectClass::Type(TypeIndex(index)))),
+            },
             Grouping::Site => match group {
                 0 => Some(GroupKey::Site(None)),
                 _ => self

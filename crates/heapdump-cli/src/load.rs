@@ -4,7 +4,8 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use heapdump_reader::{parse, DumpFile, HeapGraph};
+use heapdump_reader::symbolize::{infer_types, Source, Symbolizer};
+use heapdump_reader::{parse, Binary, Dump, DumpFile, HeapGraph};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Result;
@@ -14,15 +15,40 @@ pub fn open(path: &Path) -> Result<DumpFile> {
     Ok(DumpFile::open(path)?)
 }
 
-/// Parses `file` and builds its reference graph.
+/// How a subcommand names frames and types from binaries (flattened into
+/// its arguments).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct SymbolArgs {
+    /// Do not read binaries: stack frames stay raw addresses, objects are
+    /// grouped by size class.
+    #[arg(long)]
+    pub no_symbols: bool,
+}
+
+/// Parses `file` and builds its reference graph, naming frames and types
+/// from the binaries the dump records (see [`graph_with`]).
 pub fn graph(file: &DumpFile) -> Result<HeapGraph<'_>> {
+    graph_with(file, None, &SymbolArgs::default())
+}
+
+/// Parses `file`, names its Rust allocation sites and object types from
+/// the binaries (`binary` for the main executable, else the paths the dump
+/// records, build-ids checked), and builds its reference graph.
+pub fn graph_with<'f>(
+    file: &'f DumpFile,
+    binary: Option<&Path>,
+    symbols: &SymbolArgs,
+) -> Result<HeapGraph<'f>> {
     let bar = progress_bar("parsing", file.bytes().len() as u64);
     let dump = parse(file.bytes(), &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let dump = dump?;
+    let mut dump = dump?;
+    if !symbols.no_symbols {
+        symbolize(&mut dump, binary)?;
+    }
 
     let bar = progress_bar("building graph", 0);
     let graph = HeapGraph::build(dump, &mut |done, total| {
@@ -31,6 +57,70 @@ pub fn graph(file: &DumpFile) -> Result<HeapGraph<'_>> {
     });
     bar.finish_and_clear();
     Ok(graph)
+}
+
+/// Names the frames of `dump`'s raw stacks and the types of its objects
+/// from the binaries, with a progress bar, and says on stderr where names
+/// came from and how many objects are left with a size class.
+fn symbolize(dump: &mut Dump<'_>, binary: Option<&Path>) -> Result<()> {
+    let raw = dump
+        .stacks
+        .iter()
+        .any(|stack| stack.frames.is_empty() && !stack.pcs.is_empty());
+    if !raw {
+        return Ok(());
+    }
+    let binary = binary.map(Binary::open).transpose()?;
+    let symbolizer = Symbolizer::new(dump, binary)?;
+    for source in symbolizer.sources() {
+        if !matches!(
+            source.source,
+            Source::Binary {
+                debug_info: true,
+                ..
+            }
+        ) {
+            eprintln!("heapdump: names: {source}");
+        }
+    }
+    if !symbolizer.has_binaries() {
+        return Ok(());
+    }
+    let bar = progress_bar("symbolising", 0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} addresses ({eta})")
+            .map(|style| style.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let stats = symbolizer.symbolize(dump, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    if stats.named_pcs == 0 {
+        return Ok(());
+    }
+    let types = infer_types(dump);
+    let untyped = types.unsampled_objects + types.untyped_objects;
+    if untyped > 0 {
+        eprintln!(
+            "heapdump: types: {} objects named from their allocation sites; {} keep a size class \
+             ({} not sampled, {} whose site does not tell the type){}",
+            types.typed_objects,
+            untyped,
+            types.unsampled_objects,
+            types.untyped_objects,
+            if dump.info.sample_rate > 1 {
+                format!(
+                    "; the dump samples one site per {} bytes: HEAPDUMP_SAMPLE_RATE=1 records every site",
+                    dump.info.sample_rate
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
 }
 
 /// A byte-counting progress bar on stderr, hidden unless stderr is a

@@ -26,13 +26,16 @@ pub struct Args {
     /// How many allocation sites to list, by live bytes.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    /// Naming frames and types from binaries.
+    #[command(flatten)]
+    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump summary`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
     let binary = args.binary.as_ref().map(Binary::open).transpose()?;
-    let graph = load::graph(&file)?;
+    let graph = load::graph_with(&file, args.binary.as_deref(), &args.symbols)?;
     let namer = RootNamer::new(graph.dump(), binary.as_ref())?;
     let symbols_from = args.binary.as_ref().map(|path| path.display().to_string());
     let summary = Summary::compute_with(&graph, args.top, &namer, symbols_from);
@@ -176,11 +179,12 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
     }
 
     writeln!(out)?;
+    // Symbolised stacks may have more frames than PCs (inlined calls).
     let symbolised = summary.top_sites.iter().any(|site| !site.frames.is_empty())
         && summary
             .top_sites
             .iter()
-            .all(|site| site.pcs.is_empty() || site.frames.len() == site.pcs.len());
+            .all(|site| site.pcs.is_empty() || !site.frames.is_empty());
     let sampled = if summary.go_memstats.is_some() {
         "sampled objects only"
     } else if symbolised {

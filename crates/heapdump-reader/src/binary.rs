@@ -15,6 +15,7 @@
 //! the binary is the one that was dumped.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use object::{Object, ObjectSymbol, SymbolKind};
 
@@ -34,10 +35,13 @@ pub struct Symbol {
     pub is_code: bool,
 }
 
-/// An executable's symbol table, ready for address lookups.
+/// An executable's symbol table, ready for address lookups, and its bytes
+/// (for DWARF: [`crate::symbolize`]).
 #[derive(Clone, Debug)]
 pub struct Binary {
     path: PathBuf,
+    /// The file's bytes, mapped or owned; shared by clones.
+    data: Arc<BinaryData>,
     /// Every defined, named symbol, by address then name.
     symbols: Vec<Symbol>,
     /// Indexes into `symbols` of those with a size, by address; for
@@ -48,10 +52,10 @@ pub struct Binary {
 }
 
 impl Binary {
-    /// Reads the executable at `path`.
+    /// Reads the executable at `path` (memory-mapped).
     pub fn open(path: impl AsRef<Path>) -> Result<Binary, Error> {
         let path = path.as_ref().to_path_buf();
-        let data = std::fs::read(&path).map_err(|source| {
+        let io = |source| {
             Error::new(
                 0,
                 ErrorKind::Io {
@@ -59,13 +63,22 @@ impl Binary {
                     source,
                 },
             )
-        })?;
-        Binary::parse(path, &data)
+        };
+        let file = std::fs::File::open(&path).map_err(io)?;
+        // SAFETY: the mapping is read-only and private; a binary changed
+        // under us gives wrong names or a parse error, never unsafety in
+        // our code beyond what every mmap-based reader accepts.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Binary::from_data(path, Arc::new(BinaryData::Mapped(map)))
     }
 
-    /// Reads an executable from `data`; `path` is for messages.
+    /// Reads an executable from `data` (copied); `path` is for messages.
     pub fn parse(path: impl Into<PathBuf>, data: &[u8]) -> Result<Binary, Error> {
-        let path = path.into();
+        Binary::from_data(path.into(), Arc::new(BinaryData::Owned(data.to_vec())))
+    }
+
+    fn from_data(path: PathBuf, data_arc: Arc<BinaryData>) -> Result<Binary, Error> {
+        let data: &[u8] = data_arc.bytes();
         let bad = |reason: String| {
             Error::new(
                 0,
@@ -93,11 +106,9 @@ impl Binary {
                 })
             })
             .collect();
-        if symbols.is_empty() {
-            return Err(bad(
-                "it has no symbol table (stripped? build Go programs without -s)".to_owned(),
-            ));
-        }
+        // No symbols at all (a stripped binary) is not an error here: Rust
+        // sites then fall back to `module+0xoffset`, and Go's load bias
+        // says what is missing.
         symbols.sort_by(|a, b| a.address.cmp(&b.address).then(a.name.cmp(&b.name)));
         symbols.dedup();
         let sized = symbols
@@ -110,6 +121,7 @@ impl Binary {
         let position_independent = file.kind() == object::ObjectKind::Dynamic;
         Ok(Binary {
             path,
+            data: data_arc,
             symbols,
             sized,
             build_id,
@@ -120,6 +132,35 @@ impl Binary {
     /// The path the binary was read from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's bytes.
+    pub fn data(&self) -> &[u8] {
+        self.data.bytes()
+    }
+
+    /// Checks that this binary is the one `module` was loaded from: their
+    /// build-ids must be equal when both have one.
+    pub fn check_module(&self, module: &crate::dump::Module) -> Result<(), Error> {
+        if !module.build_id.is_empty()
+            && !self.build_id.is_empty()
+            && module.build_id != self.build_id
+        {
+            return Err(Error::new(
+                0,
+                ErrorKind::BinaryMismatch {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "its build-id {} is not the build-id {} of the dumped module {}: \
+                         not the binary that was dumped (rebuilt since?)",
+                        crate::Hex(&self.build_id),
+                        crate::Hex(&module.build_id),
+                        module.path
+                    ),
+                },
+            ));
+        }
+        Ok(())
     }
 
     /// Every defined symbol, by address.
@@ -188,6 +229,12 @@ impl Binary {
                 let Some(root) = dump.roots.iter().find(|root| root.kind == kind) else {
                     continue;
                 };
+                if self.symbols.is_empty() {
+                    return Err(mismatch(
+                        "it has no symbol table (stripped? build Go programs without -s)"
+                            .to_owned(),
+                    ));
+                }
                 let (Some(start_symbol), Some(end_symbol)) = (self.symbol(start), self.symbol(end))
                 else {
                     return Err(mismatch(format!(
@@ -217,16 +264,28 @@ impl Binary {
         let Some(module) = dump.modules.first() else {
             return Ok(0);
         };
-        if !module.build_id.is_empty()
-            && !self.build_id.is_empty()
-            && module.build_id != self.build_id
-        {
-            return Err(mismatch(format!(
-                "its build-id {} is not the dumped executable's {}",
-                crate::Hex(&self.build_id),
-                crate::Hex(&module.build_id)
-            )));
-        }
+        self.check_module(module)?;
         Ok(module.load_bias)
+    }
+}
+
+/// The bytes of a [`Binary`]'s file.
+enum BinaryData {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl BinaryData {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            BinaryData::Mapped(map) => map,
+            BinaryData::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl std::fmt::Debug for BinaryData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes", self.bytes().len())
     }
 }

@@ -481,8 +481,11 @@ pub struct TypeInfo {
     /// The type's name (`main.Entry`, `*net/http.conn`); may be empty or
     /// truncated to the package (`net/http.`) for unnamed Go types.
     pub name: String,
-    /// Size of one value in bytes.
+    /// Size of one value in bytes (0 when not known).
     pub size: u64,
+    /// The dump does not record the type: it was inferred from the
+    /// object's allocation site (heapdump-rs dumps, [`crate::symbolize`]).
+    pub from_site: bool,
 }
 
 /// What groups objects of one kind in reports: a named type when the dump
@@ -635,9 +638,12 @@ impl Serialize for StackId {
 /// An allocation-site stack: the calls that led to an allocation.
 ///
 /// A heapdump-rs stack has raw return addresses (`pcs`) and no `frames`
-/// until a symboliser fills them in; a Go memory-profile bucket arrives
-/// already symbolised (`frames`, no `pcs`). When both are present,
-/// `frames[i]` describes `pcs[i]`.
+/// until a symboliser ([`crate::symbolize`]) fills them in; a Go
+/// memory-profile bucket arrives already symbolised (`frames`, no `pcs`).
+/// When both are present and `frame_pcs` is empty, `frames[i]` describes
+/// `pcs[i]`; a symboliser that expands inlined calls sets `frame_pcs[i]`
+/// to the index in `pcs` of the return address `frames[i]` belongs to
+/// (several frames share one address when calls were inlined).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stack {
     /// The stack's id.
@@ -646,6 +652,14 @@ pub struct Stack {
     pub pcs: Vec<u64>,
     /// Symbolised frames, innermost first; empty if not symbolised.
     pub frames: Vec<Frame>,
+    /// For each frame, the index in `pcs` of its return address; empty
+    /// when frames and pcs correspond one to one.
+    pub frame_pcs: Vec<u32>,
+    /// Leading frames that belong to the allocator itself (the tracker,
+    /// `__rust_alloc`, `alloc::alloc::*`, `RawVec` growth): kept in
+    /// `frames`, left out of the allocation site
+    /// ([`Stack::site_frames`], [`Stack::frame_labels`]).
+    pub allocator_frames: usize,
 }
 
 impl Stack {
@@ -655,6 +669,8 @@ impl Stack {
             id,
             pcs,
             frames: Vec::new(),
+            frame_pcs: Vec::new(),
+            allocator_frames: 0,
         }
     }
 
@@ -663,12 +679,33 @@ impl Stack {
         self.pcs.len().max(self.frames.len())
     }
 
-    /// One line per frame, innermost first: `function (file:line)` when
+    /// The return address frame `index` belongs to, if the stack has pcs.
+    pub fn pc_of_frame(&self, index: usize) -> Option<u64> {
+        match self.frame_pcs.get(index) {
+            Some(&pc_index) => self.pcs.get(pc_index as usize).copied(),
+            None if self.frame_pcs.is_empty() => self.pcs.get(index).copied(),
+            None => None,
+        }
+    }
+
+    /// The symbolised frames of the allocation site: `frames` without the
+    /// allocator's own leading frames.
+    pub fn site_frames(&self) -> &[Frame] {
+        self.frames
+            .get(self.allocator_frames.min(self.frames.len())..)
+            .unwrap_or(&[])
+    }
+
+    /// One line per frame of the allocation site, innermost first (the
+    /// allocator's own frames left out): `function (file:line)` when
     /// symbolised, else the pc as `0x…`.
     pub fn frame_labels(&self) -> Vec<String> {
-        (0..self.depth())
+        if self.frames.is_empty() {
+            return self.pcs.iter().map(|pc| format!("{pc:#x}")).collect();
+        }
+        (self.allocator_frames.min(self.frames.len())..self.depth())
             .map(|index| {
-                let pc = self.pcs.get(index).copied();
+                let pc = self.pc_of_frame(index);
                 match self.frames.get(index) {
                     Some(frame) => frame.label(pc),
                     None => pc.map_or_else(String::new, |pc| format!("{pc:#x}")),

@@ -41,6 +41,7 @@ pub mod go;
 pub mod graph;
 mod naming;
 pub mod summary;
+pub mod symbolize;
 
 pub use binary::{Binary, Symbol};
 pub use dump::{
@@ -55,3 +56,4 @@ pub use graph::{HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJE
 pub use heapdump_format::ContentsMode;
 pub use naming::RootNamer;
 pub use summary::Summary;
+pub use symbolize::{infer_types, Symbolizer};

@@ -547,6 +547,7 @@ impl<'data> Parser<'data> {
             address,
             name: name.clone(),
             size,
+            from_site: false,
         });
         self.go.types.push(GoType {
             address,
@@ -865,6 +866,8 @@ impl<'data> Parser<'data> {
             id: stack_id,
             pcs: Vec::new(),
             frames,
+            frame_pcs: Vec::new(),
+            allocator_frames: 0,
         });
         self.go.buckets.push(GoBucket {
             id: stack_id,
