@@ -121,7 +121,7 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
     }
     let binary = open_binary(bin)?;
     let file = load::open(&args.dump)?;
-    let graph = load::graph(&file)?;
+    let graph = load::graph_with(&file, bin, &load::SymbolArgs::default())?;
     let namer = namer(&graph, binary.as_ref())?;
     let options = hprof::Options {
         keep_unreachable: args.keep_unreachable,
@@ -173,7 +173,7 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
 pub fn run_dot(args: &DotArgs) -> Result<()> {
     let binary = open_binary(args.bin.as_deref())?;
     let file = load::open(&args.dump)?;
-    let graph = load::graph(&file)?;
+    let graph = load::graph_with(&file, args.bin.as_deref(), &load::SymbolArgs::default())?;
     let namer = namer(&graph, binary.as_ref())?;
     let analysis = heapdump_analysis::analyze(&graph);
     let view = match (args.focus, args.all) {

@@ -30,12 +30,15 @@ pub struct Args {
     /// Unreachable groups listed per grouping.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub unreachable_groups: usize,
+    /// Naming frames and types from binaries.
+    #[command(flatten)]
+    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump leaks`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let graph = load::graph(&file)?;
+    let graph = load::graph_with(&file, None, &args.symbols)?;
     let analysis = analyze::analysis(&graph);
     let options = LeakOptions {
         threshold_percent: args.threshold,

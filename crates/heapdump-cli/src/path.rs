@@ -23,6 +23,9 @@ pub struct Args {
     /// How many shortest paths to show, each through a different referrer.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub paths: usize,
+    /// Naming frames and types from binaries.
+    #[command(flatten)]
+    pub symbols: load::SymbolArgs,
 }
 
 /// `0x1f`, `0X1F` or `31`.
@@ -38,7 +41,7 @@ fn parse_address(text: &str) -> std::result::Result<u64, String> {
 /// Runs `heapdump path`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let graph = load::graph(&file)?;
+    let graph = load::graph_with(&file, None, &args.symbols)?;
     let analysis = analyze::analysis(&graph);
     let options = PathOptions { paths: args.paths };
     let report = analyze::report("paths", || path(&graph, &analysis, args.address, &options))?;

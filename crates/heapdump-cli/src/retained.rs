@@ -29,12 +29,15 @@ pub struct Args {
     /// heap.
     #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
     pub min_percent: f64,
+    /// Naming frames and types from binaries.
+    #[command(flatten)]
+    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump retained`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let graph = load::graph(&file)?;
+    let graph = load::graph_with(&file, None, &args.symbols)?;
     let analysis = analyze::analysis(&graph);
     let options = RetainedOptions {
         depth: args.depth.min(MAX_DEPTH),

@@ -34,12 +34,15 @@ pub struct Args {
     /// Order rows by retained bytes, shallow bytes or object count.
     #[arg(long, value_enum, default_value_t = Order::Retained)]
     pub sort: Order,
+    /// Naming frames and types from binaries.
+    #[command(flatten)]
+    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump top`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let graph = load::graph(&file)?;
+    let graph = load::graph_with(&file, None, &args.symbols)?;
     let analysis = analyze::analysis(&graph);
     let options = TopOptions {
         limit: args.limit,
