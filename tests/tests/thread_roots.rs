@@ -64,6 +64,15 @@ fn blocked_threads_locals_and_thread_locals_are_roots() {
     worker.join().unwrap();
 
     read_graph(&path, |graph| {
+        let coverage = graph.dump().stats.and_then(|stats| stats.threads);
+        assert_eq!(
+            coverage,
+            Some(heapdump_reader::ThreadCoverage {
+                threads: report.threads,
+                dumped: report.threads_dumped,
+            }),
+            "the reader sees the STATS thread counts"
+        );
         let local = graph
             .object_at(local_address as u64)
             .expect("the local box");

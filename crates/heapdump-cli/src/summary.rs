@@ -156,6 +156,19 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
             line(out, "freed", stats.freed_bytes, Some(stats.freed_objects))?;
             line(out, "peak live", stats.peak_live_bytes, None)?;
             line(out, "tracker", stats.tracker_bytes, None)?;
+            if let Some(coverage) = stats.threads {
+                writeln!(
+                    out,
+                    "  threads         {} of {} stacks in the dump{}",
+                    coverage.dumped,
+                    coverage.threads,
+                    if coverage.dumped < coverage.threads {
+                        " (the others blocked the stop signal: objects they hold may look unreachable)"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
             if agreement.all() {
                 writeln!(
                     out,

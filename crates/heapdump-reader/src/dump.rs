@@ -822,6 +822,20 @@ pub struct AllocatorStats {
     pub peak_live_bytes: u64,
     /// Memory the tracker's own tables use, outside the heap.
     pub tracker_bytes: u64,
+    /// Threads in the process at the moment of the dump, and how many of
+    /// them have their stack in the dump; `None` when the dump does not say
+    /// (Go dumps, older writers).
+    pub threads: Option<ThreadCoverage>,
+}
+
+/// How many of the process's threads a dump's stack roots cover.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ThreadCoverage {
+    /// Threads in the process.
+    pub threads: u64,
+    /// Threads whose stacks were dumped (the others blocked the writer's
+    /// stop signal or did not answer in time).
+    pub dumped: u64,
 }
 
 /// The name of a contents mode as JSON shows it.

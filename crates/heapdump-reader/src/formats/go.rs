@@ -827,6 +827,7 @@ impl<'data> Parser<'data> {
             freed_objects: stats.frees,
             peak_live_bytes: 0,
             tracker_bytes: 0,
+            threads: None,
         });
         self.go.memstats = Some(stats);
         Ok(())

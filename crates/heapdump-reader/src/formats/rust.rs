@@ -15,6 +15,7 @@ use rayon::slice::ParallelSliceMut;
 use crate::cursor::Cursor;
 use crate::dump::{
     AllocatorStats, Dump, DumpInfo, Module, ModuleRange, Object, Root, RootKind, Stack, StackId,
+    ThreadCoverage,
 };
 use crate::error::{Error, ErrorKind};
 use crate::formats::Format;
@@ -432,7 +433,16 @@ impl<'data> Parser<'data> {
             freed_objects: body.uvarint("freed_objects")?,
             peak_live_bytes: body.uvarint("peak_live_bytes")?,
             tracker_bytes: body.uvarint("tracker_bytes")?,
+            threads: None,
         });
+        // Appended fields: older writers end the record here, and bytes
+        // that do not decode as both counts belong to a newer minor version.
+        if let (Ok(threads), Ok(dumped)) = (body.uvarint("threads"), body.uvarint("threads_dumped"))
+        {
+            if let Some(stats) = &mut self.stats {
+                stats.threads = Some(ThreadCoverage { threads, dumped });
+            }
+        }
         Ok(())
     }
 
