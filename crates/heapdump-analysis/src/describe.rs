@@ -255,3 +255,23 @@ pub fn percent(part: u64, whole: u64) -> f64 {
         part as f64 * 100.0 / whole as f64
     }
 }
+
+/// A byte count in binary units, as every report prints it: `104 B`,
+/// `1.50 KiB`, `12.3 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut scaled = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
+        scaled /= 1024.0;
+        unit += 1;
+    }
+    let precision = if scaled < 10.0 { 2 } else { 1 };
+    format!(
+        "{scaled:.precision$} {}",
+        UNITS.get(unit).copied().unwrap_or("EiB")
+    )
+}

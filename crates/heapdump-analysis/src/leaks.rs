@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::analysis::{Analysis, Reachability};
 use crate::class::{site_pcs, Classifier, GroupLabel, Grouping};
-use crate::describe::{percent, ObjectRef};
+use crate::describe::{human_bytes, percent, ObjectRef};
 use crate::dominators::DomNode;
 use crate::paths::{RootPath, ShortestPathTree};
 use crate::roots::RootCoverage;
@@ -280,25 +280,6 @@ fn objects_phrase(count: u64) -> String {
     } else {
         format!("{} objects", thousands(count))
     }
-}
-
-/// Bytes in binary units for summaries (as the CLI prints them).
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut scaled = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
-        scaled /= 1024.0;
-        unit += 1;
-    }
-    let precision = if scaled < 10.0 { 2 } else { 1 };
-    format!(
-        "{scaled:.precision$} {}",
-        UNITS.get(unit).copied().unwrap_or("B")
-    )
 }
 
 fn site_phrase(site: Option<StackId>) -> String {

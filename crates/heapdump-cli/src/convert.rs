@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use heapdump_convert::output::AtomicFile;
 use heapdump_convert::{dot, hprof};
 use heapdump_reader::{Binary, HeapGraph, RootNamer};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::{load, Result};
 
@@ -129,7 +128,7 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
     };
     let plan = hprof::Plan::new(&graph, &namer, &options);
     let mut output = AtomicFile::create(out)?;
-    let bar = progress_bar("writing hprof", plan.bytes());
+    let bar = load::progress_bar("writing hprof", plan.bytes());
     let report = plan.write(
         BufWriter::with_capacity(1 << 20, output.file()),
         &mut |done, total| {
@@ -245,23 +244,4 @@ pub fn exit_code(program: &str, result: Result<()>) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-/// A byte-counting progress bar on stderr, hidden unless stderr is a
-/// terminal.
-fn progress_bar(message: &'static str, total: u64) -> ProgressBar {
-    let target = if io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(total), target);
-    let style = ProgressStyle::with_template(
-        "{msg:>14} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
-    )
-    .map(|style| style.progress_chars("=> "))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_message(message);
-    bar
 }

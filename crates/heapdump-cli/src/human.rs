@@ -22,18 +22,7 @@ pub fn count(value: u64) -> String {
 
 /// A byte count in binary units: `104 B`, `1.5 KiB`, `12.3 MiB`.
 pub fn bytes(value: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if value < 1024 {
-        return format!("{value} B");
-    }
-    let mut scaled = value as f64 / 1024.0;
-    let mut unit = 0;
-    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
-        scaled /= 1024.0;
-        unit += 1;
-    }
-    let precision = if scaled < 10.0 { 2 } else { 1 };
-    format!("{scaled:.precision$} {}", UNITS[unit])
+    heapdump_analysis::describe::human_bytes(value)
 }
 
 /// A size-class bound: a power of two in whole binary units (`16 B`,

@@ -124,8 +124,8 @@ fn symbolize(dump: &mut Dump<'_>, binary: Option<&Path>) -> Result<()> {
 }
 
 /// A byte-counting progress bar on stderr, hidden unless stderr is a
-/// terminal.
-fn progress_bar(message: &'static str, total: u64) -> ProgressBar {
+/// terminal. Shared by every subcommand's long steps.
+pub fn progress_bar(message: &'static str, total: u64) -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {

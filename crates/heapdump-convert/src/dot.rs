@@ -334,7 +334,7 @@ fn draw(
         report.objects,
         graph.object_count(),
         report.objects_left_out,
-        human_bytes(report.bytes_left_out)
+        heapdump_analysis::describe::human_bytes(report.bytes_left_out)
     );
     let mut writer = DotWriter::from(&mut out);
     writer.set_pretty_print(true);
@@ -363,7 +363,7 @@ fn draw(
         graph.object_count(),
         report.roots,
         report.objects_left_out,
-        human_bytes(report.bytes_left_out),
+        heapdump_analysis::describe::human_bytes(report.bytes_left_out),
         if roots_left_out > 0 {
             format!(", {roots_left_out} root words")
         } else {
@@ -415,8 +415,11 @@ fn draw(
             "{}\\n{:#x}\\nshallow {}\\nretained {}",
             escape(&class),
             object.address,
-            human_bytes(object.size),
-            retained.map_or_else(|| "unreachable".to_owned(), human_bytes),
+            heapdump_analysis::describe::human_bytes(object.size),
+            retained.map_or_else(
+                || "unreachable".to_owned(),
+                heapdump_analysis::describe::human_bytes
+            ),
         );
         let mut node = digraph.node_named(format!("o{}", id.0));
         node.set("label", &label, true)
@@ -507,7 +510,10 @@ fn draw(
         if count == 0 {
             continue;
         }
-        let label = format!("{count} more dominated\\nretaining {}", human_bytes(bytes));
+        let label = format!(
+            "{count} more dominated\\nretaining {}",
+            heapdump_analysis::describe::human_bytes(bytes)
+        );
         digraph
             .node_named(format!("m{}", id.0))
             .set("shape", "plaintext", false)
@@ -543,21 +549,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// `104 B`, `1.5 KiB`, `12.3 MiB`.
-fn human_bytes(value: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if value < 1024 {
-        return format!("{value} B");
-    }
-    let mut scaled = value as f64 / 1024.0;
-    let mut unit = 0;
-    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
-        scaled /= 1024.0;
-        unit += 1;
-    }
-    format!("{scaled:.1} {}", UNITS.get(unit).copied().unwrap_or("EiB"))
 }
 
 /// A writer that never fails: the first error is kept (and later writes

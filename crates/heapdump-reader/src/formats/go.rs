@@ -43,7 +43,7 @@ use crate::dump::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::formats::rust::check_overlaps;
-use crate::formats::Format;
+use crate::formats::{bad_value, unique_stack_id, Format};
 use crate::go::{
     GoBucket, GoDefer, GoDump, GoFinalizer, GoFrame, GoItab, GoMemStats, GoPanic, GoParams,
     GoThread, GoType, Goroutine,
@@ -150,17 +150,6 @@ impl Format for GoFormat {
     ) -> Result<Dump<'data>, Error> {
         Parser::new(bytes).run(progress)
     }
-}
-
-fn bad_value(offset: u64, field: &'static str, value: u64, reason: &'static str) -> Error {
-    Error::new(
-        offset,
-        ErrorKind::BadValue {
-            field,
-            value,
-            reason,
-        },
-    )
 }
 
 /// The minor version in a Go version string (`go1.26.6` → 26;
@@ -834,18 +823,12 @@ impl<'data> Parser<'data> {
     }
 
     fn memprof(&mut self, file: &mut Cursor<'data>) -> Result<(), Error> {
-        let id_offset = file.offset();
-        let id = file.uvarint("bucket id")?;
-        let stack_id = StackId::new(id)
-            .ok_or_else(|| bad_value(id_offset, "bucket id", id, "must not be 0"))?;
-        if !self.bucket_ids.insert(id) {
-            return Err(bad_value(
-                id_offset,
-                "bucket id",
-                id,
-                "another memprof bucket record has the same id",
-            ));
-        }
+        let stack_id = unique_stack_id(
+            file,
+            "bucket id",
+            &mut self.bucket_ids,
+            "another memprof bucket record has the same id",
+        )?;
         let object_size = file.uvarint("bucket object size")?;
         let frame_count = file.uvarint("bucket frame count")?;
         // Each frame takes at least 3 bytes (two empty strings and a line).

@@ -58,6 +58,52 @@ pub fn parse<'data>(
     }
 }
 
+/// A field whose value is wrong, at `offset`.
+pub(crate) fn bad_value(
+    offset: u64,
+    field: &'static str,
+    value: u64,
+    reason: &'static str,
+) -> Error {
+    Error::new(
+        offset,
+        ErrorKind::BadValue {
+            field,
+            value,
+            reason,
+        },
+    )
+}
+
+/// Reads an id that must be new (not in `seen`, where it is then added);
+/// `duplicate` says what repeating it means.
+pub(crate) fn unique_id(
+    cursor: &mut crate::cursor::Cursor<'_>,
+    field: &'static str,
+    seen: &mut std::collections::HashSet<u64>,
+    duplicate: &'static str,
+) -> Result<u64, Error> {
+    let offset = cursor.offset();
+    let id = cursor.uvarint(field)?;
+    if seen.insert(id) {
+        Ok(id)
+    } else {
+        Err(bad_value(offset, field, id, duplicate))
+    }
+}
+
+/// Reads a stack id: not 0, and new.
+pub(crate) fn unique_stack_id(
+    cursor: &mut crate::cursor::Cursor<'_>,
+    field: &'static str,
+    seen: &mut std::collections::HashSet<u64>,
+    duplicate: &'static str,
+) -> Result<crate::dump::StackId, Error> {
+    let offset = cursor.offset();
+    let id = unique_id(cursor, field, seen, duplicate)?;
+    crate::dump::StackId::new(id).ok_or_else(|| bad_value(offset, field, id, "must not be 0"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

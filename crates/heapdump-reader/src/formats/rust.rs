@@ -18,7 +18,7 @@ use crate::dump::{
     ThreadCoverage,
 };
 use crate::error::{Error, ErrorKind};
-use crate::formats::Format;
+use crate::formats::{bad_value, unique_id, unique_stack_id, Format};
 use crate::graph::{MAX_OBJECTS, MAX_ROOTS};
 
 /// The format's name.
@@ -62,17 +62,6 @@ fn record_region(tag: u64) -> &'static str {
         tag::STATS => "STATS record",
         _ => "record",
     }
-}
-
-fn bad_value(offset: u64, field: &'static str, value: u64, reason: &'static str) -> Error {
-    Error::new(
-        offset,
-        ErrorKind::BadValue {
-            field,
-            value,
-            reason,
-        },
-    )
 }
 
 /// Everything read so far.
@@ -274,16 +263,12 @@ impl<'data> Parser<'data> {
     }
 
     fn module(&mut self, body: &mut Cursor<'data>) -> Result<(), Error> {
-        let id_offset = body.offset();
-        let id = body.uvarint("module_id")?;
-        if !self.module_ids.insert(id) {
-            return Err(bad_value(
-                id_offset,
-                "module_id",
-                id,
-                "another MODULE record has the same id",
-            ));
-        }
+        let id = unique_id(
+            body,
+            "module_id",
+            &mut self.module_ids,
+            "another MODULE record has the same id",
+        )?;
         let path = body.string("path")?.into_owned();
         let build_id = body.bytes("build_id")?.to_vec();
         let load_bias = body.uvarint("load_bias")?;
@@ -353,18 +338,12 @@ impl<'data> Parser<'data> {
     }
 
     fn stack(&mut self, body: &mut Cursor<'data>) -> Result<(), Error> {
-        let id_offset = body.offset();
-        let id = body.uvarint("stack_id")?;
-        let stack_id = StackId::new(id)
-            .ok_or_else(|| bad_value(id_offset, "stack_id", id, "must not be 0"))?;
-        if !self.stack_ids.insert(id) {
-            return Err(bad_value(
-                id_offset,
-                "stack_id",
-                id,
-                "another STACK record has the same id",
-            ));
-        }
+        let stack_id = unique_stack_id(
+            body,
+            "stack_id",
+            &mut self.stack_ids,
+            "another STACK record has the same id",
+        )?;
         let frame_count = body.uvarint("frame_count")?;
         // Each pc takes at least one byte.
         let reserve = frame_count.min(body.remaining() as u64) as usize;
