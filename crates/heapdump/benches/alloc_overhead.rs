@@ -46,21 +46,49 @@ const ENV_OPS: &str = "HEAPDUMP_BENCH_OPS";
 const ENV_QUICK: &str = "HEAPDUMP_BENCH_QUICK";
 const ENV_ROUNDS: &str = "HEAPDUMP_BENCH_ROUNDS";
 
-/// Set once, before the child's first tracked allocation, and never changed:
-/// a block is always freed by the allocator that made it. Every mode pays
-/// for the same load and branch, so the comparison is fair.
-static MODE: AtomicU8 = AtomicU8::new(MODE_SYSTEM);
+/// Not yet read from the environment.
+const MODE_UNSET: u8 = u8::MAX;
+
+/// Read from `HEAPDUMP_BENCH_MODE` at the process's first allocation and
+/// never changed: a block is always freed by the allocator that made it (the
+/// tracker's blocks carry a header that `System` knows nothing of). Every
+/// mode pays for the same load and branch, so the comparison is fair.
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNSET);
 static TRACKER: heapdump::Tracker = heapdump::Tracker::system();
 
+/// The mode, read from the environment the first time (with `getenv`, which
+/// does not allocate).
+#[inline]
+fn mode() -> u8 {
+    let mode = MODE.load(Ordering::Relaxed);
+    if mode != MODE_UNSET {
+        return mode;
+    }
+    // SAFETY: a NUL-terminated name; the value, if any, is a C string owned
+    // by the C library.
+    let value = unsafe { libc::getenv(c"HEAPDUMP_BENCH_MODE".as_ptr()) };
+    let name = if value.is_null() {
+        &b""[..]
+    } else {
+        // SAFETY: as above.
+        unsafe { std::ffi::CStr::from_ptr(value) }.to_bytes()
+    };
+    let mode = MODES
+        .iter()
+        .find(|(mode_name, _)| mode_name.as_bytes() == name)
+        .map_or(MODE_SYSTEM, |&(_, mode)| mode);
+    MODE.store(mode, Ordering::Relaxed);
+    mode
+}
 struct Switch;
 
 // SAFETY: every call goes to `System` or to `TRACKER` according to `MODE`,
-// which does not change after the workload starts, so each block is freed
+// which is set at the first allocation and never changes, so each block is freed
 // or reallocated by the allocator that allocated it.
 unsafe impl GlobalAlloc for Switch {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if MODE.load(Ordering::Relaxed) == MODE_SYSTEM {
+        if mode() == MODE_SYSTEM {
             // SAFETY: forwarded contract.
             unsafe { System.alloc(layout) }
         } else {
@@ -71,7 +99,7 @@ unsafe impl GlobalAlloc for Switch {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if MODE.load(Ordering::Relaxed) == MODE_SYSTEM {
+        if mode() == MODE_SYSTEM {
             // SAFETY: forwarded contract.
             unsafe { System.alloc_zeroed(layout) }
         } else {
@@ -82,7 +110,7 @@ unsafe impl GlobalAlloc for Switch {
 
     #[inline]
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        if MODE.load(Ordering::Relaxed) == MODE_SYSTEM {
+        if mode() == MODE_SYSTEM {
             // SAFETY: forwarded contract.
             unsafe { System.dealloc(block, layout) }
         } else {
@@ -93,7 +121,7 @@ unsafe impl GlobalAlloc for Switch {
 
     #[inline]
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if MODE.load(Ordering::Relaxed) == MODE_SYSTEM {
+        if mode() == MODE_SYSTEM {
             // SAFETY: forwarded contract.
             unsafe { System.realloc(block, layout, new_size) }
         } else {
@@ -238,10 +266,8 @@ fn child(mode_name: &str) {
     if mode == MODE_EVERY {
         heapdump::set_sample_rate(1);
     }
-    // From here on, every allocation goes to the chosen allocator. (Blocks
-    // that std allocated before through `System` are at worst freed through
-    // the tracker, which ignores addresses it does not know.)
-    MODE.store(mode, Ordering::Relaxed);
+    // Every allocation of this process went to the chosen allocator.
+    assert_eq!(self::mode(), mode, "{ENV_MODE} changed after startup");
 
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)

@@ -1,10 +1,10 @@
-//! Writing a dump: lock the tracker's tables, then stream every record of
-//! `docs/FORMAT.md` to the file descriptor.
+//! Writing a dump: close the live set's gate, stop the other threads, then
+//! stream every record of `docs/FORMAT.md` to the file descriptor.
 //!
-//! Nothing here allocates through the global allocator once the tables are
-//! locked: buffers are mapped with `mmap`, and the calling thread is marked
-//! busy so that anything the C library or std might allocate on its behalf
-//! goes untracked to the inner allocator instead of waiting for our locks.
+//! Nothing here allocates through the global allocator once the gate is
+//! closed: buffers are mapped with `mmap`, and the calling thread is marked
+//! busy so that anything std might allocate on its behalf goes untracked to
+//! the inner allocator instead of waiting at the gate.
 
 use core::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -14,9 +14,8 @@ use heapdump_format::{tag, uvarint_len, ContentsMode, MAX_UVARINT_LEN};
 use crate::modules::Modules;
 use crate::stacks::DepotGuard;
 use crate::sys::{self, Region};
-use crate::table::{Entry, ShardGuard, Table, SHARD_COUNT};
 use crate::threads::{self, Mappings, ThreadStack};
-use crate::tracker::{sample_rate, BusyGuard, STATE};
+use crate::tracker::{enter_busy, header_of, sample_rate, STATE};
 use crate::{DumpReport, Error, Options, Stats};
 
 /// One dump at a time.
@@ -27,6 +26,19 @@ const BUFFER_BYTES: usize = 1 << 20;
 /// Memory images at least this large are written straight from memory.
 const DIRECT_WRITE_BYTES: usize = 64 * 1024;
 const WORD: usize = core::mem::size_of::<usize>();
+/// How long a dump waits for other threads to leave the tracker (a realloc
+/// copying gigabytes can take a while) before it gives up.
+const GATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One live block of the snapshot.
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    address: usize,
+    /// Requested size in bytes.
+    size: usize,
+    /// Allocation-site stack id, 0 if not sampled.
+    stack_id: u64,
+}
 
 /// Writes a complete dump to `fd`. `caller_stack` is an address in the
 /// frame of the public function the user called: the dumping thread's stack
@@ -43,7 +55,7 @@ pub(crate) fn write_dump(
     let _one_at_a_time = DUMP_LOCK
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let Some(_busy) = BusyGuard::enter() else {
+    let Some(busy) = enter_busy() else {
         return Err(Error::Reentrant);
     };
     let _sigpipe = sys::SigpipeBlock::new();
@@ -57,9 +69,13 @@ pub(crate) fn write_dump(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64);
 
-    let shards = lock_table();
+    let gate = STATE
+        .live
+        .close_gate(busy.record(), GATE_TIMEOUT)
+        .ok_or(Error::ThreadsBusy)?;
     let depot = STATE.depot.lock_all();
-    // With every tracker lock held, no stopped thread can hold one we need.
+    // With the gate closed and the depot locked, no stopped thread can be
+    // inside the tracker.
     let stopped = if can_stop_threads {
         threads::stop_others(&maps)
     } else {
@@ -69,24 +85,22 @@ pub(crate) fn write_dump(
 
     // A sorted copy of the live table: objects go out in address order, and
     // redaction asks "does this word point into a live object?".
-    let live_count: usize = shards.iter().map(|shard| shard.len()).sum();
+    let mut live_count = 0usize;
+    STATE.live.for_each_live(|_| live_count += 1);
     let mut snapshot_region =
         Region::new(live_count.max(1) * core::mem::size_of::<Entry>()).ok_or(Error::OutOfMemory)?;
     let snapshot_bytes = snapshot_region.len as u64;
-    let snapshot = fill_snapshot(&mut snapshot_region, &shards, live_count);
+    let snapshot = fill_snapshot(&mut snapshot_region, live_count);
 
-    let mut totals = crate::table::Counters::default();
-    for shard in &shards {
-        totals.add(&shard.counters());
-    }
+    let totals = STATE.live.totals();
     debug_assert_eq!(
         snapshot.iter().map(|entry| entry.size as u64).sum::<u64>(),
-        totals.live_bytes,
-        "the live table and its counters disagree"
+        totals.live_bytes(),
+        "the live set and its counters disagree"
     );
     let stats = Stats {
-        live_bytes: totals.live_bytes,
-        live_objects: totals.live_objects,
+        live_bytes: totals.live_bytes(),
+        live_objects: totals.live_objects(),
         allocated_bytes: totals.allocated_bytes,
         allocated_objects: totals.allocated_objects,
         freed_bytes: totals.freed_bytes,
@@ -94,9 +108,9 @@ pub(crate) fn write_dump(
         peak_live_bytes: STATE
             .peak_live
             .load(Ordering::Relaxed)
-            .max(totals.live_bytes),
+            .max(totals.live_bytes()),
         sample_rate,
-        tracker_bytes: Table::footprint(&shards) + depot.footprint() + snapshot_bytes,
+        tracker_bytes: STATE.live.footprint() + depot.footprint() + snapshot_bytes,
         untracked_blocks: STATE.untracked_blocks.load(Ordering::Relaxed),
     };
 
@@ -152,7 +166,7 @@ pub(crate) fn write_dump(
     writer.sink.flush()?;
     drop(stopped);
     drop(depot);
-    drop(shards);
+    drop(gate);
     Ok(DumpReport {
         objects,
         object_bytes,
@@ -165,34 +179,25 @@ pub(crate) fn write_dump(
     })
 }
 
-/// Locks every table shard in ascending order, waiting until no realloc is
-/// between shards (see `Tracker::realloc`).
-fn lock_table() -> [ShardGuard<'static>; SHARD_COUNT] {
-    loop {
-        let shards: [ShardGuard<'static>; SHARD_COUNT] =
-            core::array::from_fn(|index| STATE.table.lock(index));
-        if STATE.moves_in_flight.load(Ordering::Acquire) == 0 {
-            return shards;
-        }
-        drop(shards);
-        sys::yield_now();
-    }
-}
-
-fn fill_snapshot<'a>(
-    region: &'a mut Region,
-    shards: &[ShardGuard<'_>],
-    count: usize,
-) -> &'a mut [Entry] {
+/// The live blocks, sorted by address, in `region`.
+fn fill_snapshot(region: &mut Region, count: usize) -> &mut [Entry] {
     // SAFETY: the region is zeroed, large enough for `count` entries, and an
     // all-zero Entry is valid.
     let snapshot = unsafe { core::slice::from_raw_parts_mut(region.ptr.cast::<Entry>(), count) };
-    for (slot, entry) in snapshot
-        .iter_mut()
-        .zip(shards.iter().flat_map(|shard| shard.entries()))
-    {
-        *slot = entry;
-    }
+    let mut filled = 0;
+    STATE.live.for_each_live(|address| {
+        if let Some(slot) = snapshot.get_mut(filled) {
+            // SAFETY: the gate is closed, so the block is live and stays so.
+            let header = unsafe { header_of(address) };
+            *slot = Entry {
+                address,
+                size: header.size as usize,
+                stack_id: u64::from(header.stack_id),
+            };
+            filled += 1;
+        }
+    });
+    let snapshot = &mut snapshot[..filled];
     // sort_unstable does not allocate.
     snapshot.sort_unstable_by_key(|entry| entry.address);
     snapshot
@@ -502,7 +507,7 @@ impl DumpWriter<'_> {
         let overlaps_exclude = exclude.0 < address + size && address < exclude.1;
         if self.pages.is_none() && !overlaps_exclude && size >= DIRECT_WRITE_BYTES {
             self.sink.flush()?;
-            // SAFETY: the block is live (its shard is locked, so it cannot be
+            // SAFETY: the block is live (the gate is closed, so it cannot be
             // freed) or a mapped segment/stack range; the kernel only reads it.
             let bytes = unsafe { core::slice::from_raw_parts(address as *const u8, size) };
             sys::write_all(self.sink.fd, bytes)?;

@@ -39,11 +39,11 @@
 #![warn(missing_docs)]
 
 mod dump;
+mod live;
 mod lock;
 mod modules;
 mod stacks;
 mod sys;
-mod table;
 mod threads;
 mod tracker;
 
@@ -131,6 +131,9 @@ pub enum Error {
     Reentrant,
     /// The writer could not map memory for its buffers.
     OutOfMemory,
+    /// Another thread stayed inside the allocator for 10 s, so no consistent
+    /// snapshot could be taken; nothing was written.
+    ThreadsBusy,
     /// Writing, syncing or renaming failed (bad fd, `EPIPE`, `ENOSPC`, ...).
     Io(std::io::Error),
 }
@@ -145,6 +148,10 @@ impl fmt::Display for Error {
             ),
             Error::Reentrant => write!(f, "a heap dump was requested while one is being written on this thread"),
             Error::OutOfMemory => write!(f, "out of memory for the dump's buffers"),
+            Error::ThreadsBusy => write!(
+                f,
+                "another thread stayed inside the allocator for 10 s; no dump was written"
+            ),
             Error::Io(error) => write!(f, "writing the heap dump failed: {error}"),
         }
     }
@@ -233,19 +240,15 @@ pub fn write_file_with(path: impl AsRef<Path>, options: &Options) -> Result<Dump
 
 /// The allocator's statistics now, like Go's `runtime.ReadMemStats`.
 ///
-/// Shards are read one after another, so counts may be off by allocations
-/// that happen meanwhile on other threads; a dump's STATS record is exact.
+/// Threads' counters are read one after another without stopping them, so
+/// counts may be off by allocations that happen meanwhile on other threads;
+/// a dump's STATS record is exact.
 pub fn stats() -> Stats {
-    let mut totals = table::Counters::default();
-    let mut footprint = 0;
-    for index in 0..table::SHARD_COUNT {
-        let shard = tracker::STATE.table.lock(index);
-        totals.add(&shard.counters());
-        footprint += table::Table::footprint(core::slice::from_ref(&shard));
-    }
+    let live = &tracker::STATE.live;
+    let totals = live.totals();
     Stats {
-        live_bytes: totals.live_bytes,
-        live_objects: totals.live_objects,
+        live_bytes: totals.live_bytes(),
+        live_objects: totals.live_objects(),
         allocated_bytes: totals.allocated_bytes,
         allocated_objects: totals.allocated_objects,
         freed_bytes: totals.freed_bytes,
@@ -253,9 +256,9 @@ pub fn stats() -> Stats {
         peak_live_bytes: tracker::STATE
             .peak_live
             .load(Ordering::Relaxed)
-            .max(totals.live_bytes),
+            .max(totals.live_bytes()),
         sample_rate: tracker::sample_rate(),
-        tracker_bytes: footprint,
+        tracker_bytes: live.footprint(),
         untracked_blocks: tracker::STATE.untracked_blocks.load(Ordering::Relaxed),
     }
 }

@@ -40,12 +40,6 @@ impl SpinLock {
         }
     }
 
-    pub(crate) fn try_lock(&self) -> bool {
-        self.locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
     pub(crate) fn unlock(&self) {
         self.locked.store(false, Ordering::Release);
     }

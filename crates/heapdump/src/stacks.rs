@@ -93,6 +93,24 @@ fn frame_and_stack_pointer() -> (usize, usize) {
     (fp, sp)
 }
 
+/// Entries of a thread's [`SiteCache`].
+const SITE_CACHE_ENTRIES: usize = 64;
+
+/// A thread's recently seen stacks: `(hash, id)` pairs, direct-mapped by
+/// hash. A hit is checked against the depot's frames, so a hash collision
+/// costs a lookup, never a wrong id.
+pub(crate) struct SiteCache {
+    entries: [core::cell::Cell<(u64, u64)>; SITE_CACHE_ENTRIES],
+}
+
+impl SiteCache {
+    pub(crate) const fn new() -> SiteCache {
+        SiteCache {
+            entries: [const { core::cell::Cell::new((0, 0)) }; SITE_CACHE_ENTRIES],
+        }
+    }
+}
+
 /// Number of depot shards; a power of two.
 const DEPOT_SHARDS: usize = 16;
 /// Address space reserved for each shard's frames (committed as used).
@@ -165,9 +183,45 @@ impl Depot {
     }
 
     /// Returns the id of `pcs`, storing it if new; 0 if the depot is full or
-    /// out of memory (the allocation then counts as not sampled).
-    pub(crate) fn intern(&self, pcs: &[usize]) -> u64 {
+    /// out of memory (the allocation then counts as not sampled). Looks in
+    /// the thread's `cache` first, which saves the shard lock (a cache line
+    /// shared by all threads) for stacks this thread has seen.
+    pub(crate) fn intern(&self, pcs: &[usize], cache: &SiteCache) -> u64 {
         let hash = hash_frames(pcs);
+        let entry = &cache.entries[(hash >> 7) as usize % SITE_CACHE_ENTRIES];
+        let (cached_hash, cached_id) = entry.get();
+        if cached_hash == hash && self.frames_of_id(cached_id) == Some(pcs) {
+            return cached_id;
+        }
+        let id = self.intern_hashed(hash, pcs);
+        if id != 0 {
+            entry.set((hash, id));
+        }
+        id
+    }
+
+    /// The frames of stack `id`, read without the shard's lock: a stack's
+    /// words never change once stored, and the arena never moves. Only for
+    /// ids this thread got from the depot (which ordered the stores before).
+    fn frames_of_id(&self, id: u64) -> Option<&[usize]> {
+        let index = id.checked_sub(1)?;
+        let shard = self.shards.get((index % DEPOT_SHARDS as u64) as usize)?;
+        let start = (index / DEPOT_SHARDS as u64) as usize;
+        // SAFETY: `arena` is written once, before the first id of the shard
+        // is handed out, and never again; reading it races with nothing.
+        let arena = unsafe { (*shard.data.get()).arena };
+        if arena.is_null() {
+            return None;
+        }
+        // SAFETY: `start` names a stack stored by `intern_locked`: its length
+        // and then its frames.
+        unsafe {
+            let stack = arena.add(start);
+            Some(core::slice::from_raw_parts(stack.add(1), *stack))
+        }
+    }
+
+    fn intern_hashed(&self, hash: u64, pcs: &[usize]) -> u64 {
         let shard_index = (hash >> 40) as usize & (DEPOT_SHARDS - 1);
         let shard = &self.shards[shard_index];
         shard.lock.lock();

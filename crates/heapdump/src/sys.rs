@@ -67,6 +67,59 @@ pub(crate) fn yield_now() {
     unsafe { libc::sched_yield() };
 }
 
+/// Waits on a futex while `word` holds `expected`. Returns on a wake-up,
+/// a signal or a spurious wake-up: callers loop.
+pub(crate) fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32) {
+    // SAFETY: a futex wait on a live atomic, with no timeout.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+/// Wakes every thread waiting on the futex `word`.
+pub(crate) fn futex_wake_all(word: &core::sync::atomic::AtomicU32) {
+    // SAFETY: a futex wake on a live atomic.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}
+
+// membarrier(2) commands (linux/membarrier.h).
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+/// Registers the process for [`membarrier`] (Linux 4.14+); false if the
+/// kernel (or a seccomp filter) does not allow it.
+pub(crate) fn membarrier_register() -> bool {
+    // SAFETY: membarrier takes no pointers.
+    unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+            0,
+            0,
+        ) == 0
+    }
+}
+
+/// Runs a full memory barrier on every running thread of the process, so
+/// their later loads see our earlier stores. False if it failed.
+pub(crate) fn membarrier() -> bool {
+    // SAFETY: membarrier takes no pointers.
+    unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0 }
+}
+
 /// The calling thread's OS thread id.
 pub(crate) fn gettid() -> u64 {
     // SAFETY: gettid has no preconditions and cannot fail.

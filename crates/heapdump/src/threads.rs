@@ -8,8 +8,8 @@
 //! started by glibc) the thread's static TLS and `struct pthread`, which sit
 //! at the top of the same mapping.
 //!
-//! The dump takes every table and depot lock *before* stopping anyone, so no
-//! stopped thread can hold a lock the dump needs. The handler only makes
+//! The dump closes the live set's gate and takes every depot lock *before*
+//! stopping anyone, so no stopped thread can be inside the tracker. The handler only makes
 //! async-signal-safe calls (raw `gettid`, `futex`). A thread that blocks the
 //! signal does not answer within [`ANSWER_TIMEOUT`] and keeps running; the
 //! dump counts it as not dumped.
@@ -102,7 +102,7 @@ impl Drop for StoppedThreads {
     fn drop(&mut self) {
         let stop = &STATE.stop;
         stop.generation.store(0, Ordering::Release);
-        futex_wake_all(&stop.generation);
+        sys::futex_wake_all(&stop.generation);
     }
 }
 
@@ -153,41 +153,15 @@ extern "C" fn on_stop_signal(_signal: c_int, _info: *mut libc::siginfo_t, _conte
         // Publishes the slot's stores to the dump.
         stop.answered.fetch_add(1, Ordering::Release);
         while stop.generation.load(Ordering::Acquire) == generation {
-            futex_wait(&stop.generation, generation);
+            sys::futex_wait(&stop.generation, generation);
         }
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = saved_errno };
 }
 
-fn futex_wait(word: &AtomicU32, expected: u32) {
-    // SAFETY: a futex wait on a live atomic; spurious wake-ups are handled by
-    // the caller's loop.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            expected,
-            core::ptr::null::<libc::timespec>(),
-        );
-    }
-}
-
-fn futex_wake_all(word: &AtomicU32) {
-    // SAFETY: a futex wake on a live atomic.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            i32::MAX,
-        );
-    }
-}
-
-/// Stops every other thread of the process. Call with every tracker lock
-/// held, after [`install_handler`]. Uses no heap memory.
+/// Stops every other thread of the process. Call with the gate closed and
+/// the depot locked, after [`install_handler`]. Uses no heap memory.
 pub(crate) fn stop_others(maps: &Mappings) -> Option<StoppedThreads> {
     let stop = &STATE.stop;
     let signal = stop.signal.load(Ordering::Relaxed);

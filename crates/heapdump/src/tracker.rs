@@ -1,16 +1,18 @@
 //! The tracking global allocator.
 //!
-//! `Tracker<A>` forwards every call to the allocator `A` and records each
-//! live block in the sharded [`Table`]. A sampled fraction of allocations also
-//! gets its call stack, by bytes, like Go's `runtime.MemProfileRate`.
+//! `Tracker<A>` forwards every call to the allocator `A`, asking for 16 bytes
+//! more: a [`Header`] before each block names the block's slot in the
+//! [`LiveSet`], its size and its allocation site. A sampled fraction of
+//! allocations gets its call stack, by bytes, like Go's
+//! `runtime.MemProfileRate`.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::alloc::System;
 
-use crate::stacks::{self, Depot};
-use crate::table::{shard_of, Entry, Table};
+use crate::live::{header_space, Busy, Header, LiveSet, SlotIndex, ThreadRecord, NO_SLOT};
+use crate::stacks::{self, Depot, SiteCache};
 
 /// Default mean number of bytes between sampled allocation sites (512 KiB,
 /// as Go's `MemProfileRate`).
@@ -33,8 +35,10 @@ const PEAK_STEP: i64 = 256 * 1024;
 /// ```
 ///
 /// Over another allocator: `heapdump::Tracker::new(mimalloc::MiMalloc)`.
-/// The tables live outside the heap (in `mmap`ed memory) and are left out of
-/// the dump.
+/// Each block costs 16 bytes more (a header just below it, or the block's
+/// alignment if that is larger) and an 8-byte slot. The slots and the other
+/// tables live outside the heap (in `mmap`ed memory) and are left out of the
+/// dump.
 pub struct Tracker<A = System> {
     inner: A,
 }
@@ -56,32 +60,28 @@ impl<A> Tracker<A> {
 /// Everything the tracker shares between threads. One per process: there is
 /// only one global allocator.
 pub(crate) struct State {
-    pub(crate) table: Table,
+    pub(crate) live: LiveSet,
     pub(crate) depot: Depot,
-    /// Set by the first tracked allocation: a `Tracker` is installed.
+    /// Set when the first thread registers: a `Tracker` is installed.
     pub(crate) installed: AtomicBool,
     /// Mean bytes between samples; 0 until read from the environment.
     pub(crate) sample_rate: AtomicU64,
     /// Approximate live bytes, published in `PEAK_STEP` steps.
     pub(crate) approximate_live: AtomicI64,
     pub(crate) peak_live: AtomicU64,
-    /// Reallocations that left their old shard and wait for their new one
-    /// (see `realloc`). A dump waits until there are none.
-    pub(crate) moves_in_flight: AtomicUsize,
-    /// Blocks that could not be recorded because the table could not grow.
+    /// Allocations refused because the slot array could not grow.
     pub(crate) untracked_blocks: AtomicU64,
     /// Stopping other threads during a dump.
     pub(crate) stop: crate::threads::StopState,
 }
 
 pub(crate) static STATE: State = State {
-    table: Table::new(),
+    live: LiveSet::new(),
     depot: Depot::new(),
     installed: AtomicBool::new(false),
     sample_rate: AtomicU64::new(0),
     approximate_live: AtomicI64::new(0),
     peak_live: AtomicU64::new(0),
-    moves_in_flight: AtomicUsize::new(0),
     untracked_blocks: AtomicU64::new(0),
     stop: crate::threads::StopState::new(),
 };
@@ -89,9 +89,12 @@ pub(crate) static STATE: State = State {
 /// Per-thread state. Only `Copy` cells with a `const` initialiser, so the
 /// first touch neither allocates nor registers a destructor.
 struct ThreadState {
-    /// Set while this thread is inside the tracker or writing a dump; its
-    /// allocations then go straight to the inner allocator, untracked.
-    busy: Cell<bool>,
+    /// This thread's record in the live set; null until its first
+    /// allocation, and again after the thread-exit hook returned it.
+    record: Cell<*const ThreadRecord>,
+    /// Set while a record is being claimed: allocations meanwhile (by the
+    /// C library) go untracked.
+    claiming: Cell<bool>,
     /// Bytes left until the next sampled allocation.
     until_sample: Cell<u64>,
     rng: Cell<u64>,
@@ -99,53 +102,80 @@ struct ThreadState {
     live_delta: Cell<i64>,
     /// Top of this thread's stack, 0 until looked up, 1 if unknown.
     stack_high: Cell<usize>,
+    /// Stacks this thread recorded lately, to skip the depot's locks.
+    sites: SiteCache,
 }
 
 thread_local! {
     static THREAD: ThreadState = const {
         ThreadState {
-            busy: Cell::new(false),
+            record: Cell::new(core::ptr::null()),
+            claiming: Cell::new(false),
             until_sample: Cell::new(0),
             rng: Cell::new(0),
             live_delta: Cell::new(0),
             stack_high: Cell::new(0),
+            sites: SiteCache::new(),
         }
     };
 }
 
-/// Marks the calling thread busy for the guard's life; `None` if it already
-/// is (or its thread-locals are gone), in which case the caller must not
-/// track.
-pub(crate) struct BusyGuard(());
-
-impl BusyGuard {
-    pub(crate) fn enter() -> Option<BusyGuard> {
-        THREAD
-            .try_with(|thread| {
-                if thread.busy.get() {
-                    None
-                } else {
-                    thread.busy.set(true);
-                    Some(BusyGuard(()))
-                }
-            })
-            .ok()
-            .flatten()
-    }
+/// The calling thread's record, claimed on first use; `None` while one is
+/// being claimed (the C library allocating on our behalf) or if none can be.
+#[inline]
+pub(crate) fn thread_record() -> Option<&'static ThreadRecord> {
+    THREAD
+        .try_with(|thread| {
+            let record = thread.record.get();
+            if record.is_null() {
+                claim_record(thread)
+            } else {
+                // SAFETY: records are never unmapped.
+                Some(unsafe { &*record })
+            }
+        })
+        .ok()
+        .flatten()
 }
 
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        let _ = THREAD.try_with(|thread| thread.busy.set(false));
+#[cold]
+fn claim_record(thread: &ThreadState) -> Option<&'static ThreadRecord> {
+    if thread.claiming.get() {
+        return None;
     }
+    thread.claiming.set(true);
+    let record = STATE.live.claim_record();
+    thread.claiming.set(false);
+    if let Some(record) = record {
+        thread.record.set(record);
+        STATE.installed.store(true, Ordering::Relaxed);
+    }
+    record
+}
+
+/// Called by the thread-exit hook: the record goes back to the registry.
+pub(crate) fn forget_record() {
+    let _ = THREAD.try_with(|thread| thread.record.set(core::ptr::null()));
+}
+
+/// The calling thread marked busy, for the dump: its own allocations then go
+/// untracked. `None` if it already is.
+pub(crate) fn enter_busy() -> Option<Busy> {
+    Busy::enter(thread_record()?, &STATE.live)
 }
 
 /// The sample rate in force, reading `HEAPDUMP_SAMPLE_RATE` the first time.
+#[inline]
 pub(crate) fn sample_rate() -> u64 {
     let rate = STATE.sample_rate.load(Ordering::Relaxed);
     if rate != 0 {
         return rate;
     }
+    first_sample_rate()
+}
+
+#[cold]
+fn first_sample_rate() -> u64 {
     let from_env = rate_from_env().unwrap_or(DEFAULT_SAMPLE_RATE);
     // Keep a rate set by `set_sample_rate` meanwhile.
     match STATE
@@ -183,6 +213,7 @@ pub fn set_sample_rate(bytes: u64) {
 impl ThreadState {
     /// Counts `size` bytes against the sampling countdown; true if this
     /// allocation is sampled.
+    #[inline]
     fn should_sample(&self, size: usize) -> bool {
         let rate = sample_rate();
         if rate <= 1 {
@@ -203,6 +234,7 @@ impl ThreadState {
 
     /// An exponentially distributed interval with mean `rate` (a Poisson
     /// process on bytes, as Go and jemalloc sample).
+    #[cold]
     fn next_interval(&self, rate: u64) -> u64 {
         let mut state = self.rng.get();
         if state == 0 {
@@ -229,12 +261,18 @@ impl ThreadState {
         high
     }
 
+    #[inline]
     fn account(&self, delta: i64) {
         let pending = self.live_delta.get() + delta;
         if pending.abs() < PEAK_STEP {
             self.live_delta.set(pending);
             return;
         }
+        self.publish_live(pending);
+    }
+
+    #[cold]
+    fn publish_live(&self, pending: i64) {
         self.live_delta.set(0);
         let live = STATE.approximate_live.fetch_add(pending, Ordering::Relaxed) + pending;
         if live > 0 {
@@ -243,149 +281,234 @@ impl ThreadState {
     }
 }
 
-/// Records a new block; returns false if the table could not grow (the
-/// caller then frees the block and reports an allocation failure).
-#[inline(never)]
-fn record_alloc(address: usize, size: usize) -> bool {
-    let Some(_busy) = BusyGuard::enter() else {
-        return true;
-    };
-    // Read before writing: a store on every allocation would bounce the
-    // cache line between cores.
-    if !STATE.installed.load(Ordering::Relaxed) {
-        STATE.installed.store(true, Ordering::Relaxed);
+/// The header of a tracked block.
+///
+/// # Safety
+/// `block` must be a live block returned by a `Tracker`.
+#[inline]
+pub(crate) unsafe fn header_of(block: usize) -> Header {
+    // SAFETY: every tracker block is preceded by its header, 8-aligned.
+    unsafe { core::ptr::read((block - core::mem::size_of::<Header>()) as *const Header) }
+}
+
+/// # Safety
+/// `block` must be a block returned by a `Tracker`, still allocated.
+#[inline]
+unsafe fn write_header(block: *mut u8, header: Header) {
+    // SAFETY: the header space below the block is ours, 8-aligned.
+    unsafe {
+        core::ptr::write(
+            block.sub(core::mem::size_of::<Header>()).cast::<Header>(),
+            header,
+        )
     }
-    let stack_id = THREAD
+}
+
+/// The layout asked of the inner allocator for a block of `layout`: room for
+/// the header, and at least 8-byte alignment so the header is aligned.
+#[inline]
+fn inner_layout(layout: Layout) -> Option<Layout> {
+    let size = layout.size().checked_add(header_space(layout.align()))?;
+    Layout::from_size_align(size, layout.align().max(8)).ok()
+}
+
+/// The allocation-site stack of a sampled allocation, or 0.
+#[inline(never)]
+#[cold]
+fn sample_site(thread: &ThreadState) -> u32 {
+    let high = thread.stack_high();
+    if high <= 1 {
+        return 0;
+    }
+    let frames = stacks::capture(high);
+    // The first return address is always into this function.
+    let id = STATE.depot.intern(
+        &frames.pcs[..frames.len][1.min(frames.len)..],
+        &thread.sites,
+    );
+    u32::try_from(id).unwrap_or(0)
+}
+
+/// Counts `size` bytes towards sampling and the peak; returns the site.
+#[inline]
+fn site_and_account(size: usize) -> u32 {
+    THREAD
         .try_with(|thread| {
             thread.account(size as i64);
-            if !thread.should_sample(size) {
-                return 0;
+            if thread.should_sample(size) {
+                sample_site(thread)
+            } else {
+                0
             }
-            let high = thread.stack_high();
-            if high <= 1 {
-                return 0;
-            }
-            let frames = stacks::capture(high);
-            // The first return address is always into this function.
-            STATE
-                .depot
-                .intern(&frames.pcs[..frames.len][1.min(frames.len)..])
         })
-        .unwrap_or(0);
-    let mut shard = STATE.table.lock(shard_of(address));
-    shard
-        .insert(Entry {
-            address,
-            size,
-            stack_id,
-        })
-        .is_ok()
+        .unwrap_or(0)
 }
 
-/// Forgets a block about to be freed. Must run before the inner free, so a
-/// dump never reads freed memory.
 #[inline]
-fn record_free(address: usize) {
-    let Some(_busy) = BusyGuard::enter() else {
-        return;
-    };
-    let removed = STATE.table.lock(shard_of(address)).remove(address);
-    if let Some(entry) = removed {
-        let _ = THREAD.try_with(|thread| thread.account(-(entry.size as i64)));
+fn account(delta: i64) {
+    let _ = THREAD.try_with(|thread| thread.account(delta));
+}
+
+impl<A: GlobalAlloc> Tracker<A> {
+    /// Allocates `layout` from the inner allocator with a header; records it
+    /// unless the thread is already inside the tracker.
+    #[inline]
+    unsafe fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let Some(inner) = inner_layout(layout) else {
+            return core::ptr::null_mut();
+        };
+        let header = header_space(layout.align());
+        let busy = thread_record().and_then(|record| Busy::enter(record, &STATE.live));
+        let stack_id = if busy.is_some() {
+            site_and_account(layout.size())
+        } else {
+            0
+        };
+        // SAFETY: `inner` has a non-zero size.
+        let base = unsafe {
+            if zeroed {
+                self.inner.alloc_zeroed(inner)
+            } else {
+                self.inner.alloc(inner)
+            }
+        };
+        if base.is_null() {
+            return base;
+        }
+        // SAFETY: the block starts `header` bytes into what we got.
+        let block = unsafe { base.add(header) };
+        let slot = match &busy {
+            None => NO_SLOT, // re-entered: the tracker's or a dump's own block
+            Some(busy) => match busy.insert(&STATE.live, block as usize, layout.size()) {
+                Some(slot) => slot,
+                None => {
+                    // The slot array cannot grow: refuse rather than lose it.
+                    STATE.untracked_blocks.fetch_add(1, Ordering::Relaxed);
+                    // SAFETY: we just allocated it with this layout.
+                    unsafe { self.inner.dealloc(base, inner) };
+                    return core::ptr::null_mut();
+                }
+            },
+        };
+        // SAFETY: `block` came from this tracker.
+        unsafe {
+            write_header(
+                block,
+                Header {
+                    slot,
+                    stack_id,
+                    size: layout.size() as u64,
+                },
+            )
+        };
+        block
+    }
+
+    /// Forgets slot `slot` of a block of `size` bytes about to be freed.
+    #[inline]
+    fn forget(slot: SlotIndex, size: usize) {
+        match thread_record().and_then(|record| Busy::enter(record, &STATE.live)) {
+            Some(busy) => {
+                busy.remove(&STATE.live, slot, size);
+                drop(busy);
+                account(-(size as i64));
+            }
+            None => STATE.live.remove_reentrant(slot, size),
+        }
     }
 }
 
-// SAFETY: every method forwards to `inner` with the caller's arguments and
-// returns its result unchanged (or null after freeing the block, when the
-// block cannot be recorded); the bookkeeping never touches the blocks.
+// SAFETY: every method forwards to `inner` with the layout grown by the
+// header (the same computation for a block's whole life) and returns the
+// inner block offset by the header, so callers get blocks of at least the
+// size and alignment they asked for. The bookkeeping writes only the
+// header space below each block and memory outside the heap.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded contract.
-        let block = unsafe { self.inner.alloc(layout) };
-        if !block.is_null() && !record_alloc(block as usize, layout.size()) {
-            // SAFETY: we just allocated it with this layout.
-            unsafe { self.inner.dealloc(block, layout) };
-            return core::ptr::null_mut();
-        }
-        block
+        unsafe { self.allocate(layout, false) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded contract.
-        let block = unsafe { self.inner.alloc_zeroed(layout) };
-        if !block.is_null() && !record_alloc(block as usize, layout.size()) {
-            // SAFETY: we just allocated it with this layout.
-            unsafe { self.inner.dealloc(block, layout) };
-            return core::ptr::null_mut();
-        }
-        block
+        unsafe { self.allocate(layout, true) }
     }
 
     #[inline]
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        record_free(block as usize);
-        // SAFETY: forwarded contract.
-        unsafe { self.inner.dealloc(block, layout) }
+        // SAFETY: `block` came from `allocate` with this layout, so its
+        // header is there and the inner layout computation succeeded.
+        unsafe {
+            let header = header_of(block as usize);
+            if header.slot != NO_SLOT {
+                Self::forget(header.slot, layout.size());
+            }
+            let inner = inner_layout(layout).unwrap_unchecked();
+            self.inner
+                .dealloc(block.sub(header_space(layout.align())), inner)
+        }
     }
 
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Some(busy) = BusyGuard::enter() else {
-            // SAFETY: forwarded contract.
-            return unsafe { self.inner.realloc(block, layout, new_size) };
+        let header_bytes = header_space(layout.align());
+        // SAFETY: as in `dealloc`.
+        let (inner, old_header) = unsafe {
+            (
+                inner_layout(layout).unwrap_unchecked(),
+                header_of(block as usize),
+            )
         };
-        let old_address = block as usize;
-        let old_shard_index = shard_of(old_address);
-        // Hold the old shard across the inner realloc, so a dump sees the
-        // block either before (old address, old contents) or after the move.
-        let mut old_shard = STATE.table.lock(old_shard_index);
-        // SAFETY: forwarded contract.
-        let new_block = unsafe { self.inner.realloc(block, layout, new_size) };
-        if new_block.is_null() {
-            // The old block is untouched and still live.
-            return new_block;
+        let Some(new_inner_size) = new_size
+            .checked_add(header_bytes)
+            .filter(|&size| Layout::from_size_align(size, inner.align()).is_ok())
+        else {
+            return core::ptr::null_mut();
+        };
+        // Hold the thread busy across the move: a dump waits for it, so it
+        // never sees the slot name a block the inner allocator just freed.
+        let busy = (old_header.slot != NO_SLOT)
+            .then(thread_record)
+            .flatten()
+            .and_then(|record| Busy::enter(record, &STATE.live));
+        // SAFETY: forwarded contract, with the inner layout and size.
+        let base = unsafe {
+            self.inner
+                .realloc(block.sub(header_bytes), inner, new_inner_size)
+        };
+        if base.is_null() {
+            return base; // the old block is untouched and still live
         }
-        let old_entry = old_shard.remove(old_address);
-        let stack_id = old_entry.map_or(0, |entry| entry.stack_id);
-        let old_size = old_entry.map_or(0, |entry| entry.size as i64);
-        let _ = THREAD.try_with(|thread| thread.account(new_size as i64 - old_size));
-        let entry = Entry {
-            address: new_block as usize,
-            size: new_size,
-            stack_id,
+        // SAFETY: the new block starts after the header, which moved with it.
+        let new_block = unsafe { base.add(header_bytes) };
+        let new_header = Header {
+            size: new_size as u64,
+            ..old_header
         };
-        let new_shard_index = shard_of(entry.address);
-        // Shards are locked in ascending order by dumps; taking a lower shard
-        // while holding a higher one could deadlock against a dump. So only
-        // try it, and if it is busy, let go of the old shard first, telling
-        // dumps that a block is in flight so they wait for it.
-        let inserted = if new_shard_index == old_shard_index {
-            old_shard.insert(entry)
-        } else if new_shard_index > old_shard_index {
-            STATE.table.lock(new_shard_index).insert(entry)
-        } else if let Some(mut new_shard) = STATE.table.try_lock(new_shard_index) {
-            new_shard.insert(entry)
-        } else {
-            STATE.moves_in_flight.fetch_add(1, Ordering::AcqRel);
-            drop(old_shard);
-            let result = STATE.table.lock(new_shard_index).insert(entry);
-            STATE.moves_in_flight.fetch_sub(1, Ordering::AcqRel);
-            drop(busy);
-            return note_untracked(result.is_ok(), new_block);
-        };
-        drop(old_shard);
-        drop(busy);
-        note_untracked(inserted.is_ok(), new_block)
+        // SAFETY: `new_block` is ours now.
+        unsafe { write_header(new_block, new_header) };
+        if old_header.slot != NO_SLOT {
+            match busy {
+                Some(busy) => {
+                    busy.moved(
+                        &STATE.live,
+                        old_header.slot,
+                        new_block as usize,
+                        layout.size(),
+                        new_size,
+                    );
+                    drop(busy);
+                    account(new_size as i64 - layout.size() as i64);
+                }
+                None => STATE.live.moved_reentrant(
+                    old_header.slot,
+                    new_block as usize,
+                    layout.size(),
+                    new_size,
+                ),
+            }
+        }
+        new_block
     }
-}
-
-/// After a realloc the old block is gone, so even when the table cannot grow
-/// (the system is out of memory) the new block must be returned; it is then
-/// counted as untracked instead.
-fn note_untracked(recorded: bool, block: *mut u8) -> *mut u8 {
-    if !recorded {
-        STATE.untracked_blocks.fetch_add(1, Ordering::Relaxed);
-    }
-    block
 }

@@ -1,0 +1,683 @@
+//! The live set: one slot per live allocation, and the per-thread records
+//! that let the hot path run without any shared lock.
+//!
+//! Every block the tracker hands out starts with a 16-byte [`Header`] (just
+//! below the address the caller gets) naming its *slot*: an 8-byte word in a
+//! big array that holds the block's address while it is live. Allocating
+//! takes a free slot index from the thread's own free list and writes the
+//! address into it; freeing reads the index from the header, clears the slot
+//! and pushes the index back on the freeing thread's list. No hashing, no
+//! probing, no lock: the slot word is usually in cache (free lists are
+//! LIFO), and no cache line is shared between threads on the hot path. The
+//! previous design (64 spin-locked hash-table shards) cost 2-4x the plain
+//! allocator, mostly in cache misses on the table and lock lines bouncing
+//! between cores (docs/PERFORMANCE.md).
+//!
+//! A dump still needs a consistent snapshot. Each thread owns a
+//! [`ThreadRecord`] whose `busy` word it sets while inside the tracker. A
+//! dump closes the [`Gate`] (new operations then wait), makes that store
+//! visible to every thread at once with `membarrier(2)` (so the hot path
+//! needs only compiler fences), and waits until no record is busy. From then
+//! on no thread touches the live set until the gate opens again.
+//!
+//! Slot words: 0 = unused, an even value = the address of a live block, an
+//! odd value = a free slot linking to the next free index (`next << 1 | 1`).
+//! Everything here lives in memory mapped with `mmap`, outside the heap.
+
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use crate::lock::SpinLock;
+use crate::sys;
+
+/// A slot index; `NO_SLOT` marks a block that is not tracked.
+pub(crate) type SlotIndex = u32;
+/// The header's slot index of a block the tracker did not record.
+pub(crate) const NO_SLOT: SlotIndex = u32::MAX;
+
+/// Slots per chunk of the slot array (8 MiB of address space each).
+const CHUNK_SLOTS: usize = 1 << 20;
+/// Chunks, mapped on demand: up to 2^32 - 1 slots.
+const CHUNKS: usize = 4096;
+/// Fresh slot indices a thread takes from the shared counter at a time.
+const FRESH_BATCH: u32 = 4096;
+/// A thread hands its free list to the shared pool once it is this long.
+const DONATE_LEN: u32 = 8192;
+/// Free lists the shared pool keeps separately; more are joined together.
+const POOL_LISTS: usize = 64;
+
+/// The header before every block the tracker returns: 16 bytes, 8-aligned,
+/// ending where the caller's block starts.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(crate) struct Header {
+    /// The block's slot, or [`NO_SLOT`].
+    pub(crate) slot: SlotIndex,
+    /// Allocation-site stack id, 0 if not sampled (depot ids fit in 32 bits).
+    pub(crate) stack_id: u32,
+    /// Requested size in bytes.
+    pub(crate) size: u64,
+}
+
+/// Bytes of header space before a block of alignment `align`: 16, or the
+/// alignment itself when larger, so the caller's block stays aligned.
+#[inline]
+pub(crate) fn header_space(align: usize) -> usize {
+    align.max(core::mem::size_of::<Header>())
+}
+
+/// A free list threaded through the slot words: `len` indices from `head`.
+#[derive(Clone, Copy)]
+struct FreeList {
+    head: SlotIndex,
+    tail: SlotIndex,
+    len: u32,
+}
+
+const EMPTY_LIST: FreeList = FreeList {
+    head: NO_SLOT,
+    tail: NO_SLOT,
+    len: 0,
+};
+
+/// Cumulative allocation counters of one thread record.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) allocated_bytes: u64,
+    pub(crate) allocated_objects: u64,
+    pub(crate) freed_bytes: u64,
+    pub(crate) freed_objects: u64,
+}
+
+impl Counters {
+    pub(crate) fn live_bytes(&self) -> u64 {
+        self.allocated_bytes.saturating_sub(self.freed_bytes)
+    }
+
+    pub(crate) fn live_objects(&self) -> u64 {
+        self.allocated_objects.saturating_sub(self.freed_objects)
+    }
+}
+
+/// What one thread owns. Only its owner writes it (plain loads and stores
+/// through atomics, no read-modify-write); dumps and [`totals`] read it.
+/// Aligned to two cache lines so records of different threads never share
+/// one.
+#[repr(C, align(128))]
+pub(crate) struct ThreadRecord {
+    /// Non-zero while the owner is inside the tracker (or writing a dump).
+    busy: AtomicU32,
+    claimed: AtomicBool,
+    /// The next record of the registry; set once, before publication.
+    next: AtomicPtr<ThreadRecord>,
+    /// The live set this record belongs to (the tracker's, or a test's).
+    owner: *const LiveSet,
+    allocated_bytes: AtomicU64,
+    allocated_objects: AtomicU64,
+    freed_bytes: AtomicU64,
+    freed_objects: AtomicU64,
+    /// Owner only: indices of free slots, and a fresh range `[next, end)`.
+    free: UnsafeCell<FreeList>,
+    fresh: UnsafeCell<(SlotIndex, SlotIndex)>,
+}
+
+// SAFETY: the `UnsafeCell`s are touched only by the owning thread (and by
+// the thread-exit hook, on the owner, after which the record is unowned).
+unsafe impl Sync for ThreadRecord {}
+
+/// Everything the live set shares between threads.
+pub(crate) struct LiveSet {
+    /// Closed (non-zero) while a dump reads the live set.
+    gate: AtomicU32,
+    /// True until `membarrier` is known to work; the hot path then needs a
+    /// real fence after marking itself busy.
+    needs_fence: AtomicBool,
+    initialised: AtomicBool,
+    init_lock: SpinLock,
+    /// The registry: every record ever mapped, newest first.
+    records: AtomicPtr<ThreadRecord>,
+    registry_lock: SpinLock,
+    /// The slot array, in chunks mapped on demand.
+    chunks: [AtomicPtr<u64>; CHUNKS],
+    /// Indices below this are in mapped chunks (and have been handed out).
+    fresh_next: AtomicU32,
+    pool_lock: SpinLock,
+    pool: UnsafeCell<[FreeList; POOL_LISTS]>,
+    /// pthread key whose destructor returns a record at thread exit.
+    exit_key: UnsafeCell<libc::pthread_key_t>,
+    /// Frees of tracked blocks from inside the tracker (re-entered through
+    /// a signal handler, say), which cannot touch the thread's record.
+    reentrant_freed_bytes: AtomicU64,
+    reentrant_freed_objects: AtomicU64,
+    reentrant_allocated_bytes: AtomicU64,
+    reentrant_allocated_objects: AtomicU64,
+}
+
+// SAFETY: `pool` is touched only under `pool_lock`; `exit_key` is written
+// once under `init_lock` before `initialised` is set (Release) and read after
+// it is seen (Acquire).
+unsafe impl Sync for LiveSet {}
+
+impl LiveSet {
+    pub(crate) const fn new() -> LiveSet {
+        LiveSet {
+            gate: AtomicU32::new(0),
+            needs_fence: AtomicBool::new(true),
+            initialised: AtomicBool::new(false),
+            init_lock: SpinLock::new(),
+            records: AtomicPtr::new(ptr::null_mut()),
+            registry_lock: SpinLock::new(),
+            chunks: [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS],
+            fresh_next: AtomicU32::new(0),
+            pool_lock: SpinLock::new(),
+            pool: UnsafeCell::new([EMPTY_LIST; POOL_LISTS]),
+            exit_key: UnsafeCell::new(0),
+            reentrant_freed_bytes: AtomicU64::new(0),
+            reentrant_freed_objects: AtomicU64::new(0),
+            reentrant_allocated_bytes: AtomicU64::new(0),
+            reentrant_allocated_objects: AtomicU64::new(0),
+        }
+    }
+
+    // ---------------------------------------------------------------- slots
+
+    #[inline]
+    fn slot(&self, index: SlotIndex) -> &AtomicU64 {
+        let chunk = self.chunks[index as usize / CHUNK_SLOTS].load(Ordering::Relaxed);
+        // SAFETY: an index is only handed out once its chunk is mapped, and
+        // that mapping happened-before through the pool lock or the fresh
+        // counter; chunks are never unmapped.
+        unsafe { AtomicU64::from_ptr(chunk.cast::<u64>().add(index as usize % CHUNK_SLOTS)) }
+    }
+
+    /// Calls `visit(address)` for every live block. Call with the gate
+    /// closed (or from tests, with no other thread allocating).
+    pub(crate) fn for_each_live(&self, mut visit: impl FnMut(usize)) {
+        let end = self.fresh_next.load(Ordering::Acquire) as usize;
+        for chunk_index in 0..end.div_ceil(CHUNK_SLOTS) {
+            let chunk = self.chunks[chunk_index].load(Ordering::Acquire);
+            if chunk.is_null() {
+                continue;
+            }
+            let count = (end - chunk_index * CHUNK_SLOTS).min(CHUNK_SLOTS);
+            // SAFETY: the chunk holds CHUNK_SLOTS words; `count` of them are
+            // in use. Slot words are only written while the gate is open.
+            let words = unsafe { core::slice::from_raw_parts(chunk.cast::<u64>(), count) };
+            for &word in words {
+                if word != 0 && word & 1 == 0 {
+                    visit(word as usize);
+                }
+            }
+        }
+    }
+
+    /// Bytes of memory the slot array and records use (upper bound: the
+    /// slots handed out so far, and every record).
+    pub(crate) fn footprint(&self) -> u64 {
+        let slots = u64::from(self.fresh_next.load(Ordering::Relaxed)) * 8;
+        let mut records = 0u64;
+        self.for_each_record(|_| records += core::mem::size_of::<ThreadRecord>() as u64);
+        slots + records
+    }
+
+    /// Maps the chunks that `[start, end)` needs. Called under `pool_lock`.
+    fn map_chunks(&self, start: usize, end: usize) -> Option<()> {
+        for chunk_index in start / CHUNK_SLOTS..end.div_ceil(CHUNK_SLOTS) {
+            let chunk = self.chunks.get(chunk_index)?;
+            if chunk.load(Ordering::Relaxed).is_null() {
+                let mapped = sys::map(CHUNK_SLOTS * 8)?;
+                chunk.store(mapped.cast(), Ordering::Release);
+            }
+        }
+        Some(())
+    }
+
+    // -------------------------------------------------------------- records
+
+    /// Sets up the exit hook and `membarrier` once.
+    fn initialise(&self) {
+        if self.initialised.load(Ordering::Acquire) {
+            return;
+        }
+        self.init_lock.lock();
+        if !self.initialised.load(Ordering::Relaxed) {
+            // SAFETY: creating a key with a destructor that only touches
+            // our records; written under `init_lock`.
+            unsafe { libc::pthread_key_create(self.exit_key.get(), Some(on_thread_exit)) };
+            if sys::membarrier_register() {
+                self.needs_fence.store(false, Ordering::Release);
+            }
+            self.initialised.store(true, Ordering::Release);
+        }
+        self.init_lock.unlock();
+    }
+
+    /// Claims a record for the calling thread: a returned one, or a new one.
+    /// `None` if no memory could be mapped.
+    pub(crate) fn claim_record(&'static self) -> Option<&'static ThreadRecord> {
+        self.initialise();
+        let mut found = None;
+        self.for_each_record(|record| {
+            if found.is_none()
+                && !record.claimed.load(Ordering::Relaxed)
+                && record
+                    .claimed
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                found = Some(record);
+            }
+        });
+        let record = match found {
+            Some(record) => record,
+            None => self.new_records()?,
+        };
+        // SAFETY: the key was created by `initialise`; setting a value does
+        // not allocate for the first keys of a process.
+        unsafe {
+            libc::pthread_setspecific(*self.exit_key.get(), (record as *const ThreadRecord).cast())
+        };
+        Some(record)
+    }
+
+    /// Maps a page of new records, claims the first and publishes them all.
+    fn new_records(&'static self) -> Option<&'static ThreadRecord> {
+        const PER_MAP: usize = 4096 / core::mem::size_of::<ThreadRecord>();
+        let base = sys::map(4096)?.cast::<ThreadRecord>();
+        for index in 0..PER_MAP {
+            // SAFETY: the mapping holds PER_MAP records, aligned (page).
+            unsafe {
+                base.add(index).write(ThreadRecord {
+                    busy: AtomicU32::new(0),
+                    claimed: AtomicBool::new(index == 0),
+                    next: AtomicPtr::new(ptr::null_mut()),
+                    owner: self,
+                    allocated_bytes: AtomicU64::new(0),
+                    allocated_objects: AtomicU64::new(0),
+                    freed_bytes: AtomicU64::new(0),
+                    freed_objects: AtomicU64::new(0),
+                    free: UnsafeCell::new(EMPTY_LIST),
+                    fresh: UnsafeCell::new((0, 0)),
+                })
+            };
+        }
+        self.registry_lock.lock();
+        for index in (0..PER_MAP).rev() {
+            // SAFETY: as above; records are never unmapped.
+            let record = unsafe { &*base.add(index) };
+            record
+                .next
+                .store(self.records.load(Ordering::Relaxed), Ordering::Relaxed);
+            self.records
+                .store(base.wrapping_add(index), Ordering::Release);
+        }
+        self.registry_lock.unlock();
+        // SAFETY: as above.
+        Some(unsafe { &*base })
+    }
+
+    /// Calls `visit` for every record, claimed or not.
+    pub(crate) fn for_each_record(&self, mut visit: impl FnMut(&'static ThreadRecord)) {
+        let mut current = self.records.load(Ordering::Acquire);
+        while !current.is_null() {
+            // SAFETY: records are published fully initialised and never
+            // unmapped.
+            let record = unsafe { &*current };
+            visit(record);
+            current = record.next.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Totals over every record: exact while the gate is closed, otherwise
+    /// a sum of counters read one after another.
+    pub(crate) fn totals(&self) -> Counters {
+        let mut totals = Counters {
+            allocated_bytes: self.reentrant_allocated_bytes.load(Ordering::Relaxed),
+            allocated_objects: self.reentrant_allocated_objects.load(Ordering::Relaxed),
+            freed_bytes: self.reentrant_freed_bytes.load(Ordering::Relaxed),
+            freed_objects: self.reentrant_freed_objects.load(Ordering::Relaxed),
+        };
+        self.for_each_record(|record| {
+            totals.allocated_bytes += record.allocated_bytes.load(Ordering::Relaxed);
+            totals.allocated_objects += record.allocated_objects.load(Ordering::Relaxed);
+            totals.freed_bytes += record.freed_bytes.load(Ordering::Relaxed);
+            totals.freed_objects += record.freed_objects.load(Ordering::Relaxed);
+        });
+        totals
+    }
+
+    // ----------------------------------------------------------------- gate
+
+    /// Closes the gate and waits until no other thread is inside the
+    /// tracker; the gate opens again when the guard is dropped. `own` (the
+    /// dumping thread's record) is skipped. `None`, with the gate open, if
+    /// some thread stays busy past `timeout`.
+    pub(crate) fn close_gate(
+        &self,
+        own: &ThreadRecord,
+        timeout: std::time::Duration,
+    ) -> Option<GateClosed<'_>> {
+        self.gate.store(1, Ordering::SeqCst);
+        // Make the closed gate visible to every thread before reading their
+        // busy words: with it, the hot path's busy store and gate load need
+        // no fence of their own (an asymmetric Dekker handshake).
+        if self.needs_fence.load(Ordering::Acquire) || !sys::membarrier() {
+            fence(Ordering::SeqCst);
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let mut all_idle = true;
+        self.for_each_record(|record| {
+            if core::ptr::eq(record, own) || !all_idle {
+                return;
+            }
+            let mut spins = 0u32;
+            while record.busy.load(Ordering::Acquire) != 0 {
+                spins += 1;
+                if spins < 100 {
+                    core::hint::spin_loop();
+                } else if std::time::Instant::now() < deadline {
+                    sys::yield_now();
+                } else {
+                    all_idle = false;
+                    return;
+                }
+            }
+        });
+        let closed = GateClosed { live: self };
+        all_idle.then_some(closed)
+    }
+
+    /// Waits while the gate is closed. Call with the record not busy.
+    #[cold]
+    fn wait_at_gate(&self) {
+        loop {
+            let value = self.gate.load(Ordering::Acquire);
+            if value == 0 {
+                return;
+            }
+            sys::futex_wait(&self.gate, value);
+        }
+    }
+}
+
+/// The gate, closed: no other thread touches the live set until this is
+/// dropped.
+pub(crate) struct GateClosed<'a> {
+    live: &'a LiveSet,
+}
+
+impl Drop for GateClosed<'_> {
+    fn drop(&mut self) {
+        self.live.gate.store(0, Ordering::Release);
+        sys::futex_wake_all(&self.live.gate);
+    }
+}
+
+/// pthread key destructor: gives the exiting thread's free slots to the
+/// pool and its record back to the registry (its counters stay, so totals
+/// still count what the thread allocated and freed).
+extern "C" fn on_thread_exit(record: *mut libc::c_void) {
+    if record.is_null() {
+        return;
+    }
+    // SAFETY: the key's value is always a record from the registry.
+    let record = unsafe { &*record.cast::<ThreadRecord>() };
+    crate::tracker::forget_record();
+    // SAFETY: live sets are statics.
+    let live = unsafe { &*record.owner };
+    // Wait for a dump to finish: the free list lives in the slot words.
+    let Some(_busy) = Busy::enter(record, live) else {
+        return; // exiting from inside the tracker: keep the record
+    };
+    // SAFETY: we run on the owning thread, which is exiting.
+    let free = unsafe { &mut *record.free.get() };
+    let fresh = unsafe { &mut *record.fresh.get() };
+    // Unused fresh indices go back as a free list.
+    while fresh.0 < fresh.1 {
+        let index = fresh.0;
+        fresh.0 += 1;
+        push_free(live, free, index);
+    }
+    live.donate(core::mem::replace(free, EMPTY_LIST));
+    record.claimed.store(false, Ordering::Release);
+}
+
+#[inline]
+fn push_free(live: &LiveSet, list: &mut FreeList, index: SlotIndex) {
+    live.slot(index)
+        .store((u64::from(list.head) << 1) | 1, Ordering::Relaxed);
+    if list.len == 0 {
+        list.tail = index;
+    }
+    list.head = index;
+    list.len += 1;
+}
+
+impl LiveSet {
+    /// Gives a free list to the shared pool.
+    fn donate(&self, list: FreeList) {
+        if list.len == 0 {
+            return;
+        }
+        self.pool_lock.lock();
+        // SAFETY: under `pool_lock`.
+        let pool = unsafe { &mut *self.pool.get() };
+        if let Some(empty) = pool.iter_mut().find(|entry| entry.len == 0) {
+            *empty = list;
+        } else {
+            // Join it in front of the first list.
+            let first = &mut pool[0];
+            self.slot(list.tail)
+                .store((u64::from(first.head) << 1) | 1, Ordering::Relaxed);
+            first.head = list.head;
+            first.len += list.len;
+        }
+        self.pool_lock.unlock();
+    }
+
+    /// Refills an empty thread: a list from the pool, or a fresh range.
+    #[cold]
+    fn refill(&self, free: &mut FreeList, fresh: &mut (SlotIndex, SlotIndex)) -> Option<()> {
+        self.pool_lock.lock();
+        // SAFETY: under `pool_lock`.
+        let pool = unsafe { &mut *self.pool.get() };
+        let result = if let Some(entry) = pool.iter_mut().find(|entry| entry.len != 0) {
+            *free = core::mem::replace(entry, EMPTY_LIST);
+            Some(())
+        } else {
+            let start = self.fresh_next.load(Ordering::Relaxed);
+            let end = start.checked_add(FRESH_BATCH).filter(|&end| end != NO_SLOT);
+            match end {
+                Some(end) if self.map_chunks(start as usize, end as usize).is_some() => {
+                    self.fresh_next.store(end, Ordering::Release);
+                    *fresh = (start, end);
+                    Some(())
+                }
+                _ => None,
+            }
+        };
+        self.pool_lock.unlock();
+        result
+    }
+}
+
+/// The calling thread's side of the live set, valid while it is marked busy
+/// with [`Busy::enter`].
+pub(crate) struct Busy {
+    record: &'static ThreadRecord,
+}
+
+impl Busy {
+    /// Marks `record` busy; `None` if it already is (the tracker was
+    /// re-entered, or this thread is writing a dump). Waits first while a
+    /// dump has the gate closed.
+    #[inline]
+    pub(crate) fn enter(record: &'static ThreadRecord, live: &LiveSet) -> Option<Busy> {
+        if record.busy.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        loop {
+            record.busy.store(1, Ordering::Relaxed);
+            // Only the compiler must not reorder here: `close_gate`'s
+            // membarrier orders the other side.
+            if live.needs_fence.load(Ordering::Relaxed) {
+                fence(Ordering::SeqCst);
+            } else {
+                core::sync::atomic::compiler_fence(Ordering::SeqCst);
+            }
+            if live.gate.load(Ordering::Relaxed) == 0 {
+                return Some(Busy { record });
+            }
+            record.busy.store(0, Ordering::Release);
+            live.wait_at_gate();
+        }
+    }
+
+    /// The record this guard marks busy.
+    pub(crate) fn record(&self) -> &'static ThreadRecord {
+        self.record
+    }
+
+    /// Records a new block at `address`; returns its slot, or `None` if the
+    /// slot array cannot grow.
+    #[inline]
+    pub(crate) fn insert(&self, live: &LiveSet, address: usize, size: usize) -> Option<SlotIndex> {
+        // SAFETY: the owner is busy, so nothing else on this thread is
+        // touching its free list (re-entry finds it busy and stays out).
+        let free = unsafe { &mut *self.record.free.get() };
+        let index = if free.len != 0 {
+            let index = free.head;
+            free.head = (live.slot(index).load(Ordering::Relaxed) >> 1) as SlotIndex;
+            free.len -= 1;
+            index
+        } else {
+            // SAFETY: as above.
+            let fresh = unsafe { &mut *self.record.fresh.get() };
+            if fresh.0 == fresh.1 {
+                live.refill(free, fresh)?;
+                if free.len != 0 {
+                    return self.insert(live, address, size);
+                }
+            }
+            let index = fresh.0;
+            fresh.0 += 1;
+            index
+        };
+        live.slot(index).store(address as u64, Ordering::Relaxed);
+        add(&self.record.allocated_bytes, size as u64);
+        add(&self.record.allocated_objects, 1);
+        Some(index)
+    }
+
+    /// Forgets the block in slot `index` (of `size` bytes).
+    #[inline]
+    pub(crate) fn remove(&self, live: &LiveSet, index: SlotIndex, size: usize) {
+        // SAFETY: see `insert`.
+        let free = unsafe { &mut *self.record.free.get() };
+        push_free(live, free, index);
+        add(&self.record.freed_bytes, size as u64);
+        add(&self.record.freed_objects, 1);
+        if free.len >= DONATE_LEN {
+            live.donate(core::mem::replace(free, EMPTY_LIST));
+        }
+    }
+
+    /// Moves the block in slot `index` to a new address (a realloc).
+    #[inline]
+    pub(crate) fn moved(
+        &self,
+        live: &LiveSet,
+        index: SlotIndex,
+        address: usize,
+        old_size: usize,
+        new_size: usize,
+    ) {
+        live.slot(index).store(address as u64, Ordering::Relaxed);
+        add(&self.record.freed_bytes, old_size as u64);
+        add(&self.record.freed_objects, 1);
+        add(&self.record.allocated_bytes, new_size as u64);
+        add(&self.record.allocated_objects, 1);
+    }
+}
+
+impl Drop for Busy {
+    #[inline]
+    fn drop(&mut self) {
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        self.record.busy.store(0, Ordering::Release);
+    }
+}
+
+impl LiveSet {
+    /// Forgets a tracked block freed from inside the tracker (re-entered),
+    /// when the thread's free list may be mid-update: the slot is cleared and
+    /// its index is not reused.
+    #[cold]
+    pub(crate) fn remove_reentrant(&self, index: SlotIndex, size: usize) {
+        self.slot(index).store(0, Ordering::Relaxed);
+        self.reentrant_freed_bytes
+            .fetch_add(size as u64, Ordering::Relaxed);
+        self.reentrant_freed_objects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A realloc from inside the tracker (the dumping thread, say) moved the
+    /// tracked block in slot `index`.
+    #[cold]
+    pub(crate) fn moved_reentrant(
+        &self,
+        index: SlotIndex,
+        address: usize,
+        old_size: usize,
+        new_size: usize,
+    ) {
+        self.slot(index).store(address as u64, Ordering::Relaxed);
+        self.reentrant_freed_bytes
+            .fetch_add(old_size as u64, Ordering::Relaxed);
+        self.reentrant_freed_objects.fetch_add(1, Ordering::Relaxed);
+        self.reentrant_allocated_bytes
+            .fetch_add(new_size as u64, Ordering::Relaxed);
+        self.reentrant_allocated_objects
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `counter += value` by the counter's only writer: a plain load and store,
+/// no locked instruction.
+#[inline]
+fn add(counter: &AtomicU64, value: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(value),
+        Ordering::Relaxed,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_and_every_live_block_is_found() {
+        static LIVE: LiveSet = LiveSet::new();
+        let record = LIVE.claim_record().unwrap();
+        let busy = Busy::enter(record, &LIVE).unwrap();
+        let mut slots = Vec::new();
+        for address in (1..20_000usize).map(|i| i * 64) {
+            slots.push((address, busy.insert(&LIVE, address, 48).unwrap()));
+        }
+        for &(_, slot) in slots.iter().step_by(2) {
+            busy.remove(&LIVE, slot, 48);
+        }
+        let mut found = Vec::new();
+        LIVE.for_each_live(|address| found.push(address));
+        found.sort_unstable();
+        let expected: Vec<usize> = slots.iter().skip(1).step_by(2).map(|&(a, _)| a).collect();
+        assert_eq!(found, expected);
+        // Freed slots come back before fresh ones.
+        let reused = busy.insert(&LIVE, 8, 8).unwrap();
+        assert!(slots.iter().step_by(2).any(|&(_, slot)| slot == reused));
+        let totals = LIVE.totals();
+        assert_eq!(totals.live_objects(), 10_000);
+        assert_eq!(totals.live_bytes(), 9_999 * 48 + 8);
+    }
+}

@@ -1,0 +1,109 @@
+//! The tracker's per-thread bookkeeping: threads that come and go, blocks
+//! freed by a thread other than the one that allocated them, and
+//! over-aligned blocks all end up in the dump exactly, and short-lived
+//! threads do not make the tracker's own memory grow.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use heapdump_tests::{read_graph, temp_path};
+
+#[global_allocator]
+static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
+
+const THREADS: usize = 300;
+const KEPT_PER_THREAD: usize = 20;
+
+#[repr(align(64))]
+struct Line([u8; 64]);
+
+#[repr(align(4096))]
+struct Page([u8; 4096]);
+
+#[test]
+fn short_lived_threads_cross_thread_frees_and_alignment() {
+    // Threads that each keep a few blocks, churn many, and exit.
+    let kept: Arc<Mutex<Vec<Box<[u64; 5]>>>> = Arc::default();
+    for thread in 0..THREADS {
+        let kept = Arc::clone(&kept);
+        std::thread::spawn(move || {
+            let mut scratch = Vec::new();
+            for index in 0..1000u64 {
+                scratch.push(vec![index; 1 + index as usize % 16]);
+            }
+            drop(scratch);
+            let mut kept = kept.lock().unwrap();
+            for index in 0..KEPT_PER_THREAD {
+                kept.push(Box::new([thread as u64, index as u64, 0xfeed, 0, 0]));
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    // A producer allocates, a consumer frees (and keeps every 100th).
+    let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(64);
+    let consumer = std::thread::spawn(move || {
+        receiver
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| index % 100 == 0)
+            .map(|(_, block)| block)
+            .collect::<Vec<_>>()
+    });
+    let producer = std::thread::spawn(move || {
+        for index in 0..10_000usize {
+            sender.send(vec![(index % 251) as u8; 24 + index % 200]).unwrap();
+        }
+    });
+    producer.join().unwrap();
+    let from_producer = consumer.join().unwrap();
+    assert_eq!(from_producer.len(), 100);
+
+    let lines: Vec<Box<Line>> = (0..10).map(|i| Box::new(Line([i; 64]))).collect();
+    let pages: Vec<Box<Page>> = (0..3).map(|i| Box::new(Page([i; 4096]))).collect();
+    for line in &lines {
+        assert_eq!(&**line as *const Line as usize % 64, 0);
+    }
+    for page in &pages {
+        assert_eq!(&**page as *const Page as usize % 4096, 0);
+    }
+
+    let stats = heapdump::stats();
+    assert!(
+        stats.tracker_bytes < 4 << 20,
+        "records and slots of exited threads are reused: {stats:?}"
+    );
+
+    let path = temp_path("thread_churn");
+    let report = heapdump::write_file(&path).unwrap();
+    read_graph(&path, |graph| {
+        let dump = graph.dump();
+        let stats = dump.stats.expect("a STATS record");
+        assert_eq!(stats.live_objects, report.objects);
+        assert_eq!(dump.objects.len() as u64, report.objects);
+        assert_eq!(stats.live_bytes, dump.live_bytes());
+        let find = |address: usize, size: u64| {
+            let found = dump
+                .objects
+                .binary_search_by_key(&(address as u64), |object| object.address)
+                .unwrap_or_else(|_| panic!("no object at {address:#x}"));
+            assert_eq!(dump.objects[found].size, size, "object at {address:#x}");
+        };
+        let kept = kept.lock().unwrap();
+        assert_eq!(kept.len(), THREADS * KEPT_PER_THREAD);
+        for block in kept.iter() {
+            find(&**block as *const [u64; 5] as usize, 40);
+        }
+        for block in &from_producer {
+            find(block.as_ptr() as usize, block.capacity() as u64);
+        }
+        for line in &lines {
+            find(&**line as *const Line as usize, 64);
+        }
+        for page in &pages {
+            find(&**page as *const Page as usize, 4096);
+        }
+    });
+    std::fs::remove_file(&path).unwrap();
+}
