@@ -53,7 +53,9 @@ fn short_lived_threads_cross_thread_frees_and_alignment() {
     });
     let producer = std::thread::spawn(move || {
         for index in 0..10_000usize {
-            sender.send(vec![(index % 251) as u8; 24 + index % 200]).unwrap();
+            sender
+                .send(vec![(index % 251) as u8; 24 + index % 200])
+                .unwrap();
         }
     });
     producer.join().unwrap();
@@ -105,5 +107,62 @@ fn short_lived_threads_cross_thread_frees_and_alignment() {
             find(&**page as *const Page as usize, 4096);
         }
     });
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// A child forked while another thread allocates can still write a dump:
+/// the records of threads that do not exist in the child are returned and
+/// the tracker's locks released (else the dump would wait for a thread that
+/// will never leave the allocator).
+#[test]
+fn a_forked_child_can_dump() {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churner = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut blocks: Vec<Vec<u8>> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                blocks.push(vec![7; 100]);
+                if blocks.len() > 1000 {
+                    blocks.clear();
+                }
+            }
+        })
+    };
+    let path = temp_path("forked_child");
+    let kept = vec![42u8; 12345];
+    for _ in 0..20 {
+        // SAFETY: the child only allocates (glibc's malloc and our tracker
+        // are fork-safe), writes a dump and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let code = match heapdump::write_file(&path) {
+                Ok(report) if report.objects > 0 && report.threads == 1 => 0,
+                Ok(_) => 2,
+                Err(_) => 3,
+            };
+            // SAFETY: leaving the child without running the parent's
+            // destructors or test harness.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child's dump failed: status {status:#x}"
+        );
+        read_graph(&path, |graph| {
+            let address = kept.as_ptr() as u64;
+            assert!(graph
+                .dump()
+                .objects
+                .iter()
+                .any(|object| object.address == address && object.size == 12345));
+        });
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churner.join().unwrap();
     std::fs::remove_file(&path).unwrap();
 }

@@ -26,8 +26,9 @@
 //! that is not a pointer.
 //!
 //! # Costs
-//! Every allocation and free takes one of 64 sharded spin locks and updates a
-//! hash table kept outside the heap. Allocation sites are sampled by bytes
+//! Every block gets a 16-byte header (or its alignment, if larger) and an
+//! 8-byte slot outside the heap; allocating and freeing take no lock and
+//! touch no cache line shared with other threads. Allocation sites are sampled by bytes
 //! (one stack per 512 KiB allocated on average, like Go's `MemProfileRate`;
 //! set [`set_sample_rate`] or `HEAPDUMP_SAMPLE_RATE`, 1 = every allocation)
 //! with a frame-pointer walk: build with `-C force-frame-pointers=yes` for

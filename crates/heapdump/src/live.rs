@@ -245,6 +245,8 @@ impl LiveSet {
             // SAFETY: creating a key with a destructor that only touches
             // our records; written under `init_lock`.
             unsafe { libc::pthread_key_create(self.exit_key.get(), Some(on_thread_exit)) };
+            // SAFETY: registers a handler that only stores to our atomics.
+            unsafe { libc::pthread_atfork(None, None, Some(crate::tracker::after_fork_in_child)) };
             if sys::membarrier_register() {
                 self.needs_fence.store(false, Ordering::Release);
             }
@@ -398,6 +400,29 @@ impl LiveSet {
             }
             sys::futex_wait(&self.gate, value);
         }
+    }
+}
+
+impl LiveSet {
+    /// In a child process after `fork`: only the forking thread exists, so
+    /// every other record is returned (its free list dropped: it may have
+    /// been mid-update) and every lock a vanished thread may have held is
+    /// released. `own` is the forking thread's record, if it has one.
+    pub(crate) fn reset_after_fork(&self, own: *const ThreadRecord) {
+        self.for_each_record(|record| {
+            if core::ptr::eq(record, own) {
+                return;
+            }
+            record.busy.store(0, Ordering::Relaxed);
+            // SAFETY: the record's owner does not exist in this process.
+            unsafe {
+                *record.free.get() = EMPTY_LIST;
+                *record.fresh.get() = (0, 0);
+            }
+            record.claimed.store(false, Ordering::Relaxed);
+        });
+        self.registry_lock.unlock();
+        self.pool_lock.unlock();
     }
 }
 

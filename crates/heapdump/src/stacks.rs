@@ -17,10 +17,19 @@ use crate::sys;
 /// Most frames kept per stack.
 pub(crate) const MAX_FRAMES: usize = 64;
 
-/// A captured stack.
+/// A captured stack. Left uninitialised past `len`: zeroing 512 bytes on
+/// every sampled allocation would cost more than the walk.
 pub(crate) struct Frames {
-    pub(crate) pcs: [usize; MAX_FRAMES],
-    pub(crate) len: usize,
+    pcs: [core::mem::MaybeUninit<usize>; MAX_FRAMES],
+    len: usize,
+}
+
+impl Frames {
+    /// The return addresses, innermost first.
+    pub(crate) fn pcs(&self) -> &[usize] {
+        // SAFETY: the first `len` entries were written by `capture`.
+        unsafe { core::slice::from_raw_parts(self.pcs.as_ptr().cast::<usize>(), self.len) }
+    }
 }
 
 /// Walks the frame-pointer chain of the calling thread.
@@ -31,7 +40,7 @@ pub(crate) struct Frames {
 #[inline(never)]
 pub(crate) fn capture(stack_high: usize) -> Frames {
     let mut frames = Frames {
-        pcs: [0; MAX_FRAMES],
+        pcs: [core::mem::MaybeUninit::uninit(); MAX_FRAMES],
         len: 0,
     };
     let (mut frame, stack_low) = frame_and_stack_pointer();
@@ -57,7 +66,7 @@ pub(crate) fn capture(stack_high: usize) -> Frames {
         if return_address == 0 {
             break;
         }
-        frames.pcs[frames.len] = return_address;
+        frames.pcs[frames.len].write(return_address);
         frames.len += 1;
         if next <= frame {
             break;
@@ -230,6 +239,14 @@ impl Depot {
         let id = intern_locked(data, hash, pcs).map_or(0, |start| make_id(shard_index, start));
         shard.lock.unlock();
         id
+    }
+
+    /// Releases every shard's lock in a child after `fork`, where the thread
+    /// that held one no longer exists.
+    pub(crate) fn unlock_after_fork(&self) {
+        for shard in &self.shards {
+            shard.lock.unlock();
+        }
     }
 
     /// Locks every shard (for a dump) and returns a guard to read them.

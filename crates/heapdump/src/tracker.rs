@@ -158,6 +158,15 @@ pub(crate) fn forget_record() {
     let _ = THREAD.try_with(|thread| thread.record.set(core::ptr::null()));
 }
 
+/// `pthread_atfork` child handler (see [`LiveSet::reset_after_fork`]).
+pub(crate) extern "C" fn after_fork_in_child() {
+    let own = THREAD
+        .try_with(|thread| thread.record.get())
+        .unwrap_or(core::ptr::null());
+    STATE.live.reset_after_fork(own);
+    STATE.depot.unlock_after_fork();
+}
+
 /// The calling thread marked busy, for the dump: its own allocations then go
 /// untracked. `None` if it already is.
 pub(crate) fn enter_busy() -> Option<Busy> {
@@ -321,11 +330,9 @@ fn sample_site(thread: &ThreadState) -> u32 {
         return 0;
     }
     let frames = stacks::capture(high);
+    let pcs = frames.pcs();
     // The first return address is always into this function.
-    let id = STATE.depot.intern(
-        &frames.pcs[..frames.len][1.min(frames.len)..],
-        &thread.sites,
-    );
+    let id = STATE.depot.intern(&pcs[1.min(pcs.len())..], &thread.sites);
     u32::try_from(id).unwrap_or(0)
 }
 
