@@ -105,7 +105,7 @@ fn two_hundred_dumps_while_four_threads_churn() {
                 // Worker blocks are filled with the worker's number or 1s;
                 // a block's contents are never torn by a concurrent free.
                 for object in &dump.objects {
-                    assert_eq!(object.contents.len() as u64, object.size);
+                    assert_eq!(dump.contents(object).len() as u64, object.size);
                 }
             });
         } else {

@@ -66,7 +66,7 @@ fn object_id(graph: &HeapGraph<'_>, address: u64) -> ObjectId {
         .object_at(address)
         .unwrap_or_else(|| panic!("no object holds {address:#x}"));
     let object = graph.object(id).unwrap();
-    let start = if object.has_type_header {
+    let start = if object.has_type_header() {
         object.address + 8
     } else {
         object.address

@@ -76,9 +76,12 @@ fn check_known_heap(graph: &HeapGraph<'_>, heap: &KnownHeap, redacted: bool) {
         let object = graph.object(id_of(graph, boxed.as_ptr() as usize)).unwrap();
         assert_eq!(object.size as usize, boxed.len());
         if redacted {
-            assert!(object.contents.iter().all(|&byte| byte == 0));
+            assert!(graph.dump().contents(object).iter().all(|&byte| byte == 0));
         } else {
-            assert_eq!(object.contents, &pattern(index, boxed.len())[..]);
+            assert_eq!(
+                graph.dump().contents(object),
+                &pattern(index, boxed.len())[..]
+            );
         }
     }
     // The Vec's buffer references every box, each from its own slot.
@@ -111,7 +114,7 @@ fn check_known_heap(graph: &HeapGraph<'_>, heap: &KnownHeap, redacted: bool) {
         if !redacted {
             let value_offset = std::mem::offset_of!(Node, value);
             let value = u64::from_ne_bytes(
-                object.contents[value_offset..value_offset + 8]
+                graph.dump().contents(object)[value_offset..value_offset + 8]
                     .try_into()
                     .unwrap(),
             );
@@ -148,7 +151,9 @@ fn check_known_heap(graph: &HeapGraph<'_>, heap: &KnownHeap, redacted: bool) {
             None
         } else {
             Some(u64::from_ne_bytes(
-                map_object.contents[offset..offset + 8].try_into().unwrap(),
+                graph.dump().contents(map_object)[offset..offset + 8]
+                    .try_into()
+                    .unwrap(),
             ))
         }
     };

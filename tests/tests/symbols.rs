@@ -159,7 +159,7 @@ fn symbolised<R>(
 }
 
 /// The object whose allocation site has a frame in `function`.
-fn allocated_in<'g>(graph: &'g HeapGraph<'g>, function: &str) -> Vec<&'g Object<'g>> {
+fn allocated_in<'g>(graph: &'g HeapGraph<'g>, function: &str) -> Vec<&'g Object> {
     let dump = graph.dump();
     dump.objects
         .iter()
@@ -191,7 +191,7 @@ fn types_and_sites_come_from_the_binary() {
             let objects = allocated_in(graph, expected.function);
             let typed: Vec<String> = objects
                 .iter()
-                .filter_map(|object| object.type_index)
+                .filter_map(|object| object.type_index())
                 .filter_map(|index| dump.type_info(index))
                 .map(|info| info.name.clone())
                 .collect();
@@ -205,13 +205,13 @@ fn types_and_sites_come_from_the_binary() {
                 .iter()
                 .find(|object| {
                     object
-                        .type_index
+                        .type_index()
                         .and_then(|index| dump.type_info(index))
                         .is_some_and(|info| info.name == expected.type_name)
                 })
                 .unwrap();
             assert!(dump
-                .type_info(object.type_index.unwrap())
+                .type_info(object.type_index().unwrap())
                 .is_some_and(|info| info.from_site));
             // Reports group and name it by its type.
             let label = classes.label(classes.group_of(object));

@@ -178,9 +178,9 @@ impl<'g> Classifier<'g> {
     }
 
     /// The group number of `object`.
-    pub fn group_of(&self, object: &Object<'_>) -> usize {
+    pub fn group_of(&self, object: &Object) -> usize {
         match self.grouping {
-            Grouping::Class => match object.type_index {
+            Grouping::Class => match object.type_index() {
                 Some(index) if index.index() < self.type_count() => SIZE_CLASSES + index.index(),
                 _ => SizeClass::of(object.size).index(),
             },
@@ -214,7 +214,7 @@ impl<'g> Classifier<'g> {
     }
 
     /// The key of `object`'s group.
-    pub fn key_of(&self, object: &Object<'_>) -> Option<GroupKey> {
+    pub fn key_of(&self, object: &Object) -> Option<GroupKey> {
         self.key(self.group_of(object))
     }
 
@@ -264,7 +264,7 @@ impl<'g> Classifier<'g> {
 
 /// The allocation-site stack of `object`, innermost first (see
 /// [`GroupLabel::frames`]); empty when the allocation was not sampled.
-pub fn site_pcs(graph: &HeapGraph<'_>, object: &Object<'_>) -> Vec<String> {
+pub fn site_pcs(graph: &HeapGraph<'_>, object: &Object) -> Vec<String> {
     object
         .site
         .and_then(|id| graph.dump().stack(id))

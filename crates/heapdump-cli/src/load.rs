@@ -46,6 +46,11 @@ pub fn graph_with<'f>(
     });
     bar.finish_and_clear();
     let mut dump = dump?;
+    // Parsing read every page of the file; the graph build reads the
+    // objects' contents again, in order, and the reports only a few bytes:
+    // give the pages back between the steps, so that the file's pages do
+    // not add to the peak next to the graph and the analyses.
+    file.release_pages();
     if !symbols.no_symbols {
         symbolize(&mut dump, binary)?;
     }
@@ -56,6 +61,7 @@ pub fn graph_with<'f>(
         bar.set_position(done);
     });
     bar.finish_and_clear();
+    file.release_pages();
     Ok(graph)
 }
 

@@ -11,8 +11,7 @@ use std::io::{self, Write};
 
 use heapdump_convert::hprof::{self, Plan, Representation};
 use heapdump_reader::{
-    ContentsMode, Dump, DumpInfo, HeapGraph, Object, PointerOffsets, Pointers, Root, RootKind,
-    RootNamer,
+    ContentsMode, Dump, DumpInfo, HeapGraph, Object, PointerOffsets, Root, RootKind, RootNamer,
 };
 
 const OBJECTS: u64 = 17_500;
@@ -116,23 +115,25 @@ fn info() -> DumpInfo {
 fn hprof_over_4_gib_is_well_formed() {
     let base = 0x10_0000_0000u64;
     let stride = OBJECT_SIZE.div_ceil(4096) * 4096;
-    let shared = vec![0x11u8; OBJECT_SIZE as usize];
+    // Every small object shares the first OBJECT_SIZE bytes of `data` (and
+    // one pointer list); the big one's contents follow.
+    let big_address = base + OBJECTS * stride;
+    let mut data = vec![0x11u8; OBJECT_SIZE as usize];
+    data.extend((0..BIG_WORDS).flat_map(|word| (base + (word % OBJECTS) * stride).to_le_bytes()));
     let no_pointers = PointerOffsets::encode([]);
+    let all_words = PointerOffsets::encode((0..BIG_WORDS).map(|word| word * 8));
     let mut dump = Dump::new(info());
+    dump.data = &data;
+    let none = dump.push_pointer_list(PointerOffsets::from_field_list(&no_pointers));
     for index in 0..OBJECTS {
-        let mut object = Object::new(base + index * stride, OBJECT_SIZE, None, &shared);
-        object.pointers = Pointers::Exact(PointerOffsets::from_field_list(&no_pointers));
+        let mut object = Object::new(base + index * stride, OBJECT_SIZE, None, 0);
+        object.set_pointer_list(none);
         dump.objects.push(object);
     }
     // One object whose every word points at one of the others: more
     // pointer words than a class can declare fields, so an Object[].
-    let big_address = base + OBJECTS * stride;
-    let big_contents: Vec<u8> = (0..BIG_WORDS)
-        .flat_map(|word| (base + (word % OBJECTS) * stride).to_le_bytes())
-        .collect();
-    let all_words = PointerOffsets::encode((0..BIG_WORDS).map(|word| word * 8));
-    let mut big = Object::new(big_address, BIG_WORDS * 8, None, &big_contents);
-    big.pointers = Pointers::Exact(PointerOffsets::from_field_list(&all_words));
+    let mut big = Object::new(big_address, BIG_WORDS * 8, None, OBJECT_SIZE);
+    big.set_pointer_list(dump.push_pointer_list(PointerOffsets::from_field_list(&all_words)));
     dump.objects.push(big);
     // A root holding every object.
     let mut root = Root::new(

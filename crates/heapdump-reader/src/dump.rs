@@ -1,8 +1,11 @@
 //! The format-independent model of a heap dump: what every analysis sees,
 //! whichever format the file was in.
 //!
-//! Memory images (object, segment and stack contents) are borrowed from the
-//! file (`&'data [u8]`); only the small metadata is copied.
+//! Memory images are not copied: root contents are borrowed slices of the
+//! file (`&'data [u8]`), and an [`Object`] (40 bytes, millions of them)
+//! records where its contents start in [`Dump::data`] and which of
+//! [`Dump::pointer_lists`] describes its pointer words, looked up through
+//! the [`Dump`] ([`Dump::contents`], [`Dump::pointers`]).
 
 use std::fmt;
 use std::num::NonZeroU64;
@@ -27,7 +30,14 @@ pub struct Dump<'data> {
     /// Allocation-site stacks, sorted by id, ids unique.
     pub stacks: Vec<Stack>,
     /// Live heap objects, sorted by address, not overlapping.
-    pub objects: Vec<Object<'data>>,
+    pub objects: Vec<Object>,
+    /// The bytes object contents are found in ([`Object::contents_at`]):
+    /// the whole mapped file for a parsed dump.
+    pub data: &'data [u8],
+    /// Exact pointer layouts of objects, shared by index
+    /// ([`Object::pointer_list`]); empty for formats that give none
+    /// (heapdump-rs).
+    pub pointer_lists: Vec<PointerOffsets<'data>>,
     /// The allocator's statistics, if the dump has them.
     pub stats: Option<AllocatorStats>,
     /// Object types the dump names ([`Object::type_index`] indexes this).
@@ -48,6 +58,8 @@ impl<'data> Dump<'data> {
             roots: Vec::new(),
             stacks: Vec::new(),
             objects: Vec::new(),
+            data: &[],
+            pointer_lists: Vec::new(),
             stats: None,
             types: Vec::new(),
             go: None,
@@ -62,15 +74,46 @@ impl<'data> Dump<'data> {
     /// The class of `object` that groups objects of one kind: its type when
     /// the dump names it, otherwise its size and pointer layout. See
     /// [`ObjectClass`].
-    pub fn object_class(&self, object: &Object<'data>) -> ObjectClass<'data> {
-        match object.type_index {
+    pub fn object_class(&self, object: &Object) -> ObjectClass<'data> {
+        match object.type_index() {
             Some(index) if index.index() < self.types.len() => ObjectClass::Type(index),
             _ => ObjectClass::Shape {
                 size: object.size,
-                pointers: object.pointers,
-                header: object.has_type_header,
+                pointers: self.pointers(object),
+                header: object.has_type_header(),
             },
         }
+    }
+
+    /// The bytes of `object` at the moment of the dump (`size` of them),
+    /// borrowed from [`Dump::data`]; empty if they are not all there (a
+    /// hand-built object pointing past `data`).
+    pub fn contents(&self, object: &Object) -> &'data [u8] {
+        let data: &'data [u8] = self.data;
+        usize::try_from(object.contents_at)
+            .ok()
+            .zip(usize::try_from(object.size).ok())
+            .and_then(|(start, size)| data.get(start..start.checked_add(size)?))
+            .unwrap_or(&[])
+    }
+
+    /// Which words of `object`'s contents are pointers: its entry of
+    /// [`Dump::pointer_lists`], or [`Pointers::Unknown`] when it has none
+    /// (or the index is out of range).
+    pub fn pointers(&self, object: &Object) -> Pointers<'data> {
+        object
+            .pointer_list()
+            .and_then(|list| self.pointer_lists.get(list.index()))
+            .map_or(Pointers::Unknown, |offsets| Pointers::Exact(*offsets))
+    }
+
+    /// Adds a pointer layout to [`Dump::pointer_lists`], for
+    /// [`Object::set_pointer_list`]; `None` past [`PointerList::MAX`]
+    /// layouts.
+    pub fn push_pointer_list(&mut self, offsets: PointerOffsets<'data>) -> Option<PointerList> {
+        let list = PointerList::new(self.pointer_lists.len())?;
+        self.pointer_lists.push(offsets);
+        Some(list)
     }
 
     /// The name of an [`ObjectClass`]: the type's name, or the shape's
@@ -749,44 +792,49 @@ impl Frame {
 /// In a Go dump an object is a whole allocator slot: `size` is the slot's
 /// size class (at least what the program asked for), a 16-byte tiny block
 /// may hold several small allocations, and since Go 1.22 a slot that starts
-/// with a malloc header (`has_type_header`) is pointed to at `address + 8`
-/// by the program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Object<'data> {
+/// with a malloc header ([`has_type_header`](Object::has_type_header)) is
+/// pointed to at `address + 8` by the program.
+///
+/// 40 bytes: a dump holds millions. The contents and the pointer layout are
+/// not in the object but looked up through its [`Dump`]
+/// ([`Dump::contents`], [`Dump::pointers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Object {
     /// Address returned by the allocator (Go: the slot's first byte).
     pub address: u64,
-    /// Size the program asked for (Go: the slot size).
+    /// Size the program asked for (Go: the slot size); also the length of
+    /// the contents.
     pub size: u64,
     /// Allocation-site stack, `None` if the allocation was not sampled.
     pub site: Option<StackId>,
-    /// The object's bytes, borrowed from the file (`size` of them).
-    pub contents: &'data [u8],
-    /// Which words of `contents` are pointers.
-    pub pointers: Pointers<'data>,
-    /// The object's type, when the dump names it reliably.
-    pub type_index: Option<TypeIndex>,
-    /// The first word is a Go malloc header (a type pointer), not program
-    /// data.
-    pub has_type_header: bool,
+    /// Where the object's bytes (`size` of them) start in [`Dump::data`]:
+    /// for a parsed dump, their offset in the file.
+    pub contents_at: u64,
+    /// The type's index plus one; 0 for none.
+    type_plus_one: u32,
+    /// Bit 31: the first word is a Go malloc header. Bits 0–30: the
+    /// pointer list's index plus one; 0 for none (unknown layout).
+    layout: u32,
 }
 
-impl<'data> Object<'data> {
+// The point of the layout: keep it at 40 bytes.
+const _: () = assert!(std::mem::size_of::<Object>() == 40);
+
+/// Bit of `Object::layout` that says the object starts with a malloc header.
+const HEADER_BIT: u32 = 1 << 31;
+
+impl Object {
     /// An object with no known pointer layout (scanned conservatively) and
-    /// no type.
-    pub fn new(
-        address: u64,
-        size: u64,
-        site: Option<StackId>,
-        contents: &'data [u8],
-    ) -> Object<'data> {
+    /// no type, whose `size` bytes of contents start at `contents_at` in
+    /// [`Dump::data`].
+    pub fn new(address: u64, size: u64, site: Option<StackId>, contents_at: u64) -> Object {
         Object {
             address,
             size,
             site,
-            contents,
-            pointers: Pointers::Unknown,
-            type_index: None,
-            has_type_header: false,
+            contents_at,
+            type_plus_one: 0,
+            layout: 0,
         }
     }
 
@@ -799,6 +847,68 @@ impl<'data> Object<'data> {
     /// not including, its end).
     pub fn contains(&self, address: u64) -> bool {
         address >= self.address && address - self.address < self.size
+    }
+
+    /// The object's type, when the dump names it reliably.
+    pub fn type_index(&self) -> Option<TypeIndex> {
+        self.type_plus_one.checked_sub(1).map(TypeIndex)
+    }
+
+    /// Sets the object's type ([`type_index`](Object::type_index)). The
+    /// last index, `u32::MAX`, cannot be stored and reads back as `None`.
+    pub fn set_type_index(&mut self, index: Option<TypeIndex>) {
+        self.type_plus_one = index.and_then(|index| index.0.checked_add(1)).unwrap_or(0);
+    }
+
+    /// The entry of [`Dump::pointer_lists`] that says which words are
+    /// pointers; `None` when not known (every aligned word is scanned).
+    /// [`Dump::pointers`] looks it up.
+    pub fn pointer_list(&self) -> Option<PointerList> {
+        (self.layout & !HEADER_BIT).checked_sub(1).map(PointerList)
+    }
+
+    /// Sets [`pointer_list`](Object::pointer_list).
+    pub fn set_pointer_list(&mut self, list: Option<PointerList>) {
+        let plus_one = list.map_or(0, |list| (list.0 + 1) & !HEADER_BIT);
+        self.layout = (self.layout & HEADER_BIT) | plus_one;
+    }
+
+    /// The first word is a Go malloc header (a type pointer), not program
+    /// data.
+    pub fn has_type_header(&self) -> bool {
+        self.layout & HEADER_BIT != 0
+    }
+
+    /// Sets [`has_type_header`](Object::has_type_header).
+    pub fn set_type_header(&mut self, header: bool) {
+        if header {
+            self.layout |= HEADER_BIT;
+        } else {
+            self.layout &= !HEADER_BIT;
+        }
+    }
+}
+
+/// Identifies a pointer layout: its index in [`Dump::pointer_lists`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PointerList(u32);
+
+impl PointerList {
+    /// The most layouts a dump can hold (2³¹ − 1: an [`Object`] keeps the
+    /// index in 31 bits).
+    pub const MAX: usize = (HEADER_BIT - 1) as usize;
+
+    /// The layout at `index`, if below [`PointerList::MAX`].
+    pub fn new(index: usize) -> Option<PointerList> {
+        u32::try_from(index)
+            .ok()
+            .filter(|&index| (index as usize) < PointerList::MAX)
+            .map(PointerList)
+    }
+
+    /// The index into [`Dump::pointer_lists`].
+    pub fn index(self) -> usize {
+        self.0 as usize
     }
 }
 

@@ -16,8 +16,6 @@ use std::fmt;
 use std::ops::Range;
 
 use byteorder::{BigEndian, ByteOrder, LittleEndian};
-use petgraph::csr::Csr;
-use petgraph::Directed;
 use rayon::prelude::*;
 
 use crate::dump::{Dump, Object, PointerOffsets, Pointers, Root};
@@ -77,12 +75,71 @@ pub struct RootReference {
 }
 
 /// The object→object references: a compressed sparse row graph over
-/// [`ObjectId`] numbers, each edge weighted by the offset of the word in the
-/// source object (offsets of 4 GiB and more are stored as `u32::MAX`).
-pub type ReferenceGraph = Csr<(), u32, Directed, u32>;
+/// [`ObjectId`] numbers (node `n` is `ObjectId(n)`), each edge with the
+/// offset of the word in the source object (offsets of 4 GiB and more are
+/// stored as `u32::MAX`). 8 bytes per edge plus 8 per object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReferenceGraph {
+    /// Node `n`'s edges are `rows[n]..rows[n + 1]` of `targets` and
+    /// `fields`; one more entry than nodes.
+    rows: Vec<u64>,
+    /// Edge targets, by source, then ascending target, one per pair.
+    targets: Vec<u32>,
+    /// Edge field offsets, beside `targets`.
+    fields: Vec<u32>,
+}
 
-/// An edge while building: source, target, offset in source.
-type Edge = (u32, u32, u32);
+impl ReferenceGraph {
+    /// A graph of `node_count` nodes and no edges.
+    pub fn with_nodes(node_count: usize) -> ReferenceGraph {
+        ReferenceGraph {
+            rows: vec![0; node_count + 1],
+            targets: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.rows.len().saturating_sub(1)
+    }
+
+    /// Number of edges.
+    pub fn edge_count(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// The edge range of `node` (empty when out of range).
+    fn row(&self, node: u32) -> Range<usize> {
+        let node = node as usize;
+        match (self.rows.get(node), self.rows.get(node + 1)) {
+            (Some(&start), Some(&end)) => start as usize..end as usize,
+            _ => 0..0,
+        }
+    }
+
+    /// The targets of `node`'s edges, ascending (empty when out of range).
+    pub fn neighbors_slice(&self, node: u32) -> &[u32] {
+        self.targets.get(self.row(node)).unwrap_or(&[])
+    }
+
+    /// The field offsets of `node`'s edges, beside
+    /// [`neighbors_slice`](ReferenceGraph::neighbors_slice).
+    pub fn edges_slice(&self, node: u32) -> &[u32] {
+        self.fields.get(self.row(node)).unwrap_or(&[])
+    }
+}
+
+/// The edges one scan task found for its range of objects.
+#[derive(Debug, Default)]
+struct TaskEdges {
+    /// Edge count of each object of the range.
+    counts: Vec<u32>,
+    /// Targets, by source, then target.
+    targets: Vec<u32>,
+    /// Field offsets, beside `targets`.
+    fields: Vec<u32>,
+}
 
 /// Bytes of contents scanned between two calls of the progress callback.
 const PROGRESS_STEP: u64 = 32 << 20;
@@ -126,6 +183,7 @@ impl<'data> HeapGraph<'data> {
         let index = AddressIndex::new(&dump.objects);
         let scanner = Scanner {
             index: &index,
+            dump: &dump,
             pointer_size: dump.info.pointer_size,
             big_endian: dump.info.big_endian,
         };
@@ -133,7 +191,7 @@ impl<'data> HeapGraph<'data> {
         let total = dump
             .objects
             .iter()
-            .map(|object| object.contents.len() as u64)
+            .map(|object| dump.contents(object).len() as u64)
             .chain(dump.roots.iter().map(|root| root.contents.len() as u64))
             .fold(0u64, u64::saturating_add);
         let mut done = 0u64;
@@ -149,8 +207,15 @@ impl<'data> HeapGraph<'data> {
 
         // Object scanning: tasks of about TASK_BYTES, run in waves of about
         // PROGRESS_STEP bytes so that progress can be reported between waves.
-        let tasks = tasks(&dump.objects);
-        let mut edges: Vec<Edge> = Vec::new();
+        // Each wave's edges are appended to the CSR as they are (tasks are
+        // in object order), so no edge list is ever sorted or copied whole.
+        let tasks = tasks(&dump);
+        let mut graph = ReferenceGraph {
+            rows: Vec::with_capacity(dump.objects.len() + 1),
+            targets: Vec::new(),
+            fields: Vec::new(),
+        };
+        graph.rows.push(0);
         let mut wave_start = 0;
         while wave_start < tasks.len() {
             let mut wave_end = wave_start;
@@ -163,21 +228,28 @@ impl<'data> HeapGraph<'data> {
                 wave_end += 1;
             }
             let wave = tasks.get(wave_start..wave_end).unwrap_or(&[]);
-            let results: Vec<Vec<Edge>> = wave
+            let results: Vec<TaskEdges> = wave
                 .par_iter()
-                .map(|(range, _)| scanner.scan_objects(&dump.objects, range.clone()))
+                .map(|(range, _)| scanner.scan_objects(range.clone()))
                 .collect();
-            // Appending wave by wave keeps only one wave's results alive
-            // next to the growing edge list.
             for result in results {
-                edges.extend_from_slice(&result);
+                let mut end = graph.targets.len() as u64;
+                graph.rows.extend(result.counts.iter().map(|&count| {
+                    end += u64::from(count);
+                    end
+                }));
+                graph.targets.extend_from_slice(&result.targets);
+                graph.fields.extend_from_slice(&result.fields);
             }
             done = done.saturating_add(wave_bytes);
             progress(done.min(total), total);
             wave_start = wave_end;
         }
-        let graph = csr(&edges, dump.objects.len());
-        drop(edges);
+        // Objects no task covered (none, unless there are no tasks).
+        let last = graph.targets.len() as u64;
+        graph.rows.resize(dump.objects.len() + 1, last);
+        graph.targets.shrink_to_fit();
+        graph.fields.shrink_to_fit();
         progress(total, total);
 
         HeapGraph {
@@ -198,8 +270,7 @@ impl<'data> HeapGraph<'data> {
         self.dump
     }
 
-    /// The object→object reference graph, for algorithms over petgraph's
-    /// traits. Node `n` is `ObjectId(n)`.
+    /// The object→object reference graph. Node `n` is `ObjectId(n)`.
     pub fn csr(&self) -> &ReferenceGraph {
         &self.graph
     }
@@ -210,12 +281,12 @@ impl<'data> HeapGraph<'data> {
     }
 
     /// The object `id`.
-    pub fn object(&self, id: ObjectId) -> Option<&Object<'data>> {
+    pub fn object(&self, id: ObjectId) -> Option<&Object> {
         self.dump.objects.get(id.index())
     }
 
     /// Every object with its id, in address order.
-    pub fn objects(&self) -> impl ExactSizeIterator<Item = (ObjectId, &Object<'data>)> + '_ {
+    pub fn objects(&self) -> impl ExactSizeIterator<Item = (ObjectId, &Object)> + '_ {
         self.dump
             .objects
             .iter()
@@ -226,7 +297,14 @@ impl<'data> HeapGraph<'data> {
     /// The object that holds the byte at `address` (interior addresses
     /// included; one past the end is not inside).
     pub fn object_at(&self, address: u64) -> Option<ObjectId> {
-        self.index.lookup(address)
+        self.index.lookup(&self.dump.objects, address)
+    }
+
+    /// The bytes of object `id` ([`Dump::contents`]); empty for an id out
+    /// of range.
+    pub fn contents(&self, id: ObjectId) -> &'data [u8] {
+        self.object(id)
+            .map_or(&[], |object| self.dump.contents(object))
     }
 
     /// The objects `id` refers to, each with the offset in `id` of the
@@ -234,14 +312,8 @@ impl<'data> HeapGraph<'data> {
     /// order; offsets of 4 GiB and more read `u32::MAX`). Empty for an id
     /// out of range.
     pub fn references(&self, id: ObjectId) -> References<'_> {
-        let (targets, offsets): (&[u32], &[u32]) = if id.index() < self.graph.node_count() {
-            (
-                self.graph.neighbors_slice(id.0),
-                self.graph.edges_slice(id.0),
-            )
-        } else {
-            (&[], &[])
-        };
+        let targets = self.graph.neighbors_slice(id.0);
+        let offsets = self.graph.edges_slice(id.0);
         References {
             inner: targets.iter().zip(offsets),
         }
@@ -293,19 +365,17 @@ const CARD_SHIFT_MIN: u32 = 8;
 /// range of the objects is cut into cards of `2^card_shift` bytes, and each
 /// card records the first object that ends after the card starts. An
 /// address's object is then among the few between its card's entry and the
-/// next card's, found by a short binary search; no search over all objects
-/// (each step of which would be a cache miss). Cards are 256 bytes where the
-/// objects are dense; for a sparse address space they grow (powers of two)
-/// until there are at most two cards per object (plus 1024), so the table
-/// never takes more than 8 bytes per object, and a card with many objects
-/// falls back to a binary search among them. 16 bytes per object for the
-/// spans, plus the cards.
+/// next card's, found by a short binary search over the objects themselves;
+/// no search over all objects (each step of which would be a cache miss).
+/// Cards are 256 bytes where the objects are dense; for a sparse address
+/// space they grow (powers of two) until there are at most two cards per
+/// object (plus 1024), so the table never takes more than 8 bytes per
+/// object, and a card with many objects falls back to a binary search among
+/// them.
 #[derive(Clone, Debug, Default)]
 struct AddressIndex {
-    /// `(start, end)` of every object, ascending.
-    spans: Vec<(u64, u64)>,
-    /// For each card, the index of the first span that ends after the card
-    /// starts; one more entry than cards, equal to `spans.len()`.
+    /// For each card, the index of the first object that ends after the
+    /// card starts; one more entry than cards, equal to the object count.
     cards: Vec<u32>,
     card_shift: u32,
     /// First object byte and one past the last: values outside cannot point
@@ -316,15 +386,13 @@ struct AddressIndex {
 
 impl AddressIndex {
     /// Indexes address-sorted `objects`.
-    fn new(objects: &[Object<'_>]) -> AddressIndex {
-        let spans: Vec<(u64, u64)> = objects
-            .par_iter()
-            .map(|object| (object.address, object.end()))
-            .collect();
-        let low = spans.first().map_or(0, |span| span.0);
-        let high = spans.iter().map(|span| span.1).max().unwrap_or(0);
+    fn new(objects: &[Object]) -> AddressIndex {
+        let low = objects.first().map_or(0, |object| object.address);
+        let high = objects.par_iter().map(Object::end).max().unwrap_or(0);
         let range = high.saturating_sub(low);
-        let budget = (spans.len() as u64).saturating_mul(2).saturating_add(1024);
+        let budget = (objects.len() as u64)
+            .saturating_mul(2)
+            .saturating_add(1024);
         let mut card_shift = CARD_SHIFT_MIN;
         while card_shift < 63 && (range >> card_shift) >= budget {
             card_shift += 1;
@@ -334,14 +402,16 @@ impl AddressIndex {
         let mut first = 0usize;
         for card in 0..card_count as u64 {
             let card_start = low.saturating_add(card << card_shift);
-            while spans.get(first).is_some_and(|&(_, end)| end <= card_start) {
+            while objects
+                .get(first)
+                .is_some_and(|object| object.end() <= card_start)
+            {
                 first += 1;
             }
             cards.push(first as u32);
         }
-        cards.push(spans.len() as u32);
+        cards.push(objects.len() as u32);
         AddressIndex {
-            spans,
             cards,
             card_shift,
             low,
@@ -349,8 +419,8 @@ impl AddressIndex {
         }
     }
 
-    /// The object holding `address`.
-    fn lookup(&self, address: u64) -> Option<ObjectId> {
+    /// The object of `objects` (the ones indexed) holding `address`.
+    fn lookup(&self, objects: &[Object], address: u64) -> Option<ObjectId> {
         if address < self.low || address >= self.high {
             return None;
         }
@@ -358,15 +428,15 @@ impl AddressIndex {
         let first = *self.cards.get(card)? as usize;
         // The object holding the address, if it also crosses into the next
         // card, is the next card's first; so it is at most that one.
-        let last = (*self.cards.get(card + 1)? as usize).min(self.spans.len().checked_sub(1)?);
-        let candidates = self.spans.get(first..=last.max(first))?;
+        let last = (*self.cards.get(card + 1)? as usize).min(objects.len().checked_sub(1)?);
+        let candidates = objects.get(first..=last.max(first))?;
         let in_card = candidates
-            .partition_point(|&(start, _)| start <= address)
+            .partition_point(|object| object.address <= address)
             .checked_sub(1)?;
-        let &(_, end) = candidates.get(in_card)?;
+        let object = candidates.get(in_card)?;
         // Starts are <= address by the search; an empty object's end is its
         // start, so it never holds an address.
-        if address < end {
+        if address < object.end() {
             Some(ObjectId((first + in_card) as u32))
         } else {
             None
@@ -376,12 +446,13 @@ impl AddressIndex {
 
 /// Splits the objects into ranges of about [`TASK_BYTES`] of contents or
 /// [`TASK_OBJECTS`] objects; each with its contents bytes.
-fn tasks(objects: &[Object<'_>]) -> Vec<(Range<usize>, u64)> {
+fn tasks(dump: &Dump<'_>) -> Vec<(Range<usize>, u64)> {
+    let objects = &dump.objects;
     let mut tasks = Vec::new();
     let mut start = 0;
     let mut bytes = 0u64;
     for (index, object) in objects.iter().enumerate() {
-        bytes = bytes.saturating_add(object.contents.len() as u64);
+        bytes = bytes.saturating_add(dump.contents(object).len() as u64);
         let count = index + 1 - start;
         if bytes >= TASK_BYTES || count >= TASK_OBJECTS {
             tasks.push((start..index + 1, bytes));
@@ -395,35 +466,19 @@ fn tasks(objects: &[Object<'_>]) -> Vec<(Range<usize>, u64)> {
     tasks
 }
 
-/// Builds the CSR from edges sorted by source, then target, with unique
-/// (source, target) pairs, and pads it to `node_count` nodes.
-fn csr(edges: &[Edge], node_count: usize) -> ReferenceGraph {
-    let mut graph = match ReferenceGraph::from_sorted_edges(edges) {
-        Ok(graph) => graph,
-        Err(_) => {
-            // The scanner emits sorted, deduplicated edges; this is a bug.
-            debug_assert!(false, "reference edges are not sorted");
-            ReferenceGraph::with_nodes(node_count)
-        }
-    };
-    while graph.node_count() < node_count {
-        graph.add_node(());
-    }
-    graph
-}
-
 /// What a scan needs: the objects to resolve words against, and how to read
 /// words.
-struct Scanner<'a> {
+struct Scanner<'a, 'data> {
     index: &'a AddressIndex,
+    dump: &'a Dump<'data>,
     pointer_size: u8,
     big_endian: bool,
 }
 
-impl Scanner<'_> {
+impl Scanner<'_, '_> {
     /// The object a word's value points into.
     fn resolve(&self, value: u64) -> Option<ObjectId> {
-        self.index.lookup(value)
+        self.index.lookup(&self.dump.objects, value)
     }
 
     /// Calls `found(offset, target)` for each pointer word of `contents`
@@ -540,18 +595,21 @@ impl Scanner<'_> {
         per_root.concat()
     }
 
-    /// Scans the objects in `range`; edges sorted by source then target, one
-    /// per pair, with the lowest offset.
-    fn scan_objects(&self, objects: &[Object<'_>], range: Range<usize>) -> Vec<Edge> {
-        let mut edges = Vec::new();
+    /// Scans the objects in `range`: for each, its targets in ascending
+    /// order, one per target, with the lowest offset.
+    fn scan_objects(&self, range: Range<usize>) -> TaskEdges {
+        let mut edges = TaskEdges {
+            counts: Vec::with_capacity(range.len()),
+            ..TaskEdges::default()
+        };
         let mut targets: Vec<(u32, u32)> = Vec::new();
-        let objects = objects.get(range.clone()).unwrap_or(&[]);
-        for (index, object) in range.zip(objects) {
+        let objects = self.dump.objects.get(range).unwrap_or(&[]);
+        for object in objects {
             targets.clear();
             self.scan(
                 object.address,
-                object.contents,
-                object.pointers,
+                self.dump.contents(object),
+                self.dump.pointers(object),
                 &mut |offset, target| {
                     let offset = u32::try_from(offset).unwrap_or(u32::MAX);
                     targets.push((target.0, offset));
@@ -561,12 +619,13 @@ impl Scanner<'_> {
             // lowest offset.
             targets.sort_unstable();
             targets.dedup_by_key(|(target, _)| *target);
-            let source = index as u32;
-            edges.extend(
-                targets
-                    .iter()
-                    .map(|&(target, offset)| (source, target, offset)),
-            );
+            edges.counts.push(targets.len() as u32);
+            edges
+                .targets
+                .extend(targets.iter().map(|&(target, _)| target));
+            edges
+                .fields
+                .extend(targets.iter().map(|&(_, offset)| offset));
         }
         edges
     }

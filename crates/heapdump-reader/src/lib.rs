@@ -46,7 +46,8 @@ pub mod symbolize;
 pub use binary::{Binary, Symbol};
 pub use dump::{
     AllocatorStats, Dump, DumpInfo, Frame, Hex, Module, ModuleRange, Object, ObjectClass,
-    PointerOffsets, Pointers, Root, RootKind, Stack, StackId, ThreadCoverage, TypeIndex, TypeInfo,
+    PointerList, PointerOffsets, Pointers, Root, RootKind, Stack, StackId, ThreadCoverage,
+    TypeIndex, TypeInfo,
 };
 pub use error::{Error, ErrorKind};
 pub use file::DumpFile;

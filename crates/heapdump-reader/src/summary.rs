@@ -461,7 +461,7 @@ impl Summary {
         });
 
         let stacks = &dump.stacks;
-        let tally_chunk = |chunk: &[Object<'_>]| {
+        let tally_chunk = |chunk: &[Object]| {
             let mut tally = Tally::new(stacks.len());
             for object in chunk {
                 if let Some(class) = tally.classes.get_mut(class_of(object.size)) {

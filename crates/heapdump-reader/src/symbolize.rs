@@ -1048,7 +1048,7 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
         ..
     } = dump;
     for object in objects.iter_mut() {
-        if object.type_index.is_some() {
+        if object.type_index().is_some() {
             continue;
         }
         let Some(site) = object.site else {
@@ -1083,7 +1083,7 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
                 TypeIndex(next)
             }
         };
-        object.type_index = Some(index);
+        object.set_type_index(Some(index));
         stats.typed_objects += 1;
         stats.typed_bytes += object.size;
     }

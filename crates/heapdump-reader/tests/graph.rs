@@ -92,14 +92,15 @@ fn fixture_parses_to_the_expected_dump() {
         ]
     );
     for object in &dump.objects {
-        assert_eq!(object.contents.len() as u64, object.size);
+        assert_eq!(dump.contents(object).len() as u64, object.size);
     }
     // Contents are borrowed from the file, not copied.
     let file = bytes.as_ptr_range();
+    assert_eq!(dump.data.as_ptr_range(), file);
     assert!(dump
         .objects
         .iter()
-        .all(|o| file.contains(&o.contents.as_ptr())));
+        .all(|o| file.contains(&dump.contents(o).as_ptr())));
 
     let stats = dump.stats.unwrap();
     assert_eq!(stats.live_objects, 5);

@@ -448,12 +448,7 @@ impl Plan<'_, '_> {
     }
 
     /// Appends the value of `field` of `object`.
-    fn put_field(
-        &self,
-        buf: &mut Vec<u8>,
-        object: &heapdump_reader::Object<'_>,
-        field: &FieldSpec,
-    ) {
+    fn put_field(&self, buf: &mut Vec<u8>, object: &heapdump_reader::Object, field: &FieldSpec) {
         match field.kind {
             FieldKind::Reference => buf.id(self.reference_at(object, field.offset)),
             FieldKind::Word => {
@@ -466,7 +461,7 @@ impl Plan<'_, '_> {
             }
             FieldKind::Byte => buf.u1(usize::try_from(field.offset)
                 .ok()
-                .and_then(|at| object.contents.get(at))
+                .and_then(|at| self.graph.dump().contents(object).get(at))
                 .copied()
                 .unwrap_or(0)),
         }
@@ -476,7 +471,7 @@ impl Plan<'_, '_> {
     fn write_array(
         &self,
         out: &mut dyn Write,
-        object: &heapdump_reader::Object<'_>,
+        object: &heapdump_reader::Object,
         class: &DataClass,
         trace: u32,
         elements: u64,

@@ -371,7 +371,7 @@ impl<'g, 'data> Plan<'g, 'data> {
                 continue;
             }
             let words = object.size / self.word_size;
-            match object.pointers {
+            match graph.dump().pointers(object) {
                 Pointers::Exact(offsets) => {
                     for offset in offsets.iter() {
                         if offset % self.word_size == 0 && offset / self.word_size < words {
@@ -380,7 +380,8 @@ impl<'g, 'data> Plan<'g, 'data> {
                     }
                 }
                 Pointers::Unknown => {
-                    let scanned = words.min(object.contents.len() as u64 / self.word_size);
+                    let scanned =
+                        words.min(graph.dump().contents(object).len() as u64 / self.word_size);
                     for word in 0..scanned {
                         let value = self.word(object, word * self.word_size);
                         if let Some(target) = graph.object_at(value) {
@@ -770,7 +771,7 @@ impl<'g, 'data> Plan<'g, 'data> {
 
     /// The id that the word at `offset` of `object` refers to: the start of
     /// the written object it points into, or 0.
-    pub(crate) fn reference_at(&self, object: &Object<'_>, offset: u64) -> u64 {
+    pub(crate) fn reference_at(&self, object: &Object, offset: u64) -> u64 {
         let value = self.word(object, offset);
         self.graph
             .object_at(value)
@@ -780,14 +781,15 @@ impl<'g, 'data> Plan<'g, 'data> {
 
     /// The word at `offset` of `object`, in the dump's byte order; bytes
     /// past the contents read as 0.
-    pub(crate) fn word(&self, object: &Object<'_>, offset: u64) -> u64 {
+    pub(crate) fn word(&self, object: &Object, offset: u64) -> u64 {
         let mut bytes = [0u8; 8];
         let size = self.word_size as usize;
+        let contents = self.graph.dump().contents(object);
         if let Ok(start) = usize::try_from(offset) {
             for (index, slot) in bytes.iter_mut().take(size).enumerate() {
                 *slot = start
                     .checked_add(index)
-                    .and_then(|at| object.contents.get(at))
+                    .and_then(|at| contents.get(at))
                     .copied()
                     .unwrap_or(0);
             }
@@ -807,7 +809,7 @@ impl<'g, 'data> Plan<'g, 'data> {
     }
 
     /// The trace serial of `object`'s allocation site, 1 when unknown.
-    pub(crate) fn trace_of(&self, object: &Object<'_>) -> u32 {
+    pub(crate) fn trace_of(&self, object: &Object) -> u32 {
         object
             .site
             .and_then(|site| self.sites.get(&site.get()))
@@ -917,7 +919,7 @@ fn class_def(name: &str, size: u32, fields: Vec<(String, u8)>) -> ClassDef {
 }
 
 /// The key of the data class of `object`.
-fn class_key<'data>(dump: &Dump<'data>, object: &Object<'data>) -> ClassKey<'data> {
+fn class_key<'data>(dump: &Dump<'data>, object: &Object) -> ClassKey<'data> {
     let group = match dump.object_class(object) {
         ObjectClass::Type(index) => Group::Type(index.0),
         ObjectClass::Shape { .. } => match object.site {
@@ -928,15 +930,18 @@ fn class_key<'data>(dump: &Dump<'data>, object: &Object<'data>) -> ClassKey<'dat
     ClassKey {
         group,
         size: object.size,
-        pointers: object.pointers.exact().map(|offsets| offsets.as_bytes()),
-        header: object.has_type_header,
+        pointers: dump
+            .pointers(object)
+            .exact()
+            .map(|offsets| offsets.as_bytes()),
+        header: object.has_type_header(),
     }
 }
 
 /// The name of the group of `object`: its type's name, or its shape's
 /// (`obj48[?]`), with `@main.buildCache` or `@site17` for a sampled
 /// allocation.
-fn group_name(dump: &Dump<'_>, object: &Object<'_>, group: Group) -> String {
+fn group_name(dump: &Dump<'_>, object: &Object, group: Group) -> String {
     let class = dump.object_class(object);
     match group {
         Group::Type(_) | Group::Shape => dump.class_name(&class),

@@ -38,11 +38,11 @@ use rayon::slice::ParallelSliceMut;
 
 use crate::cursor::Cursor;
 use crate::dump::{
-    AllocatorStats, Dump, DumpInfo, Frame, Object, PointerOffsets, Pointers, Root, RootKind, Stack,
-    StackId, TypeIndex, TypeInfo,
+    AllocatorStats, Dump, DumpInfo, Frame, Object, PointerList, PointerOffsets, Pointers, Root,
+    RootKind, Stack, StackId, TypeIndex, TypeInfo,
 };
 use crate::error::{Error, ErrorKind};
-use crate::formats::rust::check_overlaps;
+use crate::formats::rust::{check_overlaps, offset_in};
 use crate::formats::{bad_value, unique_stack_id, Format};
 use crate::go::{
     GoBucket, GoDefer, GoDump, GoFinalizer, GoFrame, GoItab, GoMemStats, GoPanic, GoParams,
@@ -171,7 +171,9 @@ struct Parser<'data> {
     pointer_size: u64,
     go: GoDump,
     roots: Vec<Root<'data>>,
-    objects: Vec<Object<'data>>,
+    objects: Vec<Object>,
+    /// Objects' field lists ([`Dump::pointer_lists`]).
+    pointer_lists: Vec<PointerOffsets<'data>>,
     objects_sorted: bool,
     stacks: Vec<Stack>,
     bucket_ids: HashSet<u64>,
@@ -196,6 +198,7 @@ impl<'data> Parser<'data> {
             go: GoDump::default(),
             roots: Vec::new(),
             objects: Vec::new(),
+            pointer_lists: Vec::new(),
             objects_sorted: true,
             stacks: Vec::new(),
             bucket_ids: HashSet::new(),
@@ -443,15 +446,20 @@ impl<'data> Parser<'data> {
                 self.objects_sorted = false;
             }
         }
-        self.objects.push(Object {
-            address,
-            size,
-            site: None,
-            contents,
-            pointers: Pointers::Exact(offsets),
-            type_index,
-            has_type_header,
-        });
+        let Some(list) = PointerList::new(self.pointer_lists.len()) else {
+            return Err(Error::new(
+                record_offset,
+                ErrorKind::TooManyObjects {
+                    max: PointerList::MAX as u64,
+                },
+            ));
+        };
+        self.pointer_lists.push(offsets);
+        let mut object = Object::new(address, size, None, offset_in(self.bytes, contents));
+        object.set_pointer_list(Some(list));
+        object.set_type_index(type_index);
+        object.set_type_header(has_type_header);
+        self.objects.push(object);
         Ok(())
     }
 
@@ -879,12 +887,13 @@ impl<'data> Parser<'data> {
         if !self.objects_sorted {
             objects.par_sort_unstable_by_key(|object| object.address);
         }
-        check_overlaps(self.bytes, &objects)?;
+        check_overlaps(&objects)?;
         let span_tails = SpanTails::for_version(&self.go.params, self.pointer_size);
         if let Some(span_tails) = span_tails {
-            let span_tails = span_tails.calibrate(&objects, self.go.memstats.as_ref());
+            let span_tails =
+                span_tails.calibrate(&objects, &self.pointer_lists, self.go.memstats.as_ref());
             self.go.inline_mark_bits = span_tails.inline_marks > 0;
-            let (count, bytes) = span_tails.remove_phantoms(&mut objects);
+            let (count, bytes) = span_tails.remove_phantoms(&mut objects, &self.pointer_lists);
             self.go.phantom_slots = count;
             self.go.phantom_bytes = bytes;
         }
@@ -920,6 +929,8 @@ impl<'data> Parser<'data> {
         dump.roots = self.roots;
         dump.stacks = stacks;
         dump.objects = objects;
+        dump.data = self.bytes;
+        dump.pointer_lists = self.pointer_lists;
         dump.stats = self.stats;
         dump.types = self.types;
         dump.go = Some(Box::new(self.go));
@@ -974,7 +985,12 @@ impl SpanTails {
 
     /// This layout, or the other one (with or without inline mark bits),
     /// whichever leaves exactly the objects and bytes `memstats` counts.
-    fn calibrate(self, objects: &[Object<'_>], memstats: Option<&GoMemStats>) -> SpanTails {
+    fn calibrate(
+        self,
+        objects: &[Object],
+        lists: &[PointerOffsets<'_>],
+        memstats: Option<&GoMemStats>,
+    ) -> SpanTails {
         let Some(memstats) = memstats else {
             return self;
         };
@@ -983,7 +999,7 @@ impl SpanTails {
             ..self
         };
         let agrees = |tails: &SpanTails| {
-            let (_, count, bytes) = tails.phantoms(objects);
+            let (_, count, bytes) = tails.phantoms(objects, lists);
             let live = objects
                 .iter()
                 .fold(0u64, |sum, object| sum.saturating_add(object.size));
@@ -999,8 +1015,12 @@ impl SpanTails {
 
     /// Removes the phantom slots from address-sorted `objects`; returns how
     /// many and their bytes.
-    fn remove_phantoms(&self, objects: &mut Vec<Object<'_>>) -> (u64, u64) {
-        let (phantom, count, bytes) = self.phantoms(objects);
+    fn remove_phantoms(
+        &self,
+        objects: &mut Vec<Object>,
+        lists: &[PointerOffsets<'_>],
+    ) -> (u64, u64) {
+        let (phantom, count, bytes) = self.phantoms(objects, lists);
         let mut flags = phantom.iter();
         objects.retain(|_| !flags.next().copied().unwrap_or(false));
         (count, bytes)
@@ -1008,9 +1028,9 @@ impl SpanTails {
 
     /// Which of address-sorted `objects` are phantom slots, how many, and
     /// their bytes.
-    fn phantoms(&self, objects: &[Object<'_>]) -> (Vec<bool>, u64, u64) {
-        let page = |object: &Object<'_>| object.address / SMALL_SPAN;
-        let small = |object: &Object<'_>| object.size > 0 && object.size <= self.max_slot;
+    fn phantoms(&self, objects: &[Object], lists: &[PointerOffsets<'_>]) -> (Vec<bool>, u64, u64) {
+        let page = |object: &Object| object.address / SMALL_SPAN;
+        let small = |object: &Object| object.size > 0 && object.size <= self.max_slot;
         let mut phantom = vec![false; objects.len()];
         let mut start = 0;
         while start < objects.len() {
@@ -1028,8 +1048,8 @@ impl SpanTails {
                 let span = objects.get(start..end).unwrap_or(&[]);
                 let scan = span.iter().any(|object| {
                     object
-                        .pointers
-                        .exact()
+                        .pointer_list()
+                        .and_then(|list| lists.get(list.index()))
                         .is_some_and(|offsets| !offsets.is_empty())
                 });
                 let mut reserve = if scan { self.bitmap } else { 0 };

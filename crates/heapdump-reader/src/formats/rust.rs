@@ -73,7 +73,7 @@ struct Parser<'data> {
     roots: Vec<Root<'data>>,
     stacks: Vec<Stack>,
     stack_ids: HashSet<u64>,
-    objects: Vec<Object<'data>>,
+    objects: Vec<Object>,
     object_bytes: u64,
     objects_sorted: bool,
     stats: Option<AllocatorStats>,
@@ -391,8 +391,12 @@ impl<'data> Parser<'data> {
         }
         // Sizes equal contents lengths, which the file bounds: no overflow.
         self.object_bytes = self.object_bytes.saturating_add(size);
-        self.objects
-            .push(Object::new(address, size, site, contents));
+        self.objects.push(Object::new(
+            address,
+            size,
+            site,
+            offset_in(self.bytes, contents),
+        ));
         Ok(())
     }
 
@@ -482,7 +486,7 @@ impl<'data> Parser<'data> {
         if !self.objects_sorted {
             objects.par_sort_unstable_by_key(|object| object.address);
         }
-        check_overlaps(self.bytes, &objects)?;
+        check_overlaps(&objects)?;
         let mut stacks = self.stacks;
         stacks.sort_unstable_by_key(|stack| stack.id);
 
@@ -491,6 +495,7 @@ impl<'data> Parser<'data> {
         dump.roots = self.roots;
         dump.stacks = stacks;
         dump.objects = objects;
+        dump.data = self.bytes;
         dump.stats = self.stats;
         Ok(dump)
     }
@@ -510,15 +515,15 @@ fn check_range(address_offset: u64, address: u64, size: u64) -> Result<(), Error
     }
 }
 
-/// File offset of `part`, a slice of `file`. For errors found after the
-/// objects were sorted, when only their contents still point into the file.
+/// File offset of `part`, a slice of `file`: where an object's contents
+/// start ([`Object::contents_at`]).
 pub(crate) fn offset_in(file: &[u8], part: &[u8]) -> u64 {
     (part.as_ptr() as usize).saturating_sub(file.as_ptr() as usize) as u64
 }
 
 /// Checks sorted `objects` for duplicates and overlaps. The error's offset is
 /// that of the later object's contents.
-pub(crate) fn check_overlaps(file: &[u8], objects: &[Object<'_>]) -> Result<(), Error> {
+pub(crate) fn check_overlaps(objects: &[Object]) -> Result<(), Error> {
     for pair in objects.windows(2) {
         let [first, second] = pair else { continue };
         let kind = if first.address == second.address {
@@ -534,7 +539,7 @@ pub(crate) fn check_overlaps(file: &[u8], objects: &[Object<'_>]) -> Result<(), 
         } else {
             continue;
         };
-        return Err(Error::new(offset_in(file, second.contents), kind));
+        return Err(Error::new(second.contents_at, kind));
     }
     Ok(())
 }

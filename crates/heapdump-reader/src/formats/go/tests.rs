@@ -172,8 +172,8 @@ fn sample_parses_to_the_expected_model() {
     assert_eq!(go.types.len(), 1, "the duplicate type record is dropped");
     assert_eq!(dump.types.len(), 1);
     let big = &dump.objects[3];
-    assert!(big.has_type_header);
-    assert_eq!(big.type_index, Some(TypeIndex(0)));
+    assert!(big.has_type_header());
+    assert_eq!(big.type_index(), Some(TypeIndex(0)));
     assert_eq!(dump.class_name(&dump.object_class(big)), "main.T");
     assert_eq!(go.typed_by_header, 1);
     let a = &dump.objects[0];
@@ -448,23 +448,23 @@ fn versions_and_shapes() {
         contents_mode: ContentsMode::Full,
         sample_rate: 0,
     });
-    let contents = [0u8; 48];
-    let mut object = Object::new(0x1000, 48, None, &contents);
-    object.pointers = Pointers::Exact(PointerOffsets::from_field_list(&list));
+    let contents = [0u8; 1024];
+    dump.data = &contents;
+    let mut object = Object::new(0x1000, 48, None, 0);
+    object.set_pointer_list(dump.push_pointer_list(PointerOffsets::from_field_list(&list)));
     dump.objects.push(object);
     assert_eq!(
         dump.class_name(&dump.object_class(&object)),
         "obj48[p,p,_,_,_,_]"
     );
-    let unknown = Object::new(0x2000, 48, None, &contents);
+    let unknown = Object::new(0x2000, 48, None, 0);
     assert_eq!(dump.class_name(&dump.object_class(&unknown)), "obj48[?]");
     let long: Vec<u64> = (0..40).map(|i| i * 16).collect();
     let encoded = PointerOffsets::encode(long.iter().copied());
     let offsets = PointerOffsets::from_field_list(&encoded);
     assert_eq!(offsets.iter().collect::<Vec<_>>(), long);
-    let big = [0u8; 1024];
-    let mut object = Object::new(0x3000, 1024, None, &big);
-    object.pointers = Pointers::Exact(offsets);
+    let mut object = Object::new(0x3000, 1024, None, 0);
+    object.set_pointer_list(dump.push_pointer_list(offsets));
     let name = dump.class_name(&dump.object_class(&object));
     assert!(name.starts_with("obj1024[p,_,p,_,"), "{name}");
     assert!(name.contains("...40p#"), "{name}");
