@@ -96,9 +96,13 @@ fn run(objects: u64) {
     let file = DumpFile::open(&path).unwrap();
     let start = Instant::now();
     let dump = parse(file.bytes(), &mut |_, _| {}).unwrap();
+    // As `heapdump` does (crates/heapdump-cli/src/load.rs): the file's pages
+    // are given back after parsing and after the graph build.
+    file.release_pages();
     let parse_time = seconds(start);
     let start = Instant::now();
     let graph = HeapGraph::build(dump, &mut |_, _| {});
+    file.release_pages();
     let graph_time = seconds(start);
     let after_graph_peak = peak_rss();
     let (graph_rss, graph_anon, graph_file) =

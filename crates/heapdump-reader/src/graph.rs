@@ -100,16 +100,19 @@ impl ReferenceGraph {
     }
 
     /// Number of nodes.
+    #[inline]
     pub fn node_count(&self) -> usize {
         self.rows.len().saturating_sub(1)
     }
 
     /// Number of edges.
+    #[inline]
     pub fn edge_count(&self) -> usize {
         self.targets.len()
     }
 
     /// The edge range of `node` (empty when out of range).
+    #[inline]
     fn row(&self, node: u32) -> Range<usize> {
         let node = node as usize;
         match (self.rows.get(node), self.rows.get(node + 1)) {
@@ -119,12 +122,14 @@ impl ReferenceGraph {
     }
 
     /// The targets of `node`'s edges, ascending (empty when out of range).
+    #[inline]
     pub fn neighbors_slice(&self, node: u32) -> &[u32] {
         self.targets.get(self.row(node)).unwrap_or(&[])
     }
 
     /// The field offsets of `node`'s edges, beside
     /// [`neighbors_slice`](ReferenceGraph::neighbors_slice).
+    #[inline]
     pub fn edges_slice(&self, node: u32) -> &[u32] {
         self.fields.get(self.row(node)).unwrap_or(&[])
     }
@@ -271,16 +276,19 @@ impl<'data> HeapGraph<'data> {
     }
 
     /// The object→object reference graph. Node `n` is `ObjectId(n)`.
+    #[inline]
     pub fn csr(&self) -> &ReferenceGraph {
         &self.graph
     }
 
     /// Number of objects.
+    #[inline]
     pub fn object_count(&self) -> usize {
         self.dump.objects.len()
     }
 
     /// The object `id`.
+    #[inline]
     pub fn object(&self, id: ObjectId) -> Option<&Object> {
         self.dump.objects.get(id.index())
     }
@@ -311,6 +319,7 @@ impl<'data> HeapGraph<'data> {
     /// lowest word that points into it (one entry per target, in target
     /// order; offsets of 4 GiB and more read `u32::MAX`). Empty for an id
     /// out of range.
+    #[inline]
     pub fn references(&self, id: ObjectId) -> References<'_> {
         let targets = self.graph.neighbors_slice(id.0);
         let offsets = self.graph.edges_slice(id.0);
@@ -420,6 +429,7 @@ impl AddressIndex {
     }
 
     /// The object of `objects` (the ones indexed) holding `address`.
+    #[inline]
     fn lookup(&self, objects: &[Object], address: u64) -> Option<ObjectId> {
         if address < self.low || address >= self.high {
             return None;

@@ -64,6 +64,9 @@ fn record_region(tag: u64) -> &'static str {
     }
 }
 
+/// Slots of `Parser::known_stacks`.
+const KNOWN_STACKS: usize = 256;
+
 /// Everything read so far.
 struct Parser<'data> {
     bytes: &'data [u8],
@@ -73,6 +76,9 @@ struct Parser<'data> {
     roots: Vec<Root<'data>>,
     stacks: Vec<Stack>,
     stack_ids: HashSet<u64>,
+    /// Stack ids found in `stack_ids` lately, by a hash of the id: objects
+    /// of a few sites skip most of the (SipHash) set lookups.
+    known_stacks: [u64; KNOWN_STACKS],
     objects: Vec<Object>,
     object_bytes: u64,
     objects_sorted: bool,
@@ -95,6 +101,7 @@ impl<'data> Parser<'data> {
             roots: Vec::new(),
             stacks: Vec::new(),
             stack_ids: HashSet::new(),
+            known_stacks: [0; KNOWN_STACKS],
             objects: Vec::new(),
             object_bytes: 0,
             objects_sorted: true,
@@ -381,8 +388,18 @@ impl<'data> Parser<'data> {
             ));
         }
         let site = StackId::new(stack_id);
-        if site.is_some() && !self.stack_ids.contains(&stack_id) {
-            self.unresolved_stacks.push((stack_id, stack_offset));
+        if site.is_some() {
+            // Ids are never 0, so an empty slot never matches.
+            let slot = (stack_id ^ stack_id >> 16 ^ stack_id >> 32) as usize % KNOWN_STACKS;
+            if self.known_stacks.get(slot) != Some(&stack_id) {
+                if self.stack_ids.contains(&stack_id) {
+                    if let Some(known) = self.known_stacks.get_mut(slot) {
+                        *known = stack_id;
+                    }
+                } else {
+                    self.unresolved_stacks.push((stack_id, stack_offset));
+                }
+            }
         }
         if let Some(last) = self.objects.last() {
             if address <= last.address {
