@@ -17,37 +17,24 @@ use crate::sys;
 /// Most frames kept per stack.
 pub(crate) const MAX_FRAMES: usize = 64;
 
-/// A captured stack. Left uninitialised past `len`: zeroing 512 bytes on
-/// every sampled allocation would cost more than the walk.
-pub(crate) struct Frames {
-    pcs: [core::mem::MaybeUninit<usize>; MAX_FRAMES],
-    len: usize,
-}
-
-impl Frames {
-    /// The return addresses, innermost first.
-    pub(crate) fn pcs(&self) -> &[usize] {
-        // SAFETY: the first `len` entries were written by `capture`.
-        unsafe { core::slice::from_raw_parts(self.pcs.as_ptr().cast::<usize>(), self.len) }
-    }
-}
+/// Room for a captured stack. Left uninitialised: zeroing 512 bytes on
+/// every sampled allocation would cost as much as the walk.
+pub(crate) type FrameBuffer = [core::mem::MaybeUninit<usize>; MAX_FRAMES];
 
 /// Walks the frame-pointer chain of the calling thread.
 ///
 /// `stack_high` is the top (highest address) of the thread's stack. The walk
 /// stops at the first frame pointer that is not above the previous one, not
-/// aligned, or outside the stack.
+/// aligned, or outside the stack. Returns the return addresses, innermost
+/// first, written into `buffer`.
 #[inline(never)]
-pub(crate) fn capture(stack_high: usize) -> Frames {
-    let mut frames = Frames {
-        pcs: [core::mem::MaybeUninit::uninit(); MAX_FRAMES],
-        len: 0,
-    };
+pub(crate) fn capture(stack_high: usize, buffer: &mut FrameBuffer) -> &[usize] {
+    let mut len = 0;
     let (mut frame, stack_low) = frame_and_stack_pointer();
     // Frames live between the stack pointer and the top of the stack. Without
     // frame pointers the register may hold anything: these bounds keep the
     // walk inside the mapped stack.
-    while frames.len < MAX_FRAMES {
+    while len < MAX_FRAMES {
         let word = core::mem::size_of::<usize>();
         if frame < stack_low
             || !frame.is_multiple_of(word)
@@ -66,14 +53,15 @@ pub(crate) fn capture(stack_high: usize) -> Frames {
         if return_address == 0 {
             break;
         }
-        frames.pcs[frames.len].write(return_address);
-        frames.len += 1;
+        buffer[len].write(return_address);
+        len += 1;
         if next <= frame {
             break;
         }
         frame = next;
     }
-    frames
+    // SAFETY: the first `len` entries were written above.
+    unsafe { core::slice::from_raw_parts(buffer.as_ptr().cast::<usize>(), len) }
 }
 
 /// The frame-pointer and stack-pointer registers.
@@ -159,12 +147,17 @@ pub(crate) struct Depot {
 }
 
 fn hash_frames(pcs: &[usize]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    // The multiplications do not depend on each other, so they overlap; only
+    // the rotate and xor are serial (a chained multiply per frame was a
+    // tenth of the cost of recording every allocation's stack). Equal
+    // hashes are always confirmed by comparing the frames.
+    let mut hash: u64 = pcs.len() as u64;
     for &pc in pcs {
-        hash = (hash ^ pc as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        hash ^= hash >> 29;
+        hash = hash.rotate_left(23) ^ (pc as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
-    hash | 1
+    hash ^= hash >> 29;
+    hash = hash.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (hash ^ (hash >> 32)) | 1
 }
 
 /// Stack ids encode (shard, arena offset): `start * DEPOT_SHARDS + shard + 1`.

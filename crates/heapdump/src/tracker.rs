@@ -329,8 +329,8 @@ fn sample_site(thread: &ThreadState) -> u32 {
     if high <= 1 {
         return 0;
     }
-    let frames = stacks::capture(high);
-    let pcs = frames.pcs();
+    let mut buffer = [core::mem::MaybeUninit::uninit(); stacks::MAX_FRAMES];
+    let pcs = stacks::capture(high, &mut buffer);
     // The first return address is always into this function.
     let id = STATE.depot.intern(&pcs[1.min(pcs.len())..], &thread.sites);
     u32::try_from(id).unwrap_or(0)
