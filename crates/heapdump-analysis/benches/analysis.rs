@@ -97,11 +97,12 @@ fn run(objects: u64) {
     let start = Instant::now();
     let dump = parse(file.bytes(), &mut |_, _| {}).unwrap();
     // As `heapdump` does (crates/heapdump-cli/src/load.rs): the file's pages
-    // are given back after parsing and after the graph build.
+    // are given back after parsing, after each wave of the graph build and
+    // after it.
     file.release_pages();
     let parse_time = seconds(start);
     let start = Instant::now();
-    let graph = HeapGraph::build(dump, &mut |_, _| {});
+    let graph = HeapGraph::build(dump, &mut |_, _| file.release_pages());
     file.release_pages();
     let graph_time = seconds(start);
     let after_graph_peak = peak_rss();

@@ -295,11 +295,60 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
     }
 }
 
-/// Predecessor lists in preorder numbers, without DFS-tree edges: a CSR.
-struct Predecessors {
+/// Predecessor lists in preorder numbers, without DFS-tree edges: a CSR
+/// whose offsets are `u32` when there are fewer than 2³² edges (half the
+/// memory and cache footprint of `usize` offsets), `usize` otherwise.
+enum Predecessors {
+    /// Offsets fit in `u32`.
+    Narrow(Lists<AtomicU32>),
+    /// More edges than `u32` counts.
+    Wide(Lists<AtomicUsize>),
+}
+
+/// A predecessor CSR with offsets of type `C`.
+struct Lists<C> {
     /// `offsets[w]..offsets[w + 1]` indexes `sources`.
-    offsets: Vec<AtomicUsize>,
+    offsets: Vec<C>,
     sources: Vec<AtomicU32>,
+}
+
+/// An atomic CSR offset: the counting sort's cursor while building, the
+/// list start after.
+trait Offset: Sync + Send {
+    /// An offset of `value`, which fits.
+    fn new(value: usize) -> Self;
+    /// Moves the cursor one back and returns where it now points.
+    fn take_slot(&self) -> usize;
+    /// The offset.
+    fn get(&self) -> usize;
+}
+
+impl Offset for AtomicU32 {
+    fn new(value: usize) -> AtomicU32 {
+        AtomicU32::new(value as u32)
+    }
+    #[inline]
+    fn take_slot(&self) -> usize {
+        self.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1) as usize
+    }
+    #[inline]
+    fn get(&self) -> usize {
+        self.load(Ordering::Relaxed) as usize
+    }
+}
+
+impl Offset for AtomicUsize {
+    fn new(value: usize) -> AtomicUsize {
+        AtomicUsize::new(value)
+    }
+    #[inline]
+    fn take_slot(&self) -> usize {
+        self.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1)
+    }
+    #[inline]
+    fn get(&self) -> usize {
+        self.load(Ordering::Relaxed)
+    }
 }
 
 /// Preorder numbers per parallel task when building predecessors.
@@ -315,18 +364,51 @@ impl Predecessors {
         roots: &[u32],
         search: &mut DepthFirst,
     ) -> Predecessors {
-        let count = search.node_of.len();
         let in_degree = std::mem::take(&mut search.in_degree);
+        // The virtual root has no predecessors.
+        let total: u64 = search
+            .node_of
+            .iter()
+            .filter(|&&node| node != UNREACHED)
+            .map(|&node| u64::from(in_degree.get(node as usize).copied().unwrap_or(0)))
+            .sum();
+        if total <= u64::from(u32::MAX) {
+            Predecessors::Narrow(Lists::build(graph, roots, search, in_degree))
+        } else {
+            Predecessors::Wide(Lists::build(graph, roots, search, in_degree))
+        }
+    }
+
+    /// The predecessors of `node` (preorder numbers) other than its DFS
+    /// parent.
+    #[inline]
+    fn of(&self, node: usize) -> &[AtomicU32] {
+        match self {
+            Predecessors::Narrow(lists) => lists.of(node),
+            Predecessors::Wide(lists) => lists.of(node),
+        }
+    }
+}
+
+impl<C: Offset> Lists<C> {
+    /// See [`Predecessors::build`].
+    fn build<G: FlowGraph + ?Sized>(
+        graph: &G,
+        roots: &[u32],
+        search: &DepthFirst,
+        in_degree: Vec<u32>,
+    ) -> Lists<C> {
+        let count = search.node_of.len();
         let mut total = 0usize;
-        let mut offsets: Vec<AtomicUsize> = Vec::with_capacity(count + 1);
+        let mut offsets: Vec<C> = Vec::with_capacity(count + 1);
         for &node in &search.node_of {
             // The virtual root has no predecessors.
             if node != UNREACHED {
                 total += in_degree.get(node as usize).copied().unwrap_or(0) as usize;
             }
-            offsets.push(AtomicUsize::new(total));
+            offsets.push(C::new(total));
         }
-        offsets.push(AtomicUsize::new(total));
+        offsets.push(C::new(total));
         drop(in_degree);
         let sources: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
         let preorder_of = &search.preorder_of;
@@ -349,24 +431,20 @@ impl Predecessors {
                         continue;
                     }
                     if let Some(cursor) = offsets.get(target as usize) {
-                        let position = cursor.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1);
-                        if let Some(slot) = sources.get(position) {
+                        if let Some(slot) = sources.get(cursor.take_slot()) {
                             slot.store(source as u32, Ordering::Relaxed);
                         }
                     }
                 }
             });
-        Predecessors { offsets, sources }
+        Lists { offsets, sources }
     }
 
-    /// The predecessors of `node` (preorder numbers) other than its DFS
-    /// parent.
+    /// See [`Predecessors::of`].
+    #[inline]
     fn of(&self, node: usize) -> &[AtomicU32] {
         match (self.offsets.get(node), self.offsets.get(node + 1)) {
-            (Some(start), Some(end)) => {
-                let (start, end) = (start.load(Ordering::Relaxed), end.load(Ordering::Relaxed));
-                self.sources.get(start..end).unwrap_or(&[])
-            }
+            (Some(start), Some(end)) => self.sources.get(start.get()..end.get()).unwrap_or(&[]),
             _ => &[],
         }
     }

@@ -46,10 +46,12 @@ pub fn graph_with<'f>(
     });
     bar.finish_and_clear();
     let mut dump = dump?;
-    // Parsing read every page of the file; the graph build reads the
-    // objects' contents again, in order, and the reports only a few bytes:
-    // give the pages back between the steps, so that the file's pages do
-    // not add to the peak next to the graph and the analyses.
+    // Parsing read every page of the file; the graph build reads each
+    // object's contents once more, in address order, wave by wave (its
+    // progress steps), and the reports only a few bytes: give the pages
+    // back after parsing and after each wave, so that the file's pages do
+    // not add to the peak next to the graph and the analyses. (Pages read
+    // again are mapped again.)
     file.release_pages();
     if !symbols.no_symbols {
         symbolize(&mut dump, binary)?;
@@ -57,6 +59,7 @@ pub fn graph_with<'f>(
 
     let bar = progress_bar("building graph", 0);
     let graph = HeapGraph::build(dump, &mut |done, total| {
+        file.release_pages();
         bar.set_length(total);
         bar.set_position(done);
     });

@@ -166,7 +166,10 @@ impl<'data> HeapGraph<'data> {
     /// Finds the references of every object and root of `dump`, in
     /// parallel: exact pointer words where the dump gives them, every
     /// aligned word otherwise. Calls `progress(bytes_scanned, bytes_total)`
-    /// now and then.
+    /// now and then: after the roots and after each wave of about 32 MiB of
+    /// object contents, objects being scanned in address order and each
+    /// one's contents read once, so that a caller may give back the pages
+    /// scanned so far ([`DumpFile::release_pages`](crate::DumpFile::release_pages)).
     ///
     /// A [`Dump`] from [`parse`](crate::parse) is used as it is. For a dump
     /// built by hand, objects are sorted by address if they are not; objects
