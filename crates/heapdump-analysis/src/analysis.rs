@@ -106,6 +106,11 @@ impl FlowGraph for HeapGraph<'_> {
         // Empty out of range.
         self.csr().neighbors_slice(node)
     }
+
+    /// The reference graph has one edge per (source, target) pair.
+    fn distinct_successors(&self) -> bool {
+        true
+    }
 }
 
 /// The distinct objects that roots point at, ascending.

@@ -43,6 +43,12 @@ pub trait FlowGraph: Sync {
     /// The successors of `node` (may repeat or include `node` itself). Empty
     /// for a node out of range.
     fn successors(&self, node: u32) -> &[u32];
+    /// Whether no successor list repeats a node. The depth-first search
+    /// then skips a lookup per edge (telling copies of a tree edge apart).
+    /// `false` unless the graph knows.
+    fn distinct_successors(&self) -> bool {
+        false
+    }
 }
 
 /// A flow graph given as one successor list per node, for tests and small
@@ -241,6 +247,7 @@ struct DepthFirst {
 /// Iterative depth-first search from the virtual root.
 fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthFirst {
     let node_count = graph.node_count();
+    let distinct = graph.distinct_successors();
     let mut preorder_of = vec![UNREACHED; node_count];
     let mut in_degree = vec![0u32; node_count];
     let mut node_of = vec![UNREACHED];
@@ -272,8 +279,10 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
                 found = Some((successor, successor_number));
                 break;
             }
-            // Another copy of a tree edge is left out too.
-            if parent.get(*slot as usize) != Some(&number) {
+            // Another copy of a tree edge is left out too. (The tree edge
+            // itself is behind `position`; without repeats there are no
+            // copies, except perhaps among the roots.)
+            if (distinct && node != UNREACHED) || parent.get(*slot as usize) != Some(&number) {
                 if let Some(count) = in_degree.get_mut(successor as usize) {
                     *count = count.saturating_add(1);
                 }
