@@ -556,6 +556,20 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
     }
 }
 
+impl LeakReport {
+    /// Names the root words of the suspects' paths from the dumped
+    /// executable's symbols (see [`RootPath::name_root`]), in the paths and
+    /// in the summaries.
+    pub fn name_roots(&mut self, graph: &HeapGraph<'_>, namer: &heapdump_reader::RootNamer<'_>) {
+        for suspect in &mut self.suspects {
+            if let Some(path) = &mut suspect.path {
+                path.name_root(graph, namer);
+                suspect.summary = summary(suspect, self.reachable_bytes);
+            }
+        }
+    }
+}
+
 /// The unreachable objects of `graph`, by kind, by site and by class.
 pub fn unreachable(graph: &HeapGraph<'_>, analysis: &Analysis, limit: usize) -> UnreachableReport {
     let objects = &graph.dump().objects;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use heapdump_reader::{HeapGraph, ObjectId};
+use heapdump_reader::{HeapGraph, ObjectId, RootId, RootNamer};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -139,6 +139,22 @@ pub struct PathRoot {
     pub offset: u64,
     /// Address of the word.
     pub word_address: u64,
+}
+
+impl RootPath {
+    /// Names the root word from the dumped executable's symbols
+    /// (`main.cache` rather than `bss`) when `namer` has one and the root is
+    /// a global segment; other roots keep their names.
+    pub fn name_root(&mut self, graph: &HeapGraph<'_>, namer: &RootNamer<'_>) {
+        if !namer.has_binary() {
+            return;
+        }
+        if let Some(root) = graph.root(RootId(self.root.root)) {
+            if root.kind.is_global() {
+                self.root.name = namer.slot_name(root, self.root.offset);
+            }
+        }
+    }
 }
 
 /// One object on a path, and the offset in it of the pointer to the next

@@ -120,7 +120,11 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
     }
     let binary = open_binary(bin)?;
     let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, bin, &load::SymbolArgs::default())?;
+    let symbols = load::SymbolArgs {
+        binary: bin.map(Path::to_path_buf),
+        no_symbols: false,
+    };
+    let graph = load::graph_with(&file, &symbols)?;
     let namer = namer(&graph, binary.as_ref())?;
     let options = hprof::Options {
         keep_unreachable: args.keep_unreachable,
@@ -172,7 +176,11 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
 pub fn run_dot(args: &DotArgs) -> Result<()> {
     let binary = open_binary(args.bin.as_deref())?;
     let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, args.bin.as_deref(), &load::SymbolArgs::default())?;
+    let symbols = load::SymbolArgs {
+        binary: args.bin.clone(),
+        no_symbols: false,
+    };
+    let graph = load::graph_with(&file, &symbols)?;
     let namer = namer(&graph, binary.as_ref())?;
     let analysis = heapdump_analysis::analyze(&graph);
     let view = match (args.focus, args.all) {

@@ -25,28 +25,41 @@ pub struct Args {
     /// Top growers whose retainers in NEW are shown.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub growers: usize,
+    /// Naming frames and types from binaries (both dumps are of one
+    /// program).
+    #[command(flatten)]
+    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump diff`.
 pub fn run(args: &Args) -> Result<()> {
     let old_file = load::open(&args.old)?;
     let new_file = load::open(&args.new)?;
-    let old_graph = load::graph(&old_file)?;
+    let old_graph = load::graph_with(&old_file, &args.symbols)?;
     let old_analysis = analyze::analysis(&old_graph);
-    let new_graph = load::graph(&new_file)?;
+    let new_graph = load::graph_with(&new_file, &args.symbols)?;
     let new_analysis = analyze::analysis(&new_graph);
+    let binary = args.symbols.open_binary()?;
+    let namer = load::root_namer(&new_graph, binary.as_ref())?;
     let options = DiffOptions {
         limit: args.limit,
         growers: args.growers,
         ..DiffOptions::default()
     };
-    let report = analyze::report("diff", || {
+    let mut report = analyze::report("diff", || {
         diff(
             (&old_graph, &old_analysis),
             (&new_graph, &new_analysis),
             &options,
         )
     });
+    for grower in &mut report.growers {
+        for retainer in &mut grower.retainers {
+            if let Some(path) = &mut retainer.path {
+                path.name_root(&new_graph, &namer);
+            }
+        }
+    }
     let mut out = BufWriter::new(io::stdout().lock());
     if args.json {
         json(&mut out, &report)?;

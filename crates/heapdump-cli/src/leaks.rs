@@ -38,7 +38,9 @@ pub struct Args {
 /// Runs `heapdump leaks`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, None, &args.symbols)?;
+    let graph = load::graph_with(&file, &args.symbols)?;
+    let binary = args.symbols.open_binary()?;
+    let namer = load::root_namer(&graph, binary.as_ref())?;
     let analysis = analyze::analysis(&graph);
     let options = LeakOptions {
         threshold_percent: args.threshold,
@@ -46,7 +48,8 @@ pub fn run(args: &Args) -> Result<()> {
         unreachable_groups: args.unreachable_groups,
         ..LeakOptions::default()
     };
-    let report = analyze::report("leak suspects", || leaks(&graph, &analysis, &options));
+    let mut report = analyze::report("leak suspects", || leaks(&graph, &analysis, &options));
+    report.name_roots(&graph, &namer);
     let mut out = BufWriter::new(io::stdout().lock());
     if args.json {
         json(&mut out, &report)?;

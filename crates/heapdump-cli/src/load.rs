@@ -2,10 +2,10 @@
 //! is a terminal. Shared by every subcommand that reads a dump.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use heapdump_reader::symbolize::{infer_types, Source, Symbolizer};
-use heapdump_reader::{parse, Binary, Dump, DumpFile, HeapGraph};
+use heapdump_reader::{parse, Binary, Dump, DumpFile, HeapGraph, RootNamer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Result;
@@ -19,26 +19,33 @@ pub fn open(path: &Path) -> Result<DumpFile> {
 /// its arguments).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct SymbolArgs {
+    /// The dumped program's executable: names Go globals (`main.cache`
+    /// instead of `bss`), and Rust frames and types when the executable the
+    /// dump records has moved or been rebuilt (its build-id is checked).
+    #[arg(long = "bin", value_name = "BIN")]
+    pub binary: Option<PathBuf>,
     /// Do not read binaries: stack frames stay raw addresses, objects are
     /// grouped by size class.
     #[arg(long)]
     pub no_symbols: bool,
 }
 
-/// Parses `file` and builds its reference graph, naming frames and types
-/// from the binaries the dump records (see [`graph_with`]).
-pub fn graph(file: &DumpFile) -> Result<HeapGraph<'_>> {
-    graph_with(file, None, &SymbolArgs::default())
+impl SymbolArgs {
+    /// Opens `--bin`, if given.
+    pub fn open_binary(&self) -> Result<Option<Binary>> {
+        Ok(self.binary.as_ref().map(Binary::open).transpose()?)
+    }
+}
+
+/// Names root words with `binary`'s symbols, if there is one.
+pub fn root_namer<'b>(graph: &HeapGraph<'_>, binary: Option<&'b Binary>) -> Result<RootNamer<'b>> {
+    Ok(RootNamer::new(graph.dump(), binary)?)
 }
 
 /// Parses `file`, names its Rust allocation sites and object types from
-/// the binaries (`binary` for the main executable, else the paths the dump
+/// the binaries (`--bin` for the main executable, else the paths the dump
 /// records, build-ids checked), and builds its reference graph.
-pub fn graph_with<'f>(
-    file: &'f DumpFile,
-    binary: Option<&Path>,
-    symbols: &SymbolArgs,
-) -> Result<HeapGraph<'f>> {
+pub fn graph_with<'f>(file: &'f DumpFile, symbols: &SymbolArgs) -> Result<HeapGraph<'f>> {
     let bar = progress_bar("parsing", file.bytes().len() as u64);
     let dump = parse(file.bytes(), &mut |done, total| {
         bar.set_length(total);
@@ -54,7 +61,7 @@ pub fn graph_with<'f>(
     // again are mapped again.)
     file.release_pages();
     if !symbols.no_symbols {
-        symbolize(&mut dump, binary)?;
+        symbolize(&mut dump, symbols.binary.as_deref())?;
     }
 
     let bar = progress_bar("building graph", 0);

@@ -41,10 +41,15 @@ fn parse_address(text: &str) -> std::result::Result<u64, String> {
 /// Runs `heapdump path`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, None, &args.symbols)?;
+    let graph = load::graph_with(&file, &args.symbols)?;
+    let binary = args.symbols.open_binary()?;
+    let namer = load::root_namer(&graph, binary.as_ref())?;
     let analysis = analyze::analysis(&graph);
     let options = PathOptions { paths: args.paths };
-    let report = analyze::report("paths", || path(&graph, &analysis, args.address, &options))?;
+    let mut report = analyze::report("paths", || path(&graph, &analysis, args.address, &options))?;
+    for path in &mut report.paths {
+        path.name_root(&graph, &namer);
+    }
     let mut out = BufWriter::new(io::stdout().lock());
     if args.json {
         json(&mut out, &report)?;

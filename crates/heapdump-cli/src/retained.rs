@@ -37,7 +37,7 @@ pub struct Args {
 /// Runs `heapdump retained`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, None, &args.symbols)?;
+    let graph = load::graph_with(&file, &args.symbols)?;
     let analysis = analyze::analysis(&graph);
     let options = RetainedOptions {
         depth: args.depth.min(MAX_DEPTH),

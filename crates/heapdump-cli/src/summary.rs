@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use heapdump_reader::dump::contents_mode_name;
-use heapdump_reader::{Binary, Hex, RootNamer, Summary};
+use heapdump_reader::{Hex, RootNamer, Summary};
 
 use crate::human::{bytes, count, plural, size_bound, utc_time};
 use crate::{load, Result};
@@ -34,8 +34,13 @@ pub struct Args {
 /// Runs `heapdump summary`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let binary = args.binary.as_ref().map(Binary::open).transpose()?;
-    let graph = load::graph_with(&file, args.binary.as_deref(), &args.symbols)?;
+    // `summary DUMP BIN` (as Go's tools take it) or `summary DUMP --bin BIN`.
+    let symbols = load::SymbolArgs {
+        binary: args.binary.clone().or_else(|| args.symbols.binary.clone()),
+        ..args.symbols.clone()
+    };
+    let binary = symbols.open_binary()?;
+    let graph = load::graph_with(&file, &symbols)?;
     let namer = RootNamer::new(graph.dump(), binary.as_ref())?;
     let symbols_from = args.binary.as_ref().map(|path| path.display().to_string());
     let summary = Summary::compute_with(&graph, args.top, &namer, symbols_from);

@@ -42,7 +42,7 @@ pub struct Args {
 /// Runs `heapdump top`.
 pub fn run(args: &Args) -> Result<()> {
     let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, None, &args.symbols)?;
+    let graph = load::graph_with(&file, &args.symbols)?;
     let analysis = analyze::analysis(&graph);
     let options = TopOptions {
         limit: args.limit,

@@ -186,3 +186,44 @@ fn summary_reads_go_dumps_with_and_without_the_binary() {
         text(&output.stderr)
     );
 }
+
+/// `--bin` names the global root a leak is held from (`main.cache`, not
+/// `bss`) in `leaks`, `path` and their JSON, for both Go dumps.
+#[test]
+fn bin_names_global_roots_in_leaks_and_path() {
+    for version in ["go1.19", "go1.26"] {
+        let dump = go_sample(&format!("{version}.godump"));
+        let binary = go_sample(&format!("{version}.bin"));
+
+        let output = heapdump(&["leaks", &dump]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let unnamed = text(&output.stdout);
+        assert!(!unnamed.contains("main.cache"), "{unnamed}");
+
+        let output = heapdump(&["leaks", &dump, "--bin", &binary, "--json"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let suspect = &json["suspects"][0];
+        assert_eq!(suspect["path"]["root"]["name"], "main.cache", "{version}");
+        assert!(suspect["summary"]
+            .as_str()
+            .unwrap()
+            .contains("kept alive from root main.cache (bss)"));
+
+        let address = format!("{:#x}", suspect["object"]["address"].as_u64().unwrap());
+        let output = heapdump(&["path", &dump, &address, "--bin", &binary]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let stdout = text(&output.stdout);
+        assert!(stdout.contains("root main.cache (bss)"), "{stdout}");
+    }
+    let output = heapdump(&[
+        "leaks",
+        &go_sample("go1.26.godump"),
+        "--bin",
+        &go_sample("go1.19.bin"),
+    ]);
+    assert!(
+        !output.status.success(),
+        "a binary of another program is refused"
+    );
+}
