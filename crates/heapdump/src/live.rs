@@ -46,6 +46,8 @@ const FRESH_BATCH: u32 = 4096;
 const DONATE_LEN: u32 = 8192;
 /// Free lists the shared pool keeps separately; more are joined together.
 const POOL_LISTS: usize = 64;
+/// Slot indices a thread frees before it clears their slots, all at once.
+const PENDING: usize = 64;
 
 /// The header before every block the tracker returns: 16 bytes, 8-aligned,
 /// ending where the caller's block starts.
@@ -120,6 +122,18 @@ pub(crate) struct ThreadRecord {
     /// Owner only: indices of free slots, and a fresh range `[next, end)`.
     free: UnsafeCell<FreeList>,
     fresh: UnsafeCell<(SlotIndex, SlotIndex)>,
+    /// Owner only (and dumps, with the gate closed): slots of freed blocks
+    /// not cleared yet. A free touches only this (hot) buffer; every
+    /// [`PENDING`] frees the slots are cleared and joined to the free list
+    /// in one go, so their cache misses overlap instead of each stalling a
+    /// free. A dump clears them first, so it never reads a freed block.
+    pending: UnsafeCell<Pending>,
+}
+
+/// See [`ThreadRecord::pending`].
+struct Pending {
+    len: usize,
+    indices: [SlotIndex; PENDING],
 }
 
 // SAFETY: the `UnsafeCell`s are touched only by the owning thread (and by
@@ -194,6 +208,14 @@ impl LiveSet {
     /// Calls `visit(address)` for every live block. Call with the gate
     /// closed (or from tests, with no other thread allocating).
     pub(crate) fn for_each_live(&self, mut visit: impl FnMut(usize)) {
+        self.for_each_record(|record| {
+            // SAFETY: with the gate closed no owner is inside the tracker.
+            let pending = unsafe { &*record.pending.get() };
+            for &index in &pending.indices[..pending.len] {
+                // The owner clears it again later, when it reuses it.
+                self.slot(index).store(0, Ordering::Relaxed);
+            }
+        });
         let end = self.fresh_next.load(Ordering::Acquire) as usize;
         for chunk_index in 0..end.div_ceil(CHUNK_SLOTS) {
             let chunk = self.chunks[chunk_index].load(Ordering::Acquire);
@@ -301,6 +323,10 @@ impl LiveSet {
                     freed_objects: AtomicU64::new(0),
                     free: UnsafeCell::new(EMPTY_LIST),
                     fresh: UnsafeCell::new((0, 0)),
+                    pending: UnsafeCell::new(Pending {
+                        len: 0,
+                        indices: [NO_SLOT; PENDING],
+                    }),
                 })
             };
         }
@@ -418,6 +444,11 @@ impl LiveSet {
             unsafe {
                 *record.free.get() = EMPTY_LIST;
                 *record.fresh.get() = (0, 0);
+                let pending = &mut *record.pending.get();
+                for &index in &pending.indices[..pending.len] {
+                    self.slot(index).store(0, Ordering::Relaxed);
+                }
+                pending.len = 0;
             }
             record.claimed.store(false, Ordering::Relaxed);
         });
@@ -455,6 +486,7 @@ extern "C" fn on_thread_exit(record: *mut libc::c_void) {
     let Some(_busy) = Busy::enter(record, live) else {
         return; // exiting from inside the tracker: keep the record
     };
+    _busy.flush_pending(live);
     // SAFETY: we run on the owning thread, which is exiting.
     let free = unsafe { &mut *record.free.get() };
     let fresh = unsafe { &mut *record.fresh.get() };
@@ -599,10 +631,30 @@ impl Busy {
     #[inline]
     pub(crate) fn remove(&self, live: &LiveSet, index: SlotIndex, size: usize) {
         // SAFETY: see `insert`.
-        let free = unsafe { &mut *self.record.free.get() };
-        push_free(live, free, index);
+        let pending = unsafe { &mut *self.record.pending.get() };
+        if pending.len == PENDING {
+            self.flush_pending(live);
+        }
+        pending.indices[pending.len] = index;
+        pending.len += 1;
         add(&self.record.freed_bytes, size as u64);
         add(&self.record.freed_objects, 1);
+    }
+
+    /// Clears the pending slots and puts them on the free list.
+    #[inline(never)]
+    fn flush_pending(&self, live: &LiveSet) {
+        // SAFETY: see `insert`.
+        let (pending, free) = unsafe {
+            (
+                &mut *self.record.pending.get(),
+                &mut *self.record.free.get(),
+            )
+        };
+        for &index in &pending.indices[..pending.len] {
+            push_free(live, free, index);
+        }
+        pending.len = 0;
         if free.len >= DONATE_LEN {
             live.donate(core::mem::replace(free, EMPTY_LIST));
         }
