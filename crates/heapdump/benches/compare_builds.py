@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Runs the alloc_overhead bench binaries of two builds alternately, so that
+two designs of the tracker are compared under the same machine load.
+
+Each round runs the `system`, `sampled` and `every` children of the first
+binary, then of the second; it prints medians and each mode's ratio against
+`system` of the same binary (wall and thread CPU time, and the median of the
+per-round CPU ratios). Figures only: nothing is asserted.
+
+    # the bench binary of another commit, built apart from this tree:
+    git worktree add /tmp/old <commit>
+    (cd /tmp/old && CARGO_TARGET_DIR=/tmp/old-target \\
+        cargo bench -p heapdump --bench alloc_overhead --no-run)
+    cargo bench -p heapdump --bench alloc_overhead --no-run
+    crates/heapdump/benches/compare_builds.py \\
+        old=/tmp/old-target/release/deps/alloc_overhead-<hash> \\
+        new=target/release/deps/alloc_overhead-<hash> [--threads 2] [--rounds 7]
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+
+MODES = ["system", "sampled", "every"]
+
+
+def run(binary, mode, threads, ops):
+    env = dict(os.environ, HEAPDUMP_BENCH_MODE=mode,
+               HEAPDUMP_BENCH_THREADS=str(threads), HEAPDUMP_BENCH_OPS=str(ops))
+    env.pop("HEAPDUMP_SAMPLE_RATE", None)
+    out = subprocess.run([binary], env=env, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"ns_per_op=([\d.]+) cpu_ns_per_op=([\d.]+)", out)
+    if not found:
+        raise SystemExit(f"{binary} {mode}: no RESULT line in:\n{out}")
+    return float(found.group(1)), float(found.group(2))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("builds", nargs=2, metavar="NAME=BINARY")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--ops", type=int, default=2_000_000)
+    args = parser.parse_args()
+    builds = dict(build.split("=", 1) for build in args.builds)
+    results = {}
+    for _ in range(args.rounds):
+        for name, binary in builds.items():
+            for mode in MODES:
+                results.setdefault((name, mode), []).append(
+                    run(binary, mode, args.threads, args.ops))
+    load = open("/proc/loadavg").read().split()[:3]
+    print(f"threads={args.threads} rounds={args.rounds} ops={args.ops} load average after: {' '.join(load)}")
+    for name in builds:
+        base = results[(name, "system")]
+        base_wall = statistics.median(wall for wall, _ in base)
+        base_cpu = statistics.median(cpu for _, cpu in base)
+        for mode in MODES:
+            runs = results[(name, mode)]
+            wall = statistics.median(wall for wall, _ in runs)
+            cpu = statistics.median(cpu for _, cpu in runs)
+            per_round = statistics.median(run[1] / ref[1] for run, ref in zip(runs, base))
+            print(f"{name:10} {mode:8} wall {wall:6.1f} ns/op ({wall / base_wall:.2f}x)  "
+                  f"cpu {cpu:6.1f} ns/op ({cpu / base_cpu:.2f}x, per-round {per_round:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
