@@ -6,6 +6,8 @@
 //! memory images borrow the file's bytes, and finds the references between
 //! objects ([`HeapGraph`]): exactly where the dump says which words are
 //! pointers (Go), by scanning every word conservatively otherwise.
+//! [`HeapGraph`] implements petgraph's visit traits ([`graph_petgraph`]), so
+//! petgraph's algorithms run on it as it is.
 //! [`Summary`] is the one-page overview `heapdump summary` prints; a
 //! [`Binary`] (the dumped executable) lets [`RootNamer`] name global roots
 //! by symbol.
@@ -39,6 +41,7 @@ pub mod file;
 pub mod formats;
 pub mod go;
 pub mod graph;
+pub mod graph_petgraph;
 mod naming;
 pub mod summary;
 pub mod symbolize;
@@ -54,6 +57,7 @@ pub use file::DumpFile;
 pub use formats::{parse, Format};
 pub use go::GoDump;
 pub use graph::{HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJECTS, MAX_ROOTS};
+pub use graph_petgraph::HeapNode;
 pub use heapdump_format::ContentsMode;
 pub use naming::RootNamer;
 pub use summary::Summary;
