@@ -12,6 +12,7 @@ test:
 check:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --release -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 
 # Writer benchmarks: allocation overhead and dump speed (see docs/PERFORMANCE.md).
 bench:

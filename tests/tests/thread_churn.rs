@@ -64,11 +64,13 @@ fn short_lived_threads_cross_thread_frees_and_alignment() {
 
     let lines: Vec<Box<Line>> = (0..10).map(|i| Box::new(Line([i; 64]))).collect();
     let pages: Vec<Box<Page>> = (0..3).map(|i| Box::new(Page([i; 4096]))).collect();
-    for line in &lines {
+    for (index, line) in lines.iter().enumerate() {
         assert_eq!(&**line as *const Line as usize % 64, 0);
+        assert!(line.0.iter().all(|&byte| byte == index as u8));
     }
-    for page in &pages {
+    for (index, page) in pages.iter().enumerate() {
         assert_eq!(&**page as *const Page as usize % 4096, 0);
+        assert!(page.0.iter().all(|&byte| byte == index as u8));
     }
 
     let stats = heapdump::stats();

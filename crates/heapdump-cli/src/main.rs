@@ -3,6 +3,9 @@
 //! Each subcommand lives in its own module with its `Args` and `run`;
 //! `load` opens, parses and builds the graph with progress bars on stderr.
 
+// Doc comments here are clap's help texts: `DUMP [BIN]` is usage, not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod analyze;
 mod convert;
 mod describe;

@@ -8,7 +8,7 @@
 //!
 //! The crate does not allocate: the writer encodes into fixed buffers while it
 //! holds the allocator's locks. It is `no_std` unless the `builder` feature is
-//! on, which adds [`builder::DumpBuilder`], a streaming encoder on top of
+//! on, which adds `builder::DumpBuilder`, a streaming encoder on top of
 //! `std::io::Write` for tests, fuzz seeds and synthetic benchmark dumps.
 
 #![cfg_attr(not(feature = "builder"), no_std)]

@@ -14,8 +14,8 @@
 //!   build-id differs from the dump's), else the path the dump records when
 //!   that file is still there with the same build-id.
 //! - [`Symbolizer::symbolize`] resolves every unique PC once (`pc - 1`:
-//!   they are return addresses), in parallel, and fills [`Stack::frames`],
-//!   [`Stack::frame_pcs`] and [`Stack::allocator_frames`].
+//!   they are return addresses), in parallel, and fills [`Stack::frames`](crate::Stack::frames),
+//!   [`Stack::frame_pcs`](crate::Stack::frame_pcs) and [`Stack::allocator_frames`](crate::Stack::allocator_frames).
 //! - [`infer_types`] names objects' types from their sites into
 //!   [`Dump::types`] and [`Object::type_index`](crate::Object) (marked
 //!   [`TypeInfo::from_site`]), so every report groups by them.

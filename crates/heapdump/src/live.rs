@@ -224,7 +224,8 @@ impl LiveSet {
             }
             let count = (end - chunk_index * CHUNK_SLOTS).min(CHUNK_SLOTS);
             // SAFETY: the chunk holds CHUNK_SLOTS words; `count` of them are
-            // in use. Slot words are only written while the gate is open.
+            // in use. Other threads write slot words only while the gate
+            // is open.
             let words = unsafe { core::slice::from_raw_parts(chunk.cast::<u64>(), count) };
             for &word in words {
                 if word != 0 && word & 1 == 0 {
@@ -483,10 +484,10 @@ extern "C" fn on_thread_exit(record: *mut libc::c_void) {
     // SAFETY: live sets are statics.
     let live = unsafe { &*record.owner };
     // Wait for a dump to finish: the free list lives in the slot words.
-    let Some(_busy) = Busy::enter(record, live) else {
+    let Some(busy) = Busy::enter(record, live) else {
         return; // exiting from inside the tracker: keep the record
     };
-    _busy.flush_pending(live);
+    busy.flush_pending(live);
     // SAFETY: we run on the owning thread, which is exiting.
     let free = unsafe { &mut *record.free.get() };
     let fresh = unsafe { &mut *record.fresh.get() };
@@ -497,6 +498,9 @@ extern "C" fn on_thread_exit(record: *mut libc::c_void) {
         push_free(live, free, index);
     }
     live.donate(core::mem::replace(free, EMPTY_LIST));
+    // Not busy any more *before* another thread can claim the record: the
+    // new owner's busy flag must be its own.
+    drop(busy);
     record.claimed.store(false, Ordering::Release);
 }
 
