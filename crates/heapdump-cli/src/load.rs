@@ -88,14 +88,15 @@ fn symbolize(dump: &mut Dump<'_>, binary: Option<&Path>) -> Result<()> {
     }
     let binary = binary.map(Binary::open).transpose()?;
     let symbolizer = Symbolizer::new(dump, binary)?;
+    // Say where names are missing or thin: the executable without debug
+    // info, any module without a binary. A shared library with symbols but
+    // no debug info (libc, usually) is normal and not worth a line per run.
     for source in symbolizer.sources() {
-        if !matches!(
-            source.source,
-            Source::Binary {
-                debug_info: true,
-                ..
-            }
-        ) {
+        let note = match source.source {
+            Source::Binary { debug_info, .. } => !debug_info && source.main,
+            Source::None(_) => true,
+        };
+        if note {
             eprintln!("heapdump: names: {source}");
         }
     }

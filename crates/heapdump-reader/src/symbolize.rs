@@ -55,6 +55,8 @@ pub struct ModuleSource {
     pub module: String,
     /// Where its names come from.
     pub source: Source,
+    /// It is the main executable (module 0), not a shared library.
+    pub main: bool,
 }
 
 impl fmt::Display for ModuleSource {
@@ -158,6 +160,7 @@ impl Symbolizer {
                 sources.push(ModuleSource {
                     module: module.path.clone(),
                     source,
+                    main: index == 0,
                 });
             }
             modules.push(SymModule {
