@@ -559,3 +559,70 @@ fn stack_id_zero_and_duplicates() {
         }
     ));
 }
+
+/// Objects are decoded in parallel runs of 65,536 records, after a first
+/// pass over every other record. Errors must still come out as one pass in
+/// file order would report them: the earliest in the file wins.
+#[test]
+fn the_first_error_in_the_file_wins_across_parallel_runs() {
+    const OBJECTS: u64 = 150_000;
+    // Every object record: tag, length, address, size 8, stack 0, 8 bytes.
+    let build = |bad: &[u64], bad_stats: bool| {
+        let mut bytes = prefix();
+        let mut offsets = Vec::new();
+        for index in 0..OBJECTS {
+            let mut body = Body::new();
+            let size = if bad.contains(&index) { 7 } else { 8 };
+            body.uvarint(0x1000 + index * 16).uvarint(size).uvarint(0);
+            let contents_offset = bytes.len() as u64 + 2 + body.as_slice().len() as u64;
+            body.uvarint(8).raw(&index.to_le_bytes());
+            push_record(&mut bytes, tag::OBJECT, body.as_slice());
+            offsets.push(contents_offset);
+        }
+        let stats_offset = bytes.len() as u64 + 2;
+        if bad_stats {
+            // A STATS body that ends inside its first field.
+            push_record(&mut bytes, tag::STATS, &[0x80]);
+        }
+        push_end(
+            &mut bytes,
+            1 + OBJECTS + u64::from(bad_stats),
+            OBJECTS,
+            OBJECTS * 8,
+        );
+        (bytes, offsets, stats_offset)
+    };
+
+    let (bytes, _, _) = build(&[], false);
+    let dump = parse(&bytes, &mut |_, _| {}).unwrap();
+    assert_eq!(dump.objects.len() as u64, OBJECTS);
+    assert!(dump
+        .objects
+        .iter()
+        .enumerate()
+        .all(
+            |(index, object)| object.address == 0x1000 + index as u64 * 16
+                && dump.contents(object) == (index as u64).to_le_bytes()
+        ));
+
+    // Two bad objects in different runs, the later one in an earlier-
+    // finishing position: the first in the file is reported.
+    let (bytes, offsets, _) = build(&[140_000, 70_000], false);
+    let err = parse_err(&bytes);
+    assert_eq!(err.offset, offsets[70_000], "{err}");
+    assert!(
+        matches!(err.kind, ErrorKind::ContentsSizeMismatch { .. }),
+        "{err}"
+    );
+
+    // A bad object before a bad STATS record: the object.
+    let (bytes, offsets, _) = build(&[100_000], true);
+    let err = parse_err(&bytes);
+    assert_eq!(err.offset, offsets[100_000], "{err}");
+
+    // A bad STATS record and good objects: the STATS record.
+    let (bytes, _, stats_offset) = build(&[], true);
+    let err = parse_err(&bytes);
+    assert!(err.offset >= stats_offset, "{err}");
+    assert!(matches!(err.kind, ErrorKind::Truncated { .. }), "{err}");
+}

@@ -3,14 +3,20 @@
 //! One sequential pass over the records: every record's length is checked
 //! against the file before its body is decoded, fields are decoded inside the
 //! body (bytes left after the known fields are skipped, as newer minor
-//! versions append fields), unknown tags are skipped whole. Afterwards the
-//! objects are sorted by address if the file did not have them in order, and
-//! checked for overlaps; every allocation site an object names must exist.
+//! versions append fields), unknown tags are skipped whole. OBJECT records,
+//! the bulk of a dump, are only counted in that pass and cut into runs of
+//! [`OBJECTS_PER_RUN`]; the runs are then decoded in parallel, each straight
+//! into its part of the object table. The first error in file order wins,
+//! as if everything had been decoded in one pass. Afterwards the objects are
+//! sorted by address if the file did not have them in order, and checked
+//! for overlaps; every allocation site an object names must exist.
 
 use std::collections::HashSet;
 
+use std::mem::MaybeUninit;
+
 use heapdump_format::{tag, ContentsMode, MAGIC, VERSION_MAJOR};
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 
 use crate::cursor::Cursor;
 use crate::dump::{
@@ -64,8 +70,32 @@ fn record_region(tag: u64) -> &'static str {
     }
 }
 
-/// Slots of `Parser::known_stacks`.
+/// Slots of a run's cache of known stack ids.
 const KNOWN_STACKS: usize = 256;
+
+/// OBJECT records decoded by one parallel task.
+const OBJECTS_PER_RUN: u64 = 1 << 16;
+
+/// A run of consecutive records holding `objects` OBJECT records (and
+/// possibly others, which the first pass already read), file bytes
+/// `[start, end)`.
+#[derive(Clone, Copy, Debug)]
+struct ObjectRun {
+    start: u64,
+    end: u64,
+    objects: u64,
+}
+
+/// What decoding one run found besides its objects.
+struct RunSummary {
+    bytes: u64,
+    sorted: bool,
+    first_address: Option<u64>,
+    last_address: Option<u64>,
+    /// `(stack_id, offset of the field)` of objects naming a stack no STACK
+    /// record has.
+    unresolved_stacks: Vec<(u64, u64)>,
+}
 
 /// Everything read so far.
 struct Parser<'data> {
@@ -76,11 +106,14 @@ struct Parser<'data> {
     roots: Vec<Root<'data>>,
     stacks: Vec<Stack>,
     stack_ids: HashSet<u64>,
-    /// Stack ids found in `stack_ids` lately, by a hash of the id: objects
-    /// of a few sites skip most of the (SipHash) set lookups.
-    known_stacks: [u64; KNOWN_STACKS],
+    /// OBJECT records seen so far, cut into runs.
+    object_runs: Vec<ObjectRun>,
+    object_count: u64,
     objects: Vec<Object>,
     object_bytes: u64,
+    /// The END record's object bytes and their offset, checked once the
+    /// objects are decoded.
+    end_object_bytes: Option<(u64, u64)>,
     objects_sorted: bool,
     stats: Option<AllocatorStats>,
     /// `(module_id, offset of the field)` of segments whose module had not
@@ -101,9 +134,11 @@ impl<'data> Parser<'data> {
             roots: Vec::new(),
             stacks: Vec::new(),
             stack_ids: HashSet::new(),
-            known_stacks: [0; KNOWN_STACKS],
+            object_runs: Vec::new(),
+            object_count: 0,
             objects: Vec::new(),
             object_bytes: 0,
+            end_object_bytes: None,
             objects_sorted: true,
             stats: None,
             unresolved_modules: Vec::new(),
@@ -112,6 +147,32 @@ impl<'data> Parser<'data> {
     }
 
     fn run(mut self, progress: &mut dyn FnMut(u64, u64)) -> Result<Dump<'data>, Error> {
+        let records = self.records(progress);
+        // Objects before the point where the records failed (or all of
+        // them) are decoded either way: an error inside one of them comes
+        // first in the file.
+        let objects = self.decode_objects();
+        match (records, objects) {
+            (Err(records), Err(objects)) => Err(if objects.offset < records.offset {
+                objects
+            } else {
+                records
+            }),
+            (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+            (Ok(()), Ok(())) => {
+                if let Some((expected, offset)) = self.end_object_bytes {
+                    check_count("object bytes", expected, self.object_bytes, offset)?;
+                }
+                let total = self.bytes.len() as u64;
+                let dump = self.finish()?;
+                progress(total, total);
+                Ok(dump)
+            }
+        }
+    }
+
+    /// The sequential pass: every record but the objects' bodies.
+    fn records(&mut self, progress: &mut dyn FnMut(u64, u64)) -> Result<(), Error> {
         let total = self.bytes.len() as u64;
         let mut file = Cursor::new(self.bytes, 0, "file");
         let version = self.header(&mut file)?;
@@ -161,7 +222,7 @@ impl<'data> Parser<'data> {
                 tag::ROOT_SEGMENT => self.root_segment(&mut body, record_offset)?,
                 tag::ROOT_THREAD_STACK => self.root_thread_stack(&mut body, record_offset)?,
                 tag::STACK => self.stack(&mut body)?,
-                tag::OBJECT => self.object(&mut body, record_offset)?,
+                tag::OBJECT => self.count_object(record_offset, file.offset())?,
                 tag::STATS => self.stats(&mut body, record_offset)?,
                 _ => {} // A tag from a newer minor version: skipped whole.
             }
@@ -171,10 +232,7 @@ impl<'data> Parser<'data> {
                 next_progress = file.offset().saturating_add(PROGRESS_STEP);
             }
         }
-
-        let dump = self.finish()?;
-        progress(total, total);
-        Ok(dump)
+        Ok(())
     }
 
     /// Reads the 16-byte header; returns the version as `major.minor`.
@@ -362,58 +420,73 @@ impl<'data> Parser<'data> {
         Ok(())
     }
 
-    fn object(&mut self, body: &mut Cursor<'data>, record_offset: u64) -> Result<(), Error> {
-        let address_offset = body.offset();
-        let address = body.uvarint("address")?;
-        let size = body.uvarint("size")?;
-        let stack_offset = body.offset();
-        let stack_id = body.uvarint("stack_id")?;
-        let contents_offset = body.offset();
-        let contents = body.bytes("contents")?;
-        if contents.len() as u64 != size {
-            return Err(Error::new(
-                contents_offset,
-                ErrorKind::ContentsSizeMismatch {
-                    address,
-                    size,
-                    contents_len: contents.len() as u64,
-                },
-            ));
-        }
-        check_range(address_offset, address, size)?;
-        if self.objects.len() as u64 >= MAX_OBJECTS {
+    /// Counts an OBJECT record (`[record_offset, end)` of the file) into
+    /// the current run; its body is decoded later, in parallel.
+    fn count_object(&mut self, record_offset: u64, end: u64) -> Result<(), Error> {
+        if self.object_count >= MAX_OBJECTS {
             return Err(Error::new(
                 record_offset,
                 ErrorKind::TooManyObjects { max: MAX_OBJECTS },
             ));
         }
-        let site = StackId::new(stack_id);
-        if site.is_some() {
-            // Ids are never 0, so an empty slot never matches.
-            let slot = (stack_id ^ stack_id >> 16 ^ stack_id >> 32) as usize % KNOWN_STACKS;
-            if self.known_stacks.get(slot) != Some(&stack_id) {
-                if self.stack_ids.contains(&stack_id) {
-                    if let Some(known) = self.known_stacks.get_mut(slot) {
-                        *known = stack_id;
-                    }
-                } else {
-                    self.unresolved_stacks.push((stack_id, stack_offset));
+        self.object_count += 1;
+        match self.object_runs.last_mut() {
+            Some(run) if run.objects < OBJECTS_PER_RUN => {
+                run.end = end;
+                run.objects += 1;
+            }
+            _ => self.object_runs.push(ObjectRun {
+                start: record_offset,
+                end,
+                objects: 1,
+            }),
+        }
+        Ok(())
+    }
+
+    /// Decodes the counted OBJECT records, a run per task, into
+    /// `self.objects`. On an error, the one earliest in the file.
+    fn decode_objects(&mut self) -> Result<(), Error> {
+        let count = usize::try_from(self.object_count).unwrap_or(usize::MAX);
+        let mut objects: Vec<Object> = Vec::new();
+        if objects.try_reserve_exact(count).is_err() {
+            return Err(Error::new(
+                self.object_runs.first().map_or(0, |run| run.start),
+                ErrorKind::TooManyObjects { max: MAX_OBJECTS },
+            ));
+        }
+        // Each run writes its own part of the table.
+        let mut rest = &mut objects.spare_capacity_mut()[..count];
+        let mut parts = Vec::with_capacity(self.object_runs.len());
+        for run in &self.object_runs {
+            let (part, tail) = rest.split_at_mut(run.objects as usize);
+            parts.push((*run, part));
+            rest = tail;
+        }
+        let (bytes, stack_ids) = (self.bytes, &self.stack_ids);
+        let summaries: Vec<Result<RunSummary, Error>> = parts
+            .into_par_iter()
+            .map(|(run, part)| decode_run(bytes, run, part, stack_ids))
+            .collect();
+        let mut previous_last: Option<u64> = None;
+        for summary in summaries {
+            // Runs are in file order: the first error is the earliest.
+            let summary = summary?;
+            if let (Some(last), Some(first)) = (previous_last, summary.first_address) {
+                if first <= last {
+                    self.objects_sorted = false;
                 }
             }
+            self.objects_sorted &= summary.sorted;
+            previous_last = summary.last_address.or(previous_last);
+            self.unresolved_stacks.extend(summary.unresolved_stacks);
+            self.object_bytes = self.object_bytes.saturating_add(summary.bytes);
         }
-        if let Some(last) = self.objects.last() {
-            if address <= last.address {
-                self.objects_sorted = false;
-            }
-        }
-        // Sizes equal contents lengths, which the file bounds: no overflow.
-        self.object_bytes = self.object_bytes.saturating_add(size);
-        self.objects.push(Object::new(
-            address,
-            size,
-            site,
-            offset_in(self.bytes, contents),
-        ));
+        // SAFETY: every run decoded without error wrote exactly its
+        // `objects` entries (one per OBJECT record it counted), and the runs
+        // cover the first `count` entries.
+        unsafe { objects.set_len(count) };
+        self.objects = objects;
         Ok(())
     }
 
@@ -447,25 +520,18 @@ impl<'data> Parser<'data> {
     }
 
     fn end(&mut self, body: &mut Cursor<'data>, record_count: u64) -> Result<(), Error> {
-        let checks: [(&'static str, u64); 3] = [
+        let checks: [(&'static str, u64); 2] = [
             ("records", record_count),
-            ("OBJECT records", self.objects.len() as u64),
-            ("object bytes", self.object_bytes),
+            ("OBJECT records", self.object_count),
         ];
         for (what, actual) in checks {
             let offset = body.offset();
             let expected = body.uvarint(what)?;
-            if expected != actual {
-                return Err(Error::new(
-                    offset,
-                    ErrorKind::CountMismatch {
-                        what,
-                        expected,
-                        actual,
-                    },
-                ));
-            }
+            check_count(what, expected, actual, offset)?;
         }
+        // The objects' bytes are known once their bodies are decoded.
+        let offset = body.offset();
+        self.end_object_bytes = Some((body.uvarint("object bytes")?, offset));
         Ok(())
     }
 
@@ -516,6 +582,107 @@ impl<'data> Parser<'data> {
         dump.stats = self.stats;
         Ok(dump)
     }
+}
+
+/// An END record's count `what` must be what the file holds.
+fn check_count(what: &'static str, expected: u64, actual: u64, offset: u64) -> Result<(), Error> {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(Error::new(
+        offset,
+        ErrorKind::CountMismatch {
+            what,
+            expected,
+            actual,
+        },
+    ))
+}
+
+/// Decodes the OBJECT records of `run` into `out`, one entry per record.
+fn decode_run(
+    bytes: &[u8],
+    run: ObjectRun,
+    out: &mut [MaybeUninit<Object>],
+    stack_ids: &HashSet<u64>,
+) -> Result<RunSummary, Error> {
+    let mut summary = RunSummary {
+        bytes: 0,
+        sorted: true,
+        first_address: None,
+        last_address: None,
+        unresolved_stacks: Vec::new(),
+    };
+    // Stack ids found in `stack_ids` lately, by a hash of the id: objects of
+    // a few sites skip most of the (SipHash) set lookups. Ids are never 0,
+    // so an empty slot never matches.
+    let mut known_stacks = [0u64; KNOWN_STACKS];
+    let range = usize::try_from(run.start).unwrap_or(usize::MAX)
+        ..usize::try_from(run.end).unwrap_or(usize::MAX);
+    let mut file = Cursor::new(bytes.get(range).unwrap_or(&[]), run.start, "file");
+    let mut written = 0;
+    while !file.is_empty() {
+        // The first pass checked every record's framing.
+        let tag = file.uvarint("record tag")?;
+        let len_offset = file.offset();
+        let body_len = file.uvarint("record body length")?;
+        let mut body = file.sub_cursor(body_len, "record body", len_offset, record_region(tag))?;
+        if tag != tag::OBJECT {
+            continue;
+        }
+        let address_offset = body.offset();
+        let address = body.uvarint("address")?;
+        let size = body.uvarint("size")?;
+        let stack_offset = body.offset();
+        let stack_id = body.uvarint("stack_id")?;
+        let contents_offset = body.offset();
+        let contents = body.bytes("contents")?;
+        if contents.len() as u64 != size {
+            return Err(Error::new(
+                contents_offset,
+                ErrorKind::ContentsSizeMismatch {
+                    address,
+                    size,
+                    contents_len: contents.len() as u64,
+                },
+            ));
+        }
+        check_range(address_offset, address, size)?;
+        let site = StackId::new(stack_id);
+        if site.is_some() {
+            let slot = (stack_id ^ stack_id >> 16 ^ stack_id >> 32) as usize % KNOWN_STACKS;
+            if known_stacks[slot] != stack_id {
+                if stack_ids.contains(&stack_id) {
+                    known_stacks[slot] = stack_id;
+                } else {
+                    summary.unresolved_stacks.push((stack_id, stack_offset));
+                }
+            }
+        }
+        if summary.last_address.is_some_and(|last| address <= last) {
+            summary.sorted = false;
+        }
+        summary.first_address.get_or_insert(address);
+        summary.last_address = Some(address);
+        // Sizes equal contents lengths, which the file bounds: no overflow.
+        summary.bytes = summary.bytes.saturating_add(size);
+        let Some(slot) = out.get_mut(written) else {
+            // Cannot happen: the first pass counted this run's records.
+            return Err(Error::new(
+                run.start,
+                ErrorKind::TooManyObjects { max: MAX_OBJECTS },
+            ));
+        };
+        slot.write(Object::new(address, size, site, offset_in(bytes, contents)));
+        written += 1;
+    }
+    if written != out.len() {
+        return Err(Error::new(
+            run.start,
+            ErrorKind::TooManyObjects { max: MAX_OBJECTS },
+        ));
+    }
+    Ok(summary)
 }
 
 /// Checks that `size` bytes at `address` do not wrap around the address
