@@ -168,3 +168,73 @@ fn a_forked_child_can_dump() {
     churner.join().unwrap();
     std::fs::remove_file(&path).unwrap();
 }
+
+/// Waits up to 20 s for `pid`; kills it and fails if it hangs.
+fn wait_for_child(pid: libc::pid_t) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut status = 0;
+        // SAFETY: polling our own child.
+        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if done == pid {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: killing our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A child forked while another thread keeps writing dumps can still
+/// allocate and dump: a fork waits for a dump in progress (which holds the
+/// loader's lock in `dl_iterate_phdr`, among others, that the child would
+/// otherwise find held forever), and the child starts with the tracker's
+/// locks released.
+#[test]
+fn a_child_forked_during_a_dump_can_allocate_and_dump() {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dumper = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let sink = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .unwrap();
+            let mut dumps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                heapdump::write(&sink).unwrap();
+                dumps += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            dumps
+        })
+    };
+    let path = temp_path("forked_during_dump");
+    let _heap: Vec<Vec<u8>> = (0..2000).map(|i| vec![i as u8; 512]).collect();
+    for _ in 0..20 {
+        // SAFETY: as in `a_forked_child_can_dump`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let allocated: Vec<Box<u64>> = (0..1000).map(Box::new).collect();
+            let code = match heapdump::write_file(&path) {
+                Ok(report) if report.objects >= allocated.len() as u64 => 0,
+                Ok(_) => 2,
+                Err(_) => 3,
+            };
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) };
+        }
+        let status = wait_for_child(pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child's dump failed: status {status:#x}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(dumper.join().unwrap() > 0);
+    let _ = std::fs::remove_file(&path);
+}

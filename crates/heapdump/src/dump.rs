@@ -7,10 +7,10 @@
 //! the inner allocator instead of waiting at the gate.
 
 use core::sync::atomic::Ordering;
-use std::sync::Mutex;
 
 use heapdump_format::{tag, uvarint_len, ContentsMode, MAX_UVARINT_LEN};
 
+use crate::lock::SpinLock;
 use crate::modules::Modules;
 use crate::stacks::DepotGuard;
 use crate::sys::{self, Region};
@@ -18,8 +18,17 @@ use crate::threads::{self, Mappings, ThreadStack};
 use crate::tracker::{enter_busy, header_of, sample_rate, STATE};
 use crate::{DumpReport, Error, Options, Stats};
 
+/// Unlocks a [`SpinLock`] when dropped.
+struct Unlock<'a>(&'a SpinLock);
+
+impl Drop for Unlock<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
+}
+
 /// One dump at a time.
-static DUMP_LOCK: Mutex<()> = Mutex::new(());
+pub(crate) static DUMP_LOCK: SpinLock = SpinLock::new();
 
 /// Size of the output buffer.
 const BUFFER_BYTES: usize = 1 << 20;
@@ -52,9 +61,10 @@ pub(crate) fn write_dump(
     if !STATE.installed.load(Ordering::Relaxed) {
         return Err(Error::NotInstalled);
     }
-    let _one_at_a_time = DUMP_LOCK
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // A spin lock (waiters yield), not a Mutex: a child forked during a dump
+    // must be able to release it (`after_fork_in_child`).
+    DUMP_LOCK.lock();
+    let _one_at_a_time = Unlock(&DUMP_LOCK);
     let Some(busy) = enter_busy() else {
         return Err(Error::Reentrant);
     };
@@ -86,18 +96,13 @@ pub(crate) fn write_dump(
     // A sorted copy of the live table: objects go out in address order, and
     // redaction asks "does this word point into a live object?".
     let mut live_count = 0usize;
-    STATE.live.for_each_live(|_| live_count += 1);
+    STATE.live.for_each_live(|_, _| live_count += 1);
     let mut snapshot_region =
         Region::new(live_count.max(1) * core::mem::size_of::<Entry>()).ok_or(Error::OutOfMemory)?;
     let snapshot_bytes = snapshot_region.len as u64;
     let snapshot = fill_snapshot(&mut snapshot_region, live_count);
 
     let totals = STATE.live.totals();
-    debug_assert_eq!(
-        snapshot.iter().map(|entry| entry.size as u64).sum::<u64>(),
-        totals.live_bytes(),
-        "the live set and its counters disagree"
-    );
     let stats = Stats {
         live_bytes: totals.live_bytes(),
         live_objects: totals.live_objects(),
@@ -185,10 +190,16 @@ fn fill_snapshot(region: &mut Region, count: usize) -> &mut [Entry] {
     // all-zero Entry is valid.
     let snapshot = unsafe { core::slice::from_raw_parts_mut(region.ptr.cast::<Entry>(), count) };
     let mut filled = 0;
-    STATE.live.for_each_live(|address| {
+    STATE.live.for_each_live(|index, address| {
+        // SAFETY: the gate is closed, so the block is live and stays so.
+        let header = unsafe { header_of(address) };
+        // A header that does not name its slot back: never, unless the
+        // process was forked while another thread was reallocating the
+        // block (the slot then names the freed old address).
+        if header.slot != index {
+            return;
+        }
         if let Some(slot) = snapshot.get_mut(filled) {
-            // SAFETY: the gate is closed, so the block is live and stays so.
-            let header = unsafe { header_of(address) };
             *slot = Entry {
                 address,
                 size: header.size as usize,

@@ -62,6 +62,17 @@ pub(crate) struct Header {
     pub(crate) size: u64,
 }
 
+impl Header {
+    /// The header of a block the tracker does not record.
+    pub(crate) fn untracked(size: usize) -> Header {
+        Header {
+            slot: NO_SLOT,
+            stack_id: 0,
+            size: size as u64,
+        }
+    }
+}
+
 /// Bytes of header space before a block of alignment `align`: 16, or the
 /// alignment itself when larger, so the caller's block stays aligned.
 #[inline]
@@ -205,9 +216,9 @@ impl LiveSet {
         unsafe { AtomicU64::from_ptr(chunk.cast::<u64>().add(index as usize % CHUNK_SLOTS)) }
     }
 
-    /// Calls `visit(address)` for every live block. Call with the gate
+    /// Calls `visit(slot, address)` for every live block. Call with the gate
     /// closed (or from tests, with no other thread allocating).
-    pub(crate) fn for_each_live(&self, mut visit: impl FnMut(usize)) {
+    pub(crate) fn for_each_live(&self, mut visit: impl FnMut(SlotIndex, usize)) {
         self.for_each_record(|record| {
             // SAFETY: with the gate closed no owner is inside the tracker.
             let pending = unsafe { &*record.pending.get() };
@@ -227,9 +238,12 @@ impl LiveSet {
             // in use. Other threads write slot words only while the gate
             // is open.
             let words = unsafe { core::slice::from_raw_parts(chunk.cast::<u64>(), count) };
-            for &word in words {
+            for (index, &word) in words.iter().enumerate() {
                 if word != 0 && word & 1 == 0 {
-                    visit(word as usize);
+                    visit(
+                        (chunk_index * CHUNK_SLOTS + index) as SlotIndex,
+                        word as usize,
+                    );
                 }
             }
         }
@@ -269,7 +283,13 @@ impl LiveSet {
             // our records; written under `init_lock`.
             unsafe { libc::pthread_key_create(self.exit_key.get(), Some(on_thread_exit)) };
             // SAFETY: registers a handler that only stores to our atomics.
-            unsafe { libc::pthread_atfork(None, None, Some(crate::tracker::after_fork_in_child)) };
+            unsafe {
+                libc::pthread_atfork(
+                    Some(crate::tracker::before_fork),
+                    Some(crate::tracker::after_fork_in_parent),
+                    Some(crate::tracker::after_fork_in_child),
+                )
+            };
             if sys::membarrier_register() {
                 self.needs_fence.store(false, Ordering::Release);
             }
@@ -433,8 +453,8 @@ impl LiveSet {
 impl LiveSet {
     /// In a child process after `fork`: only the forking thread exists, so
     /// every other record is returned (its free list dropped: it may have
-    /// been mid-update) and every lock a vanished thread may have held is
-    /// released. `own` is the forking thread's record, if it has one.
+    /// been mid-update), every lock a vanished thread may have held is
+    /// released and the gate is opened. `own` is the forking thread's record, if it has one.
     pub(crate) fn reset_after_fork(&self, own: *const ThreadRecord) {
         self.for_each_record(|record| {
             if core::ptr::eq(record, own) {
@@ -455,6 +475,9 @@ impl LiveSet {
         });
         self.registry_lock.unlock();
         self.pool_lock.unlock();
+        // Forked while another thread was writing a dump: that dump does
+        // not go on in the child, so its gate must not stay closed.
+        self.gate.store(0, Ordering::Relaxed);
     }
 }
 
@@ -600,35 +623,40 @@ impl Busy {
         self.record
     }
 
-    /// Records a new block at `address`; returns its slot, or `None` if the
-    /// slot array cannot grow.
+    /// Takes a free slot for a new block; `None` if the slot array cannot
+    /// grow. The slot still reads as free until [`Busy::publish`].
     #[inline]
-    pub(crate) fn insert(&self, live: &LiveSet, address: usize, size: usize) -> Option<SlotIndex> {
+    pub(crate) fn take_slot(&self, live: &LiveSet) -> Option<SlotIndex> {
         // SAFETY: the owner is busy, so nothing else on this thread is
         // touching its free list (re-entry finds it busy and stays out).
         let free = unsafe { &mut *self.record.free.get() };
-        let index = if free.len != 0 {
+        if free.len != 0 {
             let index = free.head;
             free.head = (live.slot(index).load(Ordering::Relaxed) >> 1) as SlotIndex;
             free.len -= 1;
-            index
-        } else {
-            // SAFETY: as above.
-            let fresh = unsafe { &mut *self.record.fresh.get() };
-            if fresh.0 == fresh.1 {
-                live.refill(free, fresh)?;
-                if free.len != 0 {
-                    return self.insert(live, address, size);
-                }
+            return Some(index);
+        }
+        // SAFETY: as above.
+        let fresh = unsafe { &mut *self.record.fresh.get() };
+        if fresh.0 == fresh.1 {
+            live.refill(free, fresh)?;
+            if free.len != 0 {
+                return self.take_slot(live);
             }
-            let index = fresh.0;
-            fresh.0 += 1;
-            index
-        };
-        live.slot(index).store(address as u64, Ordering::Relaxed);
+        }
+        let index = fresh.0;
+        fresh.0 += 1;
+        Some(index)
+    }
+
+    /// Makes slot `index` name the block at `address`, whose header must
+    /// already be written: a process forked at any instant then sees either
+    /// a free slot or a block with its header (the store is a release).
+    #[inline]
+    pub(crate) fn publish(&self, live: &LiveSet, index: SlotIndex, address: usize, size: usize) {
+        live.slot(index).store(address as u64, Ordering::Release);
         add(&self.record.allocated_bytes, size as u64);
         add(&self.record.allocated_objects, 1);
-        Some(index)
     }
 
     /// Forgets the block in slot `index` (of `size` bytes).
@@ -742,20 +770,25 @@ mod tests {
         static LIVE: LiveSet = LiveSet::new();
         let record = LIVE.claim_record().unwrap();
         let busy = Busy::enter(record, &LIVE).unwrap();
+        let insert = |address: usize, size: usize| {
+            let slot = busy.take_slot(&LIVE).unwrap();
+            busy.publish(&LIVE, slot, address, size);
+            slot
+        };
         let mut slots = Vec::new();
         for address in (1..20_000usize).map(|i| i * 64) {
-            slots.push((address, busy.insert(&LIVE, address, 48).unwrap()));
+            slots.push((address, insert(address, 48)));
         }
         for &(_, slot) in slots.iter().step_by(2) {
             busy.remove(&LIVE, slot, 48);
         }
         let mut found = Vec::new();
-        LIVE.for_each_live(|address| found.push(address));
+        LIVE.for_each_live(|_, address| found.push(address));
         found.sort_unstable();
         let expected: Vec<usize> = slots.iter().skip(1).step_by(2).map(|&(a, _)| a).collect();
         assert_eq!(found, expected);
         // Freed slots come back before fresh ones.
-        let reused = busy.insert(&LIVE, 8, 8).unwrap();
+        let reused = insert(8, 8);
         assert!(slots.iter().step_by(2).any(|&(_, slot)| slot == reused));
         let totals = LIVE.totals();
         assert_eq!(totals.live_objects(), 10_000);

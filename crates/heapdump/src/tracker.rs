@@ -158,6 +158,19 @@ pub(crate) fn forget_record() {
     let _ = THREAD.try_with(|thread| thread.record.set(core::ptr::null()));
 }
 
+/// `pthread_atfork` prepare handler: a fork waits for a dump in progress to
+/// finish. A dump holds C library locks (the loader's, in
+/// `dl_iterate_phdr`) that a child forked meanwhile would find held
+/// forever.
+pub(crate) extern "C" fn before_fork() {
+    crate::dump::DUMP_LOCK.lock();
+}
+
+/// `pthread_atfork` parent handler: see [`before_fork`].
+pub(crate) extern "C" fn after_fork_in_parent() {
+    crate::dump::DUMP_LOCK.unlock();
+}
+
 /// `pthread_atfork` child handler (see [`LiveSet::reset_after_fork`]).
 pub(crate) extern "C" fn after_fork_in_child() {
     let own = THREAD
@@ -165,6 +178,7 @@ pub(crate) extern "C" fn after_fork_in_child() {
         .unwrap_or(core::ptr::null());
     STATE.live.reset_after_fork(own);
     STATE.depot.unlock_after_fork();
+    crate::dump::DUMP_LOCK.unlock();
 }
 
 /// The calling thread marked busy, for the dump: its own allocations then go
@@ -384,19 +398,20 @@ impl<A: GlobalAlloc> Tracker<A> {
         }
         // SAFETY: the block starts `header` bytes into what we got.
         let block = unsafe { base.add(header) };
-        let slot = match &busy {
-            None => NO_SLOT, // re-entered: the tracker's or a dump's own block
-            Some(busy) => match busy.insert(&STATE.live, block as usize, layout.size()) {
-                Some(slot) => slot,
-                None => {
-                    // The slot array cannot grow: refuse rather than lose it.
-                    STATE.untracked_blocks.fetch_add(1, Ordering::Relaxed);
-                    // SAFETY: we just allocated it with this layout.
-                    unsafe { self.inner.dealloc(base, inner) };
-                    return core::ptr::null_mut();
-                }
-            },
+        let Some(busy) = busy else {
+            // Re-entered: the tracker's or a dump's own block, untracked.
+            // SAFETY: `block` came from this tracker.
+            unsafe { write_header(block, Header::untracked(layout.size())) };
+            return block;
         };
+        let Some(slot) = busy.take_slot(&STATE.live) else {
+            // The slot array cannot grow: refuse rather than lose the block.
+            STATE.untracked_blocks.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: we just allocated it with this layout.
+            unsafe { self.inner.dealloc(base, inner) };
+            return core::ptr::null_mut();
+        };
+        // The header first, then the slot: see `Busy::publish`.
         // SAFETY: `block` came from this tracker.
         unsafe {
             write_header(
@@ -408,6 +423,7 @@ impl<A: GlobalAlloc> Tracker<A> {
                 },
             )
         };
+        busy.publish(&STATE.live, slot, block as usize, layout.size());
         block
     }
 
