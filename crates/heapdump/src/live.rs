@@ -487,10 +487,25 @@ pub(crate) struct GateClosed<'a> {
     live: &'a LiveSet,
 }
 
+impl GateClosed<'_> {
+    /// Keeps the gate closed past this guard, until [`LiveSet::open_gate`]
+    /// (for `fork`, whose handlers cannot hold a guard).
+    pub(crate) fn keep_closed(self) {
+        core::mem::forget(self);
+    }
+}
+
 impl Drop for GateClosed<'_> {
     fn drop(&mut self) {
-        self.live.gate.store(0, Ordering::Release);
-        sys::futex_wake_all(&self.live.gate);
+        self.live.open_gate();
+    }
+}
+
+impl LiveSet {
+    /// Opens the gate and wakes the threads waiting at it.
+    pub(crate) fn open_gate(&self) {
+        self.gate.store(0, Ordering::Release);
+        sys::futex_wake_all(&self.gate);
     }
 }
 

@@ -159,15 +159,31 @@ pub(crate) fn forget_record() {
 }
 
 /// `pthread_atfork` prepare handler: a fork waits for a dump in progress to
-/// finish. A dump holds C library locks (the loader's, in
-/// `dl_iterate_phdr`) that a child forked meanwhile would find held
-/// forever.
+/// finish (a dump holds C library locks, the loader's in `dl_iterate_phdr`
+/// among them, that a child forked meanwhile would find held forever), then
+/// closes the gate like a dump, so that no other thread is inside the
+/// tracker at the instant of the fork: the child's live set is consistent.
 pub(crate) extern "C" fn before_fork() {
     crate::dump::DUMP_LOCK.lock();
+    let closed = thread_record()
+        .and_then(|own| STATE.live.close_gate(own, FORK_GATE_TIMEOUT))
+        .map(|gate| gate.keep_closed())
+        .is_some();
+    FORK_CLOSED_GATE.store(closed, Ordering::Relaxed);
 }
+
+/// How long a fork waits for other threads to leave the tracker before it
+/// goes on without that guarantee.
+const FORK_GATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Set by [`before_fork`] when it closed the gate.
+static FORK_CLOSED_GATE: AtomicBool = AtomicBool::new(false);
 
 /// `pthread_atfork` parent handler: see [`before_fork`].
 pub(crate) extern "C" fn after_fork_in_parent() {
+    if FORK_CLOSED_GATE.swap(false, Ordering::Relaxed) {
+        STATE.live.open_gate();
+    }
     crate::dump::DUMP_LOCK.unlock();
 }
 
@@ -176,6 +192,7 @@ pub(crate) extern "C" fn after_fork_in_child() {
     let own = THREAD
         .try_with(|thread| thread.record.get())
         .unwrap_or(core::ptr::null());
+    FORK_CLOSED_GATE.store(false, Ordering::Relaxed);
     STATE.live.reset_after_fork(own);
     STATE.depot.unlock_after_fork();
     crate::dump::DUMP_LOCK.unlock();
