@@ -5,7 +5,7 @@
 //! body (bytes left after the known fields are skipped, as newer minor
 //! versions append fields), unknown tags are skipped whole. OBJECT records,
 //! the bulk of a dump, are only counted in that pass and cut into runs of
-//! [`OBJECTS_PER_RUN`]; the runs are then decoded in parallel, each straight
+//! `OBJECTS_PER_RUN` (65,536); the runs are then decoded in parallel, each straight
 //! into its part of the object table. The first error in file order wins,
 //! as if everything had been decoded in one pass. Afterwards the objects are
 //! sorted by address if the file did not have them in order, and checked
