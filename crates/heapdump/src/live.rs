@@ -5,9 +5,11 @@
 //! below the address the caller gets) naming its *slot*: an 8-byte word in a
 //! big array that holds the block's address while it is live. Allocating
 //! takes a free slot index from the thread's own free list and writes the
-//! address into it; freeing reads the index from the header, clears the slot
-//! and pushes the index back on the freeing thread's list. No hashing, no
-//! probing, no lock: the slot word is usually in cache (free lists are
+//! address into it (after the header, so a forked child never sees a slot
+//! whose header is not written yet); freeing reads the index from the
+//! header and notes it in the freeing thread's pending buffer, whose slots
+//! are cleared and put back on its free list 64 at a time. No hashing, no
+//! probing, no lock: the slot words are usually in cache (free lists are
 //! LIFO), and no cache line is shared between threads on the hot path. The
 //! previous design (64 spin-locked hash-table shards) cost 2-4x the plain
 //! allocator, mostly in cache misses on the table and lock lines bouncing
@@ -15,7 +17,7 @@
 //!
 //! A dump still needs a consistent snapshot. Each thread owns a
 //! [`ThreadRecord`] whose `busy` word it sets while inside the tracker. A
-//! dump closes the [`Gate`] (new operations then wait), makes that store
+//! dump closes the gate ([`LiveSet::close_gate`]; new operations then wait), makes that store
 //! visible to every thread at once with `membarrier(2)` (so the hot path
 //! needs only compiler fences), and waits until no record is busy. From then
 //! on no thread touches the live set until the gate opens again.
@@ -114,7 +116,7 @@ impl Counters {
 }
 
 /// What one thread owns. Only its owner writes it (plain loads and stores
-/// through atomics, no read-modify-write); dumps and [`totals`] read it.
+/// through atomics, no read-modify-write); dumps and [`LiveSet::totals`] read it.
 /// Aligned to two cache lines so records of different threads never share
 /// one.
 #[repr(C, align(128))]
@@ -677,7 +679,7 @@ impl Busy {
     /// Forgets the block in slot `index` (of `size` bytes).
     #[inline]
     pub(crate) fn remove(&self, live: &LiveSet, index: SlotIndex, size: usize) {
-        // SAFETY: see `insert`.
+        // SAFETY: see `take_slot`.
         let pending = unsafe { &mut *self.record.pending.get() };
         if pending.len == PENDING {
             self.flush_pending(live);
@@ -691,7 +693,7 @@ impl Busy {
     /// Clears the pending slots and puts them on the free list.
     #[inline(never)]
     fn flush_pending(&self, live: &LiveSet) {
-        // SAFETY: see `insert`.
+        // SAFETY: see `take_slot`.
         let (pending, free) = unsafe {
             (
                 &mut *self.record.pending.get(),
