@@ -123,17 +123,15 @@ fn sample_service_dump() {
     let file = DumpFile::open(&path).unwrap();
     let dump = heapdump_reader::parse(file.bytes(), &mut |_, _| {}).unwrap();
     let graph = HeapGraph::build(dump, &mut |_, _| {});
-    // The cycle's objects are in the dump and unreachable (`check` compares
-    // every object; this makes sure some unreachable ones are among them).
-    let cycle: Vec<_> = cycle
-        .iter()
-        .map(|&negated| graph.object_at(!negated as u64).expect("the cycle"))
-        .collect();
-    check("sample service", &graph, 2_000);
-    let dominators = simple_fast(&graph, HeapNode::Root);
-    for id in cycle {
-        assert_eq!(dominators.immediate_dominator(id.into()), None, "{id}");
+    // The cycle's objects are in the dump; `check` compares every object's
+    // dominator, reachable or not. (Whether the cycle is unreachable is not
+    // asserted here: the other tests of this binary run on other threads,
+    // and a stale copy of a pointer on one of their stacks, a root, can keep
+    // it alive. tests/leaky_service.rs checks that in a process of its own.)
+    for &negated in &cycle {
+        assert!(graph.object_at(!negated as u64).is_some(), "the cycle");
     }
+    check("sample service", &graph, 2_000);
     drop(graph);
     drop(file);
     std::fs::remove_file(&path).unwrap();
