@@ -38,6 +38,12 @@ pub(crate) type SlotIndex = u32;
 /// The header's slot index of a block the tracker did not record.
 pub(crate) const NO_SLOT: SlotIndex = u32::MAX;
 
+/// Bit of `LiveSet::gate`: a dump is reading the live set; wait.
+const GATE_CLOSED: u32 = 1;
+/// Bit of `LiveSet::gate`: `membarrier` is not available, so the hot path
+/// needs a real fence between marking itself busy and reading the gate.
+const GATE_NEEDS_FENCE: u32 = 2;
+
 /// Slots per chunk of the slot array (8 MiB of address space each).
 const CHUNK_SLOTS: usize = 1 << 20;
 /// Chunks, mapped on demand: up to 2^32 - 1 slots.
@@ -155,11 +161,10 @@ unsafe impl Sync for ThreadRecord {}
 
 /// Everything the live set shares between threads.
 pub(crate) struct LiveSet {
-    /// Closed (non-zero) while a dump reads the live set.
+    /// [`GATE_CLOSED`] while a dump reads the live set, plus
+    /// [`GATE_NEEDS_FENCE`] until `membarrier` is known to work. One word,
+    /// so the hot path reads one: zero means go on.
     gate: AtomicU32,
-    /// True until `membarrier` is known to work; the hot path then needs a
-    /// real fence after marking itself busy.
-    needs_fence: AtomicBool,
     initialised: AtomicBool,
     init_lock: SpinLock,
     /// The registry: every record ever mapped, newest first.
@@ -189,8 +194,7 @@ unsafe impl Sync for LiveSet {}
 impl LiveSet {
     pub(crate) const fn new() -> LiveSet {
         LiveSet {
-            gate: AtomicU32::new(0),
-            needs_fence: AtomicBool::new(true),
+            gate: AtomicU32::new(GATE_NEEDS_FENCE),
             initialised: AtomicBool::new(false),
             init_lock: SpinLock::new(),
             records: AtomicPtr::new(ptr::null_mut()),
@@ -293,7 +297,7 @@ impl LiveSet {
                 )
             };
             if sys::membarrier_register() {
-                self.needs_fence.store(false, Ordering::Release);
+                self.gate.fetch_and(!GATE_NEEDS_FENCE, Ordering::Release);
             }
             self.initialised.store(true, Ordering::Release);
         }
@@ -409,11 +413,11 @@ impl LiveSet {
         own: &ThreadRecord,
         timeout: std::time::Duration,
     ) -> Option<GateClosed<'_>> {
-        self.gate.store(1, Ordering::SeqCst);
+        let gate = self.gate.fetch_or(GATE_CLOSED, Ordering::SeqCst);
         // Make the closed gate visible to every thread before reading their
         // busy words: with it, the hot path's busy store and gate load need
         // no fence of their own (an asymmetric Dekker handshake).
-        if self.needs_fence.load(Ordering::Acquire) || !sys::membarrier() {
+        if gate & GATE_NEEDS_FENCE != 0 || !sys::membarrier() {
             fence(Ordering::SeqCst);
         }
         let deadline = std::time::Instant::now() + timeout;
@@ -444,7 +448,7 @@ impl LiveSet {
     fn wait_at_gate(&self) {
         loop {
             let value = self.gate.load(Ordering::Acquire);
-            if value == 0 {
+            if value & GATE_CLOSED == 0 {
                 return;
             }
             sys::futex_wait(&self.gate, value);
@@ -479,7 +483,7 @@ impl LiveSet {
         self.pool_lock.unlock();
         // Forked while another thread was writing a dump: that dump does
         // not go on in the child, so its gate must not stay closed.
-        self.gate.store(0, Ordering::Relaxed);
+        self.gate.fetch_and(!GATE_CLOSED, Ordering::Relaxed);
     }
 }
 
@@ -506,7 +510,7 @@ impl Drop for GateClosed<'_> {
 impl LiveSet {
     /// Opens the gate and wakes the threads waiting at it.
     pub(crate) fn open_gate(&self) {
-        self.gate.store(0, Ordering::Release);
+        self.gate.fetch_and(!GATE_CLOSED, Ordering::Release);
         sys::futex_wake_all(&self.gate);
     }
 }
@@ -622,13 +626,18 @@ impl Busy {
             record.busy.store(1, Ordering::Relaxed);
             // Only the compiler must not reorder here: `close_gate`'s
             // membarrier orders the other side.
-            if live.needs_fence.load(Ordering::Relaxed) {
-                fence(Ordering::SeqCst);
-            } else {
-                core::sync::atomic::compiler_fence(Ordering::SeqCst);
-            }
-            if live.gate.load(Ordering::Relaxed) == 0 {
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
+            let mut gate = live.gate.load(Ordering::Relaxed);
+            if gate == 0 {
                 return Some(Busy { record });
+            }
+            if gate & GATE_NEEDS_FENCE != 0 {
+                // No membarrier: this side needs the real fence.
+                fence(Ordering::SeqCst);
+                gate = live.gate.load(Ordering::Relaxed);
+                if gate & GATE_CLOSED == 0 {
+                    return Some(Busy { record });
+                }
             }
             record.busy.store(0, Ordering::Release);
             live.wait_at_gate();

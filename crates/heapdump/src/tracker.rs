@@ -382,6 +382,18 @@ fn site_and_account(size: usize) -> u32 {
         .unwrap_or(0)
 }
 
+/// Takes a freed block's bytes off the thread's pending live bytes. No
+/// check here: frees cannot raise the peak, and the next allocation
+/// publishes what accumulated (see `ThreadState::account`).
+#[inline]
+fn uncount(size: usize) {
+    let _ = THREAD.try_with(|thread| {
+        thread
+            .live_delta
+            .set(thread.live_delta.get().wrapping_sub(size as i64))
+    });
+}
+
 #[inline]
 fn account(delta: i64) {
     let _ = THREAD.try_with(|thread| thread.account(delta));
@@ -451,7 +463,7 @@ impl<A: GlobalAlloc> Tracker<A> {
             Some(busy) => {
                 busy.remove(&STATE.live, slot, size);
                 drop(busy);
-                account(-(size as i64));
+                uncount(size);
             }
             None => STATE.live.remove_reentrant(slot, size),
         }
