@@ -382,15 +382,18 @@ fn site_and_account(size: usize) -> u32 {
         .unwrap_or(0)
 }
 
-/// Takes a freed block's bytes off the thread's pending live bytes. No
-/// check here: frees cannot raise the peak, and the next allocation
-/// publishes what accumulated (see `ThreadState::account`).
+/// Takes a freed block's bytes off the thread's pending live bytes,
+/// publishing them once they reach a step (frees cannot raise the peak, so
+/// only that one comparison).
 #[inline]
 fn uncount(size: usize) {
     let _ = THREAD.try_with(|thread| {
-        thread
-            .live_delta
-            .set(thread.live_delta.get().wrapping_sub(size as i64))
+        let pending = thread.live_delta.get().wrapping_sub(size as i64);
+        if pending > -PEAK_STEP {
+            thread.live_delta.set(pending);
+        } else {
+            thread.publish_live(pending);
+        }
     });
 }
 
