@@ -288,7 +288,8 @@ impl LiveSet {
             // SAFETY: creating a key with a destructor that only touches
             // our records; written under `init_lock`.
             unsafe { libc::pthread_key_create(self.exit_key.get(), Some(on_thread_exit)) };
-            // SAFETY: registers a handler that only stores to our atomics.
+            // SAFETY: registers handlers that only take and release the
+            // tracker's own locks and gate (see `tracker::before_fork`).
             unsafe {
                 libc::pthread_atfork(
                     Some(crate::tracker::before_fork),
@@ -335,6 +336,7 @@ impl LiveSet {
     /// Maps a page of new records, claims the first and publishes them all.
     fn new_records(&'static self) -> Option<&'static ThreadRecord> {
         const PER_MAP: usize = 4096 / core::mem::size_of::<ThreadRecord>();
+        const _: () = assert!(PER_MAP >= 1, "a page holds at least one record");
         let base = sys::map(4096)?.cast::<ThreadRecord>();
         for index in 0..PER_MAP {
             // SAFETY: the mapping holds PER_MAP records, aligned (page).
