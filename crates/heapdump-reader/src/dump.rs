@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::num::NonZeroU64;
+use std::sync::Arc;
 
 use heapdump_format::ContentsMode;
 use serde::{Serialize, Serializer};
@@ -759,12 +760,15 @@ impl Stack {
 }
 
 /// One symbolised frame of a [`Stack`]. Any part may be unknown.
+///
+/// Names are shared (`Arc<str>`): every stack through a return address gets
+/// the same frames, and a dump can have millions of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Frame {
     /// The function's name (`main.buildCache`).
-    pub function: Option<String>,
+    pub function: Option<Arc<str>>,
     /// The source file.
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     /// The line in `file`.
     pub line: Option<u64>,
 }
@@ -774,7 +778,7 @@ impl Frame {
     /// nothing is known.
     pub fn label(&self, pc: Option<u64>) -> String {
         let mut out = match (&self.function, pc) {
-            (Some(function), _) => function.clone(),
+            (Some(function), _) => function.to_string(),
             (None, Some(pc)) => format!("{pc:#x}"),
             (None, None) => "?".to_owned(),
         };

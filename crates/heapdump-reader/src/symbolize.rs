@@ -398,16 +398,16 @@ impl<'s> Contexts<'s> {
             ) {
                 let name = demangle(&symbol.name);
                 let short = last.function.as_deref().map(last_segment).unwrap_or("");
-                last.function = Some(with_generic_args(&name, short));
+                last.function = Some(with_generic_args(&name, short).into());
             }
             let named = out.first().is_some_and(|frame| frame.function.is_some());
             if !named {
                 if let Some((symbol, _)) = binary.symbol_at(probe).filter(|(s, _)| s.is_code) {
                     let name = demangle(&symbol.name);
                     match out.first_mut() {
-                        Some(frame) => frame.function = Some(name),
+                        Some(frame) => frame.function = Some(name.into()),
                         None => out.push(Frame {
-                            function: Some(name),
+                            function: Some(name.into()),
                             file: None,
                             line: None,
                         }),
@@ -417,11 +417,9 @@ impl<'s> Contexts<'s> {
         }
         if out.is_empty() {
             out.push(Frame {
-                function: Some(format!(
-                    "{}+{:#x}",
-                    module.name,
-                    pc.wrapping_sub(module.bias)
-                )),
+                function: Some(
+                    format!("{}+{:#x}", module.name, pc.wrapping_sub(module.bias)).into(),
+                ),
                 file: None,
                 line: None,
             });
@@ -490,8 +488,8 @@ fn dwarf_frames(
             }),
         };
         out.push(Frame {
-            function,
-            file,
+            function: function.map(Into::into),
+            file: file.map(Into::into),
             line,
         });
     }
@@ -1102,7 +1100,7 @@ mod tests {
         names
             .iter()
             .map(|name| Frame {
-                function: Some((*name).to_owned()),
+                function: Some((*name).into()),
                 file: None,
                 line: None,
             })

@@ -847,8 +847,12 @@ impl<'data> Parser<'data> {
             let source = file.string("frame file")?.into_owned();
             let line = file.uvarint("frame line")?;
             frames.push(Frame {
-                function: Some(function),
-                file: if source == "?" { None } else { Some(source) },
+                function: Some(function.into()),
+                file: if source == "?" {
+                    None
+                } else {
+                    Some(source.into())
+                },
                 line: if line == 0 { None } else { Some(line) },
             });
         }
