@@ -23,20 +23,26 @@ pub(crate) type FrameBuffer = [core::mem::MaybeUninit<usize>; MAX_FRAMES];
 
 /// Walks the frame-pointer chain of the calling thread.
 ///
-/// `stack_high` is the top (highest address) of the thread's stack. The walk
-/// stops at the first frame pointer that is not above the previous one, not
-/// aligned, or outside the stack. Returns the return addresses, innermost
-/// first, written into `buffer`.
+/// `[stack_low, stack_high)` is the thread's stack. The walk only runs when
+/// the stack pointer is inside it (code running on another stack, a
+/// coroutine's or a signal stack, gets no frames: the space between its
+/// stack pointer and the thread's stack top may be unmapped), and stops at
+/// the first frame pointer that is not above the previous one, not aligned,
+/// or outside `[stack pointer, stack_high)`. Returns the return addresses,
+/// innermost first, written into `buffer`.
 #[inline(never)]
-pub(crate) fn capture(stack_high: usize, buffer: &mut FrameBuffer) -> &[usize] {
+pub(crate) fn capture(stack_low: usize, stack_high: usize, buffer: &mut FrameBuffer) -> &[usize] {
     let mut len = 0;
-    let (mut frame, stack_low) = frame_and_stack_pointer();
+    let (mut frame, stack_pointer) = frame_and_stack_pointer();
+    if stack_pointer < stack_low || stack_pointer >= stack_high {
+        return &[];
+    }
     // Frames live between the stack pointer and the top of the stack. Without
     // frame pointers the register may hold anything: these bounds keep the
-    // walk inside the mapped stack.
+    // walk inside the mapped part of the stack.
     while len < MAX_FRAMES {
         let word = core::mem::size_of::<usize>();
-        if frame < stack_low
+        if frame < stack_pointer
             || !frame.is_multiple_of(word)
             || frame
                 .checked_add(2 * word)

@@ -100,8 +100,9 @@ struct ThreadState {
     rng: Cell<u64>,
     /// Live bytes allocated minus freed by this thread, not yet published.
     live_delta: Cell<i64>,
-    /// Top of this thread's stack, 0 until looked up, 1 if unknown.
-    stack_high: Cell<usize>,
+    /// This thread's stack, `[low, high)`: `(0, 0)` until looked up,
+    /// `(1, 1)` if unknown.
+    stack_bounds: Cell<(usize, usize)>,
     /// Stacks this thread recorded lately, to skip the depot's locks.
     sites: SiteCache,
 }
@@ -114,7 +115,7 @@ thread_local! {
             until_sample: Cell::new(0),
             rng: Cell::new(0),
             live_delta: Cell::new(0),
-            stack_high: Cell::new(0),
+            stack_bounds: Cell::new((0, 0)),
             sites: SiteCache::new(),
         }
     };
@@ -291,14 +292,14 @@ impl ThreadState {
         (interval as u64).max(1)
     }
 
-    fn stack_high(&self) -> usize {
-        let cached = self.stack_high.get();
-        if cached != 0 {
+    fn stack_bounds(&self) -> (usize, usize) {
+        let cached = self.stack_bounds.get();
+        if cached.1 != 0 {
             return cached;
         }
-        let high = crate::sys::thread_stack_bounds().map_or(1, |(_, high)| high);
-        self.stack_high.set(high);
-        high
+        let bounds = crate::sys::thread_stack_bounds().unwrap_or((1, 1));
+        self.stack_bounds.set(bounds);
+        bounds
     }
 
     #[inline]
@@ -356,12 +357,12 @@ fn inner_layout(layout: Layout) -> Option<Layout> {
 #[inline(never)]
 #[cold]
 fn sample_site(thread: &ThreadState) -> u32 {
-    let high = thread.stack_high();
+    let (low, high) = thread.stack_bounds();
     if high <= 1 {
         return 0;
     }
     let mut buffer = [core::mem::MaybeUninit::uninit(); stacks::MAX_FRAMES];
-    let pcs = stacks::capture(high, &mut buffer);
+    let pcs = stacks::capture(low, high, &mut buffer);
     // The first return address is always into this function.
     let id = STATE.depot.intern(&pcs[1.min(pcs.len())..], &thread.sites);
     u32::try_from(id).unwrap_or(0)
