@@ -10,6 +10,7 @@ use core::sync::atomic::Ordering;
 
 use heapdump_format::{tag, uvarint_len, ContentsMode, MAX_UVARINT_LEN};
 
+use crate::live::GateError;
 use crate::lock::SpinLock;
 use crate::modules::Modules;
 use crate::stacks::DepotGuard;
@@ -82,12 +83,15 @@ pub(crate) fn write_dump(
     let gate = STATE
         .live
         .close_gate(busy.record(), GATE_TIMEOUT)
-        .ok_or(Error::ThreadsBusy)?;
+        .map_err(|error| match error {
+            GateError::Busy => Error::ThreadsBusy,
+            GateError::Barrier(error) => Error::Io(error),
+        })?;
     let depot = STATE.depot.lock_all();
     // With the gate closed and the depot locked, no stopped thread can be
     // inside the tracker.
     let stopped = if can_stop_threads {
-        threads::stop_others(&maps)
+        threads::stop_others()
     } else {
         None
     };

@@ -178,6 +178,8 @@ pub(crate) struct LiveSet {
     pool: UnsafeCell<[FreeList; POOL_LISTS]>,
     /// pthread key whose destructor returns a record at thread exit.
     exit_key: UnsafeCell<libc::pthread_key_t>,
+    /// `exit_key` was created.
+    exit_key_ok: AtomicBool,
     /// Frees of tracked blocks from inside the tracker (re-entered through
     /// a signal handler, say), which cannot touch the thread's record.
     reentrant_freed_bytes: AtomicU64,
@@ -204,6 +206,7 @@ impl LiveSet {
             pool_lock: SpinLock::new(),
             pool: UnsafeCell::new([EMPTY_LIST; POOL_LISTS]),
             exit_key: UnsafeCell::new(0),
+            exit_key_ok: AtomicBool::new(false),
             reentrant_freed_bytes: AtomicU64::new(0),
             reentrant_freed_objects: AtomicU64::new(0),
             reentrant_allocated_bytes: AtomicU64::new(0),
@@ -287,7 +290,11 @@ impl LiveSet {
         if !self.initialised.load(Ordering::Relaxed) {
             // SAFETY: creating a key with a destructor that only touches
             // our records; written under `init_lock`.
-            unsafe { libc::pthread_key_create(self.exit_key.get(), Some(on_thread_exit)) };
+            let created =
+                unsafe { libc::pthread_key_create(self.exit_key.get(), Some(on_thread_exit)) };
+            // Without a key, records of exited threads are not reused (and
+            // `exit_key` must not be used: 0 may be another library's key).
+            self.exit_key_ok.store(created == 0, Ordering::Relaxed);
             // SAFETY: registers handlers that only take and release the
             // tracker's own locks and gate (see `tracker::before_fork`).
             unsafe {
@@ -325,11 +332,16 @@ impl LiveSet {
             Some(record) => record,
             None => self.new_records()?,
         };
-        // SAFETY: the key was created by `initialise`; setting a value does
-        // not allocate for the first keys of a process.
-        unsafe {
-            libc::pthread_setspecific(*self.exit_key.get(), (record as *const ThreadRecord).cast())
-        };
+        if self.exit_key_ok.load(Ordering::Relaxed) {
+            // SAFETY: the key was created by `initialise`; setting a value
+            // does not allocate for the first keys of a process.
+            unsafe {
+                libc::pthread_setspecific(
+                    *self.exit_key.get(),
+                    (record as *const ThreadRecord).cast(),
+                )
+            };
+        }
         Some(record)
     }
 
@@ -408,19 +420,26 @@ impl LiveSet {
 
     /// Closes the gate and waits until no other thread is inside the
     /// tracker; the gate opens again when the guard is dropped. `own` (the
-    /// dumping thread's record) is skipped. `None`, with the gate open, if
-    /// some thread stays busy past `timeout`.
+    /// dumping thread's record) is skipped. On an error the gate is open.
     pub(crate) fn close_gate(
         &self,
         own: &ThreadRecord,
         timeout: std::time::Duration,
-    ) -> Option<GateClosed<'_>> {
+    ) -> Result<GateClosed<'_>, GateError> {
         let gate = self.gate.fetch_or(GATE_CLOSED, Ordering::SeqCst);
+        let closed = GateClosed { live: self };
         // Make the closed gate visible to every thread before reading their
         // busy words: with it, the hot path's busy store and gate load need
         // no fence of their own (an asymmetric Dekker handshake).
-        if gate & GATE_NEEDS_FENCE != 0 || !sys::membarrier() {
+        if gate & GATE_NEEDS_FENCE != 0 {
             fence(Ordering::SeqCst);
+        } else if !sys::membarrier() {
+            // It worked when registered (a seccomp filter since?). Threads
+            // fence from now on; this time, threads that passed the gate
+            // without a fence may be missed, so no snapshot.
+            let error = std::io::Error::last_os_error();
+            self.gate.fetch_or(GATE_NEEDS_FENCE, Ordering::SeqCst);
+            return Err(GateError::Barrier(error));
         }
         let deadline = std::time::Instant::now() + timeout;
         let mut all_idle = true;
@@ -441,8 +460,11 @@ impl LiveSet {
                 }
             }
         });
-        let closed = GateClosed { live: self };
-        all_idle.then_some(closed)
+        if all_idle {
+            Ok(closed)
+        } else {
+            Err(GateError::Busy)
+        }
     }
 
     /// Waits while the gate is closed. Call with the record not busy.
@@ -487,6 +509,15 @@ impl LiveSet {
         // not go on in the child, so its gate must not stay closed.
         self.gate.fetch_and(!GATE_CLOSED, Ordering::Relaxed);
     }
+}
+
+/// Why the gate could not be closed.
+#[derive(Debug)]
+pub(crate) enum GateError {
+    /// A thread stayed inside the tracker past the timeout.
+    Busy,
+    /// `membarrier` failed.
+    Barrier(std::io::Error),
 }
 
 /// The gate, closed: no other thread touches the live set until this is

@@ -167,10 +167,9 @@ pub(crate) fn write_all(fd: i32, mut bytes: &[u8]) -> std::io::Result<()> {
             }
         }
         if written == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                "write returned 0 bytes",
-            ));
+            // Not `io::Error::new`: it allocates, and this runs while other
+            // threads are stopped, one of them maybe holding malloc's lock.
+            return Err(std::io::ErrorKind::WriteZero.into());
         }
         bytes = &bytes[written as usize..];
     }

@@ -162,7 +162,7 @@ extern "C" fn on_stop_signal(_signal: c_int, _info: *mut libc::siginfo_t, _conte
 
 /// Stops every other thread of the process. Call with the gate closed and
 /// the depot locked, after [`install_handler`]. Uses no heap memory.
-pub(crate) fn stop_others(maps: &Mappings) -> Option<StoppedThreads> {
+pub(crate) fn stop_others() -> Option<StoppedThreads> {
     let stop = &STATE.stop;
     let signal = stop.signal.load(Ordering::Relaxed);
     let own_tid = sys::gettid();
@@ -203,6 +203,10 @@ pub(crate) fn stop_others(maps: &Mappings) -> Option<StoppedThreads> {
     while stop.answered.load(Ordering::Acquire) < signalled && Instant::now() < deadline {
         sys::yield_now();
     }
+    // The mappings as they are now, with everyone stopped: a copy read
+    // before could name a range that was unmapped (and reused by a shorter
+    // stack) meanwhile, and reading past a stack's end would crash the dump.
+    let maps = Mappings::read()?;
     // Only slots below both counts are certainly written: a handler that
     // answers late may have claimed a slot and not filled it in yet.
     let answered = stop

@@ -154,9 +154,17 @@ fn claim_record(thread: &ThreadState) -> Option<&'static ThreadRecord> {
     record
 }
 
-/// Called by the thread-exit hook: the record goes back to the registry.
+/// Called by the thread-exit hook: the record goes back to the registry,
+/// and the live bytes the thread has not published yet are published (else
+/// the peak would drift by up to a step per exited thread).
 pub(crate) fn forget_record() {
-    let _ = THREAD.try_with(|thread| thread.record.set(core::ptr::null()));
+    let _ = THREAD.try_with(|thread| {
+        thread.record.set(core::ptr::null());
+        let pending = thread.live_delta.get();
+        if pending != 0 {
+            thread.publish_live(pending);
+        }
+    });
 }
 
 /// `pthread_atfork` prepare handler: a fork waits for a dump in progress to
@@ -167,7 +175,7 @@ pub(crate) fn forget_record() {
 pub(crate) extern "C" fn before_fork() {
     crate::dump::DUMP_LOCK.lock();
     let closed = thread_record()
-        .and_then(|own| STATE.live.close_gate(own, FORK_GATE_TIMEOUT))
+        .and_then(|own| STATE.live.close_gate(own, FORK_GATE_TIMEOUT).ok())
         .map(|gate| gate.keep_closed())
         .is_some();
     FORK_CLOSED_GATE.store(closed, Ordering::Relaxed);
