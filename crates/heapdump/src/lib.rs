@@ -116,7 +116,9 @@ pub struct Stats {
     pub peak_live_bytes: u64,
     /// Mean bytes between sampled allocation sites.
     pub sample_rate: u64,
-    /// Memory used by the tracker's own tables, outside the heap.
+    /// Memory used by the tracker's own tables, outside the heap (from
+    /// [`stats()`]: the slot array and thread records; a dump's STATS
+    /// record also counts the stack depot and the dump's snapshot).
     pub tracker_bytes: u64,
     /// Blocks the tracker could not record (its tables could not grow).
     pub untracked_blocks: u64,
