@@ -490,7 +490,7 @@ impl LiveSet {
             if core::ptr::eq(record, own) {
                 return;
             }
-            record.busy.store(0, Ordering::Relaxed);
+            record.busy.store(IDLE, Ordering::Relaxed);
             // SAFETY: the record's owner does not exist in this process.
             unsafe {
                 *record.free.get() = EMPTY_LIST;
@@ -644,7 +644,17 @@ impl LiveSet {
 /// with [`Busy::enter`].
 pub(crate) struct Busy {
     record: &'static ThreadRecord,
+    /// What `busy` goes back to: idle, or probing when this guard was
+    /// taken by a signal handler that interrupted its thread's probe.
+    restore: u32,
 }
+
+/// `ThreadRecord::busy`: outside the tracker.
+const IDLE: u32 = 0;
+/// `ThreadRecord::busy`: checking the gate, not yet inside.
+const PROBING: u32 = 1;
+/// `ThreadRecord::busy`: inside the tracker (or writing a dump).
+const INSIDE: u32 = 2;
 
 impl Busy {
     /// Marks `record` busy; `None` if it already is (the tracker was
@@ -652,27 +662,31 @@ impl Busy {
     /// dump has the gate closed.
     #[inline]
     pub(crate) fn enter(record: &'static ThreadRecord, live: &LiveSet) -> Option<Busy> {
-        if record.busy.load(Ordering::Relaxed) != 0 {
+        // Inside already: re-entered from the tracker, or from a signal
+        // handler that interrupted it. A dump waits for the outer call, so
+        // the caller's re-entrant path cannot race with one. (A handler that
+        // interrupted a mere probe must pass the gate itself: the outer call
+        // has not, and a dump may be reading.)
+        let restore = record.busy.load(Ordering::Relaxed);
+        if restore == INSIDE {
             return None;
         }
         loop {
-            record.busy.store(1, Ordering::Relaxed);
+            record.busy.store(PROBING, Ordering::Relaxed);
             // Only the compiler must not reorder here: `close_gate`'s
             // membarrier orders the other side.
             core::sync::atomic::compiler_fence(Ordering::SeqCst);
             let mut gate = live.gate.load(Ordering::Relaxed);
-            if gate == 0 {
-                return Some(Busy { record });
-            }
             if gate & GATE_NEEDS_FENCE != 0 {
                 // No membarrier: this side needs the real fence.
                 fence(Ordering::SeqCst);
                 gate = live.gate.load(Ordering::Relaxed);
-                if gate & GATE_CLOSED == 0 {
-                    return Some(Busy { record });
-                }
             }
-            record.busy.store(0, Ordering::Release);
+            if gate & GATE_CLOSED == 0 {
+                record.busy.store(INSIDE, Ordering::Relaxed);
+                return Some(Busy { record, restore });
+            }
+            record.busy.store(IDLE, Ordering::Release);
             live.wait_at_gate();
         }
     }
@@ -773,7 +787,7 @@ impl Drop for Busy {
     #[inline]
     fn drop(&mut self) {
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
-        self.record.busy.store(0, Ordering::Release);
+        self.record.busy.store(self.restore, Ordering::Release);
     }
 }
 
