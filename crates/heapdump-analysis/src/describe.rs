@@ -256,6 +256,23 @@ pub fn percent(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// `1234567` as `1,234,567`, as every report prints counts.
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    // Digits left before the next comma; the first group may be short.
+    let mut group = (digits.len() + 2) % 3 + 1;
+    for digit in digits.chars() {
+        if group == 0 {
+            out.push(',');
+            group = 3;
+        }
+        out.push(digit);
+        group -= 1;
+    }
+    out
+}
+
 /// A byte count in binary units, as every report prints it: `104 B`,
 /// `1.50 KiB`, `12.3 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
@@ -274,4 +291,19 @@ pub fn human_bytes(bytes: u64) -> String {
         "{scaled:.precision$} {}",
         UNITS.get(unit).copied().unwrap_or("EiB")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(12_345), "12,345");
+        assert_eq!(thousands(123_456), "123,456");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

@@ -256,29 +256,12 @@ fn content(
         .collect()
 }
 
-/// `1,234,567`.
-fn thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    // Digits left before the next comma; the first group may be short.
-    let mut group = (digits.len() + 2) % 3 + 1;
-    for digit in digits.chars() {
-        if group == 0 {
-            out.push(',');
-            group = 3;
-        }
-        out.push(digit);
-        group -= 1;
-    }
-    out
-}
-
 /// `1 object`, `12,345 objects`.
 fn objects_phrase(count: u64) -> String {
     if count == 1 {
         "1 object".to_owned()
     } else {
-        format!("{} objects", thousands(count))
+        format!("{} objects", crate::describe::thousands(count))
     }
 }
 
@@ -650,20 +633,5 @@ pub fn unreachable(graph: &HeapGraph<'_>, analysis: &Analysis, limit: usize) -> 
         by_reachability: totals,
         by_site: grouped(Grouping::Site),
         by_class: grouped(Grouping::Class),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(12_345), "12,345");
-        assert_eq!(thousands(123_456), "123,456");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -99,8 +99,24 @@ pub fn wrap(out: &mut dyn Write, text: &str, indent: &str, width: usize) -> io::
     Ok(())
 }
 
+/// Writes a subcommand's report to stdout: as JSON with `--json`, else as
+/// text with `print`.
+pub fn emit<T: serde::Serialize>(
+    report: &T,
+    as_json: bool,
+    print: impl FnOnce(&T, &mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if as_json {
+        json(&mut out, report)?;
+    } else {
+        print(report, &mut out)?;
+    }
+    out.flush()
+}
+
 /// Writes `value` as pretty JSON and a newline.
-pub fn json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+fn json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
     writeln!(out)
 }

@@ -1,11 +1,12 @@
 //! `heapdump diff`: what grew between two dumps of one process.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use heapdump_analysis::diff::{diff, DiffOptions, DiffReport, GroupGrowth};
 
-use crate::describe::{group, json, object, path};
+use crate::describe::emit;
+use crate::describe::{group, object, path};
 use crate::human::{bytes, count, plural, utc_time};
 use crate::{analyze, load, Result};
 
@@ -60,14 +61,7 @@ pub fn run(args: &Args) -> Result<()> {
             }
         }
     }
-    let mut out = BufWriter::new(io::stdout().lock());
-    if args.json {
-        json(&mut out, &report)?;
-    } else {
-        print(&report, &mut out)?;
-    }
-    out.flush()?;
-    Ok(())
+    Ok(emit(&report, args.json, print)?)
 }
 
 fn signed_bytes(value: i64) -> String {

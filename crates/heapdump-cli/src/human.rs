@@ -2,22 +2,7 @@
 
 /// `1234567` as `1,234,567`.
 pub fn count(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    // Digits left before the next comma; the first group may be short.
-    let mut group = match digits.len() % 3 {
-        0 => 3,
-        short => short,
-    };
-    for digit in digits.chars() {
-        if group == 0 {
-            out.push(',');
-            group = 3;
-        }
-        out.push(digit);
-        group -= 1;
-    }
-    out
+    heapdump_analysis::describe::thousands(value)
 }
 
 /// A byte count in binary units: `104 B`, `1.5 KiB`, `12.3 MiB`.

@@ -1,12 +1,13 @@
 //! `heapdump leaks`: leak suspects, then the unreachable objects.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use heapdump_analysis::leaks::{leaks, LeakOptions, LeakReport, SuspectKind, UnreachableGroup};
 use heapdump_analysis::roots::RootCoverage;
 
-use crate::describe::{frames, frames_up_to, group, json, object, path, wrap};
+use crate::describe::emit;
+use crate::describe::{frames, frames_up_to, group, object, path, wrap};
 use crate::human::{bytes, count, plural};
 use crate::{analyze, load, Result};
 
@@ -50,14 +51,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let mut report = analyze::report("leak suspects", || leaks(&graph, &analysis, &options));
     report.name_roots(&graph, &namer);
-    let mut out = BufWriter::new(io::stdout().lock());
-    if args.json {
-        json(&mut out, &report)?;
-    } else {
-        print(&report, &mut out)?;
-    }
-    out.flush()?;
-    Ok(())
+    Ok(emit(&report, args.json, print)?)
 }
 
 /// Prints which roots a dump covers.

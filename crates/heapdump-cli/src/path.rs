@@ -1,11 +1,12 @@
 //! `heapdump path`: why an object is alive.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use heapdump_analysis::paths::{path, PathOptions, PathReport};
 
-use crate::describe::{json, object};
+use crate::describe::emit;
+use crate::describe::object;
 use crate::human::{bytes, plural};
 use crate::{analyze, load, Result};
 
@@ -50,14 +51,7 @@ pub fn run(args: &Args) -> Result<()> {
     for path in &mut report.paths {
         path.name_root(&graph, &namer);
     }
-    let mut out = BufWriter::new(io::stdout().lock());
-    if args.json {
-        json(&mut out, &report)?;
-    } else {
-        print(&report, &mut out)?;
-    }
-    out.flush()?;
-    Ok(())
+    Ok(emit(&report, args.json, print)?)
 }
 
 /// Writes the text report.

@@ -1,13 +1,14 @@
 //! `heapdump retained`: the dominator tree from the top.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use heapdump_analysis::retained::{
     retained, RetainedNode, RetainedOptions, RetainedReport, MAX_DEPTH,
 };
 
-use crate::describe::{json, object};
+use crate::describe::emit;
+use crate::describe::object;
 use crate::human::{bytes, count, plural};
 use crate::{analyze, load, Result};
 
@@ -45,14 +46,7 @@ pub fn run(args: &Args) -> Result<()> {
         min_percent: args.min_percent,
     };
     let report = retained(&graph, &analysis, &options);
-    let mut out = BufWriter::new(io::stdout().lock());
-    if args.json {
-        json(&mut out, &report)?;
-    } else {
-        print(&report, &mut out)?;
-    }
-    out.flush()?;
-    Ok(())
+    Ok(emit(&report, args.json, print)?)
 }
 
 fn others(out: &mut dyn Write, indent: &str, others: u64, other_bytes: u64) -> io::Result<()> {

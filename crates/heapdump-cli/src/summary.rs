@@ -1,11 +1,12 @@
 //! `heapdump summary`: a one-page overview of a dump, as text or JSON.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use heapdump_reader::dump::contents_mode_name;
 use heapdump_reader::{Hex, RootNamer, Summary};
 
+use crate::describe::emit;
 use crate::human::{bytes, count, plural, size_bound, utc_time};
 use crate::{load, Result};
 
@@ -44,15 +45,7 @@ pub fn run(args: &Args) -> Result<()> {
     let namer = RootNamer::new(graph.dump(), binary.as_ref())?;
     let symbols_from = args.binary.as_ref().map(|path| path.display().to_string());
     let summary = Summary::compute_with(&graph, args.top, &namer, symbols_from);
-    let mut out = BufWriter::new(io::stdout().lock());
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &summary).map_err(io::Error::from)?;
-        writeln!(out)?;
-    } else {
-        print(&summary, &mut out)?;
-    }
-    out.flush()?;
-    Ok(())
+    Ok(emit(&summary, args.json, print)?)
 }
 
 /// Writes the text report.

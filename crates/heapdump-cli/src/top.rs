@@ -1,11 +1,11 @@
 //! `heapdump top`: the heap by class and by allocation site.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use heapdump_analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
 
-use crate::describe::json;
+use crate::describe::emit;
 use crate::human::{bytes, count};
 use crate::{analyze, load, Result};
 
@@ -53,14 +53,7 @@ pub fn run(args: &Args) -> Result<()> {
         },
     };
     let report = analyze::report("histogram", || top(&graph, &analysis, &options));
-    let mut out = BufWriter::new(io::stdout().lock());
-    if args.json {
-        json(&mut out, &report)?;
-    } else {
-        print(&report, &mut out)?;
-    }
-    out.flush()?;
-    Ok(())
+    Ok(emit(&report, args.json, print)?)
 }
 
 fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -> io::Result<()> {
