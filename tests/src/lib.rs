@@ -22,3 +22,38 @@ pub fn read_graph<R>(path: &Path, check: impl FnOnce(&HeapGraph<'_>) -> R) -> R 
     let graph = HeapGraph::build(dump, &mut |_, _| {});
     check(&graph)
 }
+
+/// The facts JSON the Go sample (samples/go) prints about the heap it built.
+pub struct Facts(pub serde_json::Value);
+
+impl Facts {
+    /// Reads a facts file.
+    pub fn read(path: &Path) -> Facts {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        Facts(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+    }
+
+    /// A number.
+    pub fn u64(&self, key: &str) -> u64 {
+        self.0[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("facts: no {key}"))
+    }
+
+    /// A string.
+    pub fn str(&self, key: &str) -> &str {
+        self.0[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("facts: no {key}"))
+    }
+
+    /// A list of numbers.
+    pub fn list(&self, key: &str) -> Vec<u64> {
+        self.0[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("facts: no {key}"))
+            .iter()
+            .map(|value| value.as_u64().unwrap())
+            .collect()
+    }
+}

@@ -22,41 +22,13 @@ use std::process::Command;
 use heapdump_reader::{
     Binary, DumpFile, HeapGraph, ObjectId, RootKind, RootNamer, RootReference, Summary,
 };
-use serde_json::Value;
+use heapdump_tests::Facts;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ is inside the repository")
         .to_path_buf()
-}
-
-/// The facts JSON a sample run printed.
-struct Facts(Value);
-
-impl Facts {
-    fn read(path: &Path) -> Facts {
-        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        Facts(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}")))
-    }
-    fn u64(&self, key: &str) -> u64 {
-        self.0[key]
-            .as_u64()
-            .unwrap_or_else(|| panic!("facts: no {key}"))
-    }
-    fn str(&self, key: &str) -> &str {
-        self.0[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("facts: no {key}"))
-    }
-    fn list(&self, key: &str) -> Vec<u64> {
-        self.0[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("facts: no {key}"))
-            .iter()
-            .map(|value| value.as_u64().unwrap())
-            .collect()
-    }
 }
 
 /// The object that starts at `address` (or, for a Go 1.22+ object with a

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use heapdump_analysis::leaks::{leaks, LeakOptions, SuspectKind};
 use heapdump_analysis::{analyze, DomNode};
 use heapdump_reader::{Binary, DumpFile, HeapGraph, ObjectId, RootNamer};
-use serde_json::Value;
+use heapdump_tests::Facts;
 
 fn dumps() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/go/dumps")
@@ -63,24 +63,6 @@ fn go_size_class(bytes: u64) -> u64 {
         .unwrap_or_else(|| panic!("{bytes} bytes is not a small object"))
 }
 
-struct Facts(Value);
-
-impl Facts {
-    fn u64(&self, key: &str) -> u64 {
-        self.0[key]
-            .as_u64()
-            .unwrap_or_else(|| panic!("facts: no {key}"))
-    }
-    fn list(&self, key: &str) -> Vec<u64> {
-        self.0[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("facts: no {key}"))
-            .iter()
-            .map(|value| value.as_u64().unwrap())
-            .collect()
-    }
-}
-
 /// Whether `id` was allocated by Go's map code.
 fn allocated_by_map_code(graph: &HeapGraph<'_>, id: ObjectId) -> bool {
     let Some(site) = graph.object(id).and_then(|object| object.site) else {
@@ -96,12 +78,7 @@ fn allocated_by_map_code(graph: &HeapGraph<'_>, id: ObjectId) -> bool {
 }
 
 fn check(name: &str) {
-    let facts = Facts(
-        serde_json::from_str(
-            &std::fs::read_to_string(dumps().join(format!("{name}.facts.json"))).unwrap(),
-        )
-        .unwrap(),
-    );
+    let facts = Facts::read(&dumps().join(format!("{name}.facts.json")));
     let file = DumpFile::open(dumps().join(format!("{name}.godump"))).unwrap();
     let dump = heapdump_reader::parse(file.bytes(), &mut |_, _| {}).unwrap();
     let binary = Binary::open(dumps().join(format!("{name}.bin"))).unwrap();

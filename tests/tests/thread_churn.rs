@@ -148,13 +148,7 @@ fn a_forked_child_can_dump() {
             // destructors or test harness.
             unsafe { libc::_exit(code) };
         }
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the child's dump failed: status {status:#x}"
-        );
+        assert_child_succeeded(pid);
         read_graph(&path, |graph| {
             let address = kept.as_ptr() as u64;
             assert!(graph
@@ -169,15 +163,20 @@ fn a_forked_child_can_dump() {
     std::fs::remove_file(&path).unwrap();
 }
 
-/// Waits up to 20 s for `pid`; kills it and fails if it hangs.
-fn wait_for_child(pid: libc::pid_t) -> i32 {
+/// Waits up to 20 s for `pid` and checks it exited with 0; kills it and
+/// fails if it hangs.
+fn assert_child_succeeded(pid: libc::pid_t) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let mut status = 0;
         // SAFETY: polling our own child.
         let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if done == pid {
-            return status;
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the child's dump failed: status {status:#x}"
+            );
+            return;
         }
         if std::time::Instant::now() > deadline {
             // SAFETY: killing our own child.
@@ -228,11 +227,7 @@ fn a_child_forked_during_a_dump_can_allocate_and_dump() {
             // SAFETY: as above.
             unsafe { libc::_exit(code) };
         }
-        let status = wait_for_child(pid);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the child's dump failed: status {status:#x}"
-        );
+        assert_child_succeeded(pid);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(dumper.join().unwrap() > 0);
