@@ -19,15 +19,6 @@ use crate::threads::{self, Mappings, ThreadStack};
 use crate::tracker::{enter_busy, header_of, sample_rate, STATE};
 use crate::{DumpReport, Error, Options, Stats};
 
-/// Unlocks a [`SpinLock`] when dropped.
-struct Unlock<'a>(&'a SpinLock);
-
-impl Drop for Unlock<'_> {
-    fn drop(&mut self) {
-        self.0.unlock();
-    }
-}
-
 /// One dump at a time.
 pub(crate) static DUMP_LOCK: SpinLock = SpinLock::new();
 
@@ -64,8 +55,7 @@ pub(crate) fn write_dump(
     }
     // A spin lock (waiters yield), not a Mutex: a child forked during a dump
     // must be able to release it (`after_fork_in_child`).
-    DUMP_LOCK.lock();
-    let _one_at_a_time = Unlock(&DUMP_LOCK);
+    let _one_at_a_time = DUMP_LOCK.guard();
     let Some(busy) = enter_busy() else {
         return Err(Error::Reentrant);
     };
@@ -99,12 +89,14 @@ pub(crate) fn write_dump(
 
     // A sorted copy of the live table: objects go out in address order, and
     // redaction asks "does this word point into a live object?".
-    let mut live_count = 0usize;
-    STATE.live.for_each_live(|_, _| live_count += 1);
+    // Room for an entry per slot ever handed out, so one pass over the
+    // slots fills it; pages past the live entries are never touched, and
+    // untouched mapped pages cost nothing.
     let mut snapshot_region =
-        Region::new(live_count.max(1) * core::mem::size_of::<Entry>()).ok_or(Error::OutOfMemory)?;
-    let snapshot_bytes = snapshot_region.len as u64;
-    let snapshot = fill_snapshot(&mut snapshot_region, live_count);
+        Region::new(STATE.live.slots_handed_out().max(1) * core::mem::size_of::<Entry>())
+            .ok_or(Error::OutOfMemory)?;
+    let snapshot = fill_snapshot(&mut snapshot_region);
+    let snapshot_bytes = core::mem::size_of_val(snapshot) as u64;
 
     let totals = STATE.live.totals();
     let stats = Stats {
@@ -189,9 +181,10 @@ pub(crate) fn write_dump(
 }
 
 /// The live blocks, sorted by address, in `region`.
-fn fill_snapshot(region: &mut Region, count: usize) -> &mut [Entry] {
-    // SAFETY: the region is zeroed, large enough for `count` entries, and an
-    // all-zero Entry is valid.
+fn fill_snapshot(region: &mut Region) -> &mut [Entry] {
+    let count = region.len / core::mem::size_of::<Entry>();
+    // SAFETY: the region is zeroed, holds `count` entries, and an all-zero
+    // Entry is valid.
     let snapshot = unsafe { core::slice::from_raw_parts_mut(region.ptr.cast::<Entry>(), count) };
     let mut filled = 0;
     STATE.live.for_each_live(|index, address| {

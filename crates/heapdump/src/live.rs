@@ -258,6 +258,11 @@ impl LiveSet {
         }
     }
 
+    /// Slot indices handed out so far: at least the number of live blocks.
+    pub(crate) fn slots_handed_out(&self) -> usize {
+        self.fresh_next.load(Ordering::Acquire) as usize
+    }
+
     /// Bytes of memory the slot array and records use (upper bound: the
     /// slots handed out so far, and every record).
     pub(crate) fn footprint(&self) -> u64 {
@@ -286,7 +291,7 @@ impl LiveSet {
         if self.initialised.load(Ordering::Acquire) {
             return;
         }
-        self.init_lock.lock();
+        let _init = self.init_lock.guard();
         if !self.initialised.load(Ordering::Relaxed) {
             // SAFETY: creating a key with a destructor that only touches
             // our records; written under `init_lock`.
@@ -309,7 +314,6 @@ impl LiveSet {
             }
             self.initialised.store(true, Ordering::Release);
         }
-        self.init_lock.unlock();
     }
 
     /// Claims a record for the calling thread: a returned one, or a new one.
@@ -371,7 +375,7 @@ impl LiveSet {
                 })
             };
         }
-        self.registry_lock.lock();
+        let registry = self.registry_lock.guard();
         for index in (0..PER_MAP).rev() {
             // SAFETY: as above; records are never unmapped.
             let record = unsafe { &*base.add(index) };
@@ -381,7 +385,7 @@ impl LiveSet {
             self.records
                 .store(base.wrapping_add(index), Ordering::Release);
         }
-        self.registry_lock.unlock();
+        drop(registry);
         // SAFETY: as above.
         Some(unsafe { &*base })
     }
@@ -598,7 +602,7 @@ impl LiveSet {
         if list.len == 0 {
             return;
         }
-        self.pool_lock.lock();
+        let _pool = self.pool_lock.guard();
         // SAFETY: under `pool_lock`.
         let pool = unsafe { &mut *self.pool.get() };
         if let Some(empty) = pool.iter_mut().find(|entry| entry.len == 0) {
@@ -611,32 +615,26 @@ impl LiveSet {
             first.head = list.head;
             first.len += list.len;
         }
-        self.pool_lock.unlock();
     }
 
     /// Refills an empty thread: a list from the pool, or a fresh range.
     #[cold]
     fn refill(&self, free: &mut FreeList, fresh: &mut (SlotIndex, SlotIndex)) -> Option<()> {
-        self.pool_lock.lock();
+        let _pool = self.pool_lock.guard();
         // SAFETY: under `pool_lock`.
         let pool = unsafe { &mut *self.pool.get() };
-        let result = if let Some(entry) = pool.iter_mut().find(|entry| entry.len != 0) {
+        if let Some(entry) = pool.iter_mut().find(|entry| entry.len != 0) {
             *free = core::mem::replace(entry, EMPTY_LIST);
-            Some(())
-        } else {
-            let start = self.fresh_next.load(Ordering::Relaxed);
-            let end = start.checked_add(FRESH_BATCH).filter(|&end| end != NO_SLOT);
-            match end {
-                Some(end) if self.map_chunks(start as usize, end as usize).is_some() => {
-                    self.fresh_next.store(end, Ordering::Release);
-                    *fresh = (start, end);
-                    Some(())
-                }
-                _ => None,
-            }
-        };
-        self.pool_lock.unlock();
-        result
+            return Some(());
+        }
+        let start = self.fresh_next.load(Ordering::Relaxed);
+        let end = start
+            .checked_add(FRESH_BATCH)
+            .filter(|&end| end != NO_SLOT)?;
+        self.map_chunks(start as usize, end as usize)?;
+        self.fresh_next.store(end, Ordering::Release);
+        *fresh = (start, end);
+        Some(())
     }
 }
 

@@ -44,3 +44,20 @@ impl SpinLock {
         self.locked.store(false, Ordering::Release);
     }
 }
+
+/// Holds a [`SpinLock`] until dropped.
+pub(crate) struct SpinLockGuard<'a>(&'a SpinLock);
+
+impl SpinLock {
+    /// Locks and returns a guard that unlocks on drop.
+    pub(crate) fn guard(&self) -> SpinLockGuard<'_> {
+        self.lock();
+        SpinLockGuard(self)
+    }
+}
+
+impl Drop for SpinLockGuard<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
+}

@@ -207,8 +207,10 @@ pub(crate) extern "C" fn after_fork_in_child() {
     crate::dump::DUMP_LOCK.unlock();
 }
 
-/// The calling thread marked busy, for the dump: its own allocations then go
-/// untracked. `None` if it already is.
+/// The calling thread marked busy (waiting while a dump has the gate
+/// closed): inside the tracker, or writing a dump, whose own allocations
+/// then go untracked. `None` if it already is, or has no record.
+#[inline]
 pub(crate) fn enter_busy() -> Option<Busy> {
     Busy::enter(thread_record()?, &STATE.live)
 }
@@ -420,7 +422,7 @@ impl<A: GlobalAlloc> Tracker<A> {
             return core::ptr::null_mut();
         };
         let header = header_space(layout.align());
-        let busy = thread_record().and_then(|record| Busy::enter(record, &STATE.live));
+        let busy = enter_busy();
         let stack_id = if busy.is_some() {
             site_and_account(layout.size())
         } else {
@@ -471,7 +473,7 @@ impl<A: GlobalAlloc> Tracker<A> {
     /// Forgets slot `slot` of a block of `size` bytes about to be freed.
     #[inline]
     fn forget(slot: SlotIndex, size: usize) {
-        match thread_record().and_then(|record| Busy::enter(record, &STATE.live)) {
+        match enter_busy() {
             Some(busy) => {
                 busy.remove(&STATE.live, slot, size);
                 drop(busy);
@@ -532,10 +534,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         };
         // Hold the thread busy across the move: a dump waits for it, so it
         // never sees the slot name a block the inner allocator just freed.
-        let busy = (old_header.slot != NO_SLOT)
-            .then(thread_record)
-            .flatten()
-            .and_then(|record| Busy::enter(record, &STATE.live));
+        let busy = if old_header.slot == NO_SLOT {
+            None
+        } else {
+            enter_busy()
+        };
         // SAFETY: forwarded contract, with the inner layout and size.
         let base = unsafe {
             self.inner
