@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs the alloc_overhead bench binaries of two builds alternately, so that
+"""Runs the alloc_overhead bench binaries of two or more builds alternately, so that
 two designs of the tracker are compared under the same machine load.
 
 Each round runs the `system`, `sampled` and `every` children of the first
@@ -38,7 +38,7 @@ def run(binary, mode, threads, ops):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("builds", nargs=2, metavar="NAME=BINARY")
+    parser.add_argument("builds", nargs="+", metavar="NAME=BINARY")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ops", type=int, default=2_000_000)
@@ -61,8 +61,12 @@ def main():
             wall = statistics.median(wall for wall, _ in runs)
             cpu = statistics.median(cpu for _, cpu in runs)
             per_round = statistics.median(run[1] / ref[1] for run, ref in zip(runs, base))
+            # The fastest run is the one least disturbed by other load.
+            best = min(cpu for _, cpu in runs)
+            best_base = min(cpu for _, cpu in base)
             print(f"{name:10} {mode:8} wall {wall:6.1f} ns/op ({wall / base_wall:.2f}x)  "
-                  f"cpu {cpu:6.1f} ns/op ({cpu / base_cpu:.2f}x, per-round {per_round:.2f}x)")
+                  f"cpu {cpu:6.1f} ns/op ({cpu / base_cpu:.2f}x, per-round {per_round:.2f}x)  "
+                  f"fastest {best:6.1f} ns/op ({best / best_base:.2f}x)")
 
 
 if __name__ == "__main__":

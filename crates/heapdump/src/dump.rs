@@ -106,10 +106,7 @@ pub(crate) fn write_dump(
         allocated_objects: totals.allocated_objects,
         freed_bytes: totals.freed_bytes,
         freed_objects: totals.freed_objects,
-        peak_live_bytes: STATE
-            .peak_live
-            .load(Ordering::Relaxed)
-            .max(totals.live_bytes()),
+        peak_live_bytes: STATE.live.peak_live_bytes(totals.live_bytes()),
         sample_rate,
         tracker_bytes: STATE.live.footprint() + depot.footprint() + snapshot_bytes,
         untracked_blocks: STATE.untracked_blocks.load(Ordering::Relaxed),

@@ -256,10 +256,7 @@ pub fn stats() -> Stats {
         allocated_objects: totals.allocated_objects,
         freed_bytes: totals.freed_bytes,
         freed_objects: totals.freed_objects,
-        peak_live_bytes: tracker::STATE
-            .peak_live
-            .load(Ordering::Relaxed)
-            .max(totals.live_bytes()),
+        peak_live_bytes: tracker::STATE.live.peak_live_bytes(totals.live_bytes()),
         sample_rate: tracker::sample_rate(),
         tracker_bytes: live.footprint(),
         untracked_blocks: tracker::STATE.untracked_blocks.load(Ordering::Relaxed),

@@ -28,7 +28,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use crate::lock::SpinLock;
 use crate::sys;
@@ -56,6 +56,14 @@ const DONATE_LEN: u32 = 8192;
 const POOL_LISTS: usize = 64;
 /// Slot indices a thread frees before it clears their slots, all at once.
 const PENDING: usize = 64;
+/// A thread publishes its live bytes to the shared peak counter once they
+/// changed by this much since it last did, so threads do not fight over one
+/// cache line on every allocation.
+pub(crate) const PEAK_STEP: i64 = 256 * 1024;
+/// Frees of at least this many bytes publish the thread's live bytes at
+/// once; smaller ones wait for the pending buffer's flush, which bounds what
+/// is left unpublished to `PENDING * LARGE_FREE` = [`PEAK_STEP`].
+const LARGE_FREE: usize = PEAK_STEP as usize / PENDING;
 
 /// The header before every block the tracker returns: 16 bytes, 8-aligned,
 /// ending where the caller's block starts.
@@ -138,6 +146,9 @@ pub(crate) struct ThreadRecord {
     allocated_objects: AtomicU64,
     freed_bytes: AtomicU64,
     freed_objects: AtomicU64,
+    /// Owner only: this record's live bytes (allocated minus freed) as last
+    /// added to [`LiveSet::approximate_live`].
+    published_live: AtomicI64,
     /// Owner only: indices of free slots, and a fresh range `[next, end)`.
     free: UnsafeCell<FreeList>,
     fresh: UnsafeCell<(SlotIndex, SlotIndex)>,
@@ -186,6 +197,10 @@ pub(crate) struct LiveSet {
     reentrant_freed_objects: AtomicU64,
     reentrant_allocated_bytes: AtomicU64,
     reentrant_allocated_objects: AtomicU64,
+    /// Live bytes as the threads last published them (each when its own
+    /// changed by [`PEAK_STEP`]), and the highest value seen.
+    approximate_live: AtomicI64,
+    peak_live: AtomicU64,
 }
 
 // SAFETY: `pool` is touched only under `pool_lock`; `exit_key` is written
@@ -211,6 +226,35 @@ impl LiveSet {
             reentrant_freed_objects: AtomicU64::new(0),
             reentrant_allocated_bytes: AtomicU64::new(0),
             reentrant_allocated_objects: AtomicU64::new(0),
+            approximate_live: AtomicI64::new(0),
+            peak_live: AtomicU64::new(0),
+        }
+    }
+
+    /// The highest live byte count seen (to within [`PEAK_STEP`] per thread),
+    /// and at least `live_now`.
+    pub(crate) fn peak_live_bytes(&self, live_now: u64) -> u64 {
+        self.peak_live.load(Ordering::Relaxed).max(live_now)
+    }
+
+    /// Adds what `record`'s live bytes changed by since it last did to the
+    /// shared count, if that is at least [`PEAK_STEP`] (or anything, with
+    /// `force`), and raises the peak. Call from the record's owner.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn publish_live(&self, record: &ThreadRecord, force: bool) {
+        let net = record
+            .allocated_bytes
+            .load(Ordering::Relaxed)
+            .wrapping_sub(record.freed_bytes.load(Ordering::Relaxed)) as i64;
+        let delta = net.wrapping_sub(record.published_live.load(Ordering::Relaxed));
+        if delta == 0 || (!force && delta.abs() < PEAK_STEP) {
+            return;
+        }
+        record.published_live.store(net, Ordering::Relaxed);
+        let live = self.approximate_live.fetch_add(delta, Ordering::Relaxed) + delta;
+        if live > 0 {
+            self.peak_live.fetch_max(live as u64, Ordering::Relaxed);
         }
     }
 
@@ -366,6 +410,7 @@ impl LiveSet {
                     allocated_objects: AtomicU64::new(0),
                     freed_bytes: AtomicU64::new(0),
                     freed_objects: AtomicU64::new(0),
+                    published_live: AtomicI64::new(0),
                     free: UnsafeCell::new(EMPTY_LIST),
                     fresh: UnsafeCell::new((0, 0)),
                     pending: UnsafeCell::new(Pending {
@@ -579,6 +624,7 @@ extern "C" fn on_thread_exit(record: *mut libc::c_void) {
         push_free(live, free, index);
     }
     live.donate(core::mem::replace(free, EMPTY_LIST));
+    live.publish_live(record, true);
     // Not busy any more *before* another thread can claim the record: the
     // new owner's busy flag must be its own.
     drop(busy);
@@ -658,7 +704,7 @@ impl Busy {
     /// Marks `record` busy; `None` if it already is (the tracker was
     /// re-entered, or this thread is writing a dump). Waits first while a
     /// dump has the gate closed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn enter(record: &'static ThreadRecord, live: &LiveSet) -> Option<Busy> {
         // Inside already: re-entered from the tracker, or from a signal
         // handler that interrupted it. A dump waits for the outer call, so
@@ -669,11 +715,24 @@ impl Busy {
         if restore == INSIDE {
             return None;
         }
+        record.busy.store(PROBING, Ordering::Relaxed);
+        // Only the compiler must not reorder here: `close_gate`'s
+        // membarrier orders the other side.
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        if live.gate.load(Ordering::Relaxed) != 0 {
+            // Closed, or no membarrier: the slow way.
+            return Some(Self::enter_past_gate(record, live, restore));
+        }
+        record.busy.store(INSIDE, Ordering::Relaxed);
+        Some(Busy { record, restore })
+    }
+
+    /// [`Busy::enter`] when the gate word is not zero: fences if there is no
+    /// membarrier, waits while the gate is closed.
+    #[cold]
+    #[inline(never)]
+    fn enter_past_gate(record: &'static ThreadRecord, live: &LiveSet, restore: u32) -> Busy {
         loop {
-            record.busy.store(PROBING, Ordering::Relaxed);
-            // Only the compiler must not reorder here: `close_gate`'s
-            // membarrier orders the other side.
-            core::sync::atomic::compiler_fence(Ordering::SeqCst);
             let mut gate = live.gate.load(Ordering::Relaxed);
             if gate & GATE_NEEDS_FENCE != 0 {
                 // No membarrier: this side needs the real fence.
@@ -682,10 +741,12 @@ impl Busy {
             }
             if gate & GATE_CLOSED == 0 {
                 record.busy.store(INSIDE, Ordering::Relaxed);
-                return Some(Busy { record, restore });
+                return Busy { record, restore };
             }
             record.busy.store(IDLE, Ordering::Release);
             live.wait_at_gate();
+            record.busy.store(PROBING, Ordering::Relaxed);
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
         }
     }
 
@@ -696,19 +757,28 @@ impl Busy {
 
     /// Takes a free slot for a new block; `None` if the slot array cannot
     /// grow. The slot still reads as free until [`Busy::publish`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take_slot(&self, live: &LiveSet) -> Option<SlotIndex> {
         // SAFETY: the owner is busy, so nothing else on this thread is
         // touching its free list (re-entry finds it busy and stays out).
         let free = unsafe { &mut *self.record.free.get() };
-        if free.len != 0 {
-            let index = free.head;
-            free.head = (live.slot(index).load(Ordering::Relaxed) >> 1) as SlotIndex;
-            free.len -= 1;
-            return Some(index);
+        if free.len == 0 {
+            return self.take_fresh_slot(live);
         }
-        // SAFETY: as above.
-        let fresh = unsafe { &mut *self.record.fresh.get() };
+        let index = free.head;
+        free.head = (live.slot(index).load(Ordering::Relaxed) >> 1) as SlotIndex;
+        free.len -= 1;
+        Some(index)
+    }
+
+    /// [`Busy::take_slot`] with an empty free list: the next fresh index,
+    /// refilling from the pool or the slot array first if need be.
+    #[cold]
+    #[inline(never)]
+    fn take_fresh_slot(&self, live: &LiveSet) -> Option<SlotIndex> {
+        // SAFETY: as in `take_slot`.
+        let (free, fresh) =
+            unsafe { (&mut *self.record.free.get(), &mut *self.record.fresh.get()) };
         if fresh.0 == fresh.1 {
             live.refill(free, fresh)?;
             if free.len != 0 {
@@ -723,7 +793,7 @@ impl Busy {
     /// Makes slot `index` name the block at `address`, whose header must
     /// already be written: a process forked at any instant then sees either
     /// a free slot or a block with its header (the store is a release).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn publish(&self, live: &LiveSet, index: SlotIndex, address: usize, size: usize) {
         live.slot(index).store(address as u64, Ordering::Release);
         add(&self.record.allocated_bytes, size as u64);
@@ -731,20 +801,27 @@ impl Busy {
     }
 
     /// Forgets the block in slot `index` (of `size` bytes).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&self, live: &LiveSet, index: SlotIndex, size: usize) {
         // SAFETY: see `take_slot`.
         let pending = unsafe { &mut *self.record.pending.get() };
         if pending.len == PENDING {
             self.flush_pending(live);
         }
-        pending.indices[pending.len] = index;
+        // SAFETY: `len < PENDING` here: a full buffer was just flushed.
+        unsafe { *pending.indices.get_unchecked_mut(pending.len) = index };
         pending.len += 1;
         add(&self.record.freed_bytes, size as u64);
         add(&self.record.freed_objects, 1);
+        if size >= LARGE_FREE {
+            // A big free: publish it soon (small ones wait for the flush).
+            live.publish_live(self.record, false);
+        }
     }
 
-    /// Clears the pending slots and puts them on the free list.
+    /// Clears the pending slots and puts them on the free list; publishes
+    /// the thread's live bytes if they changed by a [`PEAK_STEP`].
+    #[cold]
     #[inline(never)]
     fn flush_pending(&self, live: &LiveSet) {
         // SAFETY: see `take_slot`.
@@ -761,6 +838,7 @@ impl Busy {
         if free.len >= DONATE_LEN {
             live.donate(core::mem::replace(free, EMPTY_LIST));
         }
+        live.publish_live(self.record, false);
     }
 
     /// Moves the block in slot `index` to a new address (a realloc).
@@ -778,11 +856,14 @@ impl Busy {
         add(&self.record.freed_objects, 1);
         add(&self.record.allocated_bytes, new_size as u64);
         add(&self.record.allocated_objects, 1);
+        if new_size.abs_diff(old_size) >= LARGE_FREE {
+            live.publish_live(self.record, false);
+        }
     }
 }
 
 impl Drop for Busy {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
         self.record.busy.store(self.restore, Ordering::Release);

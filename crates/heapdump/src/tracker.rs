@@ -8,10 +8,10 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::alloc::System;
 
-use crate::live::{header_space, Busy, Header, LiveSet, SlotIndex, ThreadRecord, NO_SLOT};
+use crate::live::{header_space, Busy, Header, LiveSet, ThreadRecord, NO_SLOT, PEAK_STEP};
 use crate::stacks::{self, Depot, SiteCache};
 
 /// Default mean number of bytes between sampled allocation sites (512 KiB,
@@ -21,10 +21,6 @@ pub const DEFAULT_SAMPLE_RATE: u64 = 512 * 1024;
 /// Environment variable read once, at the first allocation, to set the
 /// sample rate (a number of bytes; 1 records every allocation's site).
 pub const SAMPLE_RATE_ENV: &str = "HEAPDUMP_SAMPLE_RATE";
-
-/// Live bytes are published to the global peak counter in steps this large,
-/// so threads do not fight over one cache line on every allocation.
-const PEAK_STEP: i64 = 256 * 1024;
 
 /// A global allocator that records every live allocation so that
 /// [`write()`](crate::write()) can dump them.
@@ -66,9 +62,6 @@ pub(crate) struct State {
     pub(crate) installed: AtomicBool,
     /// Mean bytes between samples; 0 until read from the environment.
     pub(crate) sample_rate: AtomicU64,
-    /// Approximate live bytes, published in `PEAK_STEP` steps.
-    pub(crate) approximate_live: AtomicI64,
-    pub(crate) peak_live: AtomicU64,
     /// Allocations refused because the slot array could not grow.
     pub(crate) untracked_blocks: AtomicU64,
     /// Stopping other threads during a dump.
@@ -80,8 +73,6 @@ pub(crate) static STATE: State = State {
     depot: Depot::new(),
     installed: AtomicBool::new(false),
     sample_rate: AtomicU64::new(0),
-    approximate_live: AtomicI64::new(0),
-    peak_live: AtomicU64::new(0),
     untracked_blocks: AtomicU64::new(0),
     stop: crate::threads::StopState::new(),
 };
@@ -95,11 +86,16 @@ struct ThreadState {
     /// Set while a record is being claimed: allocations meanwhile (by the
     /// C library) go untracked.
     claiming: Cell<bool>,
-    /// Bytes left until the next sampled allocation.
+    /// Bytes left until the next allocation that takes the slow path (an
+    /// *event*): the next sample, or [`PEAK_STEP`] bytes after the last
+    /// event, whichever is sooner. One countdown on the hot path for both.
+    until_event: Cell<u64>,
+    /// What `until_event` was set to at the last event.
+    event_span: Cell<u64>,
+    /// Bytes left until the next sampled allocation, as of the last event;
+    /// 0 until drawn.
     until_sample: Cell<u64>,
     rng: Cell<u64>,
-    /// Live bytes allocated minus freed by this thread, not yet published.
-    live_delta: Cell<i64>,
     /// This thread's stack, `[low, high)`: `(0, 0)` until looked up,
     /// `(1, 1)` if unknown.
     stack_bounds: Cell<(usize, usize)>,
@@ -112,9 +108,10 @@ thread_local! {
         ThreadState {
             record: Cell::new(core::ptr::null()),
             claiming: Cell::new(false),
+            until_event: Cell::new(0),
+            event_span: Cell::new(0),
             until_sample: Cell::new(0),
             rng: Cell::new(0),
-            live_delta: Cell::new(0),
             stack_bounds: Cell::new((0, 0)),
             sites: SiteCache::new(),
         }
@@ -123,7 +120,7 @@ thread_local! {
 
 /// The calling thread's record, claimed on first use; `None` while one is
 /// being claimed (the C library allocating on our behalf) or if none can be.
-#[inline]
+#[inline(always)]
 pub(crate) fn thread_record() -> Option<&'static ThreadRecord> {
     THREAD
         .try_with(|thread| {
@@ -154,17 +151,9 @@ fn claim_record(thread: &ThreadState) -> Option<&'static ThreadRecord> {
     record
 }
 
-/// Called by the thread-exit hook: the record goes back to the registry,
-/// and the live bytes the thread has not published yet are published (else
-/// the peak would drift by up to a step per exited thread).
+/// Called by the thread-exit hook: the record goes back to the registry.
 pub(crate) fn forget_record() {
-    let _ = THREAD.try_with(|thread| {
-        thread.record.set(core::ptr::null());
-        let pending = thread.live_delta.get();
-        if pending != 0 {
-            thread.publish_live(pending);
-        }
-    });
+    let _ = THREAD.try_with(|thread| thread.record.set(core::ptr::null()));
 }
 
 /// `pthread_atfork` prepare handler: a fork waits for a dump in progress to
@@ -210,7 +199,7 @@ pub(crate) extern "C" fn after_fork_in_child() {
 /// The calling thread marked busy (waiting while a dump has the gate
 /// closed): inside the tracker, or writing a dump, whose own allocations
 /// then go untracked. `None` if it already is, or has no record.
-#[inline]
+#[inline(always)]
 pub(crate) fn enter_busy() -> Option<Busy> {
     Busy::enter(thread_record()?, &STATE.live)
 }
@@ -256,31 +245,51 @@ fn rate_from_env() -> Option<u64> {
 /// `HEAPDUMP_SAMPLE_RATE`. Takes effect at each thread's next sample.
 pub fn set_sample_rate(bytes: u64) {
     STATE.sample_rate.store(bytes.max(1), Ordering::Relaxed);
-    // Make threads draw a new countdown with the new rate soon: a thread
+    // Make this thread draw a new countdown with the new rate at once: one
     // already counting down a long interval would otherwise keep it.
-    let _ = THREAD.try_with(|thread| thread.until_sample.set(0));
+    let _ = THREAD.try_with(|thread| {
+        thread.until_sample.set(0);
+        thread.until_event.set(0);
+        thread.event_span.set(0);
+    });
 }
 
 impl ThreadState {
-    /// Counts `size` bytes against the sampling countdown; true if this
-    /// allocation is sampled.
-    #[inline]
-    fn should_sample(&self, size: usize) -> bool {
+    /// The slow path of an allocation of `size` bytes that ran out the
+    /// event countdown: publishes the thread's live bytes if they changed by
+    /// a step, decides whether this allocation is sampled and sets the next
+    /// countdown. Returns the allocation's site (0 if not sampled).
+    #[cold]
+    #[inline(never)]
+    fn allocation_event(&self, record: &ThreadRecord, size: usize) -> u32 {
+        STATE.live.publish_live(record, false);
+        // Bytes allocated since the last event, this allocation included.
+        let counted = (self.event_span.get() - self.until_event.get()).saturating_add(size as u64);
         let rate = sample_rate();
-        if rate <= 1 {
-            return true;
+        let (sampled, span) = if rate <= 1 {
+            (true, 0)
+        } else {
+            let mut until_sample = self.until_sample.get();
+            if until_sample == 0 {
+                // First allocation of this thread, or the rate just changed.
+                until_sample = self.next_interval(rate);
+            }
+            let sampled = counted >= until_sample;
+            until_sample = if sampled {
+                self.next_interval(rate)
+            } else {
+                until_sample - counted
+            };
+            self.until_sample.set(until_sample);
+            (sampled, until_sample.min(PEAK_STEP as u64))
+        };
+        self.event_span.set(span);
+        self.until_event.set(span);
+        if sampled {
+            sample_site(self)
+        } else {
+            0
         }
-        let mut left = self.until_sample.get();
-        if left == 0 {
-            // First allocation of this thread, or the rate just changed.
-            left = self.next_interval(rate);
-        }
-        if left > size as u64 {
-            self.until_sample.set(left - size as u64);
-            return false;
-        }
-        self.until_sample.set(self.next_interval(rate));
-        true
     }
 
     /// An exponentially distributed interval with mean `rate` (a Poisson
@@ -311,25 +320,6 @@ impl ThreadState {
         self.stack_bounds.set(bounds);
         bounds
     }
-
-    #[inline]
-    fn account(&self, delta: i64) {
-        let pending = self.live_delta.get() + delta;
-        if pending.abs() < PEAK_STEP {
-            self.live_delta.set(pending);
-            return;
-        }
-        self.publish_live(pending);
-    }
-
-    #[cold]
-    fn publish_live(&self, pending: i64) {
-        self.live_delta.set(0);
-        let live = STATE.approximate_live.fetch_add(pending, Ordering::Relaxed) + pending;
-        if live > 0 {
-            STATE.peak_live.fetch_max(live as u64, Ordering::Relaxed);
-        }
-    }
 }
 
 /// The header of a tracked block.
@@ -357,15 +347,23 @@ unsafe fn write_header(block: *mut u8, header: Header) {
 
 /// The layout asked of the inner allocator for a block of `layout`: room for
 /// the header, and at least 8-byte alignment so the header is aligned.
-#[inline]
+#[inline(always)]
 fn inner_layout(layout: Layout) -> Option<Layout> {
+    let align = layout.align().max(8);
     let size = layout.size().checked_add(header_space(layout.align()))?;
-    Layout::from_size_align(size, layout.align().max(8)).ok()
+    // `Layout`'s own rule: the size rounded up to the alignment fits isize.
+    if size > isize::MAX as usize - (align - 1) {
+        return None;
+    }
+    // SAFETY: `align` is a power of two (the larger of two), and the size
+    // was just checked.
+    Some(unsafe { Layout::from_size_align_unchecked(size, align) })
 }
 
-/// The allocation-site stack of a sampled allocation, or 0.
-#[inline(never)]
-#[cold]
+/// The allocation-site stack of a sampled allocation, or 0. Inlined into
+/// its one caller, [`ThreadState::allocation_event`], whose frame is then
+/// the first one walked.
+#[inline(always)]
 fn sample_site(thread: &ThreadState) -> u32 {
     let (low, high) = thread.stack_bounds();
     if high <= 1 {
@@ -373,60 +371,56 @@ fn sample_site(thread: &ThreadState) -> u32 {
     }
     let mut buffer = [core::mem::MaybeUninit::uninit(); stacks::MAX_FRAMES];
     let pcs = stacks::capture(low, high, &mut buffer);
-    // The first return address is always into this function.
+    // The first return address is into `allocation_event`.
     let id = STATE.depot.intern(&pcs[1.min(pcs.len())..], &thread.sites);
     u32::try_from(id).unwrap_or(0)
 }
 
-/// Counts `size` bytes towards sampling and the peak; returns the site.
-#[inline]
-fn site_and_account(size: usize) -> u32 {
+/// The calling thread's state, and its record if it has one.
+#[inline(always)]
+fn this_thread() -> Option<(&'static ThreadState, Option<&'static ThreadRecord>)> {
     THREAD
         .try_with(|thread| {
-            thread.account(size as i64);
-            if thread.should_sample(size) {
-                sample_site(thread)
+            // SAFETY: `THREAD` has a `const` initialiser and no destructor,
+            // so it lives as long as its thread, longer than any call here.
+            let thread: &'static ThreadState = unsafe { &*(thread as *const ThreadState) };
+            let record = thread.record.get();
+            if record.is_null() {
+                (thread, claim_record(thread))
             } else {
-                0
+                // SAFETY: records are never unmapped.
+                (thread, Some(unsafe { &*record }))
             }
         })
-        .unwrap_or(0)
-}
-
-/// Takes a freed block's bytes off the thread's pending live bytes,
-/// publishing them once they reach a step (frees cannot raise the peak, so
-/// only that one comparison).
-#[inline]
-fn uncount(size: usize) {
-    let _ = THREAD.try_with(|thread| {
-        let pending = thread.live_delta.get().wrapping_sub(size as i64);
-        if pending > -PEAK_STEP {
-            thread.live_delta.set(pending);
-        } else {
-            thread.publish_live(pending);
-        }
-    });
-}
-
-#[inline]
-fn account(delta: i64) {
-    let _ = THREAD.try_with(|thread| thread.account(delta));
+        .ok()
 }
 
 impl<A: GlobalAlloc> Tracker<A> {
     /// Allocates `layout` from the inner allocator with a header; records it
     /// unless the thread is already inside the tracker.
-    #[inline]
+    #[inline(always)]
     unsafe fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
         let Some(inner) = inner_layout(layout) else {
             return core::ptr::null_mut();
         };
         let header = header_space(layout.align());
-        let busy = enter_busy();
-        let stack_id = if busy.is_some() {
-            site_and_account(layout.size())
-        } else {
-            0
+        let size = layout.size();
+        let mut stack_id = 0;
+        let busy = match this_thread() {
+            Some((thread, Some(record))) => {
+                let busy = Busy::enter(record, &STATE.live);
+                if busy.is_some() {
+                    // The sampling countdown, and the slow path when it runs out.
+                    let left = thread.until_event.get();
+                    if left > size as u64 {
+                        thread.until_event.set(left - size as u64);
+                    } else {
+                        stack_id = thread.allocation_event(record, size);
+                    }
+                }
+                busy
+            }
+            _ => None,
         };
         // SAFETY: `inner` has a non-zero size.
         let base = unsafe {
@@ -444,7 +438,7 @@ impl<A: GlobalAlloc> Tracker<A> {
         let Some(busy) = busy else {
             // Re-entered: the tracker's or a dump's own block, untracked.
             // SAFETY: `block` came from this tracker.
-            unsafe { write_header(block, Header::untracked(layout.size())) };
+            unsafe { write_header(block, Header::untracked(size)) };
             return block;
         };
         let Some(slot) = busy.take_slot(&STATE.live) else {
@@ -462,25 +456,12 @@ impl<A: GlobalAlloc> Tracker<A> {
                 Header {
                     slot,
                     stack_id,
-                    size: layout.size() as u64,
+                    size: size as u64,
                 },
             )
         };
-        busy.publish(&STATE.live, slot, block as usize, layout.size());
+        busy.publish(&STATE.live, slot, block as usize, size);
         block
-    }
-
-    /// Forgets slot `slot` of a block of `size` bytes about to be freed.
-    #[inline]
-    fn forget(slot: SlotIndex, size: usize) {
-        match enter_busy() {
-            Some(busy) => {
-                busy.remove(&STATE.live, slot, size);
-                drop(busy);
-                uncount(size);
-            }
-            None => STATE.live.remove_reentrant(slot, size),
-        }
     }
 }
 
@@ -509,7 +490,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         unsafe {
             let header = header_of(block as usize);
             if header.slot != NO_SLOT {
-                Self::forget(header.slot, layout.size());
+                match enter_busy() {
+                    Some(busy) => busy.remove(&STATE.live, header.slot, layout.size()),
+                    None => STATE.live.remove_reentrant(header.slot, layout.size()),
+                }
             }
             let inner = inner_layout(layout).unwrap_unchecked();
             self.inner
@@ -526,9 +510,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
                 header_of(block as usize),
             )
         };
-        let Some(new_inner_size) = new_size
-            .checked_add(header_bytes)
-            .filter(|&size| Layout::from_size_align(size, inner.align()).is_ok())
+        let Some(new_inner) = Layout::from_size_align(new_size, layout.align())
+            .ok()
+            .and_then(inner_layout)
         else {
             return core::ptr::null_mut();
         };
@@ -542,7 +526,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         // SAFETY: forwarded contract, with the inner layout and size.
         let base = unsafe {
             self.inner
-                .realloc(block.sub(header_bytes), inner, new_inner_size)
+                .realloc(block.sub(header_bytes), inner, new_inner.size())
         };
         if base.is_null() {
             return base; // the old block is untouched and still live
@@ -557,17 +541,13 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         unsafe { write_header(new_block, new_header) };
         if old_header.slot != NO_SLOT {
             match busy {
-                Some(busy) => {
-                    busy.moved(
-                        &STATE.live,
-                        old_header.slot,
-                        new_block as usize,
-                        layout.size(),
-                        new_size,
-                    );
-                    drop(busy);
-                    account(new_size as i64 - layout.size() as i64);
-                }
+                Some(busy) => busy.moved(
+                    &STATE.live,
+                    old_header.slot,
+                    new_block as usize,
+                    layout.size(),
+                    new_size,
+                ),
                 None => STATE.live.moved_reentrant(
                     old_header.slot,
                     new_block as usize,
