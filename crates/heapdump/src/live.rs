@@ -4,13 +4,15 @@
 //! Every block the tracker hands out starts with a 16-byte [`Header`] (just
 //! below the address the caller gets) naming its *slot*: an 8-byte word in a
 //! big array that holds the block's address while it is live. Allocating
-//! takes a free slot index from the thread's own free list and writes the
-//! address into it (after the header, so a forked child never sees a slot
-//! whose header is not written yet); freeing reads the index from the
-//! header and notes it in the freeing thread's pending buffer, whose slots
-//! are cleared and put back on its free list 64 at a time. No hashing, no
-//! probing, no lock: the slot words are usually in cache (free lists are
-//! LIFO), and no cache line is shared between threads on the hot path. The
+//! takes a free slot index and writes the address into it (after the
+//! header, so a forked child never sees a slot whose header is not written
+//! yet); freeing reads the index from the header and pushes it on the
+//! freeing thread's pending stack. The next allocation of that thread pops
+//! it again (the slot still names the freed block until then: a dump skips
+//! pending slots); only when more than 64 frees in a row leave the stack
+//! full are its slots cleared and moved to the thread's free list, 64 at a
+//! time. No hashing, no probing, no lock: the slot words are usually in
+//! cache, and no cache line is shared between threads on the hot path. The
 //! previous design (64 spin-locked hash-table shards) cost 2-4x the plain
 //! allocator, mostly in cache misses on the table and lock lines bouncing
 //! between cores (docs/PERFORMANCE.md).
@@ -60,10 +62,6 @@ const PENDING: usize = 64;
 /// changed by this much since it last did, so threads do not fight over one
 /// cache line on every allocation.
 pub(crate) const PEAK_STEP: i64 = 256 * 1024;
-/// Frees of at least this many bytes publish the thread's live bytes at
-/// once; smaller ones wait for the pending buffer's flush, which bounds what
-/// is left unpublished to `PENDING * LARGE_FREE` = [`PEAK_STEP`].
-const LARGE_FREE: usize = PEAK_STEP as usize / PENDING;
 
 /// The header before every block the tracker returns: 16 bytes, 8-aligned,
 /// ending where the caller's block starts.
@@ -149,14 +147,18 @@ pub(crate) struct ThreadRecord {
     /// Owner only: this record's live bytes (allocated minus freed) as last
     /// added to [`LiveSet::approximate_live`].
     published_live: AtomicI64,
+    /// Owner only: when `freed_bytes` reaches this, the owner publishes its
+    /// live bytes (allocations publish at the tracker's sampling events).
+    publish_at_freed: AtomicU64,
     /// Owner only: indices of free slots, and a fresh range `[next, end)`.
     free: UnsafeCell<FreeList>,
     fresh: UnsafeCell<(SlotIndex, SlotIndex)>,
-    /// Owner only (and dumps, with the gate closed): slots of freed blocks
-    /// not cleared yet. A free touches only this (hot) buffer; every
-    /// [`PENDING`] frees the slots are cleared and joined to the free list
-    /// in one go, so their cache misses overlap instead of each stalling a
-    /// free. A dump clears them first, so it never reads a freed block.
+    /// Owner only (and dumps, with the gate closed): slots of freed blocks,
+    /// not cleared yet. A free pushes its slot here, an allocation pops one
+    /// (both touch only this hot stack, not the slot array's free links);
+    /// a full stack's slots are cleared and joined to the free list in one
+    /// go, so their cache misses overlap. A dump clears them first, so it
+    /// never reads a freed block.
     pending: UnsafeCell<Pending>,
 }
 
@@ -411,6 +413,7 @@ impl LiveSet {
                     freed_bytes: AtomicU64::new(0),
                     freed_objects: AtomicU64::new(0),
                     published_live: AtomicI64::new(0),
+                    publish_at_freed: AtomicU64::new(0),
                     free: UnsafeCell::new(EMPTY_LIST),
                     fresh: UnsafeCell::new((0, 0)),
                     pending: UnsafeCell::new(Pending {
@@ -760,7 +763,15 @@ impl Busy {
     #[inline(always)]
     pub(crate) fn take_slot(&self, live: &LiveSet) -> Option<SlotIndex> {
         // SAFETY: the owner is busy, so nothing else on this thread is
-        // touching its free list (re-entry finds it busy and stays out).
+        // touching its pending stack or free list (re-entry finds it busy
+        // and stays out).
+        let pending = unsafe { &mut *self.record.pending.get() };
+        if pending.len != 0 {
+            pending.len -= 1;
+            // SAFETY: `len < PENDING` now.
+            return Some(unsafe { *pending.indices.get_unchecked(pending.len) });
+        }
+        // SAFETY: as above.
         let free = unsafe { &mut *self.record.free.get() };
         if free.len == 0 {
             return self.take_fresh_slot(live);
@@ -808,19 +819,29 @@ impl Busy {
         if pending.len == PENDING {
             self.flush_pending(live);
         }
-        // SAFETY: `len < PENDING` here: a full buffer was just flushed.
+        // SAFETY: `len < PENDING` here: a full stack was just flushed.
         unsafe { *pending.indices.get_unchecked_mut(pending.len) = index };
         pending.len += 1;
-        add(&self.record.freed_bytes, size as u64);
+        let freed = self.record.freed_bytes.load(Ordering::Relaxed) + size as u64;
+        self.record.freed_bytes.store(freed, Ordering::Relaxed);
         add(&self.record.freed_objects, 1);
-        if size >= LARGE_FREE {
-            // A big free: publish it soon (small ones wait for the flush).
-            live.publish_live(self.record, false);
+        if freed >= self.record.publish_at_freed.load(Ordering::Relaxed) {
+            self.freeing_event(live, freed);
         }
     }
 
-    /// Clears the pending slots and puts them on the free list; publishes
-    /// the thread's live bytes if they changed by a [`PEAK_STEP`].
+    /// Every [`PEAK_STEP`] bytes freed (or moved by a realloc): publish the
+    /// live bytes if they changed by a step.
+    #[cold]
+    #[inline(never)]
+    fn freeing_event(&self, live: &LiveSet, freed: u64) {
+        live.publish_live(self.record, false);
+        self.record
+            .publish_at_freed
+            .store(freed + PEAK_STEP as u64, Ordering::Relaxed);
+    }
+
+    /// Clears the pending slots and puts them on the free list.
     #[cold]
     #[inline(never)]
     fn flush_pending(&self, live: &LiveSet) {
@@ -838,7 +859,6 @@ impl Busy {
         if free.len >= DONATE_LEN {
             live.donate(core::mem::replace(free, EMPTY_LIST));
         }
-        live.publish_live(self.record, false);
     }
 
     /// Moves the block in slot `index` to a new address (a realloc).
@@ -852,12 +872,15 @@ impl Busy {
         new_size: usize,
     ) {
         live.slot(index).store(address as u64, Ordering::Relaxed);
-        add(&self.record.freed_bytes, old_size as u64);
+        let freed = self.record.freed_bytes.load(Ordering::Relaxed) + old_size as u64;
+        self.record.freed_bytes.store(freed, Ordering::Relaxed);
         add(&self.record.freed_objects, 1);
         add(&self.record.allocated_bytes, new_size as u64);
         add(&self.record.allocated_objects, 1);
-        if new_size.abs_diff(old_size) >= LARGE_FREE {
-            live.publish_live(self.record, false);
+        // A growing block frees its old size each time, so this also
+        // catches growth soon enough.
+        if freed >= self.record.publish_at_freed.load(Ordering::Relaxed) {
+            self.freeing_event(live, freed);
         }
     }
 }
