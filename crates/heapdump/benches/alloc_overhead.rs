@@ -16,8 +16,17 @@
 //! cargo bench -p heapdump --bench alloc_overhead -- --quick # a short one
 //! ```
 //!
+//! Two workloads: `micro` (the target's: nothing but allocator calls, each
+//! block replacing a random live one) and `service` (requests of a small
+//! service: format a request line, split it, build a session with strings
+//! and a body, checksum the body, keep it in a bounded cache; about 15
+//! allocator calls among other work per request). The `service` figures say
+//! what a program that does more than allocate pays; the targets are
+//! checked on `micro`.
+//!
 //! One child by hand (for `perf record`, say): run the bench binary with
-//! `HEAPDUMP_BENCH_MODE=every HEAPDUMP_BENCH_THREADS=2 HEAPDUMP_BENCH_OPS=4000000`.
+//! `HEAPDUMP_BENCH_MODE=every HEAPDUMP_BENCH_THREADS=2 HEAPDUMP_BENCH_OPS=4000000`
+//! (and `HEAPDUMP_BENCH_WORKLOAD=service`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -45,6 +54,7 @@ const ENV_THREADS: &str = "HEAPDUMP_BENCH_THREADS";
 const ENV_OPS: &str = "HEAPDUMP_BENCH_OPS";
 const ENV_QUICK: &str = "HEAPDUMP_BENCH_QUICK";
 const ENV_ROUNDS: &str = "HEAPDUMP_BENCH_ROUNDS";
+const ENV_WORKLOAD: &str = "HEAPDUMP_BENCH_WORKLOAD";
 
 /// Not yet read from the environment.
 const MODE_UNSET: u8 = u8::MAX;
@@ -250,6 +260,108 @@ impl Workload {
     }
 }
 
+/// The `service` workload runs this many times fewer requests than `micro`
+/// runs iterations (a request costs about ten iterations).
+const SERVICE_DIVISOR: u64 = 8;
+
+/// Sessions the service keeps per thread (a bounded cache, oldest out).
+const SESSIONS: usize = 4096;
+
+/// A cached session of the `service` workload.
+struct Session {
+    user: String,
+    tags: Vec<String>,
+    body: Vec<u8>,
+    checksum: u64,
+}
+
+/// Per-thread state of the `service` workload.
+struct Service {
+    rng: Rng,
+    sessions: std::collections::HashMap<String, Session>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Service {
+    fn new(seed: u64) -> Service {
+        Service {
+            rng: Rng(seed | 1),
+            sessions: std::collections::HashMap::with_capacity(SESSIONS + 1),
+            order: std::collections::VecDeque::with_capacity(SESSIONS + 1),
+        }
+    }
+
+    /// `requests` requests; returns how many were served.
+    fn run(&mut self, requests: u64) -> Done {
+        for _ in 0..requests {
+            self.request();
+        }
+        Done {
+            calls: requests,
+            cpu_ns: 0,
+        }
+    }
+
+    fn request(&mut self) {
+        let r = self.rng.next();
+        let line = format!(
+            "GET /users/u{}/items?limit={}&sort=recent HTTP/1.1",
+            r % 100_000,
+            (r >> 17) % 50
+        );
+        let parts: Vec<&str> = line.split(['/', '?', '&', ' ']).collect();
+        let user = parts[2].to_string();
+        let tags: Vec<String> = parts[3..].iter().map(|part| part.to_uppercase()).collect();
+        let body_len = 32 + (r >> 24) as usize % 512;
+        let body: Vec<u8> = (0..body_len).map(|i| i as u8 ^ r as u8).collect();
+        let checksum = body
+            .iter()
+            .fold(0u64, |sum, &byte| sum.rotate_left(5) ^ u64::from(byte));
+        let key = format!("{user}:{}", r % 7);
+        let session = Session {
+            user,
+            tags,
+            body,
+            checksum,
+        };
+        if self.sessions.insert(key.clone(), session).is_none() {
+            self.order.push_back(key);
+        }
+        if self.order.len() > SESSIONS {
+            let evicted = self
+                .order
+                .pop_front()
+                .and_then(|oldest| self.sessions.remove(&oldest));
+            if let Some(session) = evicted {
+                // Logged on the way out, say.
+                black_box(
+                    session.user.len()
+                        + session.tags.len()
+                        + session.body.len()
+                        + session.checksum as usize,
+                );
+            }
+        }
+        black_box(&self.sessions);
+    }
+}
+
+/// Which workload a child runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Micro,
+    Service,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Micro => "micro",
+            Kind::Service => "service",
+        }
+    }
+}
+
 // ------------------------------------------------------------------- child
 
 fn env_number(name: &str) -> Option<u64> {
@@ -263,6 +375,14 @@ fn child(mode_name: &str) {
     };
     let threads = env_number(ENV_THREADS).unwrap_or(2).max(1) as usize;
     let iterations = env_number(ENV_OPS).unwrap_or(4_000_000).max(1);
+    let kind = match std::env::var(ENV_WORKLOAD).as_deref() {
+        Ok("service") => Kind::Service,
+        Ok("micro") | Err(_) => Kind::Micro,
+        Ok(other) => {
+            eprintln!("unknown {ENV_WORKLOAD}={other}; expected micro or service");
+            std::process::exit(2);
+        }
+    };
     if mode == MODE_EVERY {
         heapdump::set_sample_rate(1);
     }
@@ -274,16 +394,22 @@ fn child(mode_name: &str) {
         .map(|index| {
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
-                let mut workload =
-                    Workload::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x1234_5678_9ABC));
-                // Warm up: fill the windows, let the tables grow.
-                workload.run(iterations / 10 + WINDOW as u64 * 4);
+                let seed = 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x1234_5678_9ABC);
+                let mut micro = Workload::new(seed);
+                let mut service = Service::new(seed);
+                let mut run = |count: u64| match kind {
+                    Kind::Micro => micro.run(count),
+                    Kind::Service => service.run(count),
+                };
+                // Warm up: fill the windows and the cache, let tables grow.
+                run(iterations / 10 + SESSIONS as u64 * 4);
                 barrier.wait();
                 let cpu_start = thread_cpu_ns();
-                let mut done = workload.run(iterations);
+                let mut done = run(iterations);
                 done.cpu_ns = thread_cpu_ns() - cpu_start;
                 barrier.wait();
-                drop(workload);
+                drop(micro);
+                drop(service);
                 done
             })
         })
@@ -320,8 +446,9 @@ fn child(mode_name: &str) {
             stats.allocated_objects, stats.live_objects, stats.sample_rate, stats.tracker_bytes
         );
     }
+    let kind = kind.name();
     println!(
-        "RESULT mode={mode_name} threads={threads} calls={calls} elapsed_ms={:.1} ns_per_op={ns_per_call:.2} cpu_ns_per_op={cpu_ns_per_call:.2}{extra}",
+        "RESULT workload={kind} mode={mode_name} threads={threads} calls={calls} elapsed_ms={:.1} ns_per_op={ns_per_call:.2} cpu_ns_per_op={cpu_ns_per_call:.2}{extra}",
         elapsed.as_secs_f64() * 1e3
     );
 }
@@ -340,11 +467,13 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn run_child(
     exe: &std::path::Path,
+    kind: Kind,
     mode: &str,
     threads: usize,
     iterations: u64,
 ) -> Result<Run, String> {
     let mut child = Command::new(exe)
+        .env(ENV_WORKLOAD, kind.name())
         .env(ENV_MODE, mode)
         .env(ENV_THREADS, threads.to_string())
         .env(ENV_OPS, iterations.to_string())
@@ -442,25 +571,31 @@ fn parent() {
     let exe = std::env::current_exe().expect("cannot find the bench executable");
 
     println!(
-        "alloc_overhead: {iterations} iterations per thread (~1.4 allocator calls each: \
+        "alloc_overhead, micro: {iterations} iterations per thread (~1.4 allocator calls each: \
          a 16-512 B block among 1024 live, every 16th a Vec<u32> grown by push, \
-         every 1024th a 16-256 KiB block), {rounds} interleaved rounds{}",
+         every 1024th a 16-256 KiB block); service: {} requests per thread (~15 allocator \
+         calls each, among formatting, splitting and checksumming); {rounds} interleaved rounds{}",
+        iterations / SERVICE_DIVISOR,
         if quick { " (--quick)" } else { "" }
     );
     println!(
-        "ns/op = wall time / allocator calls per thread; cpu/op = thread CPU time / calls \
-         (each call's block is freed later, and the free is in the time)"
+        "micro: ns/op = wall time / allocator calls per thread; cpu/op = thread CPU time / calls \
+         (each call's block is freed later, and the free is in the time); service: per request"
     );
     println!("load average before: {}", load_average());
     // The target is on 2 threads; 1 thread separates the tracker's own cost
     // from the cost of sharing cache lines between threads.
-    for threads in [2usize, 1] {
+    for (kind, threads) in [(Kind::Micro, 2usize), (Kind::Micro, 1), (Kind::Service, 2)] {
+        let iterations = match kind {
+            Kind::Micro => iterations,
+            Kind::Service => (iterations / SERVICE_DIVISOR).max(1),
+        };
         // runs[mode][round]
         let mut runs: Vec<Vec<Option<Run>>> = (0..MODES.len()).map(|_| Vec::new()).collect();
         let mut failures = Vec::new();
         for round in 0..rounds {
             for (index, (mode, _)) in MODES.iter().enumerate() {
-                let run = run_child(&exe, mode, threads, iterations);
+                let run = run_child(&exe, kind, mode, threads, iterations);
                 if let Err(failure) = &run {
                     failures.push(format!("  round {round}: {failure}"));
                 }
@@ -519,22 +654,29 @@ fn parent() {
                 .map(|run| run.cpu_ns_per_op)
                 .collect()
         };
+        let kind_name = kind.name();
         if (0..MODES.len()).any(|index| wall(index).is_empty()) {
-            println!("{threads} thread(s): not every mode completed; no table.");
+            println!("{kind_name}, {threads} thread(s): not every mode completed; no table.");
             continue;
         }
         let baseline = median(&wall(0));
         let cpu_baseline = median(&cpu(0));
+        let fastest = |index: usize| wall(index).into_iter().fold(f64::INFINITY, f64::min);
         println!();
-        println!("{threads} thread(s), median of {rounds}:");
+        println!("{kind_name}, {threads} thread(s), median of {rounds}:");
         println!(
-            "  {:<8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>8} {:>9} {:>8}  result",
+            "  {:<8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>8} {:>9} {:>8} {:>8}  result",
             "mode",
-            "ns/op",
+            if kind == Kind::Micro {
+                "ns/op"
+            } else {
+                "ns/req"
+            },
             "min",
             "max",
             "vs system",
             "per-round",
+            "min ratio",
             "cpu/op",
             "cpu ratio",
             "target"
@@ -552,12 +694,12 @@ fn parent() {
                 .filter_map(|(run, base)| Some(run.as_ref()?.ns_per_op / base.as_ref()?.ns_per_op))
                 .collect();
             let cpu_mid = median(&cpu(index));
-            let (target, verdict) = match (*mode, threads) {
-                ("sampled", 2) => (
+            let (target, verdict) = match (*mode, threads, kind) {
+                ("sampled", 2, Kind::Micro) => (
                     format!("<={TARGET_SAMPLED:.2}x"),
                     verdict(mid / baseline, TARGET_SAMPLED),
                 ),
-                ("every", 2) => (
+                ("every", 2, Kind::Micro) => (
                     format!("<={TARGET_EVERY:.2}x"),
                     verdict(mid / baseline, TARGET_EVERY),
                 ),
@@ -569,8 +711,9 @@ fn parent() {
                 format!("{:.2}x", median(&paired))
             };
             println!(
-                "  {mode:<8} {mid:>8.1} {min:>8.1} {max:>8.1} {:>9.2}x {paired:>10} {cpu_mid:>8.1} {:>8.2}x {target:>8}  {verdict}",
+                "  {mode:<8} {mid:>8.1} {min:>8.1} {max:>8.1} {:>9.2}x {paired:>10} {:>8.2}x {cpu_mid:>8.1} {:>8.2}x {target:>8}  {verdict}",
                 mid / baseline,
+                min / fastest(0),
                 cpu_mid / cpu_baseline,
             );
         }

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Runs the alloc_overhead bench binaries of two or more builds alternately, so that
-two designs of the tracker are compared under the same machine load.
+"""Runs the alloc_overhead bench binaries of two or more builds alternately,
+so that designs of the tracker are compared under the same machine load.
 
-Each round runs the `system`, `sampled` and `every` children of the first
-binary, then of the second; it prints medians and each mode's ratio against
-`system` of the same binary (wall and thread CPU time, and the median of the
-per-round CPU ratios). Figures only: nothing is asserted.
+Each round runs the `system`, `sampled` and `every` children of each binary
+in turn; it prints medians and each mode's ratio against `system` of the
+same binary (wall and thread CPU time, the median of the per-round CPU
+ratios, and the fastest run's: on a noisy machine the fastest of many short
+runs is the steadiest figure). Figures only: nothing is asserted.
 
     # the bench binary of another commit, built apart from this tree:
     git worktree add /tmp/old <commit>
@@ -14,7 +15,8 @@ per-round CPU ratios). Figures only: nothing is asserted.
     cargo bench -p heapdump --bench alloc_overhead --no-run
     crates/heapdump/benches/compare_builds.py \\
         old=/tmp/old-target/release/deps/alloc_overhead-<hash> \\
-        new=target/release/deps/alloc_overhead-<hash> [--threads 2] [--rounds 7]
+        new=target/release/deps/alloc_overhead-<hash> [--threads 2] [--rounds 7] \\
+        [--workload micro|service]
 """
 import argparse
 import os
@@ -25,8 +27,8 @@ import subprocess
 MODES = ["system", "sampled", "every"]
 
 
-def run(binary, mode, threads, ops):
-    env = dict(os.environ, HEAPDUMP_BENCH_MODE=mode,
+def run(binary, mode, threads, ops, workload):
+    env = dict(os.environ, HEAPDUMP_BENCH_MODE=mode, HEAPDUMP_BENCH_WORKLOAD=workload,
                HEAPDUMP_BENCH_THREADS=str(threads), HEAPDUMP_BENCH_OPS=str(ops))
     env.pop("HEAPDUMP_SAMPLE_RATE", None)
     out = subprocess.run([binary], env=env, capture_output=True, text=True, check=True).stdout
@@ -42,6 +44,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ops", type=int, default=2_000_000)
+    parser.add_argument("--workload", choices=["micro", "service"], default="micro")
     args = parser.parse_args()
     builds = dict(build.split("=", 1) for build in args.builds)
     results = {}
@@ -49,9 +52,10 @@ def main():
         for name, binary in builds.items():
             for mode in MODES:
                 results.setdefault((name, mode), []).append(
-                    run(binary, mode, args.threads, args.ops))
+                    run(binary, mode, args.threads, args.ops, args.workload))
     load = open("/proc/loadavg").read().split()[:3]
-    print(f"threads={args.threads} rounds={args.rounds} ops={args.ops} load average after: {' '.join(load)}")
+    print(f"workload={args.workload} threads={args.threads} rounds={args.rounds} ops={args.ops} "
+          f"load average after: {' '.join(load)}")
     for name in builds:
         base = results[(name, "system")]
         base_wall = statistics.median(wall for wall, _ in base)
