@@ -112,7 +112,8 @@ pub struct Stats {
     pub freed_bytes: u64,
     /// Frees since start.
     pub freed_objects: u64,
-    /// Highest `live_bytes` seen; may miss up to 256 KiB per thread.
+    /// Highest `live_bytes` seen, to within 256 KiB per thread (each thread
+    /// publishes its live bytes when they changed by that much).
     pub peak_live_bytes: u64,
     /// Mean bytes between sampled allocation sites.
     pub sample_rate: u64,

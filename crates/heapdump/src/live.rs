@@ -9,9 +9,9 @@
 //! yet); freeing reads the index from the header and pushes it on the
 //! freeing thread's pending stack. The next allocation of that thread pops
 //! it again (the slot still names the freed block until then: a dump skips
-//! pending slots); only when more than 64 frees in a row leave the stack
-//! full are its slots cleared and moved to the thread's free list, 64 at a
-//! time. No hashing, no probing, no lock: the slot words are usually in
+//! pending slots); only when frees outrun allocations and fill the stack
+//! are its 64 slots cleared and moved to the thread's free list, all at
+//! once. No hashing, no probing, no lock: the slot words are usually in
 //! cache, and no cache line is shared between threads on the hot path. The
 //! previous design (64 spin-locked hash-table shards) cost 2-4x the plain
 //! allocator, mostly in cache misses on the table and lock lines bouncing
@@ -56,7 +56,8 @@ const FRESH_BATCH: u32 = 4096;
 const DONATE_LEN: u32 = 8192;
 /// Free lists the shared pool keeps separately; more are joined together.
 const POOL_LISTS: usize = 64;
-/// Slot indices a thread frees before it clears their slots, all at once.
+/// Freed slots a thread keeps for its next allocations before it clears
+/// them and moves them to its free list, all at once.
 const PENDING: usize = 64;
 /// A thread publishes its live bytes to the shared peak counter once they
 /// changed by this much since it last did, so threads do not fight over one
