@@ -17,6 +17,13 @@ runs is the steadiest figure). Figures only: nothing is asserted.
         old=/tmp/old-target/release/deps/alloc_overhead-<hash> \\
         new=target/release/deps/alloc_overhead-<hash> [--threads 2] [--rounds 7] \\
         [--workload micro|service]
+
+    # where the cost is: the tracker against stripped-down builds of itself
+    # (patches made against commit 95ee89d's tracker.rs):
+    git worktree add --detach /tmp/pass HEAD
+    (cd /tmp/pass && git apply crates/heapdump/benches/variants/pass-through.patch && \\
+        CARGO_TARGET_DIR=/tmp/pass-target cargo bench -p heapdump --bench alloc_overhead --no-run)
+    (likewise header-only.patch), then compare all three with --rounds 31 --ops 300000.
 """
 import argparse
 import os
