@@ -759,8 +759,10 @@ impl Busy {
         self.record
     }
 
-    /// Takes a free slot for a new block; `None` if the slot array cannot
-    /// grow. The slot still reads as free until [`Busy::publish`].
+    /// Takes a slot for a new block: the one this thread freed last, else a
+    /// free one; `None` if the slot array cannot grow. Until
+    /// [`Busy::publish`] the slot reads as free or still names the freed
+    /// block (which no dump can see meanwhile: this thread is busy).
     #[inline(always)]
     pub(crate) fn take_slot(&self, live: &LiveSet) -> Option<SlotIndex> {
         // SAFETY: the owner is busy, so nothing else on this thread is
@@ -803,8 +805,9 @@ impl Busy {
     }
 
     /// Makes slot `index` name the block at `address`, whose header must
-    /// already be written: a process forked at any instant then sees either
-    /// a free slot or a block with its header (the store is a release).
+    /// already be written: a process forked at any instant then sees the
+    /// slot's old value or the block with its header (the store is a
+    /// release).
     #[inline(always)]
     pub(crate) fn publish(&self, live: &LiveSet, index: SlotIndex, address: usize, size: usize) {
         live.slot(index).store(address as u64, Ordering::Release);
@@ -823,8 +826,14 @@ impl Busy {
         // SAFETY: `len < PENDING` here: a full stack was just flushed.
         unsafe { *pending.indices.get_unchecked_mut(pending.len) = index };
         pending.len += 1;
-        let freed = self.record.freed_bytes.load(Ordering::Relaxed) + size as u64;
-        self.record.freed_bytes.store(freed, Ordering::Relaxed);
+        self.count_free(live, size);
+    }
+
+    /// Counts a block of `size` bytes freed; every [`PEAK_STEP`] bytes,
+    /// publishes the live bytes.
+    #[inline(always)]
+    fn count_free(&self, live: &LiveSet, size: usize) {
+        let freed = add(&self.record.freed_bytes, size as u64);
         add(&self.record.freed_objects, 1);
         if freed >= self.record.publish_at_freed.load(Ordering::Relaxed) {
             self.freeing_event(live, freed);
@@ -839,7 +848,7 @@ impl Busy {
         live.publish_live(self.record, false);
         self.record
             .publish_at_freed
-            .store(freed + PEAK_STEP as u64, Ordering::Relaxed);
+            .store(freed.wrapping_add(PEAK_STEP as u64), Ordering::Relaxed);
     }
 
     /// Clears the pending slots and puts them on the free list.
@@ -873,16 +882,11 @@ impl Busy {
         new_size: usize,
     ) {
         live.slot(index).store(address as u64, Ordering::Relaxed);
-        let freed = self.record.freed_bytes.load(Ordering::Relaxed) + old_size as u64;
-        self.record.freed_bytes.store(freed, Ordering::Relaxed);
-        add(&self.record.freed_objects, 1);
         add(&self.record.allocated_bytes, new_size as u64);
         add(&self.record.allocated_objects, 1);
-        // A growing block frees its old size each time, so this also
-        // catches growth soon enough.
-        if freed >= self.record.publish_at_freed.load(Ordering::Relaxed) {
-            self.freeing_event(live, freed);
-        }
+        // A growing block frees its old size each time, so counting that
+        // publishes growth soon enough too.
+        self.count_free(live, old_size);
     }
 }
 
@@ -928,13 +932,12 @@ impl LiveSet {
 }
 
 /// `counter += value` by the counter's only writer: a plain load and store,
-/// no locked instruction.
+/// no locked instruction. Returns the new value.
 #[inline]
-fn add(counter: &AtomicU64, value: u64) {
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(value),
-        Ordering::Relaxed,
-    );
+fn add(counter: &AtomicU64, value: u64) -> u64 {
+    let sum = counter.load(Ordering::Relaxed).wrapping_add(value);
+    counter.store(sum, Ordering::Relaxed);
+    sum
 }
 
 #[cfg(test)]

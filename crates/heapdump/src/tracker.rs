@@ -122,18 +122,26 @@ thread_local! {
 /// being claimed (the C library allocating on our behalf) or if none can be.
 #[inline(always)]
 pub(crate) fn thread_record() -> Option<&'static ThreadRecord> {
+    this_thread()?.1
+}
+
+/// The calling thread's state, and its record as [`thread_record`] gives it.
+#[inline(always)]
+fn this_thread() -> Option<(&'static ThreadState, Option<&'static ThreadRecord>)> {
     THREAD
         .try_with(|thread| {
+            // SAFETY: `THREAD` has a `const` initialiser and no destructor,
+            // so it lives as long as its thread, longer than any call here.
+            let thread: &'static ThreadState = unsafe { &*(thread as *const ThreadState) };
             let record = thread.record.get();
             if record.is_null() {
-                claim_record(thread)
+                (thread, claim_record(thread))
             } else {
                 // SAFETY: records are never unmapped.
-                Some(unsafe { &*record })
+                (thread, Some(unsafe { &*record }))
             }
         })
         .ok()
-        .flatten()
 }
 
 #[cold]
@@ -264,7 +272,8 @@ impl ThreadState {
     fn allocation_event(&self, record: &ThreadRecord, size: usize) -> u32 {
         STATE.live.publish_live(record, false);
         // Bytes allocated since the last event, this allocation included.
-        let counted = (self.event_span.get() - self.until_event.get()).saturating_add(size as u64);
+        let counted = (self.event_span.get().saturating_sub(self.until_event.get()))
+            .saturating_add(size as u64);
         let rate = sample_rate();
         let (sampled, span) = if rate <= 1 {
             (true, 0)
@@ -374,25 +383,6 @@ fn sample_site(thread: &ThreadState) -> u32 {
     // The first return address is into `allocation_event`.
     let id = STATE.depot.intern(&pcs[1.min(pcs.len())..], &thread.sites);
     u32::try_from(id).unwrap_or(0)
-}
-
-/// The calling thread's state, and its record if it has one.
-#[inline(always)]
-fn this_thread() -> Option<(&'static ThreadState, Option<&'static ThreadRecord>)> {
-    THREAD
-        .try_with(|thread| {
-            // SAFETY: `THREAD` has a `const` initialiser and no destructor,
-            // so it lives as long as its thread, longer than any call here.
-            let thread: &'static ThreadState = unsafe { &*(thread as *const ThreadState) };
-            let record = thread.record.get();
-            if record.is_null() {
-                (thread, claim_record(thread))
-            } else {
-                // SAFETY: records are never unmapped.
-                (thread, Some(unsafe { &*record }))
-            }
-        })
-        .ok()
 }
 
 impl<A: GlobalAlloc> Tracker<A> {
