@@ -65,6 +65,7 @@ pub struct DotArgs {
     about = "Convert a heap dump to HPROF for VisualVM or Eclipse MAT (same as `heapdump hprof`)"
 )]
 pub struct HprofCommand {
+    /// The arguments, as `heapdump hprof` takes them.
     #[command(flatten)]
     pub args: HprofArgs,
 }
@@ -77,6 +78,7 @@ pub struct HprofCommand {
     about = "Draw what holds a heap dump's memory as Graphviz dot (same as `heapdump dot`)"
 )]
 pub struct DotCommand {
+    /// The arguments, as `heapdump dot` takes them.
     #[command(flatten)]
     pub args: DotArgs,
 }
@@ -231,25 +233,4 @@ pub fn run_dot(args: &DotArgs) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// The exit code of a thin binary (`dumptohprof`, `dumptodot`) for
-/// `result`, after printing any error as `program: error: …`. (The
-/// `heapdump` binary has its own in `main`.)
-#[allow(dead_code)]
-pub fn exit_code(program: &str, result: Result<()>) -> std::process::ExitCode {
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err)
-            if err
-                .downcast_ref::<io::Error>()
-                .is_some_and(|err| err.kind() == io::ErrorKind::BrokenPipe) =>
-        {
-            std::process::ExitCode::SUCCESS
-        }
-        Err(err) => {
-            let _ = writeln!(io::stderr(), "{program}: error: {err}");
-            std::process::ExitCode::FAILURE
-        }
-    }
 }

@@ -1,30 +1,13 @@
-//! `heapdump`: inspect heap dumps of Rust services.
-//!
-//! Each subcommand lives in its own module with its `Args` and `run`;
-//! `load` opens, parses and builds the graph with progress bars on stderr.
+//! `heapdump`: inspect heap dumps of Rust services. The subcommands live
+//! in the `heapdump_cli` library, one module each.
 
 // Doc comments here are clap's help texts: `DUMP [BIN]` is usage, not a link.
 #![allow(rustdoc::broken_intra_doc_links)]
 
-mod analyze;
-mod convert;
-mod describe;
-mod diff;
-mod human;
-mod leaks;
-mod load;
-mod path;
-mod retained;
-mod summary;
-mod top;
-
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// What a subcommand returns: any error is printed as `heapdump: error: …`.
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use heapdump_cli::{convert, diff, leaks, path, retained, summary, top};
 
 /// Inspect heap dumps of Rust services (written by `heapdump::write`).
 #[derive(Debug, Parser)]
@@ -69,18 +52,5 @@ fn main() -> ExitCode {
         Command::Hprof(args) => convert::run_hprof(&args),
         Command::Dot(args) => convert::run_dot(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        // `heapdump summary x | head`: the reader went away; not an error.
-        Err(err) if is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let _ = writeln!(std::io::stderr(), "heapdump: error: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn is_broken_pipe(err: &(dyn std::error::Error + 'static)) -> bool {
-    err.downcast_ref::<std::io::Error>()
-        .is_some_and(|err| err.kind() == std::io::ErrorKind::BrokenPipe)
+    heapdump_cli::exit_code("heapdump", result)
 }

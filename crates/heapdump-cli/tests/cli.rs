@@ -227,3 +227,42 @@ fn bin_names_global_roots_in_leaks_and_path() {
         "a binary of another program is refused"
     );
 }
+
+/// Go's converter names run the same code as `heapdump dot` and `heapdump
+/// hprof`, with Go's argument order, and report errors under their own
+/// names.
+#[test]
+fn go_converter_names_convert_and_fail_cleanly() {
+    let dump = small_dump(2);
+    let dump = dump_path("converters", &dump);
+    let dump = dump.to_str().unwrap();
+
+    let dot = Command::new(env!("CARGO_BIN_EXE_dumptodot"))
+        .arg(dump)
+        .output()
+        .unwrap();
+    assert!(dot.status.success(), "{}", text(&dot.stderr));
+    let same = heapdump(&["dot", dump]);
+    assert_eq!(text(&dot.stdout), text(&same.stdout));
+    assert!(text(&dot.stdout).contains("digraph"));
+
+    let hprof = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-converters.hprof");
+    let converted = Command::new(env!("CARGO_BIN_EXE_dumptohprof"))
+        .args([dump, hprof.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(converted.status.success(), "{}", text(&converted.stderr));
+    let bytes = std::fs::read(&hprof).unwrap();
+    assert!(bytes.starts_with(b"JAVA PROFILE 1.0.2\0"));
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_dumptodot"))
+        .arg("/nonexistent/dump")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).starts_with("dumptodot: error: cannot read /nonexistent/dump"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
