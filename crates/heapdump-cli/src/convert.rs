@@ -9,6 +9,7 @@ use heapdump_convert::output::AtomicFile;
 use heapdump_convert::{dot, hprof};
 use heapdump_reader::{Binary, HeapGraph, RootNamer};
 
+use crate::human::parse_address;
 use crate::{load, Result};
 
 /// Arguments of `heapdump hprof` / `dumptohprof`.
@@ -81,14 +82,6 @@ pub struct DotCommand {
     /// The arguments, as `heapdump dot` takes them.
     #[command(flatten)]
     pub args: DotArgs,
-}
-
-fn parse_address(text: &str) -> std::result::Result<u64, String> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
-        None => text.replace('_', "").parse(),
-    };
-    parsed.map_err(|_| format!("not an address: {text:?} (use 0x… hex or decimal)"))
 }
 
 /// Reads the executable at `bin`, if given, and a namer that uses it.

@@ -61,6 +61,17 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// An address as a user types it: `0x1f`, `0X1F`, `31`, with `_` allowed
+/// between digits (a clap value parser).
+pub fn parse_address(text: &str) -> Result<u64, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => text.replace('_', "").parse(),
+    };
+    parsed
+        .map_err(|_| format!("not an address: {text:?} (use hex like 0x55d0c4a3b010, or decimal)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +115,17 @@ mod tests {
         );
         assert_eq!(plural(1, "object", "objects"), "1 object");
         assert_eq!(plural(2, "object", "objects"), "2 objects");
+    }
+
+    #[test]
+    fn addresses_in_hex_or_decimal() {
+        assert_eq!(parse_address("0x1f"), Ok(31));
+        assert_eq!(parse_address("0X1F"), Ok(31));
+        assert_eq!(parse_address("31"), Ok(31));
+        assert_eq!(parse_address("0x55d0_c4a3"), Ok(0x55d0_c4a3));
+        assert!(parse_address("0xzz")
+            .unwrap_err()
+            .contains("not an address"));
+        assert!(parse_address("").is_err());
     }
 }

@@ -7,7 +7,7 @@ use heapdump_analysis::paths::{path, PathOptions, PathReport};
 
 use crate::describe::emit;
 use crate::describe::object;
-use crate::human::{bytes, plural};
+use crate::human::{bytes, parse_address, plural};
 use crate::{analyze, load, Result};
 
 /// Arguments of `heapdump path`.
@@ -27,16 +27,6 @@ pub struct Args {
     /// Naming frames and types from binaries.
     #[command(flatten)]
     pub symbols: load::SymbolArgs,
-}
-
-/// `0x1f`, `0X1F` or `31`.
-fn parse_address(text: &str) -> std::result::Result<u64, String> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
-        None => text.replace('_', "").parse(),
-    };
-    parsed
-        .map_err(|_| format!("not an address: {text:?} (use hex like 0x55d0c4a3b010, or decimal)"))
 }
 
 /// Runs `heapdump path`.
