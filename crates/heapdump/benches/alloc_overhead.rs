@@ -172,8 +172,8 @@ impl Rng {
     }
 }
 
-/// What one thread did: allocator calls made (allocs + reallocs; each block
-/// is also freed later).
+/// What one thread did: operations made (for `micro` allocator calls, allocs
+/// and reallocs, each block also freed later; for `service` requests).
 #[derive(Default, Clone, Copy)]
 struct Done {
     calls: u64,
