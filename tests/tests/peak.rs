@@ -7,6 +7,9 @@ static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
 
 const MIB: u64 = 1 << 20;
 
+/// The tests here measure the whole process's peak: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A 1 KiB block in a chain: a list of them has no big allocation of its own
 /// (a `Vec` of blocks would free its buffer, a big block, last).
 struct Node {
@@ -38,6 +41,9 @@ fn allocate_and_free(small: u64, large: u64) -> u64 {
 
 #[test]
 fn peak_follows_threads_that_allocate_free_and_exit() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     // Published steps are 256 KiB per thread; a few threads exist here.
     let tolerance = 4 * MIB;
     let before = heapdump::stats();
@@ -71,5 +77,42 @@ fn peak_follows_threads_that_allocate_free_and_exit() {
         "peak {} MiB, expected about {} MiB",
         peak / MIB,
         (base + 96 * MIB) / MIB
+    );
+}
+
+/// One big block freed soon after, and one block grown by a big realloc:
+/// each must reach the peak although nothing else is allocated meanwhile.
+#[test]
+fn one_big_block_reaches_the_peak() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    let tolerance = 4 * MIB;
+    // Bigger than anything before, so that only this block can set the peak.
+    let stats = heapdump::stats();
+    let size = stats.peak_live_bytes - stats.live_bytes + 64 * MIB;
+    let target = stats.live_bytes + size;
+
+    let big = vec![1u8; size as usize];
+    std::hint::black_box(&big);
+    drop(big);
+    let peak = heapdump::stats().peak_live_bytes;
+    assert!(
+        peak + tolerance >= target,
+        "peak {} MiB after a {} MiB block",
+        peak / MIB,
+        target / MIB
+    );
+
+    let mut grown = vec![1u8; 16];
+    grown.reserve_exact((size + 32 * MIB) as usize);
+    std::hint::black_box(&grown);
+    drop(grown);
+    let peak = heapdump::stats().peak_live_bytes;
+    assert!(
+        peak + tolerance >= target + 32 * MIB,
+        "peak {} MiB after growing a block to {} MiB",
+        peak / MIB,
+        (target + 32 * MIB) / MIB
     );
 }

@@ -931,8 +931,8 @@ pub struct AllocatorStats {
     pub freed_bytes: u64,
     /// Frees since the tracker started.
     pub freed_objects: u64,
-    /// Highest `live_bytes` seen (approximate: may be low by up to 256 KiB
-    /// per thread).
+    /// Highest `live_bytes` seen (approximate: may be off by up to about
+    /// 512 KiB per thread, either way).
     pub peak_live_bytes: u64,
     /// Memory the tracker's own tables use, outside the heap.
     pub tracker_bytes: u64,

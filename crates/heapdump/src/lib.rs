@@ -112,8 +112,9 @@ pub struct Stats {
     pub freed_bytes: u64,
     /// Frees since start.
     pub freed_objects: u64,
-    /// Highest `live_bytes` seen, to within 256 KiB per thread (each thread
-    /// publishes its live bytes when they changed by that much).
+    /// Highest `live_bytes` seen, to within about 512 KiB per thread, high
+    /// or low (each thread publishes its live bytes when they changed by
+    /// 256 KiB, checked every 256 KiB allocated or freed).
     pub peak_live_bytes: u64,
     /// Mean bytes between sampled allocation sites.
     pub sample_rate: u64,

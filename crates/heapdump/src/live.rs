@@ -170,7 +170,10 @@ struct Pending {
 }
 
 // SAFETY: the `UnsafeCell`s are touched only by the owning thread (and by
-// the thread-exit hook, on the owner, after which the record is unowned).
+// the thread-exit hook, on the owner, after which the record is unowned),
+// by a dump while the gate is closed (the owner is then outside the
+// tracker), and by `reset_after_fork` in a child where the owner does not
+// exist.
 unsafe impl Sync for ThreadRecord {}
 
 /// Everything the live set shares between threads.
@@ -234,21 +237,25 @@ impl LiveSet {
         }
     }
 
-    /// The highest live byte count seen (to within [`PEAK_STEP`] per thread),
-    /// and at least `live_now`.
+    /// The highest live byte count seen (to within about twice
+    /// [`PEAK_STEP`] per thread), and at least `live_now`.
     pub(crate) fn peak_live_bytes(&self, live_now: u64) -> u64 {
         self.peak_live.load(Ordering::Relaxed).max(live_now)
     }
 
     /// Adds what `record`'s live bytes changed by since it last did to the
     /// shared count, if that is at least [`PEAK_STEP`] (or anything, with
-    /// `force`), and raises the peak. Call from the record's owner.
+    /// `force`), and raises the peak. `allocating` is the size of a block
+    /// being allocated and not counted in the record yet (so that one big
+    /// block freed soon after still reaches the peak). Call from the
+    /// record's owner.
     #[cold]
     #[inline(never)]
-    pub(crate) fn publish_live(&self, record: &ThreadRecord, force: bool) {
+    pub(crate) fn publish_live(&self, record: &ThreadRecord, allocating: usize, force: bool) {
         let net = record
             .allocated_bytes
             .load(Ordering::Relaxed)
+            .wrapping_add(allocating as u64)
             .wrapping_sub(record.freed_bytes.load(Ordering::Relaxed)) as i64;
         let delta = net.wrapping_sub(record.published_live.load(Ordering::Relaxed));
         if delta == 0 || (!force && delta.abs() < PEAK_STEP) {
@@ -628,7 +635,7 @@ extern "C" fn on_thread_exit(record: *mut libc::c_void) {
         push_free(live, free, index);
     }
     live.donate(core::mem::replace(free, EMPTY_LIST));
-    live.publish_live(record, true);
+    live.publish_live(record, 0, true);
     // Not busy any more *before* another thread can claim the record: the
     // new owner's busy flag must be its own.
     drop(busy);
@@ -760,9 +767,8 @@ impl Busy {
     }
 
     /// Takes a slot for a new block: the one this thread freed last, else a
-    /// free one; `None` if the slot array cannot grow. Until
-    /// [`Busy::publish`] the slot reads as free or still names the freed
-    /// block (which no dump can see meanwhile: this thread is busy).
+    /// free one; `None` if the slot array cannot grow. The slot reads as
+    /// free until [`Busy::publish`].
     #[inline(always)]
     pub(crate) fn take_slot(&self, live: &LiveSet) -> Option<SlotIndex> {
         // SAFETY: the owner is busy, so nothing else on this thread is
@@ -772,7 +778,13 @@ impl Busy {
         if pending.len != 0 {
             pending.len -= 1;
             // SAFETY: `len < PENDING` now.
-            return Some(unsafe { *pending.indices.get_unchecked(pending.len) });
+            let index = unsafe { *pending.indices.get_unchecked(pending.len) };
+            // Off the pending stack, the slot must not name the freed block
+            // any more: a child forked without the gate closed (it timed
+            // out) would take it for a live one. `publish` writes the same
+            // line right after.
+            live.slot(index).store(0, Ordering::Relaxed);
+            return Some(index);
         }
         // SAFETY: as above.
         let free = unsafe { &mut *self.record.free.get() };
@@ -805,9 +817,8 @@ impl Busy {
     }
 
     /// Makes slot `index` name the block at `address`, whose header must
-    /// already be written: a process forked at any instant then sees the
-    /// slot's old value or the block with its header (the store is a
-    /// release).
+    /// already be written: a process forked at any instant then sees either
+    /// a free slot or a block with its header (the store is a release).
     #[inline(always)]
     pub(crate) fn publish(&self, live: &LiveSet, index: SlotIndex, address: usize, size: usize) {
         live.slot(index).store(address as u64, Ordering::Release);
@@ -819,10 +830,11 @@ impl Busy {
     #[inline(always)]
     pub(crate) fn remove(&self, live: &LiveSet, index: SlotIndex, size: usize) {
         // SAFETY: see `take_slot`.
-        let pending = unsafe { &mut *self.record.pending.get() };
-        if pending.len == PENDING {
+        if unsafe { (*self.record.pending.get()).len } == PENDING {
             self.flush_pending(live);
         }
+        // SAFETY: see `take_slot` (and no other reference is alive now).
+        let pending = unsafe { &mut *self.record.pending.get() };
         // SAFETY: `len < PENDING` here: a full stack was just flushed.
         unsafe { *pending.indices.get_unchecked_mut(pending.len) = index };
         pending.len += 1;
@@ -845,7 +857,7 @@ impl Busy {
     #[cold]
     #[inline(never)]
     fn freeing_event(&self, live: &LiveSet, freed: u64) {
-        live.publish_live(self.record, false);
+        live.publish_live(self.record, 0, false);
         self.record
             .publish_at_freed
             .store(freed.wrapping_add(PEAK_STEP as u64), Ordering::Relaxed);
@@ -884,9 +896,11 @@ impl Busy {
         live.slot(index).store(address as u64, Ordering::Relaxed);
         add(&self.record.allocated_bytes, new_size as u64);
         add(&self.record.allocated_objects, 1);
-        // A growing block frees its old size each time, so counting that
-        // publishes growth soon enough too.
         self.count_free(live, old_size);
+        if new_size.abs_diff(old_size) >= PEAK_STEP as usize {
+            // One big step (16 bytes grown to 1 GiB, say): publish now.
+            live.publish_live(self.record, 0, false);
+        }
     }
 }
 
@@ -908,6 +922,9 @@ impl LiveSet {
         self.reentrant_freed_bytes
             .fetch_add(size as u64, Ordering::Relaxed);
         self.reentrant_freed_objects.fetch_add(1, Ordering::Relaxed);
+        // No record to publish through: straight to the shared count.
+        self.approximate_live
+            .fetch_sub(size as i64, Ordering::Relaxed);
     }
 
     /// A realloc from inside the tracker (the dumping thread, say) moved the
@@ -928,6 +945,13 @@ impl LiveSet {
             .fetch_add(new_size as u64, Ordering::Relaxed);
         self.reentrant_allocated_objects
             .fetch_add(1, Ordering::Relaxed);
+        let live = self
+            .approximate_live
+            .fetch_add(new_size as i64 - old_size as i64, Ordering::Relaxed);
+        self.peak_live.fetch_max(
+            (live + new_size as i64 - old_size as i64).max(0) as u64,
+            Ordering::Relaxed,
+        );
     }
 }
 

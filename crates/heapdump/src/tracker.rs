@@ -95,6 +95,9 @@ struct ThreadState {
     /// Bytes left until the next sampled allocation, as of the last event;
     /// 0 until drawn.
     until_sample: Cell<u64>,
+    /// The sample rate `until_sample` was drawn with: when the rate in force
+    /// differs (`set_sample_rate` on another thread), it is drawn again.
+    drawn_rate: Cell<u64>,
     rng: Cell<u64>,
     /// This thread's stack, `[low, high)`: `(0, 0)` until looked up,
     /// `(1, 1)` if unknown.
@@ -111,6 +114,7 @@ thread_local! {
             until_event: Cell::new(0),
             event_span: Cell::new(0),
             until_sample: Cell::new(0),
+            drawn_rate: Cell::new(0),
             rng: Cell::new(0),
             stack_bounds: Cell::new((0, 0)),
             sites: SiteCache::new(),
@@ -250,11 +254,12 @@ fn rate_from_env() -> Option<u64> {
 
 /// Sets the mean number of bytes between sampled allocation sites: 1 records
 /// every allocation's stack, 0 is treated as 1. Overrides
-/// `HEAPDUMP_SAMPLE_RATE`. Takes effect at each thread's next sample.
+/// `HEAPDUMP_SAMPLE_RATE`. Takes effect on the calling thread at once, and
+/// on other threads within their next 256 KiB allocated.
 pub fn set_sample_rate(bytes: u64) {
     STATE.sample_rate.store(bytes.max(1), Ordering::Relaxed);
-    // Make this thread draw a new countdown with the new rate at once: one
-    // already counting down a long interval would otherwise keep it.
+    // This thread draws a new countdown at its next allocation; others see
+    // the new rate at their next event.
     let _ = THREAD.try_with(|thread| {
         thread.until_sample.set(0);
         thread.until_event.set(0);
@@ -270,7 +275,7 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     fn allocation_event(&self, record: &ThreadRecord, size: usize) -> u32 {
-        STATE.live.publish_live(record, false);
+        STATE.live.publish_live(record, size, false);
         // Bytes allocated since the last event, this allocation included.
         let counted = (self.event_span.get().saturating_sub(self.until_event.get()))
             .saturating_add(size as u64);
@@ -279,12 +284,14 @@ impl ThreadState {
             (true, 0)
         } else {
             let mut until_sample = self.until_sample.get();
-            if until_sample == 0 {
-                // First allocation of this thread, or the rate just changed.
+            if until_sample == 0 || self.drawn_rate.get() != rate {
+                // First allocation of this thread, or the rate changed.
                 until_sample = self.next_interval(rate);
+                self.drawn_rate.set(rate);
             }
             let sampled = counted >= until_sample;
             until_sample = if sampled {
+                self.drawn_rate.set(rate);
                 self.next_interval(rate)
             } else {
                 until_sample - counted
