@@ -565,9 +565,9 @@ fn parent() {
         || std::env::var(ENV_QUICK).is_ok_and(|value| value != "0" && !value.is_empty());
     let verbose = std::env::args().any(|arg| arg == "--verbose" || arg == "-v");
     let rounds = env_number(ENV_ROUNDS)
-        .unwrap_or(if quick { 3 } else { 7 })
+        .unwrap_or(if quick { 5 } else { 21 })
         .max(1) as usize;
-    let iterations = env_number(ENV_OPS).unwrap_or(if quick { 300_000 } else { 4_000_000 });
+    let iterations = env_number(ENV_OPS).unwrap_or(if quick { 200_000 } else { 1_000_000 });
     let exe = std::env::current_exe().expect("cannot find the bench executable");
 
     println!(
