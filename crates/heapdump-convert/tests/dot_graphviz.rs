@@ -134,16 +134,8 @@ fn focus_on_a_missing_address_is_an_error() {
         format: "test",
         format_version: "1".to_owned(),
         pointer_size: 8,
-        big_endian: false,
-        arch: String::new(),
-        os: String::new(),
-        pid: 0,
-        time_unix_ns: 0,
-        executable: String::new(),
-        build_id: Vec::new(),
-        writer: String::new(),
-        contents_mode: heapdump_reader::ContentsMode::Full,
         sample_rate: 1,
+        ..heapdump_reader::DumpInfo::default()
     });
     let graph = HeapGraph::build(dump, &mut |_, _| {});
     let analysis = heapdump_analysis::analyze(&graph);

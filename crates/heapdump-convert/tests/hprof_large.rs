@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use heapdump_convert::hprof::{self, Plan, Representation};
 use heapdump_reader::{
-    ContentsMode, Dump, DumpInfo, HeapGraph, Object, PointerOffsets, Root, RootKind, RootNamer,
+    Dump, DumpInfo, HeapGraph, Object, PointerOffsets, Root, RootKind, RootNamer,
 };
 
 const OBJECTS: u64 = 17_500;
@@ -98,16 +98,12 @@ fn info() -> DumpInfo {
         format: "synthetic",
         format_version: "1".to_owned(),
         pointer_size: 8,
-        big_endian: false,
         arch: "x86_64".to_owned(),
         os: "linux".to_owned(),
         pid: 1,
-        time_unix_ns: 0,
-        executable: String::new(),
-        build_id: Vec::new(),
         writer: "hprof_large test".to_owned(),
-        contents_mode: ContentsMode::Full,
         sample_rate: 1,
+        ..DumpInfo::default()
     }
 }
 

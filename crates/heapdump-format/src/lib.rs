@@ -87,10 +87,11 @@ pub mod tag {
 }
 
 /// How much of each memory image the dump keeps (the PARAMS `contents_mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ContentsMode {
     /// Every byte of every object, segment and stack.
+    #[default]
     Full = 0,
     /// Only words that point into a live object; every other byte is zero.
     /// The graph survives, the service's data (keys, tokens, payloads) does not.

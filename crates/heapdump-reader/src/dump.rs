@@ -150,7 +150,11 @@ impl<'data> Dump<'data> {
 }
 
 /// What a dump says about itself and the dumped process (PARAMS).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// `Default` is for building dumps by hand (tests): every field empty or
+/// zero, contents `Full`; a real dump sets at least `format` and
+/// `pointer_size`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DumpInfo {
     /// Name of the file format, e.g. `heapdump-rs`.
     pub format: &'static str,

@@ -341,7 +341,6 @@ mod tests {
     use super::HeapNode;
     use crate::dump::{Dump, DumpInfo, Object, Root, RootKind};
     use crate::graph::{HeapGraph, ObjectId};
-    use crate::ContentsMode;
 
     /// Objects of 32 bytes at 0x1000, 0x1100, ... (`links[i]`: the objects
     /// object `i` points at, at most 4) and one root pointing at `roots`.
@@ -363,18 +362,9 @@ mod tests {
             .collect();
         let mut dump = Dump::new(DumpInfo {
             format: "test",
-            format_version: String::new(),
             pointer_size: 8,
-            big_endian: false,
-            arch: String::new(),
-            os: String::new(),
-            pid: 0,
-            time_unix_ns: 0,
-            executable: String::new(),
-            build_id: Vec::new(),
-            writer: String::new(),
-            contents_mode: ContentsMode::Full,
             sample_rate: 1,
+            ..DumpInfo::default()
         });
         dump.data = Vec::leak(data);
         dump.objects = objects;

@@ -437,16 +437,8 @@ fn versions_and_shapes() {
         format: NAME,
         format_version: "1.7".into(),
         pointer_size: 8,
-        big_endian: false,
         arch: "amd64".into(),
-        os: String::new(),
-        pid: 0,
-        time_unix_ns: 0,
-        executable: String::new(),
-        build_id: Vec::new(),
-        writer: String::new(),
-        contents_mode: ContentsMode::Full,
-        sample_rate: 0,
+        ..DumpInfo::default()
     });
     let contents = [0u8; 1024];
     dump.data = &contents;
