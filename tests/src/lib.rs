@@ -4,6 +4,8 @@
 //! its global allocator, builds a heap, writes dumps, and reads them back
 //! with `heapdump-reader`.
 
+pub mod inner_allocator;
+
 use std::path::{Path, PathBuf};
 
 use heapdump_reader::{DumpFile, HeapGraph};

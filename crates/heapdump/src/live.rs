@@ -197,6 +197,8 @@ pub(crate) struct LiveSet {
     exit_key: UnsafeCell<libc::pthread_key_t>,
     /// `exit_key` was created.
     exit_key_ok: AtomicBool,
+    /// The fork handlers are registered (see `register_fork_handlers`).
+    fork_handlers: AtomicBool,
     /// Frees of tracked blocks from inside the tracker (re-entered through
     /// a signal handler, say), which cannot touch the thread's record.
     reentrant_freed_bytes: AtomicU64,
@@ -228,6 +230,7 @@ impl LiveSet {
             pool: UnsafeCell::new([EMPTY_LIST; POOL_LISTS]),
             exit_key: UnsafeCell::new(0),
             exit_key_ok: AtomicBool::new(false),
+            fork_handlers: AtomicBool::new(false),
             reentrant_freed_bytes: AtomicU64::new(0),
             reentrant_freed_objects: AtomicU64::new(0),
             reentrant_allocated_bytes: AtomicU64::new(0),
@@ -340,7 +343,8 @@ impl LiveSet {
 
     // -------------------------------------------------------------- records
 
-    /// Sets up the exit hook and `membarrier` once.
+    /// Sets up the exit hook and `membarrier` once (the fork handlers wait
+    /// for the first refill: see [`LiveSet::refill`]).
     fn initialise(&self) {
         if self.initialised.load(Ordering::Acquire) {
             return;
@@ -354,15 +358,6 @@ impl LiveSet {
             // Without a key, records of exited threads are not reused (and
             // `exit_key` must not be used: 0 may be another library's key).
             self.exit_key_ok.store(created == 0, Ordering::Relaxed);
-            // SAFETY: registers handlers that only take and release the
-            // tracker's own locks and gate (see `tracker::before_fork`).
-            unsafe {
-                libc::pthread_atfork(
-                    Some(crate::tracker::before_fork),
-                    Some(crate::tracker::after_fork_in_parent),
-                    Some(crate::tracker::after_fork_in_child),
-                )
-            };
             if sys::membarrier_register() {
                 self.gate.fetch_and(!GATE_NEEDS_FENCE, Ordering::Release);
             }
@@ -654,6 +649,29 @@ fn push_free(live: &LiveSet, list: &mut FreeList, index: SlotIndex) {
 }
 
 impl LiveSet {
+    /// Registers the tracker's `pthread_atfork` handlers, once. Called from
+    /// the first refill, which comes after the inner allocator returned the
+    /// process's first tracked block: an inner allocator that registers its
+    /// own handlers when it starts (to hold its locks across a fork) has
+    /// done so by then, and handlers registered later prepare first. Ours
+    /// must: they wait for every thread to leave the tracker, and a thread
+    /// inside the inner allocator cannot once the inner's handler holds its
+    /// locks.
+    fn register_fork_handlers(&self) {
+        if self.fork_handlers.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        // SAFETY: registers handlers that only take and release the
+        // tracker's own locks and gate (see `tracker::before_fork`).
+        unsafe {
+            libc::pthread_atfork(
+                Some(crate::tracker::before_fork),
+                Some(crate::tracker::after_fork_in_parent),
+                Some(crate::tracker::after_fork_in_child),
+            )
+        };
+    }
+
     /// Gives a free list to the shared pool.
     fn donate(&self, list: FreeList) {
         if list.len == 0 {
@@ -677,6 +695,7 @@ impl LiveSet {
     /// Refills an empty thread: a list from the pool, or a fresh range.
     #[cold]
     fn refill(&self, free: &mut FreeList, fresh: &mut (SlotIndex, SlotIndex)) -> Option<()> {
+        self.register_fork_handlers();
         let _pool = self.pool_lock.guard();
         // SAFETY: under `pool_lock`.
         let pool = unsafe { &mut *self.pool.get() };
