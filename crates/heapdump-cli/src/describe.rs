@@ -60,24 +60,58 @@ pub fn frames(out: &mut dyn Write, frames: &[String], indent: &str) -> io::Resul
     frames_up_to(out, frames, indent, MAX_FRAMES)
 }
 
-/// Prints stack frames, at most `limit`.
+/// Prints stack frames, at most `limit`, and not the Rust runtime's frames
+/// that start `main` or a thread (see [`program_frames`]).
 pub fn frames_up_to(
     out: &mut dyn Write,
     frames: &[String],
     indent: &str,
     limit: usize,
 ) -> io::Result<()> {
-    for frame in frames.iter().take(limit) {
+    let program = program_frames(frames);
+    for frame in program.iter().take(limit) {
         writeln!(out, "{indent}{frame}")?;
     }
-    if frames.len() > limit {
-        writeln!(
+    let more = program.len().saturating_sub(limit);
+    let runtime = frames.len() - program.len();
+    match (more, runtime) {
+        (0, 0) => {}
+        (more, 0) => writeln!(
             out,
             "{indent}... {} more",
-            plural((frames.len() - limit) as u64, "frame", "frames")
-        )?;
+            plural(more as u64, "frame", "frames")
+        )?,
+        (0, runtime) => writeln!(
+            out,
+            "{indent}... {} of the runtime starting the thread",
+            plural(runtime as u64, "frame", "frames")
+        )?,
+        (more, runtime) => writeln!(
+            out,
+            "{indent}... {} more, and {runtime} of the runtime starting the thread",
+            plural(more as u64, "frame", "frames")
+        )?,
     }
     Ok(())
+}
+
+/// The frames of `frames` (innermost first) that belong to the program: up
+/// to the Rust runtime's `__rust_begin_short_backtrace`, where `main` or a
+/// thread's closure is called, and the `FnOnce::call_once` shims into it.
+/// These are the frames std's own short backtraces show. Stacks without the
+/// marker (Go's, unsymbolised PCs, or a walk cut short) are kept whole.
+pub fn program_frames(frames: &[String]) -> &[String] {
+    let Some(start) = frames
+        .iter()
+        .position(|frame| frame.contains("__rust_begin_short_backtrace"))
+    else {
+        return frames;
+    };
+    let mut end = start;
+    while end > 1 && frames[end - 1].starts_with("core::ops::function::") {
+        end -= 1;
+    }
+    &frames[..end]
 }
 
 /// Wraps `text` at `width` columns, each line starting with `indent`.
@@ -119,4 +153,70 @@ pub fn emit<T: serde::Serialize>(
 fn json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A site's stack as the symboliser names it: the program's frames,
+    /// then std's start of `main`.
+    fn main_thread_stack() -> Vec<String> {
+        [
+            "leaky_service::Service::handle (src/lib.rs:96)",
+            "leaky_service::main (src/main.rs:108)",
+            "core::ops::function::FnOnce::call_once (core/src/ops/function.rs:250)",
+            "std::sys::backtrace::__rust_begin_short_backtrace<fn()> (std/src/sys/backtrace.rs:166)",
+            "std::rt::lang_start::{{closure}} (std/src/rt.rs:206)",
+            "std::rt::lang_start_internal (std/src/rt.rs:171)",
+            "main",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn printed(frames: &[String], limit: usize) -> String {
+        let mut out = Vec::new();
+        frames_up_to(&mut out, frames, "", limit).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_runtime_frames_that_start_main_are_not_printed() {
+        let stack = main_thread_stack();
+        assert_eq!(program_frames(&stack), &stack[..2]);
+        assert_eq!(
+            printed(&stack, 16),
+            "leaky_service::Service::handle (src/lib.rs:96)\n\
+             leaky_service::main (src/main.rs:108)\n\
+             ... 5 frames of the runtime starting the thread\n"
+        );
+        assert_eq!(
+            printed(&stack, 1),
+            "leaky_service::Service::handle (src/lib.rs:96)\n\
+             ... 1 frame more, and 5 of the runtime starting the thread\n"
+        );
+    }
+
+    #[test]
+    fn stacks_without_the_marker_are_printed_whole() {
+        let go = [
+            "runtime.mallocgc (runtime/malloc.go:1143)",
+            "main.main (main.go:159)",
+        ]
+        .map(String::from);
+        assert_eq!(program_frames(&go), &go[..]);
+        assert_eq!(
+            printed(&go, 1),
+            "runtime.mallocgc (runtime/malloc.go:1143)\n... 1 frame more\n"
+        );
+        // A marker at the very top (a walk that found nothing else) leaves
+        // nothing to hide it behind: the shim before it stays.
+        let odd = [
+            "core::ops::function::FnOnce::call_once",
+            "std::sys::backtrace::__rust_begin_short_backtrace",
+        ]
+        .map(String::from);
+        assert_eq!(program_frames(&odd), &odd[..1]);
+    }
 }

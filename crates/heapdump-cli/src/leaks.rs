@@ -60,12 +60,12 @@ pub fn roots(out: &mut dyn Write, roots: &RootCoverage) -> io::Result<()> {
         .kinds
         .iter()
         .map(|kind| {
-            format!(
-                "{} {} ({})",
-                count(kind.roots),
-                kind.kind,
-                bytes(kind.bytes)
-            )
+            // "5 segments", "2 thread stacks", but "3 data" (Go's mass nouns).
+            let name = match (kind.roots, kind.kind.as_str()) {
+                (1, name) | (_, name @ ("data" | "bss" | "other")) => name.to_owned(),
+                (_, name) => format!("{name}s"),
+            };
+            format!("{} {name} ({})", count(kind.roots), bytes(kind.bytes))
         })
         .collect();
     writeln!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use heapdump_reader::dump::contents_mode_name;
 use heapdump_reader::{Hex, RootNamer, Summary};
 
-use crate::describe::emit;
+use crate::describe::{emit, frames_up_to};
 use crate::human::{bytes, count, plural, size_bound, utc_time};
 use crate::{load, Result};
 
@@ -232,16 +232,7 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
         } else {
             &site.frames
         };
-        for frame in frames.iter().take(MAX_FRAMES) {
-            writeln!(out, "          {frame}")?;
-        }
-        if frames.len() > MAX_FRAMES {
-            writeln!(
-                out,
-                "          ... {} more",
-                plural((frames.len() - MAX_FRAMES) as u64, "frame", "frames")
-            )?;
-        }
+        frames_up_to(out, frames, "          ", MAX_FRAMES)?;
     }
     writeln!(
         out,

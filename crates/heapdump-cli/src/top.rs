@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use heapdump_analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
 
-use crate::describe::emit;
+use crate::describe::{emit, program_frames};
 use crate::human::{bytes, count};
 use crate::{analyze, load, Result};
 
@@ -73,19 +73,10 @@ fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -
             bytes(row.totals.retained_bytes),
             bytes(row.totals.unreachable_bytes),
         )?;
-        if with_frames && !row.group.frames.is_empty() {
-            let frames: Vec<&str> = row
-                .group
-                .frames
-                .iter()
-                .take(4)
-                .map(String::as_str)
-                .collect();
-            let more = if row.group.frames.len() > 4 {
-                " ..."
-            } else {
-                ""
-            };
+        let program = program_frames(&row.group.frames);
+        if with_frames && !program.is_empty() {
+            let frames: Vec<&str> = program.iter().take(4).map(String::as_str).collect();
+            let more = if program.len() > 4 { " ..." } else { "" };
             writeln!(out, "      {}{more}", frames.join(" "))?;
         }
     }
