@@ -206,6 +206,8 @@ fn known_heap_round_trips_in_full_and_redacted_modes() {
     let redacted_path = temp_path("round-trip-redacted");
     let full_file = std::fs::File::create(&full_path).unwrap();
     let redacted_file = std::fs::File::create(&redacted_path).unwrap();
+    let forked_path = temp_path("round-trip-forked");
+    let forked_file = std::fs::File::create(&forked_path).unwrap();
 
     let stats = heapdump::stats();
     let report = heapdump::write(&full_file).unwrap();
@@ -213,6 +215,15 @@ fn known_heap_round_trips_in_full_and_redacted_modes() {
         &redacted_file,
         &heapdump::Options {
             contents: heapdump::ContentsMode::Redacted,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let forked_report = heapdump::write_with(
+        &forked_file,
+        &heapdump::Options {
+            snapshot: heapdump::Snapshot::Fork,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -224,6 +235,7 @@ fn known_heap_round_trips_in_full_and_redacted_modes() {
     assert_eq!(report.objects, stats.live_objects);
     assert_eq!(report.object_bytes, stats.live_bytes);
     assert_eq!(redacted_report.objects, report.objects);
+    assert_eq!(forked_report.objects, report.objects);
 
     read_graph(&full_path, |graph| {
         let dump = graph.dump();
@@ -256,7 +268,15 @@ fn known_heap_round_trips_in_full_and_redacted_modes() {
         check_known_heap(graph, &heap, true);
     });
 
+    // Written by a forked child (Snapshot::Fork): the same heap, the same
+    // roots (the list head on this thread's stack among them).
+    read_graph(&forked_path, |graph| {
+        assert_eq!(graph.dump().info.pid, u64::from(std::process::id()));
+        check_known_heap(graph, &heap, false);
+    });
+
     std::fs::remove_file(&full_path).unwrap();
     std::fs::remove_file(&redacted_path).unwrap();
+    std::fs::remove_file(&forked_path).unwrap();
     drop(heap);
 }

@@ -10,7 +10,9 @@
 //!   hands to the kernel straight from the heap, cost next to nothing there);
 //! * to a `memfd` (every byte copied into memory, no disk);
 //! * to a file in the temp directory (page cache), then `fsync` timed apart;
-//! * redacted (`ContentsMode::Redacted`), to `/dev/null` and to the file.
+//! * redacted (`ContentsMode::Redacted`), to `/dev/null` and to the file;
+//! * with `Snapshot::Fork` (a forked child writes; the threads are stopped
+//!   only while the process forks), to a `memfd` and to the file.
 //!
 //! During every dump a probe thread allocates and frees 48-byte blocks in a
 //! loop, reading the clock between every two calls; it records the longest
@@ -33,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heapdump::{ContentsMode, DumpReport, Options};
+use heapdump::{ContentsMode, DumpReport, Options, Snapshot};
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
@@ -237,8 +239,8 @@ struct Timed {
     probe: Probe,
 }
 
-fn timed_dump(fd: &File, contents: ContentsMode) -> Timed {
-    let options = Options { contents };
+fn timed_dump(fd: &File, contents: ContentsMode, snapshot: Snapshot) -> Timed {
+    let options = Options { contents, snapshot };
     let prober = Prober::start();
     let from = prober.mark();
     let result = heapdump::write_with(fd, &options);
@@ -404,16 +406,20 @@ fn main() {
         let _ = std::fs::remove_file(&path);
     };
 
+    let (full, redacted, stop, fork) = (
+        ContentsMode::Full,
+        ContentsMode::Redacted,
+        Snapshot::Stop,
+        Snapshot::Fork,
+    );
     let plan = [
-        ("full -> /dev/null", Target::DevNull, ContentsMode::Full),
-        ("full -> memfd", Target::Memfd, ContentsMode::Full),
-        ("full -> file", Target::File, ContentsMode::Full),
-        (
-            "redacted -> /dev/null",
-            Target::DevNull,
-            ContentsMode::Redacted,
-        ),
-        ("redacted -> file", Target::File, ContentsMode::Redacted),
+        ("full -> /dev/null", Target::DevNull, full, stop),
+        ("full -> memfd", Target::Memfd, full, stop),
+        ("full -> file", Target::File, full, stop),
+        ("redacted -> /dev/null", Target::DevNull, redacted, stop),
+        ("redacted -> file", Target::File, redacted, stop),
+        ("forked full -> memfd", Target::Memfd, full, fork),
+        ("forked full -> file", Target::File, full, fork),
     ];
     println!(
         "GB/s = dump file bytes / median seconds; vs plain = dump time / time of the same bytes \
@@ -424,7 +430,7 @@ fn main() {
     );
     print_header();
     let mut rows = Vec::new();
-    for (label, target, contents) in plan {
+    for (label, target, contents, snapshot) in plan {
         let mut seconds = Vec::new();
         let mut raw = Vec::new();
         let mut sync = Vec::new();
@@ -439,7 +445,7 @@ fn main() {
         };
         for _ in 0..dumps {
             let file = open(target);
-            let timed = timed_dump(&file, contents);
+            let timed = timed_dump(&file, contents, snapshot);
             if target == Target::File {
                 let start = Instant::now();
                 file.sync_all().expect("fsync failed");
@@ -499,10 +505,7 @@ fn main() {
     );
 
     let gbps = |row: &Row| row.file_bytes as f64 / row.seconds / 1e9;
-    let pause_shares: Vec<f64> = rows
-        .iter()
-        .map(|row| row.probe.max_call.as_secs_f64() / row.probe_dump_seconds)
-        .collect();
+    let pause_shares: Vec<f64> = rows[..5].iter().map(pause_shares_of).collect();
     let least_pause = pause_shares.iter().copied().fold(f64::INFINITY, f64::min);
     let worst_pause = pause_shares.iter().copied().fold(0.0, f64::max);
     println!();
@@ -525,9 +528,30 @@ fn main() {
         worst_pause * 100.0,
         quiet.max_call.as_secs_f64() * 1e3
     );
+    let pause = |row: &Row| row.probe.max_call.as_secs_f64() * 1e3;
+    println!(
+        "forked: {:.2} GB/s to memfd, {:.2} GB/s to a file ({:.2}x and {:.2}x the stopped \
+         dump's time); another thread's longest stall {:.1} ms and {:.1} ms ({:.1}% and {:.1}% \
+         of the dump; stopped: {:.0} ms and {:.0} ms)",
+        gbps(&rows[5]),
+        gbps(&rows[6]),
+        rows[5].seconds / rows[1].seconds,
+        rows[6].seconds / rows[2].seconds,
+        pause(&rows[5]),
+        pause(&rows[6]),
+        pause_shares_of(&rows[5]) * 100.0,
+        pause_shares_of(&rows[6]) * 100.0,
+        pause(&rows[1]),
+        pause(&rows[2]),
+    );
     println!("load average after: {}", load_average());
     drop(heap);
     drop(directory);
+}
+
+/// The longest stall of the probe thread as a share of its dump.
+fn pause_shares_of(row: &Row) -> f64 {
+    row.probe.max_call.as_secs_f64() / row.probe_dump_seconds
 }
 
 fn print_header() {

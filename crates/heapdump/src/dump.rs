@@ -14,10 +14,11 @@ use crate::live::GateError;
 use crate::lock::SpinLock;
 use crate::modules::Modules;
 use crate::stacks::DepotGuard;
+use crate::sys::SharedPage;
 use crate::sys::{self, Region};
 use crate::threads::{self, Mappings, ThreadStack};
 use crate::tracker::{enter_busy, header_of, sample_rate, STATE};
-use crate::{DumpReport, Error, Options, Stats};
+use crate::{DumpReport, Error, Options, Snapshot, Stats};
 
 /// One dump at a time.
 pub(crate) static DUMP_LOCK: SpinLock = SpinLock::new();
@@ -55,7 +56,7 @@ pub(crate) fn write_dump(
     }
     // A spin lock (waiters yield), not a Mutex: a child forked during a dump
     // must be able to release it (`after_fork_in_child`).
-    let _one_at_a_time = DUMP_LOCK.guard();
+    let one_at_a_time = DUMP_LOCK.guard();
     let Some(busy) = enter_busy() else {
         return Err(Error::Reentrant);
     };
@@ -65,10 +66,15 @@ pub(crate) fn write_dump(
     let can_stop_threads = threads::install_handler();
     let maps = Mappings::read().ok_or(Error::OutOfMemory)?;
     let own_stack = own_stack(&maps, caller_stack);
-    let sample_rate = sample_rate();
     let time_unix_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    let sample_rate = sample_rate();
+    // With Snapshot::Fork, the forked child's own result page.
+    let child_result = match options.snapshot {
+        Snapshot::Stop => None,
+        Snapshot::Fork => Some(SharedPage::new(ChildResult::Unfinished).ok_or(Error::OutOfMemory)?),
+    };
 
     let gate = STATE
         .live
@@ -85,8 +91,116 @@ pub(crate) fn write_dump(
     } else {
         None
     };
-    let threads_seen = stopped.as_ref().map_or(1, |stopped| stopped.seen);
+    let frozen = Frozen {
+        fd,
+        contents: options.contents,
+        pid: std::process::id(),
+        time_unix_ns,
+        sample_rate,
+        modules: &modules,
+        own_stack,
+        other_stacks: stopped.as_ref().map_or(&[][..], |stopped| stopped.stacks()),
+        threads_seen: stopped.as_ref().map_or(1, |stopped| stopped.seen),
+        depot: &depot,
+    };
+    let Some(child_result) = child_result else {
+        // Snapshot::Stop: everyone waits until the dump is written.
+        return write_frozen(&frozen);
+    };
+    let child = sys::fork_quietly();
+    if let Ok(0) = child {
+        // The child: a frozen copy of the process, this thread alone in it.
+        // It writes the dump and leaves, even if the writer panicked.
+        struct ExitOnUnwind;
+        impl Drop for ExitOnUnwind {
+            fn drop(&mut self) {
+                sys::exit_now(EXIT_PANICKED);
+            }
+        }
+        let _exit_on_unwind = ExitOnUnwind;
+        if !sys::die_with_parent(frozen.pid) {
+            sys::exit_now(EXIT_ORPHANED);
+        }
+        child_result.set(ChildResult::from(write_frozen(&frozen)));
+        sys::exit_now(0);
+    }
+    // The parent: the service goes on while the child writes, and holds
+    // nothing meanwhile: another dump may start (its own fork), and a fork
+    // by the service need not wait (`tracker::before_fork`).
+    drop(stopped);
+    drop(depot);
+    drop(gate);
+    drop(busy);
+    drop(one_at_a_time);
+    let status = sys::wait_for_child(child.map_err(Error::Io)?).map_err(Error::Io)?;
+    child_result.get().into_result(status)
+}
 
+/// The child's exit code when the writer panicked.
+const EXIT_PANICKED: i32 = 101;
+/// The child's exit code when the service was gone before it began.
+const EXIT_ORPHANED: i32 = 102;
+
+/// What a dump is written from, gathered while the process is held still:
+/// the gate closed, the depot locked, the other threads stopped.
+struct Frozen<'a> {
+    fd: i32,
+    contents: ContentsMode,
+    /// The dumped process (not the forked child writing it).
+    pid: u32,
+    time_unix_ns: u64,
+    sample_rate: u64,
+    modules: &'a Modules,
+    own_stack: Option<ThreadStack>,
+    other_stacks: &'a [ThreadStack],
+    threads_seen: u64,
+    depot: &'a DepotGuard<'a>,
+}
+
+/// How the child of [`Snapshot::Fork`] hands its result back, through a
+/// page shared with the parent: plain data (an `io::Error` may hold a box).
+#[derive(Clone, Copy)]
+enum ChildResult {
+    /// The child has not stored a result: it died before the end.
+    Unfinished,
+    Written(DumpReport),
+    OutOfMemory,
+    /// An I/O error with this `errno`.
+    Os(i32),
+    /// An I/O error of another kind (a write of zero bytes).
+    Io(std::io::ErrorKind),
+}
+
+impl From<Result<DumpReport, Error>> for ChildResult {
+    fn from(result: Result<DumpReport, Error>) -> ChildResult {
+        match result {
+            Ok(report) => ChildResult::Written(report),
+            Err(Error::Io(error)) => match error.raw_os_error() {
+                Some(errno) => ChildResult::Os(errno),
+                None => ChildResult::Io(error.kind()),
+            },
+            // `write_frozen` fails with nothing else.
+            Err(_) => ChildResult::OutOfMemory,
+        }
+    }
+}
+
+impl ChildResult {
+    /// The dump's result, given the child's wait status.
+    fn into_result(self, status: i32) -> Result<DumpReport, Error> {
+        match self {
+            ChildResult::Written(report) => Ok(report),
+            ChildResult::Unfinished => Err(Error::ChildFailed(status)),
+            ChildResult::OutOfMemory => Err(Error::OutOfMemory),
+            ChildResult::Os(errno) => Err(Error::Io(std::io::Error::from_raw_os_error(errno))),
+            ChildResult::Io(kind) => Err(Error::Io(kind.into())),
+        }
+    }
+}
+
+/// Writes the dump of a frozen process: in it (Snapshot::Stop), or in a
+/// forked copy of it (Snapshot::Fork).
+fn write_frozen(frozen: &Frozen<'_>) -> Result<DumpReport, Error> {
     // A sorted copy of the live table: objects go out in address order, and
     // redaction asks "does this word point into a live object?".
     // Room for an entry per slot ever handed out, so one pass over the
@@ -107,28 +221,27 @@ pub(crate) fn write_dump(
         freed_bytes: totals.freed_bytes,
         freed_objects: totals.freed_objects,
         peak_live_bytes: STATE.live.peak_live_bytes(totals.live_bytes()),
-        sample_rate,
-        tracker_bytes: STATE.live.footprint() + depot.footprint() + snapshot_bytes,
+        sample_rate: frozen.sample_rate,
+        tracker_bytes: STATE.live.footprint() + frozen.depot.footprint() + snapshot_bytes,
         untracked_blocks: STATE.untracked_blocks.load(Ordering::Relaxed),
     };
 
-    let redact = options.contents == ContentsMode::Redacted;
-    let pages = if redact {
+    let pages = if frozen.contents == ContentsMode::Redacted {
         Some(PageIndex::new(snapshot).ok_or(Error::OutOfMemory)?)
     } else {
         None
     };
     let mut writer = DumpWriter {
-        sink: Sink::new(fd)?,
+        sink: Sink::new(frozen.fd)?,
         body: Region::new(64 * 1024).ok_or(Error::OutOfMemory)?,
         snapshot,
         pages: pages.as_ref(),
         records: 0,
     };
     writer.sink.raw(&heapdump_format::header())?;
-    writer.params(&modules, time_unix_ns, sample_rate, options.contents)?;
+    writer.params(frozen)?;
     let mut roots = 0;
-    for (module_id, module) in modules.iter().enumerate() {
+    for (module_id, module) in frozen.modules.iter().enumerate() {
         writer.module(module_id as u64, module)?;
     }
     // The tracker's own state (locks, counters, table pointers) lives in a
@@ -137,39 +250,35 @@ pub(crate) fn write_dump(
         &STATE as *const _ as usize,
         &STATE as *const _ as usize + core::mem::size_of_val(&STATE),
     );
-    for (module_id, module) in modules.iter().enumerate() {
+    for (module_id, module) in frozen.modules.iter().enumerate() {
         for (start, end) in module.writable_ranges() {
             writer.root_segment(module_id as u64, start, end, own_state)?;
             roots += 1;
         }
     }
     let mut threads_dumped = 0;
-    let other_stacks = stopped.as_ref().map_or(&[][..], |stopped| stopped.stacks());
-    for stack in own_stack.iter().chain(other_stacks) {
-        writer.root_thread_stack(stack)?;
+    for stack in frozen.own_stack.iter().chain(frozen.other_stacks) {
+        writer.root_thread_stack(frozen.pid, stack)?;
         roots += 1;
         threads_dumped += 1;
     }
-    let stacks = writer.stacks(&depot)?;
+    let stacks = writer.stacks(frozen.depot)?;
     let mut object_bytes = 0u64;
     for index in 0..writer.snapshot.len() {
         let entry = writer.snapshot[index];
         writer.object(entry)?;
         object_bytes += entry.size as u64;
     }
-    writer.stats(&stats, threads_seen, threads_dumped)?;
+    writer.stats(&stats, frozen.threads_seen, threads_dumped)?;
     let records = writer.records;
     let objects = writer.snapshot.len() as u64;
     writer.end(objects, object_bytes)?;
     writer.sink.flush()?;
-    drop(stopped);
-    drop(depot);
-    drop(gate);
     Ok(DumpReport {
         objects,
         object_bytes,
         roots,
-        threads: threads_seen,
+        threads: frozen.threads_seen,
         threads_dumped,
         stacks,
         records: records + 1,
@@ -219,28 +328,21 @@ fn own_stack(maps: &Mappings, caller_stack: usize) -> Option<ThreadStack> {
     })
 }
 
-/// A thread's name from `/proc/self/task/TID/comm`, into `out`.
-fn thread_name(tid: u64, out: &mut [u8; 16]) -> usize {
-    let mut path = [0u8; 48];
-    let prefix = b"/proc/self/task/";
-    path[..prefix.len()].copy_from_slice(prefix);
-    let mut len = prefix.len();
-    let mut digits = [0u8; 20];
-    let mut count = 0;
-    let mut value = tid;
-    loop {
-        digits[count] = b'0' + (value % 10) as u8;
-        count += 1;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    for index in (0..count).rev() {
-        path[len] = digits[index];
-        len += 1;
-    }
-    path[len..len + 5].copy_from_slice(b"/comm");
+/// A thread's name from `/proc/PID/task/TID/comm`, into `out`.
+fn thread_name(pid: u32, tid: u64, out: &mut [u8; 16]) -> usize {
+    // `/proc/PID/task/TID/comm`: not /proc/self, which in the child of
+    // Snapshot::Fork is the child.
+    let mut path = [0u8; 64];
+    let mut len = 0;
+    let mut push = |bytes: &[u8]| {
+        path[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
+    push(b"/proc/");
+    push(decimal(u64::from(pid), &mut [0; 20]));
+    push(b"/task/");
+    push(decimal(tid, &mut [0; 20]));
+    push(b"/comm");
     let Ok(path) = core::ffi::CStr::from_bytes_until_nul(&path) else {
         return 0;
     };
@@ -250,6 +352,19 @@ fn thread_name(tid: u64, out: &mut [u8; 16]) -> usize {
         .iter()
         .position(|&byte| byte == b'\n')
         .unwrap_or(read)
+}
+
+/// `value` in decimal digits, written at the end of `digits`.
+fn decimal(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &digits[start..];
+        }
+    }
 }
 
 /// Buffered output to a file descriptor.
@@ -378,26 +493,20 @@ impl DumpWriter<'_> {
         self.sink.raw(bytes)
     }
 
-    fn params(
-        &mut self,
-        modules: &Modules,
-        time_unix_ns: u64,
-        sample_rate: u64,
-        contents: ContentsMode,
-    ) -> Result<(), Error> {
-        let main = modules.iter().next();
+    fn params(&mut self, frozen: &Frozen<'_>) -> Result<(), Error> {
+        let main = frozen.modules.iter().next();
         self.small_record(tag::PARAMS, |body| {
             body.uvarint(WORD as u64);
             body.uvarint(u64::from(cfg!(target_endian = "big")));
             body.bytes(std::env::consts::ARCH.as_bytes());
             body.bytes(std::env::consts::OS.as_bytes());
-            body.uvarint(u64::from(std::process::id()));
-            body.uvarint(time_unix_ns);
+            body.uvarint(u64::from(frozen.pid));
+            body.uvarint(frozen.time_unix_ns);
             body.bytes(main.map_or(&[][..], |module| module.path()));
             body.bytes(main.map_or(&[][..], |module| module.build_id()));
             body.bytes(concat!("heapdump ", env!("CARGO_PKG_VERSION")).as_bytes());
-            body.uvarint(contents as u64);
-            body.uvarint(sample_rate);
+            body.uvarint(frozen.contents as u64);
+            body.uvarint(frozen.sample_rate);
         })
     }
 
@@ -431,9 +540,9 @@ impl DumpWriter<'_> {
         self.memory(start, size, own_state)
     }
 
-    fn root_thread_stack(&mut self, thread: &ThreadStack) -> Result<(), Error> {
+    fn root_thread_stack(&mut self, pid: u32, thread: &ThreadStack) -> Result<(), Error> {
         let mut name = [0u8; 16];
-        let name_len = thread_name(thread.tid, &mut name);
+        let name_len = thread_name(pid, thread.tid, &mut name);
         let name = &name[..name_len];
         let size = thread.high - thread.low;
         let body_len = uvarint_len(thread.tid)
@@ -719,6 +828,41 @@ impl From<std::io::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a forked child hands back becomes the error the caller sees;
+    /// a child that died before it stored anything, its wait status.
+    #[test]
+    fn child_results_become_errors() {
+        let killed_by_segv = libc::SIGSEGV; // a wait status: signal, no core
+        let error = ChildResult::Unfinished
+            .into_result(killed_by_segv)
+            .unwrap_err();
+        assert!(matches!(error, Error::ChildFailed(status) if status == killed_by_segv));
+        assert_eq!(
+            error.to_string(),
+            "the process writing the heap dump was killed by signal 11"
+        );
+        let exited_101 = 101 << 8;
+        let error = ChildResult::Unfinished.into_result(exited_101).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the process writing the heap dump exited with status 101"
+        );
+        let error = ChildResult::from(Err(Error::Io(std::io::Error::from_raw_os_error(
+            libc::ENOSPC,
+        ))))
+        .into_result(0)
+        .unwrap_err();
+        assert!(matches!(error, Error::Io(io) if io.raw_os_error() == Some(libc::ENOSPC)));
+        let error = ChildResult::from(Err(Error::Io(std::io::ErrorKind::WriteZero.into())))
+            .into_result(0)
+            .unwrap_err();
+        assert!(matches!(error, Error::Io(io) if io.kind() == std::io::ErrorKind::WriteZero));
+        assert!(matches!(
+            ChildResult::from(Err(Error::OutOfMemory)).into_result(0),
+            Err(Error::OutOfMemory)
+        ));
+    }
 
     fn entry(address: usize, size: usize) -> Entry {
         Entry {

@@ -38,7 +38,9 @@
 //! complete stacks; without it stacks stop at the first frame that has no
 //! frame pointer. While a dump is written, every other thread is stopped
 //! (by the signal [`STOP_SIGNAL_ENV`] names, `SIGRTMIN+4` by default), so the
-//! dump is a consistent snapshot of the whole process.
+//! dump is a consistent snapshot of the whole process; with
+//! [`Snapshot::Fork`] they are stopped only while the process forks, and a
+//! child process writes the dump from its copy-on-write image.
 
 #![warn(missing_docs)]
 
@@ -63,19 +65,34 @@ pub use threads::STOP_SIGNAL_ENV;
 pub use tracker::{set_sample_rate, Tracker, DEFAULT_SAMPLE_RATE, SAMPLE_RATE_ENV};
 
 /// How to write a dump.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Whether to keep every byte ([`ContentsMode::Full`], the default) or
     /// only the pointers ([`ContentsMode::Redacted`]).
     pub contents: ContentsMode,
+    /// How long the other threads wait: for the whole dump
+    /// ([`Snapshot::Stop`], the default), or only while the process forks
+    /// ([`Snapshot::Fork`]).
+    pub snapshot: Snapshot,
 }
 
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            contents: ContentsMode::Full,
-        }
-    }
+/// How a dump holds the process still while it reads the heap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Snapshot {
+    /// Every other thread is stopped, and allocations wait, until the whole
+    /// dump is written: about a second per GiB of live heap.
+    #[default]
+    Stop,
+    /// The threads are stopped only while the process forks (milliseconds:
+    /// the kernel copies page tables, not memory); a child process writes
+    /// the dump from its copy-on-write image of the heap and exits, while
+    /// the service goes on. The calling thread still waits until the dump
+    /// is written. Costs: the pages the service writes meanwhile are copied
+    /// (at worst the heap twice over, if it rewrites all of it during the
+    /// dump), and a fork that fails (no memory under strict overcommit, a
+    /// sandbox that forbids it) fails the dump. A crash while writing (a
+    /// library unloaded meanwhile, say) ends the child, not the service.
+    Fork,
 }
 
 /// What a written dump holds.
@@ -142,8 +159,12 @@ pub enum Error {
     /// Another thread stayed inside the allocator for 10 s, so no consistent
     /// snapshot could be taken; nothing was written.
     ThreadsBusy,
-    /// Writing, syncing or renaming failed (bad fd, `EPIPE`, `ENOSPC`, ...).
+    /// Writing, syncing or renaming failed (bad fd, `EPIPE`, `ENOSPC`, ...),
+    /// or the fork of [`Snapshot::Fork`] did.
     Io(std::io::Error),
+    /// The child process of [`Snapshot::Fork`] ended without writing the
+    /// whole dump; the wait status (as `waitpid` gives it) says how.
+    ChildFailed(i32),
 }
 
 impl fmt::Display for Error {
@@ -161,6 +182,14 @@ impl fmt::Display for Error {
                 "another thread stayed inside the allocator for 10 s; no dump was written"
             ),
             Error::Io(error) => write!(f, "writing the heap dump failed: {error}"),
+            Error::ChildFailed(status) => {
+                write!(f, "the process writing the heap dump ")?;
+                if libc::WIFSIGNALED(*status) {
+                    write!(f, "was killed by signal {}", libc::WTERMSIG(*status))
+                } else {
+                    write!(f, "exited with status {}", libc::WEXITSTATUS(*status))
+                }
+            }
         }
     }
 }

@@ -239,3 +239,113 @@ impl Drop for SigpipeBlock {
         }
     }
 }
+
+/// Forks the process with the bare `clone` system call: no `pthread_atfork`
+/// handlers (ours would wait for the dump that is forking), and no exit
+/// signal, so a `SIGCHLD` handler of the service neither sees nor reaps the
+/// child. Returns the child's pid in the parent and 0 in the child, which
+/// has only the calling thread and must not allocate (another thread may
+/// have held the C library's malloc lock at the fork).
+pub(crate) fn fork_quietly() -> std::io::Result<libc::pid_t> {
+    // SAFETY: clone with no flags (exit signal 0) and no new stack is fork;
+    // the child returns here on a copy of this thread's stack.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            0 as libc::c_long,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(pid as libc::pid_t)
+    }
+}
+
+/// In a forked child: asks to be killed when the forking thread ends (the
+/// service died: nobody waits for the dump), and says whether `parent` is
+/// still there (it may have died before the request).
+pub(crate) fn die_with_parent(parent: u32) -> bool {
+    // SAFETY: prctl with an integer argument; getppid has no preconditions.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        libc::getppid() as u32 == parent
+    }
+}
+
+/// Waits for the child `pid` of [`fork_quietly`] to end; its wait status.
+pub(crate) fn wait_for_child(pid: libc::pid_t) -> std::io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child; `__WALL` because it has no
+        // exit signal.
+        let waited = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if waited == pid {
+            return Ok(status);
+        }
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EINTR) {
+            return Err(error);
+        }
+    }
+}
+
+/// Leaves the process at once, without destructors or `atexit` handlers.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// One page of memory shared with child processes forked after it is made
+/// (anonymous, `MAP_SHARED`), holding a `T`: how a child hands back a result.
+pub(crate) struct SharedPage<T: Copy> {
+    ptr: *mut T,
+}
+
+impl<T: Copy> SharedPage<T> {
+    /// Maps a page holding `value`.
+    pub(crate) fn new(value: T) -> Option<SharedPage<T>> {
+        const { assert!(core::mem::size_of::<T>() <= 4096) };
+        // SAFETY: an anonymous shared mapping has no preconditions.
+        let addr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return None;
+        }
+        let ptr = addr.cast::<T>();
+        // SAFETY: a fresh page, page-aligned, large enough for `T`.
+        unsafe { ptr.write_volatile(value) };
+        Some(SharedPage { ptr })
+    }
+
+    /// Stores `value` (volatile: another process reads it).
+    pub(crate) fn set(&self, value: T) {
+        // SAFETY: the page is mapped while `self` lives.
+        unsafe { self.ptr.write_volatile(value) }
+    }
+
+    /// The value stored last, by this process or a child.
+    pub(crate) fn get(&self) -> T {
+        // SAFETY: as in `set`.
+        unsafe { self.ptr.read_volatile() }
+    }
+}
+
+impl<T: Copy> Drop for SharedPage<T> {
+    fn drop(&mut self) {
+        // SAFETY: the page was mapped by `new`.
+        unsafe { libc::munmap(self.ptr.cast(), 4096) };
+    }
+}

@@ -2,9 +2,11 @@
 //! requests, leaks, and writes a dump (see the library for the service).
 //!
 //! ```text
-//! leaky-service [--requests N] [--out PATH] [--redacted]
+//! leaky-service [--requests N] [--out PATH] [--redacted] [--fork]
 //!               [--then-requests N --then-out PATH]
 //! ```
+//!
+//! `--fork` writes the dump from a forked child (`heapdump::Snapshot::Fork`).
 //!
 //! With `--then-requests N --then-out PATH` it handles N more requests after
 //! the first dump and writes a second one, for `heapdump diff`.
@@ -20,11 +22,12 @@ struct Args {
     requests: u64,
     out: String,
     redacted: bool,
+    fork: bool,
     then_requests: u64,
     then_out: Option<String>,
 }
 
-const USAGE: &str = "usage: leaky-service [--requests N] [--out PATH] [--redacted] \
+const USAGE: &str = "usage: leaky-service [--requests N] [--out PATH] [--redacted] [--fork] \
                      [--then-requests N --then-out PATH]";
 
 fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
@@ -39,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         requests: 10_000,
         out: "leaky-service.hdump".to_string(),
         redacted: false,
+        fork: false,
         then_requests: 0,
         then_out: None,
     };
@@ -48,6 +52,7 @@ fn parse_args() -> Result<Args, String> {
             "--requests" => args.requests = number("--requests", words.next())?,
             "--out" => args.out = words.next().ok_or("--out needs a path")?,
             "--redacted" => args.redacted = true,
+            "--fork" => args.fork = true,
             "--then-requests" => args.then_requests = number("--then-requests", words.next())?,
             "--then-out" => args.then_out = Some(words.next().ok_or("--then-out needs a path")?),
             "-h" | "--help" => return Err(USAGE.into()),
@@ -90,6 +95,11 @@ fn main() -> ExitCode {
             heapdump::ContentsMode::Redacted
         } else {
             heapdump::ContentsMode::Full
+        },
+        snapshot: if args.fork {
+            heapdump::Snapshot::Fork
+        } else {
+            heapdump::Snapshot::Stop
         },
     };
     let mut service = Service::new();

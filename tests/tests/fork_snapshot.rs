@@ -1,0 +1,331 @@
+//! `Snapshot::Fork`: a child process writes the dump from a copy-on-write
+//! image while the service's threads go on.
+
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use heapdump::{Options, Snapshot};
+use heapdump_tests::{read_graph, temp_path};
+
+#[global_allocator]
+static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
+
+const FORK: Options = Options {
+    contents: heapdump::ContentsMode::Full,
+    snapshot: Snapshot::Fork,
+};
+
+/// The tests of this program run on parallel threads; each compares counts
+/// that another's allocations would move.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both are fresh descriptors we own.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// With nothing allocating in between, a dump written by a forked child and
+/// one written in the process hold the same objects with the same contents,
+/// the same roots and the same process id.
+#[test]
+fn a_forked_dump_equals_a_stopped_one() {
+    let _serial = one_at_a_time();
+    let heap: Vec<Box<[u64]>> = (0..500u64)
+        .map(|index| (0..index % 37 + 1).map(|word| word * index).collect())
+        .collect();
+    let (stopped_path, forked_path) = (temp_path("stopped"), temp_path("forked"));
+    let stopped_file = std::fs::File::create(&stopped_path).unwrap();
+    let forked_file = std::fs::File::create(&forked_path).unwrap();
+    let stopped = heapdump::write(&stopped_file).unwrap();
+    let forked = heapdump::write_with(&forked_file, &FORK).unwrap();
+    assert_eq!(forked.roots, stopped.roots);
+    assert_eq!(forked.threads_dumped, forked.threads);
+
+    let objects = |path: &std::path::Path| {
+        read_graph(path, |graph| {
+            let dump = graph.dump();
+            assert_eq!(dump.info.pid, u64::from(std::process::id()));
+            // Names carry each thread's id and name, read from /proc.
+            let mut roots: Vec<_> = dump
+                .roots
+                .iter()
+                .map(|root| format!("{}: {}", root.kind.label(), root.name))
+                .collect();
+            // Stopped threads answer in any order.
+            roots.sort();
+            let contents: Vec<(u64, Vec<u8>)> = dump
+                .objects
+                .iter()
+                .map(|object| (object.address, dump.contents(object).to_vec()))
+                .collect();
+            (contents, roots)
+        })
+    };
+    let (stopped_objects, stopped_roots) = objects(&stopped_path);
+    let (forked_objects, forked_roots) = objects(&forked_path);
+    assert_eq!(forked_objects.len() as u64, forked.objects);
+    // The heap is the same but for the few blocks the test harness's main
+    // thread allocated or freed in between (it reports finished tests).
+    let stopped_set: std::collections::HashSet<_> = stopped_objects.iter().collect();
+    let forked_set: std::collections::HashSet<_> = forked_objects.iter().collect();
+    let differing = stopped_set.symmetric_difference(&forked_set).count();
+    assert!(
+        differing <= 8,
+        "{differing} of {} objects differ",
+        forked_objects.len()
+    );
+    assert_eq!(forked_roots, stopped_roots);
+    for boxed in &heap {
+        let address = boxed.as_ptr() as u64;
+        let found = forked_objects
+            .iter()
+            .find(|(at, _)| *at == address)
+            .expect("every box is in the forked dump");
+        let expected: Vec<u8> = boxed.iter().flat_map(|word| word.to_ne_bytes()).collect();
+        assert_eq!(found.1, expected);
+    }
+    std::fs::remove_file(&stopped_path).unwrap();
+    std::fs::remove_file(&forked_path).unwrap();
+}
+
+/// The service's threads run while the child writes: the dump goes into a
+/// pipe that a thread of this process reads (with every thread stopped it
+/// would fill and block forever), and another thread keeps allocating.
+#[test]
+fn threads_run_while_a_forked_dump_is_written() {
+    let _serial = one_at_a_time();
+    // Enough heap that the dump is many times the pipe's 64 KiB buffer.
+    let heap: Vec<Vec<u8>> = (0..2000).map(|index| vec![index as u8; 1000]).collect();
+    let (read_end, write_end) = pipe();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        std::fs::File::from(read_end)
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let allocations = Arc::new(AtomicU64::new(0));
+    let allocator = {
+        let (stop, allocations) = (Arc::clone(&stop), Arc::clone(&allocations));
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                kept.push(vec![1u8; 64]);
+                if kept.len() > 1000 {
+                    kept.clear();
+                }
+                allocations.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while allocations.load(Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
+    let before = allocations.load(Ordering::Relaxed);
+    let report = heapdump::write_with(&write_end, &FORK).unwrap();
+    let during = allocations.load(Ordering::Relaxed) - before;
+    drop(write_end);
+    let bytes = reader.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    allocator.join().unwrap();
+
+    assert_eq!(bytes.len() as u64, report.file_bytes);
+    assert!(report.file_bytes > 2_000_000);
+    let dump = heapdump_reader::parse(&bytes, &mut |_, _| {}).unwrap();
+    assert_eq!(dump.objects.len() as u64, report.objects);
+    assert!(report.threads >= 3, "{report:?}");
+    assert_eq!(report.threads_dumped, report.threads);
+    for block in &heap {
+        assert!(dump
+            .objects
+            .iter()
+            .any(|object| object.address == block.as_ptr() as u64 && object.size == 1000));
+    }
+    assert!(during > 0, "the allocating thread ran during the dump");
+}
+
+/// Errors from the child come back as the same errors, and the service
+/// keeps running: a closed descriptor, a pipe whose reader is gone.
+#[test]
+fn a_forked_dump_returns_write_errors() {
+    let _serial = one_at_a_time();
+    let (read_end, write_end) = pipe();
+    drop(read_end);
+    let error = heapdump::write_with(&write_end, &FORK).unwrap_err();
+    assert!(
+        matches!(&error, heapdump::Error::Io(io) if io.raw_os_error() == Some(libc::EPIPE)),
+        "{error}"
+    );
+    let closed = {
+        let (read_end, write_end) = pipe();
+        drop(read_end);
+        use std::os::fd::IntoRawFd;
+        let fd = write_end.into_raw_fd();
+        // SAFETY: closing the descriptor we own, then using its number.
+        unsafe { libc::close(fd) };
+        fd
+    };
+    let error = heapdump::write_raw_fd(closed, &FORK).unwrap_err();
+    assert!(
+        matches!(&error, heapdump::Error::Io(io) if io.raw_os_error() == Some(libc::EBADF)),
+        "{error}"
+    );
+    // Still dumping fine.
+    let path = temp_path("after-errors");
+    heapdump::write_file_with(&path, &FORK).unwrap();
+    read_graph(&path, |graph| assert!(!graph.dump().objects.is_empty()));
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// A service that ignores SIGCHLD (its children are reaped by the kernel)
+/// or reaps every child itself still gets its dump: the child sends no
+/// exit signal, so neither takes it.
+#[test]
+fn a_forked_dump_survives_a_service_that_reaps_children() {
+    let _serial = one_at_a_time();
+    // SAFETY: setting a signal disposition, restored below.
+    let old = unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let path = temp_path("sigchld-ignored");
+    let result = heapdump::write_file_with(&path, &FORK);
+    // SAFETY: restoring it.
+    unsafe { libc::signal(libc::SIGCHLD, old) };
+    let report = result.unwrap();
+    read_graph(&path, |graph| {
+        assert_eq!(graph.dump().objects.len() as u64, report.objects)
+    });
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Forked dumps while four threads allocate, grow and free: each reads back
+/// whole, with objects that never overlap.
+#[test]
+fn forked_dumps_while_threads_churn() {
+    let _serial = one_at_a_time();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4u64)
+        .map(|worker| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut live: Vec<Vec<u8>> = Vec::new();
+                let mut state = worker * 0x9E37_79B9 + 1;
+                while !stop.load(Ordering::Relaxed) {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    match state % 3 {
+                        0 | 1 => live.push(vec![worker as u8; 8 + (state % 900) as usize]),
+                        _ if !live.is_empty() => {
+                            let index = (state as usize / 7) % live.len();
+                            live.swap_remove(index);
+                        }
+                        _ => {}
+                    }
+                    if live.len() > 2000 {
+                        live.truncate(500);
+                    }
+                }
+            })
+        })
+        .collect();
+    let path = temp_path("forked-churn");
+    for dump in 0..30 {
+        let file = std::fs::File::create(&path).unwrap();
+        let report = heapdump::write_with(&file, &FORK).unwrap();
+        drop(file);
+        read_graph(&path, |graph| {
+            let parsed = graph.dump();
+            assert_eq!(parsed.objects.len() as u64, report.objects, "dump {dump}");
+            assert_eq!(parsed.live_bytes(), report.object_bytes);
+            assert_eq!(parsed.stats.unwrap().live_objects, report.objects);
+            for pair in parsed.objects.windows(2) {
+                assert!(pair[0].end() <= pair[1].address, "objects never overlap");
+            }
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Two threads dumping at once: the second may freeze and fork while the
+/// first one's child is still writing; every dump reads back whole.
+#[test]
+fn forked_dumps_from_two_threads_at_once() {
+    let _serial = one_at_a_time();
+    let dumpers: Vec<_> = (0..2)
+        .map(|dumper| {
+            std::thread::spawn(move || {
+                let path = temp_path(&format!("two-dumpers-{dumper}"));
+                for _ in 0..10 {
+                    let report = heapdump::write_file_with(&path, &FORK).unwrap();
+                    read_graph(&path, |graph| {
+                        assert_eq!(graph.dump().objects.len() as u64, report.objects)
+                    });
+                }
+                std::fs::remove_file(&path).unwrap();
+            })
+        })
+        .collect();
+    for dumper in dumpers {
+        dumper.join().unwrap();
+    }
+}
+
+/// A service killed while its forked child writes takes the child with it:
+/// nobody is left to wait for the dump. Here the "service" is a forked copy
+/// of this test, dumping into a pipe that nobody drains (so its child blocks
+/// writing); once the service is killed, every write end of the pipe must
+/// close (`POLLHUP`) in good time.
+#[test]
+fn the_child_dies_with_the_service() {
+    let _serial = one_at_a_time();
+    // Much more than a pipe holds.
+    let _heap: Vec<Vec<u8>> = (0..256).map(|index| vec![index as u8; 4096]).collect();
+    let (read_end, write_end) = pipe();
+    // SAFETY: the child only dumps (allocation-free after the fork) and
+    // leaves with _exit.
+    let service = unsafe { libc::fork() };
+    assert!(service >= 0, "fork failed");
+    if service == 0 {
+        drop(read_end);
+        let code = i32::from(heapdump::write_with(&write_end, &FORK).is_err());
+        // SAFETY: leaving the forked test without its destructors.
+        unsafe { libc::_exit(code) };
+    }
+    drop(write_end);
+    let mut reader = std::fs::File::from(read_end);
+    // The dump's child has started writing: the header is there.
+    let mut first = [0u8; 16];
+    reader.read_exact(&mut first).unwrap();
+    // SAFETY: killing and reaping our own child.
+    unsafe {
+        libc::kill(service, libc::SIGKILL);
+        libc::waitpid(service, std::ptr::null_mut(), 0);
+    }
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: reader.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while poll.revents & libc::POLLHUP == 0 && std::time::Instant::now() < deadline {
+        // SAFETY: one valid pollfd; 100 ms at a time.
+        unsafe { libc::poll(&mut poll, 1, 100) };
+    }
+    assert!(
+        poll.revents & libc::POLLHUP != 0,
+        "the dump's child outlived the service: the pipe is still open for writing"
+    );
+}
