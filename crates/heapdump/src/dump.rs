@@ -537,7 +537,9 @@ impl DumpWriter<'_> {
         self.record_header(tag::ROOT_SEGMENT, body_len as u64)?;
         self.sink.uvarint(module_id)?;
         self.sink.uvarint(start as u64)?;
-        self.memory(start, size, own_state)
+        // A library unloaded since the modules were listed would leave
+        // nothing there: read without faulting, and write zeros instead.
+        self.memory(start, size, own_state, Source::MayBeUnmapped)
     }
 
     fn root_thread_stack(&mut self, pid: u32, thread: &ThreadStack) -> Result<(), Error> {
@@ -554,7 +556,7 @@ impl DumpWriter<'_> {
         self.sink.uvarint(name.len() as u64)?;
         self.sink.raw(name)?;
         self.sink.uvarint(thread.low as u64)?;
-        self.memory(thread.low, size, (0, 0))
+        self.memory(thread.low, size, (0, 0), Source::Mapped)
     }
 
     fn stacks(&mut self, depot: &DepotGuard<'_>) -> Result<u64, Error> {
@@ -581,7 +583,7 @@ impl DumpWriter<'_> {
         self.sink.uvarint(entry.address as u64)?;
         self.sink.uvarint(entry.size as u64)?;
         self.sink.uvarint(entry.stack_id)?;
-        self.memory(entry.address, entry.size, (0, 0))
+        self.memory(entry.address, entry.size, (0, 0), Source::Mapped)
     }
 
     fn stats(&mut self, stats: &Stats, threads: u64, threads_dumped: u64) -> Result<(), Error> {
@@ -616,10 +618,15 @@ impl DumpWriter<'_> {
         address: usize,
         size: usize,
         exclude: (usize, usize),
+        source: Source,
     ) -> Result<(), Error> {
         self.sink.uvarint(size as u64)?;
         let overlaps_exclude = exclude.0 < address + size && address < exclude.1;
-        if self.pages.is_none() && !overlaps_exclude && size >= DIRECT_WRITE_BYTES {
+        if self.pages.is_none()
+            && !overlaps_exclude
+            && source == Source::Mapped
+            && size >= DIRECT_WRITE_BYTES
+        {
             self.sink.flush()?;
             // SAFETY: the block is live (the gate is closed, so it cannot be
             // freed) or a mapped segment/stack range; the kernel only reads it.
@@ -638,9 +645,19 @@ impl DumpWriter<'_> {
             }
             let start = address + offset;
             let out = self.sink.reserve(chunk)?;
-            // SAFETY: as above; the source is readable for `chunk` bytes and
-            // does not overlap our buffer.
-            unsafe { core::ptr::copy_nonoverlapping(start as *const u8, out.as_mut_ptr(), chunk) };
+            match source {
+                // SAFETY: as above; the source is readable for `chunk` bytes
+                // and does not overlap our buffer.
+                Source::Mapped => unsafe {
+                    core::ptr::copy_nonoverlapping(start as *const u8, out.as_mut_ptr(), chunk)
+                },
+                Source::MayBeUnmapped => {
+                    // SAFETY: a segment the loader listed as mapped.
+                    if !unsafe { sys::read_own_memory(start, out) } {
+                        out.fill(0);
+                    }
+                }
+            }
             if overlaps_exclude {
                 zero_overlap(out, start, exclude);
             }
@@ -651,6 +668,17 @@ impl DumpWriter<'_> {
         }
         Ok(())
     }
+}
+
+/// Where [`DumpWriter::memory`] reads from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Memory that stays mapped while the process is frozen: live blocks,
+    /// stacks of stopped threads.
+    Mapped,
+    /// A module's segment, listed before the process was frozen: its
+    /// library may have been unloaded since.
+    MayBeUnmapped,
 }
 
 /// Bytes a `bytes` field of `len` bytes takes.
@@ -828,6 +856,23 @@ impl From<std::io::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A segment unmapped since it was listed reads as missing, not as a
+    /// crash; a mapped one reads whole.
+    #[test]
+    fn unmapped_memory_is_read_without_faulting() {
+        let mut region = Region::new(8192).unwrap();
+        region.bytes_mut().fill(0x5A);
+        let mut out = [0u8; 8192];
+        // SAFETY: mapped, 8192 bytes.
+        assert!(unsafe { sys::read_own_memory(region.ptr as usize, &mut out) });
+        assert!(out.iter().all(|&byte| byte == 0x5A));
+        let address = region.ptr as usize;
+        drop(region);
+        // SAFETY: unmapped now; process_vm_readv (allowed here) reports it.
+        let read = unsafe { sys::read_own_memory(address, &mut out) };
+        assert!(!read, "reading an unmapped page must fail, not succeed");
+    }
 
     /// What a forked child hands back becomes the error the caller sees;
     /// a child that died before it stored anything, its wait status.

@@ -240,6 +240,40 @@ impl Drop for SigpipeBlock {
     }
 }
 
+/// Copies `out.len()` bytes of this process's memory at `source` into
+/// `out` without faulting (`process_vm_readv`): `false` if any of it is not
+/// mapped (a library unloaded since its segments were listed, say). Where
+/// `process_vm_readv` is refused (a sandbox), it copies plainly.
+///
+/// # Safety
+/// If `process_vm_readv` is refused, `source` must be readable for
+/// `out.len()` bytes.
+pub(crate) unsafe fn read_own_memory(source: usize, out: &mut [u8]) -> bool {
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr().cast(),
+        iov_len: out.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: source as *mut libc::c_void,
+        iov_len: out.len(),
+    };
+    // SAFETY: one local iovec over `out`; the kernel checks the remote one.
+    let read = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if read == out.len() as isize {
+        return true;
+    }
+    let refused = read < 0
+        && matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM)
+        );
+    if refused {
+        // SAFETY: guaranteed by the caller.
+        unsafe { ptr::copy_nonoverlapping(source as *const u8, out.as_mut_ptr(), out.len()) };
+    }
+    refused
+}
+
 /// Forks the process with the bare `clone` system call: no `pthread_atfork`
 /// handlers (ours would wait for the dump that is forking), and no exit
 /// signal, so a `SIGCHLD` handler of the service neither sees nor reaps the
