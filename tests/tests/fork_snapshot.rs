@@ -47,6 +47,7 @@ fn a_forked_dump_equals_a_stopped_one() {
     let stopped = heapdump::write(&stopped_file).unwrap();
     let forked = heapdump::write_with(&forked_file, &FORK).unwrap();
     assert_eq!(forked.threads_dumped, forked.threads);
+    assert_eq!(stopped.threads_dumped, stopped.threads);
 
     // The test harness's threads come and go, and allocate, between the
     // two dumps: compare the module segments, and this test's own boxes.
