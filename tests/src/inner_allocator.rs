@@ -6,11 +6,10 @@
 //! tracker forwards to.
 
 use std::alloc::{alloc, alloc_zeroed, dealloc, realloc, Layout};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::{read_graph, temp_path};
+use crate::{read_graph, temp_path, Churn, Watchdog};
 
 /// Held by each check: the tests of one program run on parallel threads,
 /// and the counts one checks must not move with another's allocations.
@@ -152,19 +151,10 @@ pub fn blocks_of_every_shape_round_trip() {
 
 /// Two threads allocate, grow and free while `dumps` dumps are written:
 /// every dump reads back with its objects apart and its counts agreeing.
-/// A watchdog aborts the program if it stops making progress.
 pub fn dumps_while_threads_churn(dumps: usize) {
     let _serial = one_at_a_time();
-    let stop = Arc::new(AtomicBool::new(false));
-    let operations = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..2u64)
-        .map(|worker| {
-            let stop = Arc::clone(&stop);
-            let operations = Arc::clone(&operations);
-            std::thread::spawn(move || churn(worker, &stop, &operations))
-        })
-        .collect();
-    let watchdog = watchdog(Duration::from_secs(120), "dumps_while_threads_churn");
+    let _watchdog = Watchdog::start(Duration::from_secs(120), "dumps_while_threads_churn");
+    let churn = Churn::start(2);
     let path = temp_path("inner-allocator-churn");
     for dump in 0..dumps {
         let report = heapdump::write_file(&path).unwrap();
@@ -178,13 +168,8 @@ pub fn dumps_while_threads_churn(dumps: usize) {
             }
         });
     }
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    watchdog.store(true, Ordering::Relaxed);
     std::fs::remove_file(&path).unwrap();
-    assert!(operations.load(Ordering::Relaxed) > 1000, "the workers ran");
+    assert!(churn.stop() > 1000, "the workers ran");
 }
 
 /// Forks while two threads allocate: each fork returns at once (the
@@ -193,18 +178,10 @@ pub fn dumps_while_threads_churn(dumps: usize) {
 /// the inner allocator), and each child can allocate and write a dump.
 pub fn forks_while_threads_allocate(forks: usize) {
     let _serial = one_at_a_time();
-    let stop = Arc::new(AtomicBool::new(false));
-    let operations = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..2u64)
-        .map(|worker| {
-            let stop = Arc::clone(&stop);
-            let operations = Arc::clone(&operations);
-            std::thread::spawn(move || churn(worker, &stop, &operations))
-        })
-        .collect();
-    let watchdog = watchdog(Duration::from_secs(120), "forks_while_threads_allocate");
+    let _watchdog = Watchdog::start(Duration::from_secs(120), "forks_while_threads_allocate");
+    let churn = Churn::start(2);
     // Let both workers get going.
-    while operations.load(Ordering::Relaxed) < 10_000 {
+    while churn.operations() < 10_000 {
         std::thread::yield_now();
     }
     let mut slowest = Duration::ZERO;
@@ -237,11 +214,7 @@ pub fn forks_while_threads_allocate(forks: usize) {
             "the child failed: status {status:#x}"
         );
     }
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    watchdog.store(true, Ordering::Relaxed);
+    churn.stop();
     eprintln!("the slowest of {forks} forks took {slowest:?}");
     // The tracker's fork handler gives up waiting after 1 s; a fork that
     // took half that was waiting for it.
@@ -250,51 +223,4 @@ pub fn forks_while_threads_allocate(forks: usize) {
         "the slowest of {forks} forks took {slowest:?}: the fork handler waited for a thread it \
          could not get out of the tracker"
     );
-}
-
-/// Allocates, grows and frees blocks of mixed sizes until told to stop.
-fn churn(worker: u64, stop: &AtomicBool, operations: &AtomicU64) {
-    let mut live: Vec<Vec<u8>> = Vec::new();
-    let mut state = worker * 0x9E37_79B9 + 1;
-    while !stop.load(Ordering::Relaxed) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let size = 8 + (state % 2000) as usize;
-        match state % 4 {
-            0 | 1 => live.push(vec![worker as u8; size]),
-            2 if !live.is_empty() => {
-                let index = (state as usize / 7) % live.len();
-                live[index].extend(std::iter::repeat_n(1u8, size));
-            }
-            _ if !live.is_empty() => {
-                let index = (state as usize / 13) % live.len();
-                live.swap_remove(index);
-            }
-            _ => {}
-        }
-        if live.len() > 2000 {
-            live.truncate(1000);
-        }
-        operations.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Aborts the program unless the returned flag is set within `limit`: a
-/// test that deadlocks must fail, not hang CI.
-fn watchdog(limit: Duration, name: &'static str) -> Arc<AtomicBool> {
-    let finished = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&finished);
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if flag.load(Ordering::Relaxed) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("{name}: no progress in {limit:?} (deadlock?)");
-        std::process::abort();
-    });
-    finished
 }

@@ -7,6 +7,10 @@
 pub mod inner_allocator;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use heapdump_reader::{DumpFile, HeapGraph};
 
@@ -58,4 +62,126 @@ impl Facts {
             .map(|value| value.as_u64().unwrap())
             .collect()
     }
+}
+
+/// Threads that allocate, grow and free blocks of mixed sizes until
+/// stopped: the load the concurrency tests dump under.
+pub struct Churn {
+    stop: Arc<AtomicBool>,
+    operations: Arc<AtomicU64>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Churn {
+    /// Starts `threads` churning threads.
+    pub fn start(threads: u64) -> Churn {
+        let stop = Arc::new(AtomicBool::new(false));
+        let operations = Arc::new(AtomicU64::new(0));
+        let workers = (0..threads)
+            .map(|worker| {
+                let stop = Arc::clone(&stop);
+                let operations = Arc::clone(&operations);
+                std::thread::spawn(move || churn(worker, &stop, &operations))
+            })
+            .collect();
+        Churn {
+            stop,
+            operations,
+            workers,
+        }
+    }
+
+    /// Allocator operations made so far, by all the threads.
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
+    }
+
+    /// Stops and joins the threads; the operations they made.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for worker in self.workers {
+            worker.join().unwrap();
+        }
+        self.operations.load(Ordering::Relaxed)
+    }
+}
+
+fn churn(worker: u64, stop: &AtomicBool, operations: &AtomicU64) {
+    let mut live: Vec<Vec<u8>> = Vec::new();
+    let mut state = worker * 0x9E37_79B9 + 1;
+    while !stop.load(Ordering::Relaxed) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let size = 8 + (state % 700) as usize;
+        match state % 4 {
+            0 | 1 => live.push(vec![worker as u8; size]),
+            2 if !live.is_empty() => {
+                let index = (state as usize / 7) % live.len();
+                // Growing a Vec reallocates.
+                live[index].extend(std::iter::repeat_n(1u8, size));
+            }
+            _ if !live.is_empty() => {
+                let index = (state as usize / 13) % live.len();
+                live.swap_remove(index);
+            }
+            _ => {}
+        }
+        if live.len() > 2000 {
+            live.truncate(1000);
+        }
+        operations.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Aborts the program unless dropped within `limit`: a test that deadlocks
+/// must fail, not hang CI.
+pub struct Watchdog(Arc<AtomicBool>);
+
+impl Watchdog {
+    /// Starts the clock; `name` is printed if it runs out.
+    pub fn start(limit: Duration, name: &'static str) -> Watchdog {
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&finished);
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                if flag.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            eprintln!("{name}: no progress in {limit:?} (deadlock?)");
+            std::process::abort();
+        });
+        Watchdog(finished)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The tests of `heapdump_tests::inner_allocator`, for a test program that
+/// installed a `Tracker` over another allocator.
+#[macro_export]
+macro_rules! inner_allocator_tests {
+    () => {
+        #[test]
+        fn blocks_of_every_shape_round_trip() {
+            $crate::inner_allocator::blocks_of_every_shape_round_trip();
+        }
+
+        #[test]
+        fn dumps_while_threads_churn() {
+            $crate::inner_allocator::dumps_while_threads_churn(20);
+        }
+
+        #[test]
+        fn forks_while_threads_allocate() {
+            $crate::inner_allocator::forks_while_threads_allocate(20);
+        }
+    };
 }

@@ -1,80 +1,25 @@
 //! Dumps while other threads allocate, reallocate and free: no deadlock, no
 //! crash, and every dump reads back consistent.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use heapdump_tests::{read_graph, temp_path};
+use heapdump_tests::{read_graph, temp_path, Churn, Watchdog};
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
 
-const WORKERS: usize = 4;
+const WORKERS: u64 = 4;
 const DUMPS: usize = 200;
-
-/// Allocates, grows and frees blocks of mixed sizes until told to stop.
-fn churn(worker: usize, stop: &AtomicBool, operations: &AtomicU64) {
-    let mut live: Vec<Vec<u8>> = Vec::new();
-    let mut state = worker as u64 * 0x9E37_79B9 + 1;
-    while !stop.load(Ordering::Relaxed) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let size = 8 + (state % 700) as usize;
-        match state % 4 {
-            0 | 1 => live.push(vec![worker as u8; size]),
-            2 if !live.is_empty() => {
-                let index = (state as usize / 7) % live.len();
-                // Growing a Vec reallocates, often to a different shard.
-                live[index].extend(std::iter::repeat_n(1u8, size));
-            }
-            _ if !live.is_empty() => {
-                let index = (state as usize / 13) % live.len();
-                live.swap_remove(index);
-            }
-            _ => {}
-        }
-        if live.len() > 2000 {
-            live.truncate(1000);
-        }
-        operations.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 #[test]
 fn two_hundred_dumps_while_four_threads_churn() {
-    // A test that deadlocks must fail, not hang CI.
-    let finished = Arc::new(AtomicBool::new(false));
-    {
-        let finished = Arc::clone(&finished);
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(300);
-            while Instant::now() < deadline {
-                if finished.load(Ordering::Relaxed) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            eprintln!("concurrency test: no progress in 300 s (deadlock?)");
-            std::process::abort();
-        });
-    }
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let operations = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|worker| {
-            let stop = Arc::clone(&stop);
-            let operations = Arc::clone(&operations);
-            std::thread::spawn(move || churn(worker, &stop, &operations))
-        })
-        .collect();
+    let _watchdog = Watchdog::start(Duration::from_secs(300), "concurrency test");
+    let churn = Churn::start(WORKERS);
 
     let path = temp_path("concurrency");
     let mut operations_during_dumps = Vec::with_capacity(DUMPS);
     for dump in 0..DUMPS {
-        let before = operations.load(Ordering::Relaxed);
+        let before = churn.operations();
         let file = std::fs::File::create(&path).unwrap();
         let report = heapdump::write(&file).unwrap();
         drop(file);
@@ -83,8 +28,8 @@ fn two_hundred_dumps_while_four_threads_churn() {
             report.threads_dumped, report.threads,
             "dump {dump}: {report:?}"
         );
-        assert!(report.threads > WORKERS as u64, "dump {dump}: {report:?}");
-        operations_during_dumps.push(operations.load(Ordering::Relaxed) - before);
+        assert!(report.threads > WORKERS, "dump {dump}: {report:?}");
+        operations_during_dumps.push(churn.operations() - before);
         // Read back every tenth dump in full (reading all 200 adds nothing
         // but time); every dump's END record was checked by the writer's
         // report against what the reader will see.
@@ -115,19 +60,11 @@ fn two_hundred_dumps_while_four_threads_churn() {
                 .unwrap_or_else(|error| panic!("dump {dump}: {error}"));
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    finished.store(true, Ordering::Relaxed);
+    let operations = churn.stop();
     std::fs::remove_file(&path).unwrap();
-    assert!(
-        operations.load(Ordering::Relaxed) > 10_000,
-        "the workers made progress"
-    );
+    assert!(operations > 10_000, "the workers made progress");
     eprintln!(
-        "{} worker operations; per dump: min {} max {}",
-        operations.load(Ordering::Relaxed),
+        "{operations} worker operations; per dump: min {} max {}",
         operations_during_dumps.iter().min().unwrap(),
         operations_during_dumps.iter().max().unwrap()
     );

@@ -3,11 +3,10 @@
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use heapdump::{Options, Snapshot};
-use heapdump_tests::{read_graph, temp_path};
+use heapdump_tests::{read_graph, temp_path, Churn};
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
@@ -104,31 +103,16 @@ fn threads_run_while_a_forked_dump_is_written() {
             .unwrap();
         bytes
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let allocations = Arc::new(AtomicU64::new(0));
-    let allocator = {
-        let (stop, allocations) = (Arc::clone(&stop), Arc::clone(&allocations));
-        std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                kept.push(vec![1u8; 64]);
-                if kept.len() > 1000 {
-                    kept.clear();
-                }
-                allocations.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
-    while allocations.load(Ordering::Relaxed) == 0 {
+    let churn = Churn::start(1);
+    while churn.operations() == 0 {
         std::thread::yield_now();
     }
-    let before = allocations.load(Ordering::Relaxed);
+    let before = churn.operations();
     let report = heapdump::write_with(&write_end, &FORK).unwrap();
-    let during = allocations.load(Ordering::Relaxed) - before;
+    let during = churn.operations() - before;
     drop(write_end);
     let bytes = reader.join().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    allocator.join().unwrap();
+    churn.stop();
 
     assert_eq!(bytes.len() as u64, report.file_bytes);
     assert!(report.file_bytes > 2_000_000);
@@ -202,32 +186,7 @@ fn a_forked_dump_survives_a_service_that_reaps_children() {
 #[test]
 fn forked_dumps_while_threads_churn() {
     let _serial = one_at_a_time();
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..4u64)
-        .map(|worker| {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut live: Vec<Vec<u8>> = Vec::new();
-                let mut state = worker * 0x9E37_79B9 + 1;
-                while !stop.load(Ordering::Relaxed) {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    match state % 3 {
-                        0 | 1 => live.push(vec![worker as u8; 8 + (state % 900) as usize]),
-                        _ if !live.is_empty() => {
-                            let index = (state as usize / 7) % live.len();
-                            live.swap_remove(index);
-                        }
-                        _ => {}
-                    }
-                    if live.len() > 2000 {
-                        live.truncate(500);
-                    }
-                }
-            })
-        })
-        .collect();
+    let churn = Churn::start(4);
     let path = temp_path("forked-churn");
     for dump in 0..30 {
         let file = std::fs::File::create(&path).unwrap();
@@ -243,10 +202,7 @@ fn forked_dumps_while_threads_churn() {
             }
         });
     }
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().unwrap();
-    }
+    churn.stop();
     std::fs::remove_file(&path).unwrap();
 }
 

@@ -8,8 +8,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Once;
 
-use heapdump_tests::inner_allocator;
-
 /// The system allocator behind one pthread mutex, with fork handlers that
 /// hold the mutex across a fork (as jemalloc's and tcmalloc's do with their
 /// arena locks), registered at the first allocation.
@@ -62,12 +60,4 @@ unsafe impl GlobalAlloc for LazyLockedAlloc {
 #[global_allocator]
 static ALLOC: heapdump::Tracker<LazyLockedAlloc> = heapdump::Tracker::new(LazyLockedAlloc);
 
-#[test]
-fn forks_while_threads_allocate() {
-    inner_allocator::forks_while_threads_allocate(20);
-}
-
-#[test]
-fn blocks_of_every_shape_round_trip() {
-    inner_allocator::blocks_of_every_shape_round_trip();
-}
+heapdump_tests::inner_allocator_tests!();
