@@ -2,11 +2,12 @@
 //! image while the service's threads go on.
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use heapdump::{Options, Snapshot};
-use heapdump_tests::{read_graph, temp_path, Churn};
+use heapdump_tests::{read_graph, temp_path, Churn, Watchdog};
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
@@ -17,10 +18,31 @@ const FORK: Options = Options {
 };
 
 /// The tests of this program run on parallel threads; each compares counts
-/// that another's allocations would move.
-fn one_at_a_time() -> MutexGuard<'static, ()> {
+/// that another's allocations would move. Each also gets a watchdog: a
+/// child that deadlocks must fail the test, not hang it.
+fn one_at_a_time() -> (MutexGuard<'static, ()>, Watchdog) {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    (
+        guard,
+        Watchdog::start(Duration::from_secs(120), "fork_snapshot"),
+    )
+}
+
+/// Waits up to 20 s for `fd` to report hang-up (every write end closed),
+/// without reading it.
+fn hung_up(fd: &impl AsRawFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while poll.revents & libc::POLLHUP == 0 && Instant::now() < deadline {
+        // SAFETY: one valid pollfd; 100 ms at a time.
+        unsafe { libc::poll(&mut poll, 1, 100) };
+    }
+    poll.revents & libc::POLLHUP != 0
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -163,22 +185,36 @@ fn a_forked_dump_returns_write_errors() {
 }
 
 /// A service that ignores SIGCHLD (its children are reaped by the kernel)
-/// or reaps every child itself still gets its dump: the child sends no
-/// exit signal, so neither takes it.
+/// or reaps every child itself from a SIGCHLD handler still gets its dump:
+/// the child sends no exit signal, so neither takes it.
 #[test]
 fn a_forked_dump_survives_a_service_that_reaps_children() {
     let _serial = one_at_a_time();
-    // SAFETY: setting a signal disposition, restored below.
-    let old = unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
-    let path = temp_path("sigchld-ignored");
-    let result = heapdump::write_file_with(&path, &FORK);
-    // SAFETY: restoring it.
-    unsafe { libc::signal(libc::SIGCHLD, old) };
-    let report = result.unwrap();
-    read_graph(&path, |graph| {
-        assert_eq!(graph.dump().objects.len() as u64, report.objects)
-    });
-    std::fs::remove_file(&path).unwrap();
+    extern "C" fn reap_every_child(_: libc::c_int) {
+        // SAFETY: waitpid is async-signal-safe.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    }
+    let reaper = reap_every_child as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for disposition in [libc::SIG_IGN, reaper] {
+        // SAFETY: setting a signal disposition, restored below.
+        let old = unsafe { libc::signal(libc::SIGCHLD, disposition) };
+        // Other children of the service end meanwhile, raising SIGCHLD.
+        let spawner = std::thread::spawn(|| {
+            for _ in 0..5 {
+                let _ = std::process::Command::new("true").status();
+            }
+        });
+        let path = temp_path("sigchld");
+        let result = heapdump::write_file_with(&path, &FORK);
+        spawner.join().unwrap();
+        // SAFETY: restoring it.
+        unsafe { libc::signal(libc::SIGCHLD, old) };
+        let report = result.unwrap();
+        read_graph(&path, |graph| {
+            assert_eq!(graph.dump().objects.len() as u64, report.objects)
+        });
+        std::fs::remove_file(&path).unwrap();
+    }
 }
 
 /// Forked dumps while four threads allocate, grow and free: each reads back
@@ -206,28 +242,39 @@ fn forked_dumps_while_threads_churn() {
     std::fs::remove_file(&path).unwrap();
 }
 
-/// Two threads dumping at once: the second may freeze and fork while the
-/// first one's child is still writing; every dump reads back whole.
+/// While a forked dump's child writes, the service holds nothing of it:
+/// another dump starts and finishes (the first one's child is blocked on a
+/// pipe nobody reads yet), and a pipe the service closes meanwhile hangs
+/// up at once (the child closed its copies of the service's descriptors).
 #[test]
-fn forked_dumps_from_two_threads_at_once() {
+fn a_dump_being_written_holds_nothing_of_the_service() {
     let _serial = one_at_a_time();
-    let dumpers: Vec<_> = (0..2)
-        .map(|dumper| {
-            std::thread::spawn(move || {
-                let path = temp_path(&format!("two-dumpers-{dumper}"));
-                for _ in 0..10 {
-                    let report = heapdump::write_file_with(&path, &FORK).unwrap();
-                    read_graph(&path, |graph| {
-                        assert_eq!(graph.dump().objects.len() as u64, report.objects)
-                    });
-                }
-                std::fs::remove_file(&path).unwrap();
-            })
-        })
-        .collect();
-    for dumper in dumpers {
-        dumper.join().unwrap();
-    }
+    // Much more than a pipe holds.
+    let _heap: Vec<Vec<u8>> = (0..256).map(|index| vec![index as u8; 4096]).collect();
+    let (dump_read, dump_write) = pipe();
+    let (other_read, other_write) = pipe();
+    let first = std::thread::spawn(move || heapdump::write_with(&dump_write, &FORK));
+    let mut reader = std::fs::File::from(dump_read);
+    // The first dump's child has started and will block on the full pipe.
+    let mut header = [0u8; 16];
+    reader.read_exact(&mut header).unwrap();
+
+    drop(other_write);
+    assert!(
+        hung_up(&other_read),
+        "the dump's child kept a descriptor the service closed"
+    );
+    let path = temp_path("second-dump");
+    let second = heapdump::write_file_with(&path, &FORK).unwrap();
+    read_graph(&path, |graph| {
+        assert_eq!(graph.dump().objects.len() as u64, second.objects)
+    });
+    std::fs::remove_file(&path).unwrap();
+
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).unwrap();
+    let report = first.join().unwrap().unwrap();
+    assert_eq!(rest.len() as u64 + 16, report.file_bytes);
 }
 
 /// A service killed while its forked child writes takes the child with it:
@@ -261,19 +308,8 @@ fn the_child_dies_with_the_service() {
         libc::kill(service, libc::SIGKILL);
         libc::waitpid(service, std::ptr::null_mut(), 0);
     }
-    use std::os::fd::AsRawFd;
-    let mut poll = libc::pollfd {
-        fd: reader.as_raw_fd(),
-        events: 0,
-        revents: 0,
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while poll.revents & libc::POLLHUP == 0 && std::time::Instant::now() < deadline {
-        // SAFETY: one valid pollfd; 100 ms at a time.
-        unsafe { libc::poll(&mut poll, 1, 100) };
-    }
     assert!(
-        poll.revents & libc::POLLHUP != 0,
+        hung_up(&reader),
         "the dump's child outlived the service: the pipe is still open for writing"
     );
 }

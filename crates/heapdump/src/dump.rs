@@ -121,6 +121,7 @@ pub(crate) fn write_dump(
         if !sys::die_with_parent(frozen.pid) {
             sys::exit_now(EXIT_ORPHANED);
         }
+        sys::become_dump_child(fd);
         child_result.set(ChildResult::from(write_frozen(&frozen)));
         sys::exit_now(0);
     }
@@ -132,8 +133,13 @@ pub(crate) fn write_dump(
     drop(gate);
     drop(busy);
     drop(one_at_a_time);
-    let status = sys::wait_for_child(child.map_err(Error::Io)?).map_err(Error::Io)?;
-    child_result.get().into_result(status)
+    let waited = sys::wait_for_child(child.map_err(Error::Io)?);
+    match (child_result.get(), waited) {
+        // Reaped by someone else (a `waitpid(-1, __WALL)` of the service)
+        // after it stored its result: the result stands.
+        (ChildResult::Unfinished, Err(error)) => Err(Error::Io(error)),
+        (result, waited) => result.into_result(waited.unwrap_or(0)),
+    }
 }
 
 /// The child's exit code when the writer panicked.
@@ -258,7 +264,7 @@ fn write_frozen(frozen: &Frozen<'_>) -> Result<DumpReport, Error> {
     }
     let mut threads_dumped = 0;
     for stack in frozen.own_stack.iter().chain(frozen.other_stacks) {
-        writer.root_thread_stack(frozen.pid, stack)?;
+        writer.root_thread_stack(stack)?;
         roots += 1;
         threads_dumped += 1;
     }
@@ -321,50 +327,7 @@ fn fill_snapshot(region: &mut Region) -> &mut [Entry] {
 fn own_stack(maps: &Mappings, caller_stack: usize) -> Option<ThreadStack> {
     let low = caller_stack & !(WORD - 1);
     let high = maps.end_of_mapping_containing(low)?;
-    Some(ThreadStack {
-        tid: sys::gettid(),
-        low,
-        high,
-    })
-}
-
-/// A thread's name from `/proc/PID/task/TID/comm`, into `out`.
-fn thread_name(pid: u32, tid: u64, out: &mut [u8; 16]) -> usize {
-    // `/proc/PID/task/TID/comm`: not /proc/self, which in the child of
-    // Snapshot::Fork is the child.
-    let mut path = [0u8; 64];
-    let mut len = 0;
-    let mut push = |bytes: &[u8]| {
-        path[len..len + bytes.len()].copy_from_slice(bytes);
-        len += bytes.len();
-    };
-    push(b"/proc/");
-    push(decimal(u64::from(pid), &mut [0; 20]));
-    push(b"/task/");
-    push(decimal(tid, &mut [0; 20]));
-    push(b"/comm");
-    let Ok(path) = core::ffi::CStr::from_bytes_until_nul(&path) else {
-        return 0;
-    };
-    let read = threads::read_file(path, out).unwrap_or(0);
-    // comm ends with a newline.
-    out[..read]
-        .iter()
-        .position(|&byte| byte == b'\n')
-        .unwrap_or(read)
-}
-
-/// `value` in decimal digits, written at the end of `digits`.
-fn decimal(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            return &digits[start..];
-        }
-    }
+    Some(ThreadStack::new(sys::gettid(), low, high))
 }
 
 /// Buffered output to a file descriptor.
@@ -542,10 +505,8 @@ impl DumpWriter<'_> {
         self.memory(start, size, own_state, Source::MayBeUnmapped)
     }
 
-    fn root_thread_stack(&mut self, pid: u32, thread: &ThreadStack) -> Result<(), Error> {
-        let mut name = [0u8; 16];
-        let name_len = thread_name(pid, thread.tid, &mut name);
-        let name = &name[..name_len];
+    fn root_thread_stack(&mut self, thread: &ThreadStack) -> Result<(), Error> {
+        let name = thread.name();
         let size = thread.high - thread.low;
         let body_len = uvarint_len(thread.tid)
             + bytes_len(name.len())

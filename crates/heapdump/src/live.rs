@@ -197,8 +197,6 @@ pub(crate) struct LiveSet {
     exit_key: UnsafeCell<libc::pthread_key_t>,
     /// `exit_key` was created.
     exit_key_ok: AtomicBool,
-    /// The fork handlers are registered (see `register_fork_handlers`).
-    fork_handlers: AtomicBool,
     /// Frees of tracked blocks from inside the tracker (re-entered through
     /// a signal handler, say), which cannot touch the thread's record.
     reentrant_freed_bytes: AtomicU64,
@@ -230,7 +228,6 @@ impl LiveSet {
             pool: UnsafeCell::new([EMPTY_LIST; POOL_LISTS]),
             exit_key: UnsafeCell::new(0),
             exit_key_ok: AtomicBool::new(false),
-            fork_handlers: AtomicBool::new(false),
             reentrant_freed_bytes: AtomicU64::new(0),
             reentrant_freed_objects: AtomicU64::new(0),
             reentrant_allocated_bytes: AtomicU64::new(0),
@@ -658,7 +655,10 @@ impl LiveSet {
     /// inside the inner allocator cannot once the inner's handler holds its
     /// locks.
     fn register_fork_handlers(&self) {
-        if self.fork_handlers.swap(true, Ordering::Relaxed) {
+        // Once per process, whatever live set asks: the handlers act on the
+        // tracker's, and registered twice they would deadlock a fork.
+        static REGISTERED: AtomicBool = AtomicBool::new(false);
+        if REGISTERED.swap(true, Ordering::Relaxed) {
             return;
         }
         // SAFETY: registers handlers that only take and release the

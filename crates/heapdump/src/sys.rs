@@ -257,8 +257,12 @@ pub(crate) unsafe fn read_own_memory(source: usize, out: &mut [u8]) -> bool {
         iov_base: source as *mut libc::c_void,
         iov_len: out.len(),
     };
+    // The pid from the kernel: a C library that caches it would give the
+    // parent's in a child forked with a bare `clone`.
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::syscall(libc::SYS_getpid) } as libc::pid_t;
     // SAFETY: one local iovec over `out`; the kernel checks the remote one.
-    let read = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let read = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
     if read == out.len() as isize {
         return true;
     }
@@ -308,6 +312,55 @@ pub(crate) fn die_with_parent(parent: u32) -> bool {
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
         libc::getppid() as u32 == parent
+    }
+}
+
+/// In a forked child that writes a dump to `keep`: closes every other
+/// descriptor (the service's sockets and files must close when the service
+/// closes them, not when the dump is done), makes the child the OOM
+/// killer's first choice rather than the service, and restores the default
+/// action of the signals that report a crash (a crash in the child ends it,
+/// without running the service's crash reporter).
+pub(crate) fn become_dump_child(keep: i32) {
+    let keep = keep.max(0) as libc::c_uint;
+    // SAFETY: closing descriptors of this (child) process only.
+    unsafe {
+        let closed_low =
+            keep == 0 || libc::syscall(libc::SYS_close_range, 0 as libc::c_uint, keep - 1, 0) == 0;
+        let closed_high = libc::syscall(libc::SYS_close_range, keep + 1, libc::c_uint::MAX, 0) == 0;
+        if !(closed_low && closed_high) {
+            // No close_range (Linux before 5.9): one by one.
+            let mut limit: libc::rlimit = core::mem::zeroed();
+            let highest = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                limit.rlim_cur.min(1 << 20) as libc::c_uint
+            } else {
+                1024
+            };
+            for fd in (0..highest).filter(|&fd| fd != keep) {
+                libc::close(fd as i32);
+            }
+        }
+    }
+    // SAFETY: a NUL-terminated path; writing a short string.
+    unsafe {
+        let fd = libc::open(
+            c"/proc/self/oom_score_adj".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        if fd >= 0 {
+            libc::write(fd, b"1000".as_ptr().cast(), 4);
+            libc::close(fd);
+        }
+    }
+    for signal in [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGABRT,
+    ] {
+        // SAFETY: restoring a default disposition.
+        unsafe { libc::signal(signal, libc::SIG_DFL) };
     }
 }
 

@@ -74,12 +74,71 @@ impl StopState {
     }
 }
 
-/// One stopped thread's stack: `[low, high)`.
+/// One stopped thread's stack: `[low, high)`, and its name.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ThreadStack {
     pub(crate) tid: u64,
     pub(crate) low: usize,
     pub(crate) high: usize,
+    name: [u8; 16],
+    name_len: usize,
+}
+
+impl ThreadStack {
+    /// The stack `[low, high)` of thread `tid`, with the thread's name read
+    /// now, while the process is frozen: a forked child writing the dump
+    /// could not ask the kernel for it, or would ask too late.
+    pub(crate) fn new(tid: u64, low: usize, high: usize) -> ThreadStack {
+        let mut name = [0u8; 16];
+        let name_len = thread_name(tid, &mut name);
+        ThreadStack {
+            tid,
+            low,
+            high,
+            name,
+            name_len,
+        }
+    }
+
+    /// The thread's name (`/proc/self/task/TID/comm`), empty if unknown.
+    pub(crate) fn name(&self) -> &[u8] {
+        &self.name[..self.name_len]
+    }
+}
+
+/// A thread's name from `/proc/self/task/TID/comm`, into `out`.
+fn thread_name(tid: u64, out: &mut [u8; 16]) -> usize {
+    let mut path = [0u8; 48];
+    let mut len = 0;
+    let mut push = |bytes: &[u8]| {
+        path[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
+    push(b"/proc/self/task/");
+    push(decimal(tid, &mut [0; 20]));
+    push(b"/comm");
+    let Ok(path) = core::ffi::CStr::from_bytes_until_nul(&path) else {
+        return 0;
+    };
+    let read = read_file(path, out).unwrap_or(0);
+    // comm ends with a newline.
+    out[..read]
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .unwrap_or(read)
+}
+
+/// `value` in decimal digits, written at the end of `digits`.
+fn decimal(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &digits[start..];
+        }
+    }
 }
 
 /// The other threads, stopped until this is dropped.
@@ -224,11 +283,11 @@ pub(crate) fn stop_others() -> Option<StoppedThreads> {
             continue; // a late handler's slot, not yet filled in
         }
         if let Some(high) = maps.end_of_mapping_containing(low) {
-            out[stopped.count] = ThreadStack {
-                tid: slot.tid.load(Ordering::Relaxed),
-                low: low & !(core::mem::size_of::<usize>() - 1),
+            out[stopped.count] = ThreadStack::new(
+                slot.tid.load(Ordering::Relaxed),
+                low & !(core::mem::size_of::<usize>() - 1),
                 high,
-            };
+            );
             stopped.count += 1;
         }
     }
