@@ -828,11 +828,16 @@ mod tests {
         // SAFETY: mapped, 8192 bytes.
         assert!(unsafe { sys::read_own_memory(region.ptr as usize, &mut out) });
         assert!(out.iter().all(|&byte| byte == 0x5A));
-        let address = region.ptr as usize;
-        drop(region);
-        // SAFETY: unmapped now; process_vm_readv (allowed here) reports it.
-        let read = unsafe { sys::read_own_memory(address, &mut out) };
-        assert!(!read, "reading an unmapped page must fail, not succeed");
+        // Unreadable now, as an unmapped segment would be (unmapping it
+        // would let another test's mapping take its place meanwhile).
+        // SAFETY: our own mapping.
+        assert_eq!(
+            unsafe { libc::mprotect(region.ptr.cast(), region.len, libc::PROT_NONE) },
+            0
+        );
+        // SAFETY: process_vm_readv (allowed here) reports the fault.
+        let read = unsafe { sys::read_own_memory(region.ptr as usize, &mut out) };
+        assert!(!read, "reading an unreadable page must fail, not succeed");
     }
 
     /// What a forked child hands back becomes the error the caller sees;
