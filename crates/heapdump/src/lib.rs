@@ -15,6 +15,10 @@
 //! }
 //! ```
 //!
+//! Or let an operator ask for one: after
+//! `heapdump::dump_on_signal(libc::SIGUSR2, "/var/tmp", Default::default())`,
+//! `kill -USR2 PID` writes a dump into `/var/tmp`.
+//!
 //! A dump holds every live allocation with its contents, the roots that can
 //! point at them (each module's writable statics and every thread's stack,
 //! registers and thread-locals), the sampled allocation-site stacks and the allocator statistics.
@@ -52,6 +56,7 @@ mod stacks;
 mod sys;
 mod threads;
 mod tracker;
+mod trigger;
 
 use std::fmt;
 use std::fs;
@@ -63,6 +68,7 @@ use std::sync::atomic::Ordering;
 pub use heapdump_format::ContentsMode;
 pub use threads::STOP_SIGNAL_ENV;
 pub use tracker::{set_sample_rate, Tracker, DEFAULT_SAMPLE_RATE, SAMPLE_RATE_ENV};
+pub use trigger::dump_on_signal;
 
 /// How to write a dump.
 #[derive(Clone, Debug, Default)]

@@ -193,6 +193,12 @@ pub(crate) fn install_handler() -> bool {
     installed
 }
 
+/// The signal that stops threads during a dump (installing its handler
+/// first), or `None` if it could not be installed.
+pub(crate) fn stop_signal() -> Option<c_int> {
+    install_handler().then(|| STATE.stop.signal.load(Ordering::Relaxed))
+}
+
 extern "C" fn on_stop_signal(_signal: c_int, _info: *mut libc::siginfo_t, _context: *mut c_void) {
     // SAFETY: errno is thread-local; we restore it so the interrupted code
     // never sees our syscalls' errors.

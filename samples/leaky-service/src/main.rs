@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! leaky-service [--requests N] [--out PATH] [--redacted] [--fork]
-//!               [--then-requests N --then-out PATH]
+//!               [--then-requests N --then-out PATH] [--wait-for-signal]
 //! ```
 //!
 //! `--fork` writes the dump from a forked child (`heapdump::Snapshot::Fork`).
+//! `--wait-for-signal` handles the requests, then waits, writing a dump into
+//! the current directory on every `SIGUSR2` (`heapdump::dump_on_signal`).
 //!
 //! With `--then-requests N --then-out PATH` it handles N more requests after
 //! the first dump and writes a second one, for `heapdump diff`.
@@ -23,11 +25,13 @@ struct Args {
     out: String,
     redacted: bool,
     fork: bool,
+    wait_for_signal: bool,
     then_requests: u64,
     then_out: Option<String>,
 }
 
-const USAGE: &str = "usage: leaky-service [--requests N] [--out PATH] [--redacted] [--fork] \
+const USAGE: &str =
+    "usage: leaky-service [--requests N] [--out PATH] [--redacted] [--fork] [--wait-for-signal] \
                      [--then-requests N --then-out PATH]";
 
 fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
@@ -43,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         out: "leaky-service.hdump".to_string(),
         redacted: false,
         fork: false,
+        wait_for_signal: false,
         then_requests: 0,
         then_out: None,
     };
@@ -53,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
             "--out" => args.out = words.next().ok_or("--out needs a path")?,
             "--redacted" => args.redacted = true,
             "--fork" => args.fork = true,
+            "--wait-for-signal" => args.wait_for_signal = true,
             "--then-requests" => args.then_requests = number("--then-requests", words.next())?,
             "--then-out" => args.then_out = Some(words.next().ok_or("--then-out needs a path")?),
             "-h" | "--help" => return Err(USAGE.into()),
@@ -103,6 +109,9 @@ fn main() -> ExitCode {
         },
     };
     let mut service = Service::new();
+    if args.wait_for_signal {
+        return wait_for_signals(service, args.requests, options);
+    }
     let batches = [
         (args.requests, Some(args.out.as_str())),
         (args.then_requests, args.then_out.as_deref()),
@@ -130,5 +139,27 @@ fn main() -> ExitCode {
             eprintln!("leaky-service: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--wait-for-signal`: handles `requests`, then runs on, writing a dump
+/// into the current directory on every `SIGUSR2`.
+fn wait_for_signals(mut service: Service, requests: u64, options: heapdump::Options) -> ExitCode {
+    if let Err(error) = heapdump::dump_on_signal(libc::SIGUSR2, ".", options) {
+        eprintln!("leaky-service: {error}");
+        return ExitCode::FAILURE;
+    }
+    leak_a_cycle();
+    service.handle_many(requests);
+    let pid = std::process::id();
+    println!(
+        "{}: handled {} requests; `kill -USR2 {pid}` writes a dump into this directory, \
+         Ctrl-C ends",
+        service.name(),
+        service.handled()
+    );
+    loop {
+        std::thread::park();
+        std::hint::black_box(&service);
     }
 }
