@@ -1,5 +1,7 @@
 //! Writing a dump: close the live set's gate, stop the other threads, then
-//! stream every record of `docs/FORMAT.md` to the file descriptor.
+//! stream every record of `docs/FORMAT.md` to the file descriptor; or, with
+//! `Snapshot::Fork`, fork once everything is stopped, let the threads go,
+//! and have the child stream the records from its copy of the process.
 //!
 //! Nothing here allocates through the global allocator once the gate is
 //! closed: buffers are mapped with `mmap`, and the calling thread is marked
@@ -14,8 +16,7 @@ use crate::live::GateError;
 use crate::lock::SpinLock;
 use crate::modules::Modules;
 use crate::stacks::DepotGuard;
-use crate::sys::SharedPage;
-use crate::sys::{self, Region};
+use crate::sys::{self, Region, SharedPage};
 use crate::threads::{self, Mappings, ThreadStack};
 use crate::tracker::{enter_busy, header_of, sample_rate, STATE};
 use crate::{DumpReport, Error, Options, Snapshot, Stats};
