@@ -192,6 +192,10 @@ pub fn forks_while_threads_allocate(forks: usize) {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
+            // A child that hangs must not outlive the test (and hold its
+            // output open): it dies with it.
+            // SAFETY: prctl with an integer argument.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
             let allocated: Vec<Box<u64>> = (0..1000).map(Box::new).collect();
             let code = match std::fs::OpenOptions::new().write(true).open("/dev/null") {
                 Ok(sink) => match heapdump::write(&sink) {

@@ -97,12 +97,24 @@ impl Churn {
     }
 
     /// Stops and joins the threads; the operations they made.
-    pub fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        for worker in self.workers {
-            worker.join().unwrap();
-        }
+    pub fn stop(mut self) -> u64 {
+        self.halt();
         self.operations.load(Ordering::Relaxed)
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A test that fails midway stops its churning threads too: the next test
+/// must not run beside them.
+impl Drop for Churn {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
 

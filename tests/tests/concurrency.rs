@@ -47,8 +47,7 @@ fn two_hundred_dumps_while_four_threads_churn() {
                 for pair in dump.objects.windows(2) {
                     assert!(pair[0].end() <= pair[1].address, "objects never overlap");
                 }
-                // Worker blocks are filled with the worker's number or 1s;
-                // a block's contents are never torn by a concurrent free.
+                // Every object comes with its whole contents.
                 for object in &dump.objects {
                     assert_eq!(dump.contents(object).len() as u64, object.size);
                 }

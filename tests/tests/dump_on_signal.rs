@@ -40,8 +40,25 @@ fn a_signal_writes_a_dump_into_the_directory() {
     let directory = std::env::temp_dir().join(format!("heapdump-signal-{}", std::process::id()));
     std::fs::create_dir_all(&directory).unwrap();
     let kept: Box<[u8; 777]> = Box::new([7; 777]);
-    // Bad signals are refused before anything is set up.
-    for bad in [libc::SIGKILL, libc::SIGSTOP, 0, libc::SIGRTMIN() + 4] {
+    // Bad signals are refused before anything is set up: uncatchable ones,
+    // faults (a handler that returns would fault again, forever), SIGPIPE
+    // and SIGCHLD (a dump per broken pipe or child), glibc's reserved ones,
+    // and the signal that stops threads during a dump.
+    let stop_signal = std::env::var(heapdump::STOP_SIGNAL_ENV)
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(libc::SIGRTMIN() + 4);
+    for bad in [
+        0,
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGSEGV,
+        libc::SIGPIPE,
+        libc::SIGCHLD,
+        32,
+        stop_signal,
+        libc::SIGRTMAX() + 1,
+    ] {
         let error = heapdump::dump_on_signal(bad, &directory, Options::default()).unwrap_err();
         assert_eq!(
             error.kind(),
@@ -49,6 +66,11 @@ fn a_signal_writes_a_dump_into_the_directory() {
             "signal {bad}"
         );
     }
+    // A directory that is not there is refused now, not at the first
+    // signal; the call can then be made again.
+    let missing = directory.join("missing");
+    let error = heapdump::dump_on_signal(libc::SIGUSR2, missing, Options::default()).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
     let options = Options {
         snapshot: Snapshot::Fork,
         ..Options::default()

@@ -7,13 +7,20 @@
 
 use core::sync::atomic::{AtomicI32, Ordering};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::{write_file_with, Options};
 
 /// The pipe's write end, for the handler; -1 until [`dump_on_signal`].
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+/// The process that set it up: a child forked without exec inherits the
+/// handler and the pipe, and must not make its parent dump.
+static OWNER_PID: AtomicI32 = AtomicI32::new(0);
+/// Set up already (guarded: one set-up at a time, and a failed one can be
+/// retried).
+static SET_UP: Mutex<bool> = Mutex::new(false);
 
 /// Writes a heap dump into `directory` each time the process receives
 /// `signal` (`SIGUSR2`, say: `kill -USR2 PID`), from a thread named
@@ -23,24 +30,45 @@ static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 /// line on stderr says where it went, or why it failed. Signals that arrive
 /// while a dump is written make one more dump, not one each.
 ///
-/// Once per process: a second call fails with `AlreadyExists`. `signal`
-/// must be one a process can catch, and not the one that stops threads
-/// during a dump ([`STOP_SIGNAL_ENV`](crate::STOP_SIGNAL_ENV)).
+/// `signal` is `SIGHUP`, `SIGUSR1`, `SIGUSR2` or a real-time signal, not the
+/// one that stops threads during a dump
+/// ([`STOP_SIGNAL_ENV`](crate::STOP_SIGNAL_ENV)); its handler replaces any
+/// other. `directory` must exist; a relative path is taken from the current
+/// directory now. Once per process: a second call fails with
+/// `AlreadyExists` (a failed one can be retried). A child forked without
+/// `exec` ignores the signal.
 pub fn dump_on_signal(
     signal: i32,
     directory: impl Into<PathBuf>,
     options: Options,
 ) -> io::Result<()> {
-    let stop_signal = crate::threads::stop_signal();
-    if signal <= 0
-        || signal > libc::SIGRTMAX()
-        || signal == libc::SIGKILL
-        || signal == libc::SIGSTOP
-        || Some(signal) == stop_signal
+    let triggers = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
+    let real_time = libc::SIGRTMIN()..=libc::SIGRTMAX();
+    if !(triggers.contains(&signal) || real_time.contains(&signal))
+        || Some(signal) == crate::threads::stop_signal()
     {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("signal {signal} cannot trigger heap dumps"),
+            format!(
+                "signal {signal} cannot trigger heap dumps: use SIGHUP, SIGUSR1, SIGUSR2 or a \
+                 real-time signal other than the dump's stop signal"
+            ),
+        ));
+    }
+    let directory = std::path::absolute(directory.into())?;
+    if !directory.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} is not a directory", directory.display()),
+        ));
+    }
+    let mut set_up = SET_UP
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if *set_up {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "heap dumps on a signal are already set up",
         ));
     }
     let mut fds = [0; 2];
@@ -51,22 +79,14 @@ pub fn dump_on_signal(
     // SAFETY: both descriptors are new and ours.
     let (read_end, write_end) =
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    if WAKE_FD
-        .compare_exchange(-1, fds[1], Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "heap dumps on a signal are already set up",
-        ));
-    }
-    // The handler's end stays open for the life of the process.
-    std::mem::forget(write_end);
-    let directory = directory.into();
     std::thread::Builder::new()
         .name("heapdump-signal".into())
         .spawn(move || dump_when_woken(read_end, &directory, &options))?;
-    // SAFETY: a handler that only calls write(2) and restores errno.
+    // From here on the thread ends when `write_end` closes.
+    OWNER_PID.store(std::process::id() as i32, Ordering::Relaxed);
+    WAKE_FD.store(write_end.as_raw_fd(), Ordering::Release);
+    // SAFETY: a handler that only calls getpid(2) and write(2) and restores
+    // errno.
     let installed = unsafe {
         let mut action: libc::sigaction = core::mem::zeroed();
         action.sa_sigaction = wake_dumper as *const () as usize;
@@ -74,27 +94,36 @@ pub fn dump_on_signal(
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaction(signal, &action, core::ptr::null_mut()) == 0
     };
-    if installed {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    if !installed {
+        let error = io::Error::last_os_error();
+        WAKE_FD.store(-1, Ordering::Release);
+        return Err(error); // dropping `write_end` ends the thread
     }
+    // The handler's end stays open for the life of the process.
+    let _ = write_end.into_raw_fd();
+    *set_up = true;
+    Ok(())
 }
 
 extern "C" fn wake_dumper(_signal: libc::c_int) {
     // SAFETY: errno is thread-local; restored so the interrupted code never
-    // sees ours. write(2) is async-signal-safe; a full pipe means a dump is
-    // already due, so a failed write loses nothing.
+    // sees ours. getpid(2) and write(2) are async-signal-safe; a full pipe
+    // means a dump is already due, so a failed write loses nothing.
     unsafe {
         let saved_errno = *libc::__errno_location();
-        libc::write(WAKE_FD.load(Ordering::Relaxed), [1u8].as_ptr().cast(), 1);
+        let pid = libc::syscall(libc::SYS_getpid) as i32;
+        let fd = WAKE_FD.load(Ordering::Acquire);
+        if fd >= 0 && pid == OWNER_PID.load(Ordering::Relaxed) {
+            libc::write(fd, [1u8].as_ptr().cast(), 1);
+        }
         *libc::__errno_location() = saved_errno;
     }
 }
 
-/// The `heapdump-signal` thread: a dump for each wake-up.
-fn dump_when_woken(wake: OwnedFd, directory: &std::path::Path, options: &Options) {
-    use std::os::fd::AsRawFd;
+/// The `heapdump-signal` thread: a dump for each wake-up, until the pipe's
+/// write end closes (the set-up failed, or the service closed every
+/// descriptor).
+fn dump_when_woken(wake: OwnedFd, directory: &Path, options: &Options) {
     let mut dumps = 0u64;
     loop {
         let mut poll = libc::pollfd {
@@ -104,12 +133,40 @@ fn dump_when_woken(wake: OwnedFd, directory: &std::path::Path, options: &Options
         };
         // SAFETY: one valid pollfd.
         if unsafe { libc::poll(&mut poll, 1, -1) } < 0 {
-            continue; // EINTR
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        if poll.revents & libc::POLLNVAL != 0 {
+            return; // the service closed our descriptor
         }
         // Take every pending wake-up: they all ask for the same dump.
+        let mut woken = false;
         let mut drained = [0u8; 64];
-        // SAFETY: reading into our buffer from our non-blocking pipe.
-        while unsafe { libc::read(wake.as_raw_fd(), drained.as_mut_ptr().cast(), 64) } > 0 {}
+        loop {
+            // SAFETY: reading into our buffer from our non-blocking pipe.
+            let read = unsafe { libc::read(wake.as_raw_fd(), drained.as_mut_ptr().cast(), 64) };
+            if read > 0 {
+                woken = true;
+                continue;
+            }
+            if read == 0 {
+                // End of file: nobody can wake us any more.
+                if woken {
+                    break;
+                }
+                return;
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => break, // drained
+                _ => return,                 // the descriptor is gone
+            }
+        }
+        if !woken {
+            continue;
+        }
         dumps += 1;
         let seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
