@@ -139,7 +139,10 @@ fn dump_when_woken(wake: OwnedFd, directory: &Path, options: &Options) {
             return;
         }
         if poll.revents & libc::POLLNVAL != 0 {
-            return; // the service closed our descriptor
+            // The service closed our descriptor: its number may be someone
+            // else's by now, so it is not ours to close again.
+            let _ = wake.into_raw_fd();
+            return;
         }
         // Take every pending wake-up: they all ask for the same dump.
         let mut woken = false;
@@ -161,7 +164,11 @@ fn dump_when_woken(wake: OwnedFd, directory: &Path, options: &Options) {
             match io::Error::last_os_error().raw_os_error() {
                 Some(libc::EINTR) => continue,
                 Some(libc::EAGAIN) => break, // drained
-                _ => return,                 // the descriptor is gone
+                _ => {
+                    // The descriptor is gone (see POLLNVAL above).
+                    let _ = wake.into_raw_fd();
+                    return;
+                }
             }
         }
         if !woken {
