@@ -9,7 +9,7 @@ use std::alloc::{alloc, alloc_zeroed, dealloc, realloc, Layout};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::{read_graph, temp_path, Churn, Watchdog};
+use crate::{assert_child_succeeded, read_graph, temp_path, Churn, Watchdog};
 
 /// Held by each check: the tests of one program run on parallel threads,
 /// and the counts one checks must not move with another's allocations.
@@ -210,13 +210,7 @@ pub fn forks_while_threads_allocate(forks: usize) {
             unsafe { libc::_exit(code) };
         }
         slowest = slowest.max(started.elapsed());
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the child failed: status {status:#x}"
-        );
+        assert_child_succeeded(pid);
     }
     churn.stop();
     eprintln!("the slowest of {forks} forks took {slowest:?}");

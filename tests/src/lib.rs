@@ -146,6 +146,30 @@ fn churn(worker: u64, stop: &AtomicBool, operations: &AtomicU64) {
     }
 }
 
+/// Waits up to 20 s for `pid` and checks it exited with 0; kills it and
+/// fails if it hangs.
+pub fn assert_child_succeeded(pid: libc::pid_t) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut status = 0;
+        // SAFETY: polling our own child.
+        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if done == pid {
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the child's dump failed: status {status:#x}"
+            );
+            return;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: killing our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the forked child hung");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Aborts the program unless dropped within `limit`: a test that deadlocks
 /// must fail, not hang CI.
 pub struct Watchdog(Arc<AtomicBool>);

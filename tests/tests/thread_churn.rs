@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use heapdump_tests::{read_graph, temp_path};
+use heapdump_tests::{assert_child_succeeded, read_graph, temp_path};
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
@@ -161,30 +161,6 @@ fn a_forked_child_can_dump() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     churner.join().unwrap();
     std::fs::remove_file(&path).unwrap();
-}
-
-/// Waits up to 20 s for `pid` and checks it exited with 0; kills it and
-/// fails if it hangs.
-fn assert_child_succeeded(pid: libc::pid_t) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let mut status = 0;
-        // SAFETY: polling our own child.
-        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if done == pid {
-            assert!(
-                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-                "the child's dump failed: status {status:#x}"
-            );
-            return;
-        }
-        if std::time::Instant::now() > deadline {
-            // SAFETY: killing our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("the forked child hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
 }
 
 /// A child forked while another thread keeps writing dumps can still

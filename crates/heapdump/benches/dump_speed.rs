@@ -505,7 +505,7 @@ fn main() {
     );
 
     let gbps = |row: &Row| row.file_bytes as f64 / row.seconds / 1e9;
-    let pause_shares: Vec<f64> = rows[..5].iter().map(pause_shares_of).collect();
+    let pause_shares: Vec<f64> = rows[..5].iter().map(pause_share).collect();
     let least_pause = pause_shares.iter().copied().fold(f64::INFINITY, f64::min);
     let worst_pause = pause_shares.iter().copied().fold(0.0, f64::max);
     println!();
@@ -539,8 +539,8 @@ fn main() {
         rows[6].seconds / rows[2].seconds,
         pause(&rows[5]),
         pause(&rows[6]),
-        pause_shares_of(&rows[5]) * 100.0,
-        pause_shares_of(&rows[6]) * 100.0,
+        pause_share(&rows[5]) * 100.0,
+        pause_share(&rows[6]) * 100.0,
         pause(&rows[1]),
         pause(&rows[2]),
     );
@@ -550,7 +550,7 @@ fn main() {
 }
 
 /// The longest stall of the probe thread as a share of its dump.
-fn pause_shares_of(row: &Row) -> f64 {
+fn pause_share(row: &Row) -> f64 {
     row.probe.max_call.as_secs_f64() / row.probe_dump_seconds
 }
 
