@@ -21,35 +21,56 @@ pub(crate) const MAX_FRAMES: usize = 64;
 /// every sampled allocation would cost as much as the walk.
 pub(crate) type FrameBuffer = [core::mem::MaybeUninit<usize>; MAX_FRAMES];
 
-/// Walks the frame-pointer chain of the calling thread.
+/// A stack [`capture`]d from the frame-pointer chain.
+pub(crate) struct Captured<'a> {
+    /// Return addresses, innermost first.
+    pub(crate) pcs: &'a [usize],
+    /// Their hash, computed during the walk (a second pass over the frames
+    /// cost as much as the walk itself).
+    pub(crate) hash: StackHash,
+}
+
+/// Walks the frame-pointer chain of the calling thread, leaving out the
+/// first return address (into the caller of `capture`, which is inside the
+/// tracker).
 ///
 /// `[stack_low, stack_high)` is the thread's stack. The walk only runs when
 /// the stack pointer is inside it (code running on another stack, a
 /// coroutine's or a signal stack, gets no frames: the space between its
 /// stack pointer and the thread's stack top may be unmapped), and stops at
 /// the first frame pointer that is not above the previous one, not aligned,
-/// or outside `[stack pointer, stack_high)`. Returns the return addresses,
-/// innermost first, written into `buffer`.
+/// or outside `[stack pointer, stack_high)`. The return addresses are
+/// written into `buffer`.
 #[inline(never)]
-pub(crate) fn capture(stack_low: usize, stack_high: usize, buffer: &mut FrameBuffer) -> &[usize] {
+pub(crate) fn capture(
+    stack_low: usize,
+    stack_high: usize,
+    buffer: &mut FrameBuffer,
+) -> Captured<'_> {
     let mut len = 0;
-    let (mut frame, stack_pointer) = frame_and_stack_pointer();
-    if stack_pointer < stack_low || stack_pointer >= stack_high {
-        return &[];
+    let mut hasher = StackHasher::new();
+    let word = core::mem::size_of::<usize>();
+    let (frame, stack_pointer) = frame_and_stack_pointer();
+    // Frames live between the stack pointer and the top of the stack, each
+    // above the one before (checked below, so only the first needs to be
+    // checked against the stack pointer). Without frame pointers the
+    // register may hold anything: these bounds keep the walk inside the
+    // mapped part of the stack.
+    let Some(last_frame) = stack_high.checked_sub(2 * word) else {
+        return Captured {
+            pcs: &[],
+            hash: hasher.finish(0),
+        };
+    };
+    if stack_pointer < stack_low || stack_pointer >= stack_high || frame < stack_pointer {
+        return Captured {
+            pcs: &[],
+            hash: hasher.finish(0),
+        };
     }
-    // Frames live between the stack pointer and the top of the stack. Without
-    // frame pointers the register may hold anything: these bounds keep the
-    // walk inside the mapped part of the stack.
-    while len < MAX_FRAMES {
-        let word = core::mem::size_of::<usize>();
-        if frame < stack_pointer
-            || !frame.is_multiple_of(word)
-            || frame
-                .checked_add(2 * word)
-                .is_none_or(|end| end > stack_high)
-        {
-            break;
-        }
+    let mut frame = frame;
+    let mut skip = true;
+    while len < MAX_FRAMES && frame <= last_frame && frame.is_multiple_of(word) {
         // SAFETY: [frame, frame + 2 words) lies inside the current thread's
         // stack, above the current frame, so it is mapped and readable.
         let (next, return_address) = unsafe {
@@ -59,15 +80,22 @@ pub(crate) fn capture(stack_low: usize, stack_high: usize, buffer: &mut FrameBuf
         if return_address == 0 {
             break;
         }
-        buffer[len].write(return_address);
-        len += 1;
+        if !skip {
+            buffer[len].write(return_address);
+            hasher.add(return_address);
+            len += 1;
+        }
+        skip = false;
         if next <= frame {
             break;
         }
         frame = next;
     }
-    // SAFETY: the first `len` entries were written above.
-    unsafe { core::slice::from_raw_parts(buffer.as_ptr().cast::<usize>(), len) }
+    Captured {
+        // SAFETY: the first `len` entries were written above.
+        pcs: unsafe { core::slice::from_raw_parts(buffer.as_ptr().cast::<usize>(), len) },
+        hash: hasher.finish(len),
+    }
 }
 
 /// The frame-pointer and stack-pointer registers.
@@ -99,9 +127,13 @@ fn frame_and_stack_pointer() -> (usize, usize) {
 /// Entries of a thread's [`SiteCache`].
 const SITE_CACHE_ENTRIES: usize = 64;
 
-/// A thread's recently seen stacks: `(hash, id)` pairs, direct-mapped by
-/// hash. A hit is checked against the depot's frames, so a hash collision
-/// costs a lookup, never a wrong id.
+/// A thread's recently seen stacks, direct-mapped by hash. An entry holds
+/// a stack's [`StackHash`] (the primary hash and the top 32 bits of the
+/// secondary) and its id. A hit is taken on the 96 bits alone, without
+/// comparing frames (reading the depot's copy of the frames was a cache miss
+/// on every sampled allocation): two different stacks this thread records
+/// would have to agree in 96 bits of two independent hashes, a chance of
+/// about n²/2^97 for n stacks (below 10^-17 for a million).
 pub(crate) struct SiteCache {
     entries: [core::cell::Cell<(u64, u64)>; SITE_CACHE_ENTRIES],
 }
@@ -152,18 +184,68 @@ pub(crate) struct Depot {
     shards: [DepotShard; DEPOT_SHARDS],
 }
 
-fn hash_frames(pcs: &[usize]) -> u64 {
-    // The multiplications do not depend on each other, so they overlap; only
-    // the rotate and xor are serial (a chained multiply per frame was a
-    // tenth of the cost of recording every allocation's stack). Equal
-    // hashes are always confirmed by comparing the frames.
-    let mut hash: u64 = pcs.len() as u64;
-    for &pc in pcs {
-        hash = hash.rotate_left(23) ^ (pc as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+/// Two independent hashes of a stack's frames. `primary` places the stack
+/// in the depot (where equal hashes are confirmed by comparing frames);
+/// both together identify it in a thread's [`SiteCache`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StackHash {
+    /// Never 0 (forced odd): 0 marks an empty slot or cache entry.
+    primary: u64,
+    secondary: u64,
+}
+
+/// Hashes frames one at a time, in two lanes with their own multiplier and
+/// rotation. The multiplications do not depend on each other, so they
+/// overlap; only the rotates and xors are serial (a chained multiply per
+/// frame was a tenth of the cost of recording every allocation's stack).
+struct StackHasher {
+    primary: u64,
+    secondary: u64,
+}
+
+impl StackHasher {
+    #[inline(always)]
+    fn new() -> StackHasher {
+        StackHasher {
+            primary: 0,
+            secondary: u64::MAX,
+        }
     }
+
+    #[inline(always)]
+    fn add(&mut self, pc: usize) {
+        let pc = pc as u64;
+        self.primary = self.primary.rotate_left(23) ^ pc.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.secondary = self.secondary.rotate_left(29) ^ pc.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    }
+
+    /// The hash of the `len` frames added.
+    #[inline(always)]
+    fn finish(self, len: usize) -> StackHash {
+        let len = len as u64;
+        StackHash {
+            primary: mix(self.primary ^ len, 0xBF58_476D_1CE4_E5B9) | 1,
+            secondary: mix(self.secondary ^ len, 0x94D0_49BB_1331_11EB),
+        }
+    }
+}
+
+/// The hash of `pcs`, as [`capture`] computes it during its walk.
+#[cfg(test)]
+fn hash_frames(pcs: &[usize]) -> StackHash {
+    let mut hasher = StackHasher::new();
+    for &pc in pcs {
+        hasher.add(pc);
+    }
+    hasher.finish(pcs.len())
+}
+
+/// The final mix of one hash lane (a splitmix64 step).
+#[inline(always)]
+fn mix(mut hash: u64, multiplier: u64) -> u64 {
     hash ^= hash >> 29;
-    hash = hash.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    (hash ^ (hash >> 32)) | 1
+    hash = hash.wrapping_mul(multiplier);
+    hash ^ (hash >> 32)
 }
 
 /// Stack ids encode (shard, arena offset): `start * DEPOT_SHARDS + shard + 1`.
@@ -194,48 +276,32 @@ impl Depot {
     /// out of memory (the allocation then counts as not sampled). Looks in
     /// the thread's `cache` first, which saves the shard lock (a cache line
     /// shared by all threads) for stacks this thread has seen.
-    pub(crate) fn intern(&self, pcs: &[usize], cache: &SiteCache) -> u64 {
-        let hash = hash_frames(pcs);
-        let entry = &cache.entries[(hash >> 7) as usize % SITE_CACHE_ENTRIES];
-        let (cached_hash, cached_id) = entry.get();
-        if cached_hash == hash && self.frames_of_id(cached_id) == Some(pcs) {
-            return cached_id;
+    pub(crate) fn intern(&self, stack: &Captured<'_>, cache: &SiteCache) -> u32 {
+        let (pcs, hash) = (stack.pcs, stack.hash);
+        let entry = &cache.entries[(hash.primary >> 7) as usize % SITE_CACHE_ENTRIES];
+        let check = hash.secondary & !u64::from(u32::MAX);
+        let (cached_primary, cached_rest) = entry.get();
+        if cached_primary == hash.primary && cached_rest & !u64::from(u32::MAX) == check {
+            return cached_rest as u32;
         }
-        let id = self.intern_hashed(hash, pcs);
+        let id = self.intern_hashed(hash.primary, pcs);
         if id != 0 {
-            entry.set((hash, id));
+            entry.set((hash.primary, check | u64::from(id)));
         }
         id
     }
 
-    /// The frames of stack `id`, read without the shard's lock: a stack's
-    /// words never change once stored, and the arena never moves. Only for
-    /// ids this thread got from the depot (which ordered the stores before).
-    fn frames_of_id(&self, id: u64) -> Option<&[usize]> {
-        let index = id.checked_sub(1)?;
-        let shard = self.shards.get((index % DEPOT_SHARDS as u64) as usize)?;
-        let start = (index / DEPOT_SHARDS as u64) as usize;
-        // SAFETY: `arena` is written once, before the first id of the shard
-        // is handed out, and never again; reading it races with nothing.
-        let arena = unsafe { (*shard.data.get()).arena };
-        if arena.is_null() {
-            return None;
-        }
-        // SAFETY: `start` names a stack stored by `intern_locked`: its length
-        // and then its frames.
-        unsafe {
-            let stack = arena.add(start);
-            Some(core::slice::from_raw_parts(stack.add(1), *stack))
-        }
-    }
-
-    fn intern_hashed(&self, hash: u64, pcs: &[usize]) -> u64 {
+    fn intern_hashed(&self, hash: u64, pcs: &[usize]) -> u32 {
         let shard_index = (hash >> 40) as usize & (DEPOT_SHARDS - 1);
         let shard = &self.shards[shard_index];
         shard.lock.lock();
         // SAFETY: we hold the shard's lock.
         let data = unsafe { &mut *shard.data.get() };
-        let id = intern_locked(data, hash, pcs).map_or(0, |start| make_id(shard_index, start));
+        // Ids fit in 32 bits (the arena's word offsets times the shards), so
+        // the conversion only fails if that ever changes: not sampled then.
+        let id = intern_locked(data, hash, pcs)
+            .and_then(|start| u32::try_from(make_id(shard_index, start)).ok())
+            .unwrap_or(0);
         shard.lock.unlock();
         id
     }
@@ -388,5 +454,88 @@ impl Drop for DepotGuard<'_> {
         for shard in &self.depot.shards {
             shard.lock.unlock();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stack captured from a known depth: `depth` nested calls below the
+    /// caller, then `capture` (whose first return address, into
+    /// `nested`, is left out).
+    #[inline(never)]
+    fn nested(depth: usize, buffer: &mut FrameBuffer) -> (Vec<usize>, StackHash) {
+        if depth > 0 {
+            let result = nested(depth - 1, buffer);
+            // Not a tail call: each level keeps its frame.
+            core::hint::black_box(depth);
+            return result;
+        }
+        let (low, high) = sys::thread_stack_bounds().expect("this thread's stack");
+        let stack = capture(low, high, buffer);
+        (stack.pcs.to_vec(), stack.hash)
+    }
+
+    #[test]
+    fn the_walk_hashes_the_frames_it_returns() {
+        let mut buffer = [core::mem::MaybeUninit::uninit(); MAX_FRAMES];
+        let (shallow, shallow_hash) = nested(0, &mut buffer);
+        let (deep, deep_hash) = nested(5, &mut buffer);
+        // The test harness's frames, then this test's, then 5 more.
+        assert!(shallow.len() >= 3, "{shallow:x?}");
+        assert_eq!(deep.len(), shallow.len() + 5, "{deep:x?} vs {shallow:x?}");
+        assert_eq!(shallow_hash, hash_frames(&shallow));
+        assert_eq!(deep_hash, hash_frames(&deep));
+        assert_ne!(shallow_hash, deep_hash);
+        // The outer frames are the same stack.
+        assert_eq!(deep[deep.len() - shallow.len() + 1..], shallow[1..]);
+    }
+
+    #[test]
+    fn equal_stacks_share_an_id_and_others_do_not() {
+        static DEPOT: Depot = Depot::new();
+        let cache = SiteCache::new();
+        let intern = |pcs: &[usize]| {
+            DEPOT.intern(
+                &Captured {
+                    pcs,
+                    hash: hash_frames(pcs),
+                },
+                &cache,
+            )
+        };
+        let stacks: Vec<Vec<usize>> = (0..2000usize)
+            .map(|i| {
+                (0..1 + i % 20)
+                    .map(|frame| 0x40_0000 + frame * 64 + i)
+                    .collect()
+            })
+            .collect();
+        let ids: Vec<u32> = stacks.iter().map(|pcs| intern(pcs)).collect();
+        assert!(ids.iter().all(|&id| id != 0));
+        let distinct: std::collections::HashSet<u32> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), stacks.len());
+        // Again, through the cache or the depot: the same ids.
+        for (pcs, &id) in stacks.iter().zip(&ids).rev() {
+            assert_eq!(intern(pcs), id);
+        }
+        // Frames in another order, or one frame fewer, are another stack.
+        let mut swapped = stacks[5].clone();
+        swapped.swap(0, 1);
+        assert_ne!(intern(&swapped), ids[5]);
+        assert_ne!(intern(&stacks[5][1..]), ids[5]);
+        let guard = DEPOT.lock_all();
+        let mut stored = 0;
+        guard
+            .for_each(|id, frames| {
+                if let Some(index) = ids.iter().position(|&known| u64::from(known) == id) {
+                    assert_eq!(frames, &stacks[index][..]);
+                }
+                stored += 1;
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert_eq!(stored, stacks.len() + 2);
     }
 }

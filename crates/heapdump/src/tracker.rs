@@ -275,14 +275,28 @@ impl ThreadState {
     #[cold]
     #[inline(never)]
     fn allocation_event(&self, record: &ThreadRecord, size: usize) -> u32 {
-        STATE.live.publish_live(record, size, false);
-        // Bytes allocated since the last event, this allocation included.
-        let counted = (self.event_span.get().saturating_sub(self.until_event.get()))
-            .saturating_add(size as u64);
         let rate = sample_rate();
-        let (sampled, span) = if rate <= 1 {
-            (true, 0)
+        let sampled = if rate <= 1 {
+            // Every allocation is sampled, so every one comes here (the
+            // event countdown stays 0); the live bytes are published every
+            // `PEAK_STEP` bytes, counted down in `until_sample`.
+            let left = self.until_sample.get();
+            if left > size as u64 {
+                self.until_sample.set(left - size as u64);
+            } else {
+                STATE.live.publish_live(record, size, false);
+                self.until_sample.set(PEAK_STEP as u64);
+            }
+            // Another rate later draws its first interval afresh.
+            self.drawn_rate.set(1);
+            self.event_span.set(0);
+            self.until_event.set(0);
+            true
         } else {
+            STATE.live.publish_live(record, size, false);
+            // Bytes allocated since the last event, this allocation included.
+            let counted = (self.event_span.get().saturating_sub(self.until_event.get()))
+                .saturating_add(size as u64);
             let mut until_sample = self.until_sample.get();
             if until_sample == 0 || self.drawn_rate.get() != rate {
                 // First allocation of this thread, or the rate changed.
@@ -291,16 +305,16 @@ impl ThreadState {
             }
             let sampled = counted >= until_sample;
             until_sample = if sampled {
-                self.drawn_rate.set(rate);
                 self.next_interval(rate)
             } else {
                 until_sample - counted
             };
             self.until_sample.set(until_sample);
-            (sampled, until_sample.min(PEAK_STEP as u64))
+            let span = until_sample.min(PEAK_STEP as u64);
+            self.event_span.set(span);
+            self.until_event.set(span);
+            sampled
         };
-        self.event_span.set(span);
-        self.until_event.set(span);
         if sampled {
             sample_site(self)
         } else {
@@ -386,10 +400,9 @@ fn sample_site(thread: &ThreadState) -> u32 {
         return 0;
     }
     let mut buffer = [core::mem::MaybeUninit::uninit(); stacks::MAX_FRAMES];
-    let pcs = stacks::capture(low, high, &mut buffer);
-    // The first return address is into `allocation_event`.
-    let id = STATE.depot.intern(&pcs[1.min(pcs.len())..], &thread.sites);
-    u32::try_from(id).unwrap_or(0)
+    // Leaves out the first return address, into `allocation_event`.
+    let stack = stacks::capture(low, high, &mut buffer);
+    STATE.depot.intern(&stack, &thread.sites)
 }
 
 impl<A: GlobalAlloc> Tracker<A> {
