@@ -3,10 +3,11 @@
 so that designs of the tracker are compared under the same machine load.
 
 Each round runs the `system`, `sampled` and `every` children of each binary
-in turn; it prints medians and each mode's ratio against `system` of the
-same binary (wall and thread CPU time, the median of the per-round CPU
-ratios, and the fastest run's: on a noisy machine the fastest of many short
-runs is the steadiest figure). Figures only: nothing is asserted.
+in turn (or the modes given with --modes, the first being the baseline); it
+prints medians and each mode's ratio against the baseline of the same
+binary (wall and thread CPU time, the median of the per-round CPU ratios,
+and the fastest run's: on a noisy machine the fastest of many short runs is
+the steadiest figure). Figures only: nothing is asserted.
 
     # the bench binary of another commit, built apart from this tree:
     git worktree add /tmp/old <commit>
@@ -24,6 +25,14 @@ runs is the steadiest figure). Figures only: nothing is asserted.
     (cd /tmp/pass && git apply crates/heapdump/benches/variants/pass-through.patch && \\
         CARGO_TARGET_DIR=/tmp/pass-target cargo bench -p heapdump --bench alloc_overhead --no-run)
     (likewise header-only.patch), then compare all three with --rounds 31 --ops 300000.
+
+    # prototypes of other ways of recording blocks, as extra modes of one
+    # bench binary (header-less-prototypes.patch; see docs/PERFORMANCE.md):
+    git worktree add --detach /tmp/proto HEAD
+    (cd /tmp/proto && git apply crates/heapdump/benches/variants/header-less-prototypes.patch && \\
+        CARGO_TARGET_DIR=/tmp/proto-target cargo bench -p heapdump --bench alloc_overhead --no-run)
+    crates/heapdump/benches/compare_builds.py proto=/tmp/proto-target/release/deps/alloc_overhead-<hash> \\
+        --modes system,count,nobusy,shadow,log,sampled --rounds 21 --ops 1000000
 """
 import argparse
 import os
@@ -52,22 +61,25 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--ops", type=int, default=2_000_000)
     parser.add_argument("--workload", choices=["micro", "service"], default="micro")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="comma-separated HEAPDUMP_BENCH_MODE values; the first is the baseline")
     args = parser.parse_args()
     builds = dict(build.split("=", 1) for build in args.builds)
+    modes = args.modes.split(",")
     results = {}
     for _ in range(args.rounds):
         for name, binary in builds.items():
-            for mode in MODES:
+            for mode in modes:
                 results.setdefault((name, mode), []).append(
                     run(binary, mode, args.threads, args.ops, args.workload))
     load = open("/proc/loadavg").read().split()[:3]
     print(f"workload={args.workload} threads={args.threads} rounds={args.rounds} ops={args.ops} "
           f"load average after: {' '.join(load)}")
     for name in builds:
-        base = results[(name, "system")]
+        base = results[(name, modes[0])]
         base_wall = statistics.median(wall for wall, _ in base)
         base_cpu = statistics.median(cpu for _, cpu in base)
-        for mode in MODES:
+        for mode in modes:
             runs = results[(name, mode)]
             wall = statistics.median(wall for wall, _ in runs)
             cpu = statistics.median(cpu for _, cpu in runs)
