@@ -50,5 +50,20 @@ fn dump_counts_match_stats_and_failures_are_errors() {
     let error = heapdump::write_raw_fd(fds[1], &heapdump::Options::default()).unwrap_err();
     assert!(error.to_string().contains("Broken pipe"), "{error}");
     unsafe { libc::close(fds[1]) };
+
+    // A full disk: /dev/full fails every write with ENOSPC.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let error = heapdump::write(&full).unwrap_err();
+    assert!(
+        matches!(&error, heapdump::Error::Io(io) if io.raw_os_error() == Some(libc::ENOSPC)),
+        "{error}"
+    );
+
+    // The process still allocates and dumps.
+    let report = heapdump::write(&std::fs::File::create("/dev/null").unwrap()).unwrap();
+    assert!(report.objects >= 1001);
     drop(boxes);
 }
