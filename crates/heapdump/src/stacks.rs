@@ -31,8 +31,11 @@ pub(crate) struct Captured<'a> {
 }
 
 /// Walks the frame-pointer chain of the calling thread, leaving out the
-/// first return address (into the caller of `capture`, which is inside the
-/// tracker).
+/// first return address read, which is inside the tracker: into the caller
+/// of `capture`, or, where the compiler reads the frame-pointer register
+/// before `capture`'s own prologue (release builds do), into the caller's
+/// caller (the tracker's `GlobalAlloc` entry point). The reader strips any
+/// allocator frames left (`Stack::allocator_frames`).
 ///
 /// `[stack_low, stack_high)` is the thread's stack. The walk only runs when
 /// the stack pointer is inside it (code running on another stack, a
@@ -129,11 +132,12 @@ const SITE_CACHE_ENTRIES: usize = 64;
 
 /// A thread's recently seen stacks, direct-mapped by hash. An entry holds
 /// a stack's [`StackHash`] (the primary hash and the top 32 bits of the
-/// secondary) and its id. A hit is taken on the 96 bits alone, without
-/// comparing frames (reading the depot's copy of the frames was a cache miss
-/// on every sampled allocation): two different stacks this thread records
-/// would have to agree in 96 bits of two independent hashes, a chance of
-/// about n²/2^97 for n stacks (below 10^-17 for a million).
+/// secondary) and its id. A hit is taken on those 95 bits alone (the
+/// primary's lowest bit is always 1), without comparing frames (reading the
+/// depot's copy of the frames was a cache miss on every sampled
+/// allocation): two different stacks this thread records would have to
+/// agree in 95 bits of two independent hashes, a chance of about n²/2^96
+/// for n stacks (about 10^-17 for a million).
 pub(crate) struct SiteCache {
     entries: [core::cell::Cell<(u64, u64)>; SITE_CACHE_ENTRIES],
 }
@@ -323,6 +327,12 @@ impl Depot {
     }
 }
 
+/// Where a stack of hash `hash` is looked for first, in a slot array of
+/// `mask + 1` slots. Not the hash's lowest bit: it is always 1.
+fn home_slot(hash: u64, mask: usize) -> usize {
+    (hash >> 1) as usize & mask
+}
+
 /// Finds or stores `pcs`; returns its arena offset.
 fn intern_locked(data: &mut DepotShardData, hash: u64, pcs: &[usize]) -> Option<u32> {
     if data.arena.is_null() {
@@ -332,7 +342,7 @@ fn intern_locked(data: &mut DepotShardData, hash: u64, pcs: &[usize]) -> Option<
         grow_depot(data)?;
     }
     let mask = data.capacity - 1;
-    let mut index = (hash as usize) & mask;
+    let mut index = home_slot(hash, mask);
     loop {
         // SAFETY: masked index into the slot array.
         let slot = unsafe { &mut *data.slots.add(index) };
@@ -386,7 +396,7 @@ fn grow_depot(data: &mut DepotShardData) -> Option<()> {
         if slot.hash == 0 {
             continue;
         }
-        let mut index = (slot.hash as usize) & mask;
+        let mut index = home_slot(slot.hash, mask);
         // SAFETY: masked indices into the new zeroed array.
         unsafe {
             while (*new_slots.add(index)).hash != 0 {

@@ -279,9 +279,12 @@ impl ThreadState {
         let sampled = if rate <= 1 {
             // Every allocation is sampled, so every one comes here (the
             // event countdown stays 0); the live bytes are published every
-            // `PEAK_STEP` bytes, counted down in `until_sample`.
+            // `PEAK_STEP` bytes, counted down in `until_sample`. Until this
+            // thread has been here, `until_sample` holds an interval drawn at
+            // the rate before (which another thread may have changed), not
+            // that countdown.
             let left = self.until_sample.get();
-            if left > size as u64 {
+            if left > size as u64 && self.drawn_rate.get() == 1 {
                 self.until_sample.set(left - size as u64);
             } else {
                 STATE.live.publish_live(record, size, false);
@@ -391,8 +394,8 @@ fn inner_layout(layout: Layout) -> Option<Layout> {
 }
 
 /// The allocation-site stack of a sampled allocation, or 0. Inlined into
-/// its one caller, [`ThreadState::allocation_event`], whose frame is then
-/// the first one walked.
+/// its one caller, [`ThreadState::allocation_event`], so that the walk
+/// starts at most two frames inside the tracker (see [`stacks::capture`]).
 #[inline(always)]
 fn sample_site(thread: &ThreadState) -> u32 {
     let (low, high) = thread.stack_bounds();

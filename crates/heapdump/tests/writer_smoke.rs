@@ -63,7 +63,7 @@ fn dump_counts_match_stats_and_failures_are_errors() {
     );
 
     // The process still allocates and dumps.
-    let report = heapdump::write(&std::fs::File::create("/dev/null").unwrap()).unwrap();
+    let report = heapdump::write(std::fs::File::create("/dev/null").unwrap()).unwrap();
     assert!(report.objects >= 1001);
     drop(boxes);
 }
