@@ -59,18 +59,17 @@ pub(crate) fn capture(
     // checked against the stack pointer). Without frame pointers the
     // register may hold anything: these bounds keep the walk inside the
     // mapped part of the stack.
-    let Some(last_frame) = stack_high.checked_sub(2 * word) else {
-        return Captured {
-            pcs: &[],
-            hash: hasher.finish(0),
-        };
-    };
-    if stack_pointer < stack_low || stack_pointer >= stack_high || frame < stack_pointer {
+    if stack_high < 2 * word
+        || stack_pointer < stack_low
+        || stack_pointer >= stack_high
+        || frame < stack_pointer
+    {
         return Captured {
             pcs: &[],
             hash: hasher.finish(0),
         };
     }
+    let last_frame = stack_high - 2 * word;
     let mut frame = frame;
     let mut skip = true;
     while len < MAX_FRAMES && frame <= last_frame && frame.is_multiple_of(word) {
