@@ -240,6 +240,14 @@ impl Drop for SigpipeBlock {
     }
 }
 
+/// The calling process's id, from the kernel: a C library that caches it
+/// would give the parent's in a child forked with a bare `clone`.
+/// Async-signal-safe.
+pub(crate) fn process_id() -> libc::pid_t {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_getpid) as libc::pid_t }
+}
+
 /// Copies `out.len()` bytes of this process's memory at `source` into
 /// `out` without faulting (`process_vm_readv`): `false` if any of it is not
 /// mapped (a library unloaded since its segments were listed, say). Where
@@ -257,12 +265,8 @@ pub(crate) unsafe fn read_own_memory(source: usize, out: &mut [u8]) -> bool {
         iov_base: source as *mut libc::c_void,
         iov_len: out.len(),
     };
-    // The pid from the kernel: a C library that caches it would give the
-    // parent's in a child forked with a bare `clone`.
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::syscall(libc::SYS_getpid) } as libc::pid_t;
     // SAFETY: one local iovec over `out`; the kernel checks the remote one.
-    let read = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    let read = unsafe { libc::process_vm_readv(process_id(), &local, 1, &remote, 1, 0) };
     if read == out.len() as isize {
         return true;
     }

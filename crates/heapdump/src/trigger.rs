@@ -111,9 +111,8 @@ extern "C" fn wake_dumper(_signal: libc::c_int) {
     // means a dump is already due, so a failed write loses nothing.
     unsafe {
         let saved_errno = *libc::__errno_location();
-        let pid = libc::syscall(libc::SYS_getpid) as i32;
         let fd = WAKE_FD.load(Ordering::Acquire);
-        if fd >= 0 && pid == OWNER_PID.load(Ordering::Relaxed) {
+        if fd >= 0 && crate::sys::process_id() == OWNER_PID.load(Ordering::Relaxed) {
             libc::write(fd, [1u8].as_ptr().cast(), 1);
         }
         *libc::__errno_location() = saved_errno;
