@@ -6,7 +6,9 @@
 
 #![no_main]
 
-use heapdump_reader::{parse, HeapGraph, RootNamer, Summary};
+use heapdump_reader::{parse, HeapGraph};
+use heapdump_symbols::RootNamer;
+use heapdump_analysis::Summary;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -19,9 +19,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use heapdump_reader::{
-    Binary, DumpFile, HeapGraph, ObjectId, RootKind, RootNamer, RootReference, Summary,
-};
+use heapdump_analysis::Summary;
+use heapdump_reader::{DumpFile, HeapGraph, ObjectId, RootKind, RootReference};
+use heapdump_symbols::{Binary, RootNamer};
 use heapdump_tests::Facts;
 
 fn repo() -> PathBuf {

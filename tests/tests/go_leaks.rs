@@ -35,7 +35,8 @@ use std::path::{Path, PathBuf};
 
 use heapdump_analysis::leaks::{leaks, LeakOptions, SuspectKind};
 use heapdump_analysis::{analyze, DomNode};
-use heapdump_reader::{Binary, DumpFile, HeapGraph, ObjectId, RootNamer};
+use heapdump_reader::{DumpFile, HeapGraph, ObjectId};
+use heapdump_symbols::{Binary, RootNamer};
 use heapdump_tests::Facts;
 
 fn dumps() -> PathBuf {

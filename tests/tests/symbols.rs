@@ -12,8 +12,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use heapdump_analysis::class::{Classifier, Grouping};
-use heapdump_reader::symbolize::{infer_types, Symbolizer};
-use heapdump_reader::{Binary, DumpFile, ErrorKind, HeapGraph, Object};
+use heapdump_reader::{DumpFile, HeapGraph, Object};
+use heapdump_symbols::symbolize::{infer_types, Symbolizer};
+use heapdump_symbols::Binary;
 use heapdump_tests::temp_path;
 
 #[global_allocator]
@@ -276,7 +277,7 @@ fn another_binary_is_refused_and_stripped_ones_fall_back() {
         Err(error) => error,
     };
     assert!(
-        matches!(error.kind, ErrorKind::BinaryMismatch { .. }),
+        matches!(error, heapdump_symbols::Error::BinaryMismatch { .. }),
         "{error}"
     );
     assert!(error.to_string().contains("build-id"), "{error}");

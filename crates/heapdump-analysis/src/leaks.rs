@@ -543,7 +543,7 @@ impl LeakReport {
     /// Names the root words of the suspects' paths from the dumped
     /// executable's symbols (see [`RootPath::name_root`]), in the paths and
     /// in the summaries.
-    pub fn name_roots(&mut self, graph: &HeapGraph<'_>, namer: &heapdump_reader::RootNamer<'_>) {
+    pub fn name_roots(&mut self, graph: &HeapGraph<'_>, namer: &heapdump_symbols::RootNamer<'_>) {
         for suspect in &mut self.suspects {
             if let Some(path) = &mut suspect.path {
                 path.name_root(graph, namer);

@@ -13,7 +13,8 @@
 //!   [`retained`](retained::retained) (the dominator tree from the top),
 //!   [`leaks`](leaks::leaks) (leak suspects and unreachable objects),
 //!   [`path`](paths::path) (why an object is alive) and
-//!   [`diff`](diff::diff) (what grew between two dumps).
+//!   [`diff`](diff::diff) (what grew between two dumps), and the one-page
+//!   [`Summary`] (`heapdump summary`).
 //!
 //! ```no_run
 //! use heapdump_reader::{parse, DumpFile, HeapGraph};
@@ -40,8 +41,10 @@ pub mod leaks;
 pub mod paths;
 pub mod retained;
 pub mod roots;
+pub mod summary;
 pub mod top;
 
 pub use analysis::{analyze, analyze_with_progress, Analysis, Dominator, Reachability, Step};
 pub use class::{Classifier, GroupKey, GroupLabel, Grouping, ObjectClass, SizeClass};
 pub use dominators::{DomNode, Dominators, FlowGraph};
+pub use summary::Summary;

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use heapdump_reader::{HeapGraph, ObjectId, RootId, RootNamer};
+use heapdump_reader::{HeapGraph, ObjectId, RootId};
+use heapdump_symbols::RootNamer;
 use rayon::prelude::*;
 use serde::Serialize;
 

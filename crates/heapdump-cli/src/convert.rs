@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use heapdump_convert::output::AtomicFile;
 use heapdump_convert::{dot, hprof};
-use heapdump_reader::{Binary, HeapGraph, RootNamer};
+use heapdump_reader::HeapGraph;
+use heapdump_symbols::{Binary, RootNamer};
 
 use crate::human::parse_address;
 use crate::{load, Result};

@@ -4,8 +4,9 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use heapdump_reader::symbolize::{infer_types, Source, Symbolizer};
-use heapdump_reader::{parse, Binary, Dump, DumpFile, HeapGraph, RootNamer};
+use heapdump_reader::{parse, Dump, DumpFile, HeapGraph};
+use heapdump_symbols::symbolize::{infer_types, Source, Symbolizer};
+use heapdump_symbols::{Binary, RootNamer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Result;

@@ -3,8 +3,10 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use heapdump_analysis::Summary;
 use heapdump_reader::dump::contents_mode_name;
-use heapdump_reader::{Hex, RootNamer, Summary};
+use heapdump_reader::Hex;
+use heapdump_symbols::RootNamer;
 
 use crate::describe::{emit, frames_up_to};
 use crate::human::{bytes, count, plural, size_bound, utc_time};
@@ -347,7 +349,7 @@ fn print_header(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
 /// The Go header lines.
 fn print_go_header(
     summary: &Summary,
-    go: &heapdump_reader::summary::GoMemStatsSummary,
+    go: &heapdump_analysis::summary::GoMemStatsSummary,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let info = &summary.info;
@@ -401,7 +403,7 @@ fn print_globals(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
 
 /// Goroutines by status and wait reason.
 fn print_goroutines(
-    goroutines: &heapdump_reader::summary::GoroutineSummary,
+    goroutines: &heapdump_analysis::summary::GoroutineSummary,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out)?;
@@ -434,7 +436,7 @@ fn print_goroutines(
 /// The Go runtime's memstats against what the dump holds.
 fn print_go_memstats(
     summary: &Summary,
-    go: &heapdump_reader::summary::GoMemStatsSummary,
+    go: &heapdump_analysis::summary::GoMemStatsSummary,
     agree: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {

@@ -23,7 +23,8 @@ use std::io::{self, Write};
 use dot_writer::{Attributes, DotWriter, Shape, Style};
 use heapdump_analysis::paths::ShortestPathTree;
 use heapdump_analysis::{Analysis, DomNode};
-use heapdump_reader::{HeapGraph, ObjectId, RootId, RootNamer};
+use heapdump_reader::{HeapGraph, ObjectId, RootId};
+use heapdump_symbols::RootNamer;
 
 /// Which part of the graph to draw.
 #[derive(Clone, Debug, PartialEq, Eq)]

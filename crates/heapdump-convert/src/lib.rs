@@ -12,7 +12,8 @@
 //! ```no_run
 //! use std::io::BufWriter;
 //! use heapdump_convert::{hprof, output::AtomicFile};
-//! use heapdump_reader::{parse, DumpFile, HeapGraph, RootNamer};
+//! use heapdump_reader::{parse, DumpFile, HeapGraph};
+//! use heapdump_symbols::RootNamer;
 //!
 //! let file = DumpFile::open("service.hdump")?;
 //! let dump = parse(file.bytes(), &mut |_, _| {})?;

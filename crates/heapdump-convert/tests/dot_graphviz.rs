@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use heapdump_convert::dot::{self, View};
-use heapdump_reader::{parse, DumpFile, HeapGraph, RootNamer};
+use heapdump_reader::{parse, DumpFile, HeapGraph};
+use heapdump_symbols::RootNamer;
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();

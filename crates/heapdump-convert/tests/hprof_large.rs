@@ -10,9 +10,8 @@
 use std::io::{self, Write};
 
 use heapdump_convert::hprof::{self, Plan, Representation};
-use heapdump_reader::{
-    Dump, DumpInfo, HeapGraph, Object, PointerOffsets, Root, RootKind, RootNamer,
-};
+use heapdump_reader::{Dump, DumpInfo, HeapGraph, Object, PointerOffsets, Root, RootKind};
+use heapdump_symbols::RootNamer;
 
 const OBJECTS: u64 = 17_500;
 const OBJECT_SIZE: u64 = 255_992;

@@ -14,7 +14,8 @@ use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
 
 use heapdump_convert::hprof::{self, Plan};
-use heapdump_reader::{parse, DumpFile, HeapGraph, RootNamer};
+use heapdump_reader::{parse, DumpFile, HeapGraph};
+use heapdump_symbols::RootNamer;
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();

@@ -10,7 +10,8 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 
 use heapdump_convert::hprof::{self, Plan};
-use heapdump_reader::{parse, Binary, DumpFile, HeapGraph, RootNamer};
+use heapdump_reader::{parse, DumpFile, HeapGraph};
+use heapdump_symbols::{Binary, RootNamer};
 
 fn go_dumps() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples/go/dumps");

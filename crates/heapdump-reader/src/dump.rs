@@ -256,6 +256,25 @@ impl<'data> Root<'data> {
     }
 }
 
+impl Root<'_> {
+    /// An address-based name for the word at `offset`: for a global segment
+    /// `data+0x1a8`; for any other root, the root's name and, inside its
+    /// contents, the offset (`main.holder (goroutine 18, frame 0) +0x20`);
+    /// for a value ([`Root::values`]), the root's name. `heapdump-symbols`'
+    /// `RootNamer` names global words by symbol where it can, and falls back
+    /// to this.
+    pub fn slot_name(&self, offset: u64) -> String {
+        let inside = offset < self.contents.len() as u64;
+        if self.kind.is_global() && inside {
+            format!("{}+{offset:#x}", self.name)
+        } else if inside {
+            format!("{} +{offset:#x}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 /// What kind of memory a [`Root`] is.
 ///
 /// New kinds may be added (non-exhaustive): match with a `_` arm, or use

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 ///
 /// `offset` is the byte offset in the file where the offending thing starts:
 /// the field whose value is bad, the length field that runs past the end, the
-/// record that is out of place. For [`ErrorKind::Io`] and the errors about
-/// an executable ([`ErrorKind::BadBinary`], [`ErrorKind::BinaryMismatch`])
-/// it is 0.
+/// record that is out of place. For [`ErrorKind::Io`] it is 0.
 #[derive(Debug)]
 pub struct Error {
     /// Byte offset in the file of the offending field or record.
@@ -28,11 +26,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ErrorKind::Io { .. }
-            | ErrorKind::BadBinary { .. }
-            | ErrorKind::BinaryMismatch { .. } => {
-                write!(f, "{}", self.kind)
-            }
+            ErrorKind::Io { .. } => write!(f, "{}", self.kind),
             kind => write!(f, "at byte offset {}: {kind}", self.offset),
         }
     }
@@ -217,24 +211,6 @@ pub enum ErrorKind {
     UnsupportedGoHeader {
         /// The header line, without its newline.
         header: String,
-    },
-
-    /// The executable given with the dump cannot be used.
-    #[error("cannot use {} as the dumped program: {reason}", path.display())]
-    BadBinary {
-        /// The executable.
-        path: PathBuf,
-        /// Why not.
-        reason: String,
-    },
-
-    /// The executable given with the dump is not the one that was dumped.
-    #[error("{} does not match the dump: {reason}", path.display())]
-    BinaryMismatch {
-        /// The executable.
-        path: PathBuf,
-        /// What differs.
-        reason: String,
     },
 
     /// A record where it cannot be (a stack frame before any goroutine).

@@ -6,11 +6,12 @@
 //! memory images borrow the file's bytes, and finds the references between
 //! objects ([`HeapGraph`]): exactly where the dump says which words are
 //! pointers (Go), by scanning every word conservatively otherwise.
-//! [`HeapGraph`] implements petgraph's visit traits ([`graph_petgraph`]), so
-//! petgraph's algorithms run on it as it is.
-//! [`Summary`] is the one-page overview `heapdump summary` prints; a
-//! [`Binary`] (the dumped executable) lets [`RootNamer`] name global roots
-//! by symbol.
+//! With the feature `petgraph`, [`HeapGraph`] implements petgraph's visit
+//! traits (`graph_petgraph`), so petgraph's algorithms run on it as it is
+//! (the tests use them as an oracle).
+//! Names from the dumped program's binaries (frames, types, globals) are
+//! `heapdump-symbols`' job; the analyses are `heapdump-analysis`'; the whole
+//! pipeline in one call is `heapdump-inspect`.
 //!
 //! Nothing from the file is trusted: every length is checked against the
 //! bytes that remain, nothing is allocated from an unchecked count, and every
@@ -33,7 +34,6 @@
 
 #![warn(missing_docs)]
 
-pub mod binary;
 mod cursor;
 pub mod dump;
 pub mod error;
@@ -41,12 +41,9 @@ pub mod file;
 pub mod formats;
 pub mod go;
 pub mod graph;
+#[cfg(feature = "petgraph")]
 pub mod graph_petgraph;
-mod naming;
-pub mod summary;
-pub mod symbolize;
 
-pub use binary::{Binary, Symbol};
 pub use dump::{
     AllocatorStats, Dump, DumpInfo, Frame, Hex, Module, ModuleRange, Object, ObjectClass,
     PointerList, PointerOffsets, Pointers, Root, RootKind, Stack, StackId, ThreadCoverage,
@@ -57,8 +54,6 @@ pub use file::DumpFile;
 pub use formats::{parse, Format};
 pub use go::GoDump;
 pub use graph::{HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJECTS, MAX_ROOTS};
+#[cfg(feature = "petgraph")]
 pub use graph_petgraph::HeapNode;
 pub use heapdump_format::ContentsMode;
-pub use naming::RootNamer;
-pub use summary::Summary;
-pub use symbolize::{infer_types, Symbolizer};

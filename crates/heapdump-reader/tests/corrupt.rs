@@ -7,9 +7,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
+use heapdump_analysis::Summary;
 use heapdump_format::builder::{Body, DumpBuilder, EndCounts};
 use heapdump_format::tag;
-use heapdump_reader::{parse, Error, ErrorKind, HeapGraph, Summary};
+use heapdump_reader::{parse, Error, ErrorKind, HeapGraph};
 
 /// The system allocator, remembering the largest single allocation, so the
 /// tests can check that no count from a file sizes an allocation.

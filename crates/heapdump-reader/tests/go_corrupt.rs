@@ -6,7 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use heapdump_reader::{parse, ErrorKind, HeapGraph, Summary};
+use heapdump_analysis::Summary;
+use heapdump_reader::{parse, ErrorKind, HeapGraph};
 
 /// The system allocator, remembering the largest single allocation.
 struct Largest;

@@ -3,8 +3,9 @@
 mod common;
 
 use common::*;
+use heapdump_analysis::Summary;
 use heapdump_reader::{
-    parse, ContentsMode, HeapGraph, ObjectId, RootId, RootKind, RootReference, StackId, Summary,
+    parse, ContentsMode, HeapGraph, ObjectId, RootId, RootKind, RootReference, StackId,
 };
 
 fn build(bytes: &[u8]) -> HeapGraph<'_> {

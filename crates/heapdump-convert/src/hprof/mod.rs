@@ -53,7 +53,8 @@ mod plan;
 
 use std::io::{self, Write};
 
-use heapdump_reader::{HeapGraph, RootNamer};
+use heapdump_reader::HeapGraph;
+use heapdump_symbols::RootNamer;
 
 pub use plan::{DataClass, Plan, Representation};
 

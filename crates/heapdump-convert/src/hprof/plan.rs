@@ -5,9 +5,8 @@
 
 use std::collections::HashMap;
 
-use heapdump_reader::{
-    Dump, HeapGraph, Object, ObjectClass, ObjectId, Pointers, RootKind, RootNamer, Stack,
-};
+use heapdump_reader::{Dump, HeapGraph, Object, ObjectClass, ObjectId, Pointers, RootKind, Stack};
+use heapdump_symbols::RootNamer;
 
 use super::encode::basic;
 use super::Options;

@@ -14,10 +14,10 @@
 //!   build-id differs from the dump's), else the path the dump records when
 //!   that file is still there with the same build-id.
 //! - [`Symbolizer::symbolize`] resolves every unique PC once (`pc - 1`:
-//!   they are return addresses), in parallel, and fills [`Stack::frames`](crate::Stack::frames),
-//!   [`Stack::frame_pcs`](crate::Stack::frame_pcs) and [`Stack::allocator_frames`](crate::Stack::allocator_frames).
+//!   they are return addresses), in parallel, and fills [`Stack::frames`](heapdump_reader::Stack::frames),
+//!   [`Stack::frame_pcs`](heapdump_reader::Stack::frame_pcs) and [`Stack::allocator_frames`](heapdump_reader::Stack::allocator_frames).
 //! - [`infer_types`] names objects' types from their sites into
-//!   [`Dump::types`] and [`Object::type_index`](crate::Object) (marked
+//!   [`Dump::types`] and [`Object::type_index`](heapdump_reader::Object) (marked
 //!   [`TypeInfo::from_site`]), so every report groups by them.
 
 use std::collections::HashMap;
@@ -28,8 +28,9 @@ use gimli::{EndianSlice, RunTimeEndian};
 use object::{Object as _, ObjectSection as _};
 use rayon::prelude::*;
 
+use heapdump_reader::{Dump, Frame, Module, TypeIndex, TypeInfo};
+
 use crate::binary::Binary;
-use crate::dump::{Dump, Frame, Module, TypeIndex, TypeInfo};
 use crate::error::Error;
 
 type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
@@ -108,7 +109,7 @@ pub struct SymbolizeStats {
 impl Symbolizer {
     /// Finds the binaries of `dump`'s modules that hold a stack PC. `main`,
     /// when given, is the main executable (module 0): it is refused with
-    /// [`ErrorKind::BinaryMismatch`](crate::ErrorKind::BinaryMismatch) when
+    /// [`Error::BinaryMismatch`] when
     /// its build-id differs from the dump's. Other modules (and module 0
     /// without `main`) use the path the dump records, when that file exists
     /// with the same build-id; otherwise their PCs are named by offset.

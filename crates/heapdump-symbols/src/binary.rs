@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use object::{Object, ObjectSymbol, SymbolKind};
 
-use crate::dump::{Dump, RootKind};
-use crate::error::{Error, ErrorKind};
+use heapdump_reader::{Dump, Hex, Module, RootKind};
+
+use crate::error::Error;
 
 /// A symbol of the executable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,14 +56,9 @@ impl Binary {
     /// Reads the executable at `path` (memory-mapped).
     pub fn open(path: impl AsRef<Path>) -> Result<Binary, Error> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| {
-            Error::new(
-                0,
-                ErrorKind::Io {
-                    path: path.clone(),
-                    source,
-                },
-            )
+        let io = |source| Error::Io {
+            path: path.clone(),
+            source,
         };
         let file = std::fs::File::open(&path).map_err(io)?;
         // SAFETY: the mapping is read-only and private; a binary changed
@@ -79,14 +75,9 @@ impl Binary {
 
     fn from_data(path: PathBuf, data_arc: Arc<BinaryData>) -> Result<Binary, Error> {
         let data: &[u8] = data_arc.bytes();
-        let bad = |reason: String| {
-            Error::new(
-                0,
-                ErrorKind::BadBinary {
-                    path: path.clone(),
-                    reason,
-                },
-            )
+        let bad = |reason: String| Error::BadBinary {
+            path: path.clone(),
+            reason,
         };
         let file = object::read::File::parse(data)
             .map_err(|err| bad(format!("not an executable this reader knows: {err}")))?;
@@ -141,24 +132,21 @@ impl Binary {
 
     /// Checks that this binary is the one `module` was loaded from: their
     /// build-ids must be equal when both have one.
-    pub fn check_module(&self, module: &crate::dump::Module) -> Result<(), Error> {
+    pub fn check_module(&self, module: &Module) -> Result<(), Error> {
         if !module.build_id.is_empty()
             && !self.build_id.is_empty()
             && module.build_id != self.build_id
         {
-            return Err(Error::new(
-                0,
-                ErrorKind::BinaryMismatch {
-                    path: self.path.clone(),
-                    reason: format!(
-                        "its build-id {} is not the build-id {} of the dumped module {}: \
+            return Err(Error::BinaryMismatch {
+                path: self.path.clone(),
+                reason: format!(
+                    "its build-id {} is not the build-id {} of the dumped module {}: \
                          not the binary that was dumped (rebuilt since?)",
-                        crate::Hex(&self.build_id),
-                        crate::Hex(&module.build_id),
-                        module.path
-                    ),
-                },
-            ));
+                    Hex(&self.build_id),
+                    Hex(&module.build_id),
+                    module.path
+                ),
+            });
         }
         Ok(())
     }
@@ -211,14 +199,9 @@ impl Binary {
     /// its build-id must match the binary's when both have one. A dump with
     /// neither gives 0.
     pub fn load_bias(&self, dump: &Dump<'_>) -> Result<u64, Error> {
-        let mismatch = |reason: String| {
-            Error::new(
-                0,
-                ErrorKind::BinaryMismatch {
-                    path: self.path.clone(),
-                    reason,
-                },
-            )
+        let mismatch = |reason: String| Error::BinaryMismatch {
+            path: self.path.clone(),
+            reason,
         };
         if dump.go.is_some() {
             let mut bias = None;

@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dump::{AllocatorStats, Dump, DumpInfo, Module, Object, ObjectClass, RootKind, StackId};
-use crate::graph::{HeapGraph, ObjectId};
-use crate::naming::RootNamer;
+use heapdump_reader::{
+    AllocatorStats, Dump, DumpInfo, HeapGraph, Module, Object, ObjectClass, ObjectId, RootKind,
+    StackId,
+};
+use heapdump_symbols::RootNamer;
 
 /// Objects per parallel task when aggregating.
 const CHUNK: usize = 64 * 1024;
@@ -664,7 +666,7 @@ fn classes(dump: &Dump<'_>, top: usize) -> (u64, Vec<ClassSummary>) {
 }
 
 /// Goroutines by status and wait reason.
-fn goroutine_summary(go: &crate::go::GoDump) -> GoroutineSummary {
+fn goroutine_summary(go: &heapdump_reader::GoDump) -> GoroutineSummary {
     let mut by_status: HashMap<&'static str, u64> = HashMap::new();
     let mut by_reason: HashMap<&str, u64> = HashMap::new();
     let mut frames = 0u64;

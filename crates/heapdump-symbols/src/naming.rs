@@ -2,10 +2,10 @@
 //! the executable is given, `bss+0x8` without it; `main.holder (goroutine
 //! 18, frame 0) +0x20` for a frame slot.
 
+use heapdump_reader::{Dump, HeapGraph, Root, RootKind, RootReference};
+
 use crate::binary::Binary;
-use crate::dump::{Dump, Root, RootKind};
 use crate::error::Error;
-use crate::graph::{HeapGraph, RootReference};
 
 /// Names root words, with the dumped executable's symbols when there is
 /// one.
@@ -33,6 +33,17 @@ impl<'a> RootNamer<'a> {
             bias,
             main_module,
         })
+    }
+
+    /// A namer that uses `binary`'s symbols at `load_bias`, a bias already
+    /// found and checked by [`Binary::load_bias`] on `dump` (as
+    /// [`RootNamer::new`] does).
+    pub fn with_load_bias(dump: &Dump<'_>, binary: &'a Binary, load_bias: u64) -> RootNamer<'a> {
+        RootNamer {
+            binary: Some(binary),
+            bias: load_bias,
+            main_module: dump.modules.first().map_or(0, |module| module.id),
+        }
     }
 
     /// A namer without an executable: address-based names only.
@@ -72,24 +83,16 @@ impl<'a> RootNamer<'a> {
     /// (`main.holder (goroutine 18, frame 0) +0x20`); for a value
     /// ([`Root::values`]), the root's name.
     pub fn slot_name(&self, root: &Root<'_>, offset: u64) -> String {
-        let inside = offset < root.contents.len() as u64;
-        if root.kind.is_global() && inside {
-            let main = match root.kind {
-                RootKind::Segment { module_id } => module_id == self.main_module,
-                _ => true,
-            };
-            if main {
-                if let Some(name) = self.symbol_name(root.address.wrapping_add(offset)) {
-                    return name;
-                }
+        let main = match root.kind {
+            RootKind::Segment { module_id } => module_id == self.main_module,
+            _ => true,
+        };
+        if root.kind.is_global() && main && offset < root.contents.len() as u64 {
+            if let Some(name) = self.symbol_name(root.address.wrapping_add(offset)) {
+                return name;
             }
-            return format!("{}+{offset:#x}", root.name);
         }
-        if inside {
-            format!("{} +{offset:#x}", root.name)
-        } else {
-            root.name.clone()
-        }
+        root.slot_name(offset)
     }
 
     /// The name of the root word of `reference` in `graph`.

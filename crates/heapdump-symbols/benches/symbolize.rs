@@ -8,8 +8,9 @@
 use std::time::Instant;
 
 use heapdump_format::builder::{DumpBuilder, Module, ModuleRange, Params};
-use heapdump_reader::symbolize::{infer_types, Symbolizer};
-use heapdump_reader::{parse, Binary};
+use heapdump_reader::parse;
+use heapdump_symbols::symbolize::{infer_types, Symbolizer};
+use heapdump_symbols::Binary;
 
 const STACKS: u64 = 100_000;
 const DEPTH: usize = 16;

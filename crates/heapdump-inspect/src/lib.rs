@@ -1,0 +1,374 @@
+//! Inspect a heap dump in one call: the library under the `heapdump`
+//! command, its server and its converters.
+//!
+//! [`Heap::open`] runs the whole pipeline on a file, whatever its format:
+//!
+//! 1. memory-map the file and detect its format ([`reader::parse`]: a
+//!    heapdump-rs dump, or a Go heap dump);
+//! 2. decode it into the common model ([`reader::Dump`]);
+//! 3. name its allocation sites and object types from the dumped program's
+//!    binaries ([`symbols`]: the `binary` of [`Options`] for the main
+//!    executable, else the paths the dump records, build-ids checked);
+//! 4. find the references between objects ([`reader::HeapGraph`]);
+//! 5. analyse it ([`analysis::analyze`]: reachability, dominator tree,
+//!    retained sizes).
+//!
+//! The reports ([`analysis::top`], [`analysis::leaks`], [`analysis::paths`],
+//! [`analysis::diff`], [`analysis::Summary`]) and the converters
+//! ([`convert::hprof`], [`convert::dot`]) take the graph and analysis a
+//! [`Heap`] holds. A [`Progress`] sees each step (the `heapdump` command
+//! draws progress bars with it; [`NoProgress`] ignores them).
+//!
+//! ```no_run
+//! use heapdump_inspect::analysis::top::{top, TopOptions, TopOrder};
+//! use heapdump_inspect::{Heap, NoProgress, Options};
+//!
+//! let heap = Heap::open("service.hdump", &Options::default(), &mut NoProgress)?;
+//! let options = TopOptions { limit: 5, order: TopOrder::Retained };
+//! let report = top(heap.graph(), heap.analysis(), &options);
+//! for row in &report.by_class {
+//!     println!("{} retains {} bytes", row.group.label, row.totals.retained_bytes);
+//! }
+//! # Ok::<(), heapdump_inspect::Error>(())
+//! ```
+//!
+//! The crates it is made of can be used on their own, each with one job:
+//! [`reader`] (formats → common model → graph), [`symbols`] (names from
+//! binaries), [`analysis`] (analyses and reports), [`convert`] (HPROF and
+//! Graphviz dot). docs/ARCHITECTURE.md shows how they fit.
+
+#![warn(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub use heapdump_analysis as analysis;
+pub use heapdump_convert as convert;
+pub use heapdump_reader as reader;
+pub use heapdump_symbols as symbols;
+
+use heapdump_analysis::Analysis;
+use heapdump_reader::{Dump, DumpFile, HeapGraph};
+use heapdump_symbols::{Binary, RootNamer, Source, Symbolizer};
+
+/// Why a heap could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The dump cannot be read: missing, or not a valid dump (with the byte
+    /// offset of what is wrong).
+    #[error(transparent)]
+    Read(#[from] heapdump_reader::Error),
+    /// A binary cannot name the dump: unreadable, or not the program that
+    /// was dumped.
+    #[error(transparent)]
+    Symbols(#[from] heapdump_symbols::Error),
+}
+
+/// How [`Heap::open`] names things.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The dumped program's executable: names global roots (`main.cache`
+    /// instead of `bss+0x8`), and the frames and types of Rust allocation
+    /// sites when the executable the dump records has moved or been
+    /// rebuilt (its build-id is checked). `None`: the paths the dump
+    /// records are used where their build-ids match.
+    pub binary: Option<PathBuf>,
+    /// Read binaries at all (`true` by default). Without them stack frames
+    /// stay raw addresses and heapdump-rs objects are grouped by size
+    /// class.
+    pub symbols: bool,
+    /// Run the analyses while opening (`true` by default). Otherwise
+    /// [`Heap::analysis`] runs them the first time it is called, without
+    /// progress; a program that only needs the graph (a summary) saves
+    /// their time.
+    pub analyze: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            binary: None,
+            symbols: true,
+            analyze: true,
+        }
+    }
+}
+
+/// A step of [`Heap::open`], as [`Progress`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Step {
+    /// Decoding the file; progress in bytes of the file.
+    Parse,
+    /// Naming stack frames from the binaries; progress in distinct
+    /// addresses.
+    Symbolize,
+    /// Finding the references between objects; progress in bytes of
+    /// object contents scanned.
+    BuildGraph,
+    /// One step of the analyses; no progress within it.
+    Analyze(analysis::Step),
+}
+
+impl Step {
+    /// What the step does, for a progress bar (`parsing`, `dominators`).
+    pub fn description(self) -> &'static str {
+        match self {
+            Step::Parse => "parsing",
+            Step::Symbolize => "symbolising",
+            Step::BuildGraph => "building graph",
+            Step::Analyze(step) => step.description(),
+        }
+    }
+
+    /// The unit of [`Progress::advance`]'s numbers in this step, `None`
+    /// when the step reports none.
+    pub fn unit(self) -> Option<&'static str> {
+        match self {
+            Step::Parse | Step::BuildGraph => Some("bytes"),
+            Step::Symbolize => Some("addresses"),
+            Step::Analyze(_) => None,
+        }
+    }
+}
+
+/// What [`Heap::open`] tells as it works. Every method has an empty default.
+/// `Send`: some steps report from worker threads (one at a time).
+pub trait Progress: Send {
+    /// `step` starts.
+    fn start(&mut self, step: Step) {
+        let _ = step;
+    }
+    /// The current step has done `done` of `total` (in [`Step::unit`]);
+    /// `total` may grow as the step learns more.
+    fn advance(&mut self, done: u64, total: u64) {
+        let _ = (done, total);
+    }
+    /// The current step ended.
+    fn finish(&mut self) {}
+    /// Something worth telling the user that does not stop the work:
+    /// where names are missing, how many objects kept a size class.
+    fn note(&mut self, note: &str) {
+        let _ = note;
+    }
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// An opened heap: the mapped file, its graph, the executable that names
+/// it, and its analysis. Owns everything it borrows from, so it can be kept
+/// (and shared between threads) as one value.
+pub struct Heap {
+    cell: HeapCell,
+}
+
+/// What a [`Heap`] holds besides its file, borrowing from it.
+struct Opened<'file> {
+    graph: HeapGraph<'file>,
+    binary: Option<Binary>,
+    load_bias: u64,
+    analysis: OnceLock<Analysis>,
+}
+
+self_cell::self_cell!(
+    struct HeapCell {
+        owner: DumpFile,
+        #[covariant]
+        dependent: Opened,
+    }
+);
+
+impl Heap {
+    /// Opens the dump at `path` and runs the pipeline on it (see the crate
+    /// docs), telling `progress` about each step.
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: &Options,
+        progress: &mut dyn Progress,
+    ) -> Result<Heap, Error> {
+        let file = DumpFile::open(path.as_ref())?;
+        Heap::from_file(file, options, progress)
+    }
+
+    /// Runs the pipeline on a dump already mapped (or read into memory).
+    pub fn from_file(
+        file: DumpFile,
+        options: &Options,
+        progress: &mut dyn Progress,
+    ) -> Result<Heap, Error> {
+        let binary = match &options.binary {
+            Some(path) => Some(Binary::open(path)?),
+            None => None,
+        };
+        let cell = HeapCell::try_new(file, |file| {
+            let graph = build_graph(file, binary.as_ref(), options.symbols, progress)?;
+            let load_bias = match &binary {
+                Some(binary) => binary.load_bias(graph.dump())?,
+                None => 0,
+            };
+            let analysis = OnceLock::new();
+            if options.analyze {
+                let done = analysis::analyze_with_progress(&graph, &mut |step| {
+                    progress.start(Step::Analyze(step));
+                });
+                progress.finish();
+                let _ = analysis.set(done);
+            }
+            Ok::<_, Error>(Opened {
+                graph,
+                binary,
+                load_bias,
+                analysis,
+            })
+        })?;
+        Ok(Heap { cell })
+    }
+
+    /// The object/reference graph, and through [`HeapGraph::dump`] the
+    /// decoded dump.
+    pub fn graph(&self) -> &HeapGraph<'_> {
+        &self.cell.borrow_dependent().graph
+    }
+
+    /// The decoded dump: what it says about itself, roots, stacks, objects.
+    pub fn dump(&self) -> &Dump<'_> {
+        self.graph().dump()
+    }
+
+    /// Reachability, the dominator tree and retained sizes; computed here
+    /// the first time if [`Options::analyze`] was off.
+    pub fn analysis(&self) -> &Analysis {
+        let opened = self.cell.borrow_dependent();
+        opened
+            .analysis
+            .get_or_init(|| analysis::analyze(&opened.graph))
+    }
+
+    /// Names root words: by the symbols of [`Options::binary`] where it
+    /// was given, else by address (`data+0x1a8`).
+    pub fn root_namer(&self) -> RootNamer<'_> {
+        let opened = self.cell.borrow_dependent();
+        match &opened.binary {
+            Some(binary) => {
+                RootNamer::with_load_bias(opened.graph.dump(), binary, opened.load_bias)
+            }
+            None => RootNamer::without_binary(),
+        }
+    }
+
+    /// The executable given in [`Options::binary`], if any.
+    pub fn binary(&self) -> Option<&Binary> {
+        self.cell.borrow_dependent().binary.as_ref()
+    }
+
+    /// The mapped file.
+    pub fn file(&self) -> &DumpFile {
+        self.cell.borrow_owner()
+    }
+}
+
+impl std::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Heap")
+            .field("format", &self.dump().info.format)
+            .field("objects", &self.graph().object_count())
+            .field("references", &self.graph().reference_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses `file`, names its sites and types (unless `symbols` is off) and
+/// builds its graph, giving the file's pages back as it goes.
+fn build_graph<'file>(
+    file: &'file DumpFile,
+    binary: Option<&Binary>,
+    symbols: bool,
+    progress: &mut dyn Progress,
+) -> Result<HeapGraph<'file>, Error> {
+    progress.start(Step::Parse);
+    let dump = heapdump_reader::parse(file.bytes(), &mut |done, total| {
+        progress.advance(done, total)
+    });
+    progress.finish();
+    let mut dump = dump?;
+    // Parsing read every page of the file; the graph build reads each
+    // object's contents once more, in address order, wave by wave (its
+    // progress steps), and the reports only a few bytes: give the pages
+    // back after parsing and after each wave, so that the file's pages do
+    // not add to the peak next to the graph and the analyses. (Pages read
+    // again are mapped again.)
+    file.release_pages();
+    if symbols {
+        name_from_binaries(&mut dump, binary, progress)?;
+    }
+    progress.start(Step::BuildGraph);
+    let graph = HeapGraph::build(dump, &mut |done, total| {
+        file.release_pages();
+        progress.advance(done, total);
+    });
+    progress.finish();
+    file.release_pages();
+    Ok(graph)
+}
+
+/// Names the frames of `dump`'s raw stacks and the types of its objects
+/// from the binaries, and notes where names came from and how many objects
+/// keep a size class.
+fn name_from_binaries(
+    dump: &mut Dump<'_>,
+    binary: Option<&Binary>,
+    progress: &mut dyn Progress,
+) -> Result<(), Error> {
+    let raw = dump
+        .stacks
+        .iter()
+        .any(|stack| stack.frames.is_empty() && !stack.pcs.is_empty());
+    if !raw {
+        return Ok(());
+    }
+    let symbolizer = Symbolizer::new(dump, binary.cloned())?;
+    // Say where names are missing or thin: the executable without debug
+    // info, any module without a binary. A shared library with symbols but
+    // no debug info (libc, usually) is normal and not worth a line per run.
+    for source in symbolizer.sources() {
+        let note = match source.source {
+            Source::Binary { debug_info, .. } => !debug_info && source.main,
+            Source::None(_) => true,
+        };
+        if note {
+            progress.note(&format!("names: {source}"));
+        }
+    }
+    if !symbolizer.has_binaries() {
+        return Ok(());
+    }
+    progress.start(Step::Symbolize);
+    let stats = symbolizer.symbolize(dump, &mut |done, total| progress.advance(done, total));
+    progress.finish();
+    if stats.named_pcs == 0 {
+        return Ok(());
+    }
+    let types = heapdump_symbols::infer_types(dump);
+    let untyped = types.unsampled_objects + types.untyped_objects;
+    if untyped > 0 {
+        let sampling = if dump.info.sample_rate > 1 {
+            format!(
+                "; the dump samples one site per {} bytes: HEAPDUMP_SAMPLE_RATE=1 records every site",
+                dump.info.sample_rate
+            )
+        } else {
+            String::new()
+        };
+        progress.note(&format!(
+            "types: {} objects named from their allocation sites; {} keep a size class \
+             ({} not sampled, {} whose site does not tell the type){sampling}",
+            types.typed_objects, untyped, types.unsampled_objects, types.untyped_objects,
+        ));
+    }
+    Ok(())
+}

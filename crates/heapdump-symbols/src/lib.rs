@@ -1,0 +1,31 @@
+//! Names for a heap dump from the dumped program's binaries.
+//!
+//! The reader decodes a dump into the common model
+//! ([`heapdump_reader::Dump`]); this crate fills in what only the program's
+//! executables know, before the graph is built, so every analysis and
+//! converter sees names without knowing where they came from:
+//!
+//! - [`Binary`]: an executable (ELF, memory-mapped, read with the `object`
+//!   crate): symbols, build-id, and the dump's load bias (checked: the wrong
+//!   binary is an [`Error`]). The one place that opens executables.
+//! - [`Symbolizer`]: the frames of raw allocation-site stacks from DWARF
+//!   line tables and inlined chains (addr2line over gimli), demangled.
+//! - [`infer_types`]: object types from their allocation sites
+//!   (`Box::<T>::new` → `T`).
+//! - [`RootNamer`]: names of root words (`main.cache`, `data+0x1a8`, a
+//!   frame slot by its function).
+//!
+//! Most programs want all of this done in one call: `heapdump-inspect`'s
+//! pipeline runs it.
+
+#![warn(missing_docs)]
+
+pub mod binary;
+pub mod error;
+mod naming;
+pub mod symbolize;
+
+pub use binary::{Binary, Symbol};
+pub use error::Error;
+pub use naming::RootNamer;
+pub use symbolize::{infer_types, Source, Symbolizer, TypeStats};
