@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 
 use heapdump_convert::output::AtomicFile;
 use heapdump_convert::{dot, hprof};
-use heapdump_reader::HeapGraph;
-use heapdump_symbols::{Binary, RootNamer};
 
 use crate::human::parse_address;
 use crate::{load, Result};
@@ -85,18 +83,6 @@ pub struct DotCommand {
     pub args: DotArgs,
 }
 
-/// Reads the executable at `bin`, if given, and a namer that uses it.
-fn namer<'b>(graph: &HeapGraph<'_>, binary: Option<&'b Binary>) -> Result<RootNamer<'b>> {
-    Ok(RootNamer::new(graph.dump(), binary)?)
-}
-
-fn open_binary(bin: Option<&Path>) -> Result<Option<Binary>> {
-    match bin {
-        Some(path) => Ok(Some(Binary::open(path)?)),
-        None => Ok(None),
-    }
-}
-
 /// Runs `heapdump hprof`.
 pub fn run_hprof(args: &HprofArgs) -> Result<()> {
     let (bin, out) = match args.paths.as_slice() {
@@ -114,19 +100,17 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
         )
         .into());
     }
-    let binary = open_binary(bin)?;
-    let file = load::open(&args.dump)?;
     let symbols = load::SymbolArgs {
         binary: bin.map(Path::to_path_buf),
         no_symbols: false,
     };
-    let graph = load::graph_with(&file, &symbols)?;
-    let namer = namer(&graph, binary.as_ref())?;
+    let heap = load::open(&args.dump, &symbols, false)?;
+    let namer = heap.root_namer();
     let options = hprof::Options {
         keep_unreachable: args.keep_unreachable,
         ..hprof::Options::default()
     };
-    let plan = hprof::Plan::new(&graph, &namer, &options);
+    let plan = hprof::Plan::new(heap.graph(), &namer, &options);
     let mut output = AtomicFile::create(out)?;
     let bar = load::progress_bar("writing hprof", plan.bytes());
     let report = plan.write(
@@ -170,15 +154,12 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
 
 /// Runs `heapdump dot`.
 pub fn run_dot(args: &DotArgs) -> Result<()> {
-    let binary = open_binary(args.bin.as_deref())?;
-    let file = load::open(&args.dump)?;
     let symbols = load::SymbolArgs {
         binary: args.bin.clone(),
         no_symbols: false,
     };
-    let graph = load::graph_with(&file, &symbols)?;
-    let namer = namer(&graph, binary.as_ref())?;
-    let analysis = heapdump_analysis::analyze(&graph);
+    let heap = load::open(&args.dump, &symbols, true)?;
+    let (graph, analysis, namer) = (heap.graph(), heap.analysis(), heap.root_namer());
     let view = match (args.focus, args.all) {
         (Some(address), _) => dot::View::Focus {
             address,
@@ -195,8 +176,8 @@ pub fn run_dot(args: &DotArgs) -> Result<()> {
         Some(path) => {
             let mut output = AtomicFile::create(path)?;
             let report = dot::write_dot(
-                &graph,
-                &analysis,
+                graph,
+                analysis,
                 &namer,
                 &options,
                 BufWriter::new(output.file()),
@@ -205,8 +186,8 @@ pub fn run_dot(args: &DotArgs) -> Result<()> {
             report
         }
         None => dot::write_dot(
-            &graph,
-            &analysis,
+            graph,
+            analysis,
             &namer,
             &options,
             BufWriter::new(io::stdout().lock()),

@@ -8,7 +8,7 @@ use heapdump_analysis::diff::{diff, DiffOptions, DiffReport, GroupGrowth};
 use crate::describe::emit;
 use crate::describe::{group, object, path};
 use crate::human::{bytes, count, plural, utc_time};
-use crate::{analyze, load, Result};
+use crate::{load, Result};
 
 /// Arguments of `heapdump diff`.
 #[derive(Debug, clap::Args)]
@@ -34,30 +34,25 @@ pub struct Args {
 
 /// Runs `heapdump diff`.
 pub fn run(args: &Args) -> Result<()> {
-    let old_file = load::open(&args.old)?;
-    let new_file = load::open(&args.new)?;
-    let old_graph = load::graph_with(&old_file, &args.symbols)?;
-    let old_analysis = analyze::analysis(&old_graph);
-    let new_graph = load::graph_with(&new_file, &args.symbols)?;
-    let new_analysis = analyze::analysis(&new_graph);
-    let binary = args.symbols.open_binary()?;
-    let namer = load::root_namer(&new_graph, binary.as_ref())?;
+    let old = load::open(&args.old, &args.symbols, true)?;
+    let new = load::open(&args.new, &args.symbols, true)?;
+    let namer = new.root_namer();
     let options = DiffOptions {
         limit: args.limit,
         growers: args.growers,
         ..DiffOptions::default()
     };
-    let mut report = analyze::report("diff", || {
+    let mut report = load::report("diff", || {
         diff(
-            (&old_graph, &old_analysis),
-            (&new_graph, &new_analysis),
+            (old.graph(), old.analysis()),
+            (new.graph(), new.analysis()),
             &options,
         )
     });
     for grower in &mut report.growers {
         for retainer in &mut grower.retainers {
             if let Some(path) = &mut retainer.path {
-                path.name_root(&new_graph, &namer);
+                path.name_root(new.graph(), &namer);
             }
         }
     }

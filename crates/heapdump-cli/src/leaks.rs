@@ -9,7 +9,7 @@ use heapdump_analysis::roots::RootCoverage;
 use crate::describe::emit;
 use crate::describe::{frames, frames_up_to, group, object, path, wrap};
 use crate::human::{bytes, count, plural};
-use crate::{analyze, load, Result};
+use crate::{load, Result};
 
 /// Text width of wrapped paragraphs.
 const WIDTH: usize = 100;
@@ -38,19 +38,17 @@ pub struct Args {
 
 /// Runs `heapdump leaks`.
 pub fn run(args: &Args) -> Result<()> {
-    let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, &args.symbols)?;
-    let binary = args.symbols.open_binary()?;
-    let namer = load::root_namer(&graph, binary.as_ref())?;
-    let analysis = analyze::analysis(&graph);
+    let heap = load::open(&args.dump, &args.symbols, true)?;
     let options = LeakOptions {
         threshold_percent: args.threshold,
         max_suspects: args.max_suspects,
         unreachable_groups: args.unreachable_groups,
         ..LeakOptions::default()
     };
-    let mut report = analyze::report("leak suspects", || leaks(&graph, &analysis, &options));
-    report.name_roots(&graph, &namer);
+    let mut report = load::report("leak suspects", || {
+        leaks(heap.graph(), heap.analysis(), &options)
+    });
+    report.name_roots(heap.graph(), &heap.root_namer());
     Ok(emit(&report, args.json, print)?)
 }
 

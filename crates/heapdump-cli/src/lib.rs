@@ -1,13 +1,13 @@
 //! The `heapdump` command line as a library: each subcommand's module holds
-//! its clap `Args` and its `run`; `load` opens, parses and builds the graph
-//! with progress bars on stderr. The binaries `heapdump`, `dumptohprof` and
+//! its clap `Args` and its `run` (parse the arguments, call the library,
+//! print); `load` opens a dump with the library's pipeline
+//! (`heapdump_inspect::Heap`), with progress bars on stderr. The binaries `heapdump`, `dumptohprof` and
 //! `dumptodot` are thin `main`s over this.
 
 // Doc comments here are clap's help texts: `DUMP [BIN]` is usage, not a link.
 #![allow(rustdoc::broken_intra_doc_links)]
 #![warn(missing_docs)]
 
-pub mod analyze;
 pub mod convert;
 pub mod describe;
 pub mod diff;

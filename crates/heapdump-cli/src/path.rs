@@ -8,7 +8,7 @@ use heapdump_analysis::paths::{path, PathOptions, PathReport};
 use crate::describe::emit;
 use crate::describe::object;
 use crate::human::{bytes, parse_address, plural};
-use crate::{analyze, load, Result};
+use crate::{load, Result};
 
 /// Arguments of `heapdump path`.
 #[derive(Debug, clap::Args)]
@@ -31,15 +31,14 @@ pub struct Args {
 
 /// Runs `heapdump path`.
 pub fn run(args: &Args) -> Result<()> {
-    let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, &args.symbols)?;
-    let binary = args.symbols.open_binary()?;
-    let namer = load::root_namer(&graph, binary.as_ref())?;
-    let analysis = analyze::analysis(&graph);
+    let heap = load::open(&args.dump, &args.symbols, true)?;
+    let namer = heap.root_namer();
     let options = PathOptions { paths: args.paths };
-    let mut report = analyze::report("paths", || path(&graph, &analysis, args.address, &options))?;
+    let mut report = load::report("paths", || {
+        path(heap.graph(), heap.analysis(), args.address, &options)
+    })?;
     for path in &mut report.paths {
-        path.name_root(&graph, &namer);
+        path.name_root(heap.graph(), &namer);
     }
     Ok(emit(&report, args.json, print)?)
 }

@@ -10,7 +10,7 @@ use heapdump_analysis::retained::{
 use crate::describe::emit;
 use crate::describe::object;
 use crate::human::{bytes, count, plural};
-use crate::{analyze, load, Result};
+use crate::{load, Result};
 
 /// Arguments of `heapdump retained`.
 #[derive(Debug, clap::Args)]
@@ -37,15 +37,13 @@ pub struct Args {
 
 /// Runs `heapdump retained`.
 pub fn run(args: &Args) -> Result<()> {
-    let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, &args.symbols)?;
-    let analysis = analyze::analysis(&graph);
+    let heap = load::open(&args.dump, &args.symbols, true)?;
     let options = RetainedOptions {
         depth: args.depth.min(MAX_DEPTH),
         children: args.children,
         min_percent: args.min_percent,
     };
-    let report = retained(&graph, &analysis, &options);
+    let report = retained(heap.graph(), heap.analysis(), &options);
     Ok(emit(&report, args.json, print)?)
 }
 

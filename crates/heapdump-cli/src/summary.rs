@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use heapdump_analysis::Summary;
 use heapdump_reader::dump::contents_mode_name;
 use heapdump_reader::Hex;
-use heapdump_symbols::RootNamer;
 
 use crate::describe::{emit, frames_up_to};
 use crate::human::{bytes, count, plural, size_bound, utc_time};
@@ -36,17 +35,15 @@ pub struct Args {
 
 /// Runs `heapdump summary`.
 pub fn run(args: &Args) -> Result<()> {
-    let file = load::open(&args.dump)?;
     // `summary DUMP BIN` (as Go's tools take it) or `summary DUMP --bin BIN`.
     let symbols = load::SymbolArgs {
         binary: args.binary.clone().or_else(|| args.symbols.binary.clone()),
         ..args.symbols.clone()
     };
-    let binary = symbols.open_binary()?;
-    let graph = load::graph_with(&file, &symbols)?;
-    let namer = RootNamer::new(graph.dump(), binary.as_ref())?;
+    // The summary needs no dominator tree.
+    let heap = load::open(&args.dump, &symbols, false)?;
     let symbols_from = args.binary.as_ref().map(|path| path.display().to_string());
-    let summary = Summary::compute_with(&graph, args.top, &namer, symbols_from);
+    let summary = Summary::compute_with(heap.graph(), args.top, &heap.root_namer(), symbols_from);
     Ok(emit(&summary, args.json, print)?)
 }
 

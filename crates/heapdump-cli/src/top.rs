@@ -7,7 +7,7 @@ use heapdump_analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
 
 use crate::describe::{emit, program_frames};
 use crate::human::{bytes, count};
-use crate::{analyze, load, Result};
+use crate::{load, Result};
 
 /// Row order of `heapdump top`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -41,9 +41,7 @@ pub struct Args {
 
 /// Runs `heapdump top`.
 pub fn run(args: &Args) -> Result<()> {
-    let file = load::open(&args.dump)?;
-    let graph = load::graph_with(&file, &args.symbols)?;
-    let analysis = analyze::analysis(&graph);
+    let heap = load::open(&args.dump, &args.symbols, true)?;
     let options = TopOptions {
         limit: args.limit,
         order: match args.sort {
@@ -52,7 +50,7 @@ pub fn run(args: &Args) -> Result<()> {
             Order::Count => TopOrder::Count,
         },
     };
-    let report = analyze::report("histogram", || top(&graph, &analysis, &options));
+    let report = load::report("histogram", || top(heap.graph(), heap.analysis(), &options));
     Ok(emit(&report, args.json, print)?)
 }
 

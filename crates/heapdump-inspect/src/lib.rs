@@ -136,7 +136,8 @@ impl Step {
 /// What [`Heap::open`] tells as it works. Every method has an empty default.
 /// `Send`: some steps report from worker threads (one at a time).
 pub trait Progress: Send {
-    /// `step` starts.
+    /// `step` starts. Every step ends with [`Progress::finish`] before the
+    /// next one starts.
     fn start(&mut self, step: Step) {
         let _ = step;
     }
@@ -213,10 +214,17 @@ impl Heap {
             };
             let analysis = OnceLock::new();
             if options.analyze {
+                let mut started = false;
                 let done = analysis::analyze_with_progress(&graph, &mut |step| {
+                    if started {
+                        progress.finish();
+                    }
+                    started = true;
                     progress.start(Step::Analyze(step));
                 });
-                progress.finish();
+                if started {
+                    progress.finish();
+                }
                 let _ = analysis.set(done);
             }
             Ok::<_, Error>(Opened {
