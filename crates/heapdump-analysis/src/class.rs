@@ -277,6 +277,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn size_classes_are_powers_of_two() {
+        let cases = [
+            (0, 0),
+            (1, 1),
+            (16, 1),
+            (17, 2),
+            (32, 2),
+            (33, 3),
+            (64, 3),
+            (65, 4),
+            (1 << 20, 17),
+            (u64::MAX, SIZE_CLASSES - 1),
+        ];
+        for (size, class) in cases {
+            assert_eq!(SizeClass::of(size).index(), class, "size {size}");
+            let class = SizeClass::from_index(class).unwrap();
+            let (min, max) = (class.smallest(), class.largest());
+            assert!(min <= size && size <= max, "size {size} in {min}..={max}");
+        }
+        let bounds = |index| {
+            let class = SizeClass::from_index(index).unwrap();
+            (class.smallest(), class.largest())
+        };
+        assert_eq!(bounds(2), (17, 32));
+        assert_eq!(bounds(SIZE_CLASSES - 1), ((1 << 63) + 1, u64::MAX));
+        for class in 2..SIZE_CLASSES - 1 {
+            assert_eq!(bounds(class).1 + 1, bounds(class + 1).0);
+        }
+    }
+
+    #[test]
     fn size_classes_match_the_summary() {
         for (size, min, max) in [
             (0, 0, 0),

@@ -39,6 +39,7 @@ pub mod diff;
 pub mod dominators;
 pub mod leaks;
 pub mod paths;
+pub mod reach;
 pub mod retained;
 pub mod roots;
 pub mod summary;

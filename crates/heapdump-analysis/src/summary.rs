@@ -6,10 +6,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use heapdump_reader::{
-    AllocatorStats, Dump, DumpInfo, HeapGraph, Module, Object, ObjectClass, ObjectId, RootKind,
-    StackId,
+    AllocatorStats, Dump, DumpInfo, HeapGraph, Module, Object, ObjectClass, RootKind, StackId,
 };
 use heapdump_symbols::RootNamer;
+
+use crate::class::{self, SIZE_CLASSES};
 
 /// Objects per parallel task when aggregating.
 const CHUNK: usize = 64 * 1024;
@@ -268,40 +269,12 @@ pub struct SizeClass {
     pub totals: Totals,
 }
 
-/// Number of size classes: 0, `1..=16`, then one per power of two up to 2⁶⁴.
-const CLASSES: usize = 62;
-
-/// The class of `size`: 0 for size 0, 1 for `1..=16`, then `k - 3` for
-/// `2^(k-1) < size <= 2^k`.
-fn class_of(size: u64) -> usize {
-    match size {
-        0 => 0,
-        1..=16 => 1,
-        // ceil(log2(size)) is in 5..=64.
-        _ => (64 - (size - 1).leading_zeros()) as usize - 3,
-    }
-}
-
-/// The `(min, max)` sizes of class `class`.
-fn class_bounds(class: usize) -> (u64, u64) {
-    match class {
-        0 => (0, 0),
-        1 => (1, 16),
-        _ => {
-            let exponent = class as u32 + 3;
-            let max = 1u64.checked_shl(exponent).map_or(u64::MAX, |max| max);
-            let min = (1u64 << (exponent - 1)) + 1;
-            (min, max)
-        }
-    }
-}
-
 /// Per-task aggregates.
 struct Tally {
     /// Indexed like the dump's (sorted) stacks.
     sites: Vec<Totals>,
     not_sampled: Totals,
-    classes: [Totals; CLASSES],
+    classes: [Totals; SIZE_CLASSES],
 }
 
 impl Tally {
@@ -309,7 +282,7 @@ impl Tally {
         Tally {
             sites: vec![Totals::default(); site_count],
             not_sampled: Totals::default(),
-            classes: [Totals::default(); CLASSES],
+            classes: [Totals::default(); SIZE_CLASSES],
         }
     }
 
@@ -466,7 +439,10 @@ impl Summary {
         let tally_chunk = |chunk: &[Object]| {
             let mut tally = Tally::new(stacks.len());
             for object in chunk {
-                if let Some(class) = tally.classes.get_mut(class_of(object.size)) {
+                if let Some(class) = tally
+                    .classes
+                    .get_mut(class::SizeClass::of(object.size).index())
+                {
                     class.add(object.size);
                 }
                 let site = object.site.and_then(|id| {
@@ -541,7 +517,8 @@ impl Summary {
             .enumerate()
             .filter(|(_, totals)| totals.objects > 0)
             .map(|(class, &totals)| {
-                let (min, max) = class_bounds(class);
+                let (min, max) = class::SizeClass::from_index(class)
+                    .map_or((0, 0), |class| (class.smallest(), class.largest()));
                 SizeClass {
                     label: format!("{min}..={max}"),
                     min,
@@ -587,27 +564,7 @@ impl Summary {
 
 /// Objects reachable from the roots, and the others.
 fn reachability(graph: &HeapGraph<'_>) -> (Totals, Totals) {
-    let count = graph.object_count();
-    let mut seen = vec![false; count];
-    let mut stack: Vec<ObjectId> = Vec::new();
-    for reference in graph.root_references() {
-        if let Some(flag) = seen.get_mut(reference.target.index()) {
-            if !*flag {
-                *flag = true;
-                stack.push(reference.target);
-            }
-        }
-    }
-    while let Some(id) = stack.pop() {
-        for (target, _) in graph.references(id) {
-            if let Some(flag) = seen.get_mut(target.index()) {
-                if !*flag {
-                    *flag = true;
-                    stack.push(target);
-                }
-            }
-        }
-    }
+    let seen = crate::reach::reachable(graph);
     let mut reachable = Totals::default();
     let mut unreachable = Totals::default();
     for ((_, object), seen) in graph.objects().zip(&seen) {
@@ -708,36 +665,5 @@ fn goroutine_summary(go: &heapdump_reader::GoDump) -> GoroutineSummary {
                 .map(|(name, count)| (name.to_owned(), count))
                 .collect(),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn size_classes_are_powers_of_two() {
-        let cases = [
-            (0, 0),
-            (1, 1),
-            (16, 1),
-            (17, 2),
-            (32, 2),
-            (33, 3),
-            (64, 3),
-            (65, 4),
-            (1 << 20, 17),
-            (u64::MAX, CLASSES - 1),
-        ];
-        for (size, class) in cases {
-            assert_eq!(class_of(size), class, "size {size}");
-            let (min, max) = class_bounds(class);
-            assert!(min <= size && size <= max, "size {size} in {min}..={max}");
-        }
-        assert_eq!(class_bounds(2), (17, 32));
-        assert_eq!(class_bounds(CLASSES - 1), ((1 << 63) + 1, u64::MAX));
-        for class in 2..CLASSES - 1 {
-            assert_eq!(class_bounds(class).1 + 1, class_bounds(class + 1).0);
-        }
     }
 }

@@ -7,7 +7,7 @@ use heapdump_analysis::diff::{diff, DiffOptions, DiffReport, GroupGrowth};
 
 use crate::describe::emit;
 use crate::describe::{group, object, path};
-use crate::human::{bytes, count, plural, utc_time};
+use crate::human::{bytes, count, plural, signed_bytes, signed_count, table_row, utc_time};
 use crate::{load, Result};
 
 /// Arguments of `heapdump diff`.
@@ -59,32 +59,22 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(emit(&report, args.json, print)?)
 }
 
-fn signed_bytes(value: i64) -> String {
-    let sign = if value < 0 { "-" } else { "+" };
-    format!("{sign}{}", bytes(value.unsigned_abs()))
-}
-
-fn signed_count(value: i64) -> String {
-    let sign = if value < 0 { "-" } else { "+" };
-    format!("{sign}{}", count(value.unsigned_abs()))
-}
-
 fn table(out: &mut dyn Write, title: &str, rows: &[GroupGrowth]) -> io::Result<()> {
     writeln!(out, "{title}")?;
-    writeln!(
-        out,
-        "  {:<28}{:>12}{:>14}{:>12}{:>14}",
-        "", "objects", "bytes", "now objects", "now bytes"
-    )?;
+    let widths = [12, 14, 12, 14];
+    let header = ["objects", "bytes", "now objects", "now bytes"];
+    table_row(out, "", &header.iter().zip(widths).collect::<Vec<_>>())?;
     for row in rows {
-        writeln!(
-            out,
-            "  {:<28}{:>12}{:>14}{:>12}{:>14}",
-            row.group.label,
+        let cells = [
             signed_count(row.object_growth),
             signed_bytes(row.byte_growth),
             count(row.new_objects),
             bytes(row.new_bytes),
+        ];
+        table_row(
+            out,
+            &row.group.label,
+            &cells.iter().zip(widths).collect::<Vec<_>>(),
         )?;
     }
     Ok(())

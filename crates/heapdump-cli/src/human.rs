@@ -1,5 +1,7 @@
 //! Number, size and time formatting for human-readable reports.
 
+use std::io::{self, Write};
+
 /// `1234567` as `1,234,567`.
 pub fn count(value: u64) -> String {
     heapdump_analysis::describe::thousands(value)
@@ -59,6 +61,36 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
     (year, month, day)
+}
+
+/// Width of a table's first column (the class or site).
+pub const LABEL_WIDTH: usize = 28;
+
+/// One line of a table: `  label` left-aligned in [`LABEL_WIDTH`]
+/// columns, then each cell right-aligned in its width. The header is a
+/// row with an empty label.
+pub fn table_row<S: AsRef<str>>(
+    out: &mut dyn Write,
+    label: &str,
+    cells: &[(S, usize)],
+) -> io::Result<()> {
+    write!(out, "  {label:<LABEL_WIDTH$}")?;
+    for (cell, width) in cells {
+        write!(out, "{:>width$}", cell.as_ref())?;
+    }
+    writeln!(out)
+}
+
+/// A change with its sign: `+1,024`, `-3`.
+pub fn signed_count(value: i64) -> String {
+    let sign = if value < 0 { "-" } else { "+" };
+    format!("{sign}{}", count(value.unsigned_abs()))
+}
+
+/// A change of bytes with its sign: `+1.50 KiB`, `-16 B`.
+pub fn signed_bytes(value: i64) -> String {
+    let sign = if value < 0 { "-" } else { "+" };
+    format!("{sign}{}", bytes(value.unsigned_abs()))
 }
 
 /// An address as a user types it: `0x1f`, `0X1F`, `31`, with `_` allowed

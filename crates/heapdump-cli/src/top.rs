@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use heapdump_analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
 
 use crate::describe::{emit, program_frames};
-use crate::human::{bytes, count};
+use crate::human::{bytes, count, table_row};
 use crate::{load, Result};
 
 /// Row order of `heapdump top`.
@@ -56,20 +56,20 @@ pub fn run(args: &Args) -> Result<()> {
 
 fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -> io::Result<()> {
     writeln!(out, "{title}")?;
-    writeln!(
-        out,
-        "  {:<28}{:>12}{:>14}{:>14}{:>14}",
-        "", "objects", "shallow", "retained", "unreachable"
-    )?;
+    let widths = [12, 14, 14, 14];
+    let header = ["objects", "shallow", "retained", "unreachable"];
+    table_row(out, "", &header.iter().zip(widths).collect::<Vec<_>>())?;
     for row in rows {
-        writeln!(
-            out,
-            "  {:<28}{:>12}{:>14}{:>14}{:>14}",
-            row.group.label,
+        let cells = [
             count(row.totals.objects),
             bytes(row.totals.shallow_bytes),
             bytes(row.totals.retained_bytes),
             bytes(row.totals.unreachable_bytes),
+        ];
+        table_row(
+            out,
+            &row.group.label,
+            &cells.iter().zip(widths).collect::<Vec<_>>(),
         )?;
         let program = program_frames(&row.group.frames);
         if with_frames && !program.is_empty() {

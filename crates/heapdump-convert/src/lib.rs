@@ -36,4 +36,3 @@
 pub mod dot;
 pub mod hprof;
 pub mod output;
-mod reach;

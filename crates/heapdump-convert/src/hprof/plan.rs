@@ -10,7 +10,7 @@ use heapdump_symbols::RootNamer;
 
 use super::encode::basic;
 use super::Options;
-use crate::reach;
+use heapdump_analysis::reach;
 
 /// Marks an object that is not written (unreachable and dropped).
 pub(crate) const NO_CLASS: u32 = u32::MAX;

@@ -1,5 +1,8 @@
-//! Which objects the roots reach, and for the unreachable rest, which of
-//! them to present as roots of their own.
+//! Which objects the roots reach, without the dominator tree (the summary,
+//! the HPROF converter), and for the unreachable rest, which of them to
+//! present as roots of their own. [`analyze`](crate::analyze) finds
+//! reachability as part of its depth-first search instead, and tells the
+//! unreachable objects apart ([`Reachability`](crate::Reachability)).
 
 use heapdump_reader::{HeapGraph, ObjectId};
 
