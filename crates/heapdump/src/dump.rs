@@ -10,7 +10,11 @@
 
 use core::sync::atomic::Ordering;
 
-use heapdump_format::{tag, uvarint_len, ContentsMode, MAX_UVARINT_LEN};
+use heapdump_format::encode::{
+    self, Fields, Head, ModuleRange, ObjectHead, RootSegmentHead, RootThreadStackHead,
+    ThreadCoverage,
+};
+use heapdump_format::ContentsMode;
 
 use crate::live::GateError;
 use crate::lock::SpinLock;
@@ -239,8 +243,7 @@ fn write_frozen(frozen: &Frozen<'_>) -> Result<DumpReport, Error> {
         None
     };
     let mut writer = DumpWriter {
-        sink: Sink::new(frozen.fd)?,
-        body: Region::new(64 * 1024).ok_or(Error::OutOfMemory)?,
+        sink: Output::new(frozen.fd)?,
         snapshot,
         pages: pages.as_ref(),
         records: 0,
@@ -332,16 +335,16 @@ fn own_stack(maps: &Mappings, caller_stack: usize) -> Option<ThreadStack> {
 }
 
 /// Buffered output to a file descriptor.
-struct Sink {
+struct Output {
     fd: i32,
     buffer: Region,
     used: usize,
     written: u64,
 }
 
-impl Sink {
-    fn new(fd: i32) -> Result<Sink, Error> {
-        Ok(Sink {
+impl Output {
+    fn new(fd: i32) -> Result<Output, Error> {
+        Ok(Output {
             fd,
             buffer: Region::new(BUFFER_BYTES).ok_or(Error::OutOfMemory)?,
             used: 0,
@@ -374,12 +377,6 @@ impl Sink {
         Ok(())
     }
 
-    fn uvarint(&mut self, value: u64) -> Result<(), Error> {
-        let mut encoded = [0u8; MAX_UVARINT_LEN];
-        let len = heapdump_format::put_uvarint(&mut encoded, value);
-        self.raw(&encoded[..len])
-    }
-
     /// Room for `len` bytes at the end of the buffer, flushing first if
     /// needed; `len` must not exceed the buffer.
     fn reserve(&mut self, len: usize) -> Result<&mut [u8], Error> {
@@ -393,39 +390,17 @@ impl Sink {
     }
 }
 
-/// Encodes one record body into a fixed scratch buffer.
-struct Body<'a> {
-    bytes: &'a mut [u8],
-    len: usize,
-}
+/// The record encoder writes into the output buffer.
+impl encode::Sink for Output {
+    type Error = Error;
 
-impl Body<'_> {
-    fn uvarint(&mut self, value: u64) {
-        let mut encoded = [0u8; MAX_UVARINT_LEN];
-        let len = heapdump_format::put_uvarint(&mut encoded, value);
-        self.raw(&encoded[..len]);
-    }
-
-    /// `bytes` / `string`: a length, then the bytes. Over-long values are
-    /// cut so the body never overflows (paths are at most 4 KiB).
-    fn bytes(&mut self, value: &[u8]) {
-        let room = self.bytes.len() - self.len - MAX_UVARINT_LEN;
-        let value = &value[..value.len().min(room)];
-        self.uvarint(value.len() as u64);
-        self.raw(value);
-    }
-
-    fn raw(&mut self, value: &[u8]) {
-        let end = (self.len + value.len()).min(self.bytes.len());
-        let take = end - self.len;
-        self.bytes[self.len..end].copy_from_slice(&value[..take]);
-        self.len = end;
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.raw(bytes)
     }
 }
 
 struct DumpWriter<'s> {
-    sink: Sink,
-    body: Region,
+    sink: Output,
     snapshot: &'s [Entry],
     /// Present in redacted mode: which words point into live objects.
     pages: Option<&'s PageIndex<'s>>,
@@ -433,59 +408,46 @@ struct DumpWriter<'s> {
 }
 
 impl DumpWriter<'_> {
-    fn record_header(&mut self, record_tag: u64, body_len: u64) -> Result<(), Error> {
+    /// Writes a whole record with no memory image.
+    fn fields<F: Fields>(&mut self, fields: &F) -> Result<(), Error> {
         self.records += 1;
-        self.sink.uvarint(record_tag)?;
-        self.sink.uvarint(body_len)
+        encode::record(&mut self.sink, fields)
     }
 
-    /// Writes a record whose body `fill` encodes into the scratch buffer.
-    fn small_record(
-        &mut self,
-        record_tag: u64,
-        fill: impl FnOnce(&mut Body<'_>),
-    ) -> Result<(), Error> {
-        let mut body = Body {
-            bytes: self.body.bytes_mut(),
-            len: 0,
-        };
-        fill(&mut body);
-        let len = body.len;
-        self.record_header(record_tag, len as u64)?;
-        // Split borrows: the body buffer and the sink are separate fields.
-        let bytes = &self.body.bytes_mut()[..len];
-        self.sink.raw(bytes)
+    /// Writes a record's header and head; its memory image follows.
+    fn head<H: Head>(&mut self, head: &H) -> Result<(), Error> {
+        self.records += 1;
+        encode::record_head(&mut self.sink, head)
     }
 
     fn params(&mut self, frozen: &Frozen<'_>) -> Result<(), Error> {
         let main = frozen.modules.iter().next();
-        self.small_record(tag::PARAMS, |body| {
-            body.uvarint(WORD as u64);
-            body.uvarint(u64::from(cfg!(target_endian = "big")));
-            body.bytes(std::env::consts::ARCH.as_bytes());
-            body.bytes(std::env::consts::OS.as_bytes());
-            body.uvarint(u64::from(frozen.pid));
-            body.uvarint(frozen.time_unix_ns);
-            body.bytes(main.map_or(&[][..], |module| module.path()));
-            body.bytes(main.map_or(&[][..], |module| module.build_id()));
-            body.bytes(concat!("heapdump ", env!("CARGO_PKG_VERSION")).as_bytes());
-            body.uvarint(frozen.contents as u64);
-            body.uvarint(frozen.sample_rate);
+        self.fields(&encode::Params {
+            pointer_size: WORD as u64,
+            big_endian: cfg!(target_endian = "big"),
+            arch: std::env::consts::ARCH.as_bytes(),
+            os: std::env::consts::OS.as_bytes(),
+            pid: u64::from(frozen.pid),
+            time_unix_ns: frozen.time_unix_ns,
+            executable: main.map_or(&[][..], |module| module.path()),
+            build_id: main.map_or(&[][..], |module| module.build_id()),
+            writer: concat!("heapdump ", env!("CARGO_PKG_VERSION")).as_bytes(),
+            contents_mode: frozen.contents,
+            sample_rate: frozen.sample_rate,
         })
     }
 
     fn module(&mut self, module_id: u64, module: &crate::modules::ModuleInfo) -> Result<(), Error> {
-        self.small_record(tag::MODULE, |body| {
-            body.uvarint(module_id);
-            body.bytes(module.path());
-            body.bytes(module.build_id());
-            body.uvarint(module.load_bias as u64);
-            body.uvarint(module.ranges().len() as u64);
-            for range in module.ranges() {
-                body.uvarint(range.start as u64);
-                body.uvarint(range.size as u64);
-                body.uvarint(range.flags);
-            }
+        self.fields(&encode::Module {
+            module_id,
+            path: module.path(),
+            build_id: module.build_id(),
+            load_bias: module.load_bias as u64,
+            ranges: module.ranges().iter().map(|range| ModuleRange {
+                start: range.start as u64,
+                size: range.size as u64,
+                flags: range.flags,
+            }),
         })
     }
 
@@ -497,27 +459,24 @@ impl DumpWriter<'_> {
         own_state: (usize, usize),
     ) -> Result<(), Error> {
         let size = end - start;
-        let body_len = uvarint_len(module_id) + uvarint_len(start as u64) + bytes_len(size);
-        self.record_header(tag::ROOT_SEGMENT, body_len as u64)?;
-        self.sink.uvarint(module_id)?;
-        self.sink.uvarint(start as u64)?;
+        self.head(&RootSegmentHead {
+            module_id,
+            address: start as u64,
+            contents_len: size,
+        })?;
         // A library unloaded since the modules were listed would leave
         // nothing there: read without faulting, and write zeros instead.
         self.memory(start, size, own_state, Source::MayBeUnmapped)
     }
 
     fn root_thread_stack(&mut self, thread: &ThreadStack) -> Result<(), Error> {
-        let name = thread.name();
         let size = thread.high - thread.low;
-        let body_len = uvarint_len(thread.tid)
-            + bytes_len(name.len())
-            + uvarint_len(thread.low as u64)
-            + bytes_len(size);
-        self.record_header(tag::ROOT_THREAD_STACK, body_len as u64)?;
-        self.sink.uvarint(thread.tid)?;
-        self.sink.uvarint(name.len() as u64)?;
-        self.sink.raw(name)?;
-        self.sink.uvarint(thread.low as u64)?;
+        self.head(&RootThreadStackHead {
+            thread_id: thread.tid,
+            name: thread.name(),
+            address: thread.low as u64,
+            contents_len: size,
+        })?;
         self.memory(thread.low, size, (0, 0), Source::Mapped)
     }
 
@@ -525,56 +484,53 @@ impl DumpWriter<'_> {
         let mut count = 0;
         depot.for_each(|stack_id, pcs| {
             count += 1;
-            self.small_record(tag::STACK, |body| {
-                body.uvarint(stack_id);
-                body.uvarint(pcs.len() as u64);
-                for &pc in pcs {
-                    body.uvarint(pc as u64);
-                }
+            self.fields(&encode::Stack {
+                stack_id,
+                pcs: pcs.iter().map(|&pc| pc as u64),
             })
         })?;
         Ok(count)
     }
 
     fn object(&mut self, entry: Entry) -> Result<(), Error> {
-        let body_len = uvarint_len(entry.address as u64)
-            + uvarint_len(entry.size as u64)
-            + uvarint_len(entry.stack_id)
-            + bytes_len(entry.size);
-        self.record_header(tag::OBJECT, body_len as u64)?;
-        self.sink.uvarint(entry.address as u64)?;
-        self.sink.uvarint(entry.size as u64)?;
-        self.sink.uvarint(entry.stack_id)?;
+        self.head(&ObjectHead {
+            address: entry.address as u64,
+            size: entry.size as u64,
+            stack_id: entry.stack_id,
+            contents_len: entry.size,
+        })?;
         self.memory(entry.address, entry.size, (0, 0), Source::Mapped)
     }
 
     fn stats(&mut self, stats: &Stats, threads: u64, threads_dumped: u64) -> Result<(), Error> {
-        self.small_record(tag::STATS, |body| {
-            body.uvarint(stats.live_bytes);
-            body.uvarint(stats.live_objects);
-            body.uvarint(stats.allocated_bytes);
-            body.uvarint(stats.allocated_objects);
-            body.uvarint(stats.freed_bytes);
-            body.uvarint(stats.freed_objects);
-            body.uvarint(stats.peak_live_bytes);
-            body.uvarint(stats.tracker_bytes);
-            body.uvarint(threads);
-            body.uvarint(threads_dumped);
+        self.fields(&encode::Stats {
+            live_bytes: stats.live_bytes,
+            live_objects: stats.live_objects,
+            allocated_bytes: stats.allocated_bytes,
+            allocated_objects: stats.allocated_objects,
+            freed_bytes: stats.freed_bytes,
+            freed_objects: stats.freed_objects,
+            peak_live_bytes: stats.peak_live_bytes,
+            tracker_bytes: stats.tracker_bytes,
+            threads: Some(ThreadCoverage {
+                threads,
+                threads_dumped,
+            }),
         })
     }
 
     fn end(&mut self, objects: u64, object_bytes: u64) -> Result<(), Error> {
-        let records = self.records;
-        self.small_record(tag::END, |body| {
-            body.uvarint(records);
-            body.uvarint(objects);
-            body.uvarint(object_bytes);
+        self.fields(&encode::EndCounts {
+            record_count: self.records,
+            object_count: objects,
+            object_bytes,
         })
     }
 
-    /// Writes `size` bytes of live memory at `address` as a `bytes` field:
-    /// the length, then the contents, with `exclude` zeroed and, in redacted
-    /// mode, every word that does not point into a live object zeroed.
+    /// Writes `size` bytes of live memory at `address`, the memory image
+    /// after a record's head (which wrote its length), with `exclude` zeroed
+    /// and, in redacted mode, every word that does not point into a live
+    /// object zeroed.
     fn memory(
         &mut self,
         address: usize,
@@ -582,7 +538,6 @@ impl DumpWriter<'_> {
         exclude: (usize, usize),
         source: Source,
     ) -> Result<(), Error> {
-        self.sink.uvarint(size as u64)?;
         let overlaps_exclude = exclude.0 < address + size && address < exclude.1;
         if self.pages.is_none()
             && !overlaps_exclude
@@ -641,11 +596,6 @@ enum Source {
     /// A module's segment, listed before the process was frozen: its
     /// library may have been unloaded since.
     MayBeUnmapped,
-}
-
-/// Bytes a `bytes` field of `len` bytes takes.
-fn bytes_len(len: usize) -> usize {
-    uvarint_len(len as u64) + len
 }
 
 fn zero_overlap(out: &mut [u8], start: usize, (exclude_start, exclude_end): (usize, usize)) {
