@@ -12,11 +12,15 @@
 //! buffers while it holds the allocator's locks. It is `no_std` unless the
 //! `builder` feature is on, which adds `builder::DumpBuilder`, a streaming
 //! encoder on top of `std::io::Write` for tests, fuzz seeds and synthetic
-//! benchmark dumps.
+//! benchmark dumps, or the `atomic-file` feature, which adds
+//! `atomic_file::AtomicFile`: a file written under a temporary name and
+//! renamed into place, for the writer's `write_file` and heapdump-convert.
 
-#![cfg_attr(not(feature = "builder"), no_std)]
+#![cfg_attr(not(any(feature = "builder", feature = "atomic-file")), no_std)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "atomic-file")]
+pub mod atomic_file;
 #[cfg(feature = "builder")]
 pub mod builder;
 pub mod encode;
