@@ -1,99 +1,11 @@
 //! Output files written whole or not at all: [`AtomicFile`].
 
-use std::fs::{self, File, OpenOptions};
-use std::io;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-
-/// A file being written under a temporary name beside its final path, with
-/// mode 0600 (dumps hold the service's secrets, and so do their
-/// conversions). [`AtomicFile::commit`] syncs it and renames it into place;
-/// dropping it uncommitted removes it, so the final path never holds a
-/// partial file.
-#[derive(Debug)]
-pub struct AtomicFile {
-    file: File,
-    temp: PathBuf,
-    path: PathBuf,
-}
-
-impl AtomicFile {
-    /// Creates the temporary file for `path` in the same directory.
-    pub fn create(path: impl AsRef<Path>) -> io::Result<AtomicFile> {
-        let path = path.as_ref().to_path_buf();
-        let name = path
-            .file_name()
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{}: not a file name", path.display()),
-                )
-            })?
-            .to_string_lossy()
-            .into_owned();
-        let dir = path.parent().unwrap_or(Path::new(""));
-        let mut attempt = 0u32;
-        loop {
-            let temp = dir.join(format!(".{name}.tmp{}-{attempt}", std::process::id()));
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)
-            {
-                Ok(file) => return Ok(AtomicFile { file, temp, path }),
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
-                    attempt += 1;
-                }
-                Err(err) => {
-                    return Err(io::Error::new(
-                        err.kind(),
-                        format!(
-                            "cannot create {} (as {}): {err}",
-                            path.display(),
-                            temp.display()
-                        ),
-                    ))
-                }
-            }
-        }
-    }
-
-    /// The open temporary file, to write to (through a `BufWriter`).
-    pub fn file(&mut self) -> &File {
-        &self.file
-    }
-
-    /// The final path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Syncs the file and renames it to its final path.
-    pub fn commit(mut self) -> io::Result<()> {
-        self.file.sync_all()?;
-        fs::rename(&self.temp, &self.path).map_err(|err| {
-            io::Error::new(
-                err.kind(),
-                format!("cannot rename to {}: {err}", self.path.display()),
-            )
-        })?;
-        self.temp = PathBuf::new();
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            let _ = fs::remove_file(&self.temp);
-        }
-    }
-}
+pub use heapdump_format::atomic_file::AtomicFile;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
 

@@ -28,7 +28,10 @@
 use std::io::{self, BufWriter, Write};
 use std::vec::Vec;
 
-use crate::{header, put_uvarint, tag, uvarint_len, ContentsMode, MAX_UVARINT_LEN};
+use crate::encode::{self, Fields, Head, ObjectHead, RootSegmentHead, RootThreadStackHead, Sink};
+use crate::{header, tag, ContentsMode};
+
+pub use crate::encode::{EndCounts, ModuleRange, Stats, ThreadCoverage};
 
 /// The fields of a PARAMS record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,15 +80,23 @@ impl Default for Params<'static> {
     }
 }
 
-/// One `PT_LOAD` range of a MODULE record.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ModuleRange {
-    /// Runtime address of the first byte.
-    pub start: u64,
-    /// Size in bytes.
-    pub size: u64,
-    /// [`crate::range_flags`] bits.
-    pub flags: u64,
+impl<'a> Params<'a> {
+    /// The record the encoder writes: the same fields, text as bytes.
+    pub fn encoded(&self) -> encode::Params<'a> {
+        encode::Params {
+            pointer_size: self.pointer_size,
+            big_endian: self.big_endian,
+            arch: self.arch.as_bytes(),
+            os: self.os.as_bytes(),
+            pid: self.pid,
+            time_unix_ns: self.time_unix_ns,
+            executable: self.executable.as_bytes(),
+            build_id: self.build_id,
+            writer: self.writer.as_bytes(),
+            contents_mode: self.contents_mode,
+            sample_rate: self.sample_rate,
+        }
+    }
 }
 
 /// The fields of a MODULE record.
@@ -103,46 +114,23 @@ pub struct Module<'a> {
     pub ranges: &'a [ModuleRange],
 }
 
-/// The fields of a STATS record.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Bytes in live allocations.
-    pub live_bytes: u64,
-    /// Live allocations.
-    pub live_objects: u64,
-    /// Bytes allocated since the tracker started.
-    pub allocated_bytes: u64,
-    /// Allocations since the tracker started.
-    pub allocated_objects: u64,
-    /// Bytes freed since the tracker started.
-    pub freed_bytes: u64,
-    /// Frees since the tracker started.
-    pub freed_objects: u64,
-    /// Highest `live_bytes` seen (approximate).
-    pub peak_live_bytes: u64,
-    /// Memory the tracker's own tables use.
-    pub tracker_bytes: u64,
-}
-
-/// The counts an END record carries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EndCounts {
-    /// Records before END, PARAMS included.
-    pub record_count: u64,
-    /// OBJECT records.
-    pub object_count: u64,
-    /// Sum of OBJECT sizes.
-    pub object_bytes: u64,
-}
-
 /// The body of one record, encoded field by field into a growable buffer.
 ///
-/// Used by [`DumpBuilder`] for small records, and by tests to craft records
-/// the builder has no method for (unknown tags, extra trailing fields,
-/// malformed fields).
+/// Used by tests to craft records the builder has no method for (unknown
+/// tags, extra trailing fields, malformed fields). It is an
+/// [`encode::Sink`], so any record's [`Fields`] can be encoded into it too.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Body {
     bytes: Vec<u8>,
+}
+
+impl Sink for Body {
+    type Error = core::convert::Infallible;
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 impl Body {
@@ -153,10 +141,10 @@ impl Body {
 
     /// Appends a `uvarint`.
     pub fn uvarint(&mut self, value: u64) -> &mut Body {
-        let mut buf = [0u8; MAX_UVARINT_LEN];
-        let len = put_uvarint(&mut buf, value);
-        self.bytes.extend_from_slice(&buf[..len]);
-        self
+        match encode::uvarint(self, value) {
+            Ok(()) => self,
+            Err(never) => match never {},
+        }
     }
 
     /// Appends a `bool` (a `uvarint` 0 or 1).
@@ -166,9 +154,10 @@ impl Body {
 
     /// Appends `bytes`: a `uvarint` length, then the bytes.
     pub fn bytes(&mut self, value: &[u8]) -> &mut Body {
-        self.uvarint(value.len() as u64);
-        self.bytes.extend_from_slice(value);
-        self
+        match encode::bytes(self, value) {
+            Ok(()) => self,
+            Err(never) => match never {},
+        }
     }
 
     /// Appends a `string`: its UTF-8 bytes as `bytes`.
@@ -193,12 +182,23 @@ impl Body {
     }
 }
 
+/// The builder's output as an [`encode::Sink`].
+#[derive(Debug)]
+struct Out<W: Write>(BufWriter<W>);
+
+impl<W: Write> Sink for Out<W> {
+    type Error = io::Error;
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all(bytes)
+    }
+}
+
 /// Writes a heapdump-rs file record by record; see the [module](self) docs.
 #[derive(Debug)]
 pub struct DumpBuilder<W: Write> {
-    out: BufWriter<W>,
+    out: Out<W>,
     counts: EndCounts,
-    scratch: Body,
 }
 
 impl<W: Write> DumpBuilder<W> {
@@ -207,9 +207,8 @@ impl<W: Write> DumpBuilder<W> {
         let mut out = BufWriter::with_capacity(1 << 16, out);
         out.write_all(&header())?;
         Ok(DumpBuilder {
-            out,
+            out: Out(out),
             counts: EndCounts::default(),
-            scratch: Body::new(),
         })
     }
 
@@ -221,44 +220,25 @@ impl<W: Write> DumpBuilder<W> {
     /// Writes a record with any tag and an already-encoded body. It counts
     /// towards END's `record_count` only, whatever its tag.
     pub fn record(&mut self, tag: u64, body: &[u8]) -> io::Result<()> {
-        self.record_header(tag, body.len() as u64)?;
-        self.out.write_all(body)
+        self.count_record(tag);
+        encode::record_header(&mut self.out, tag, body.len() as u64)?;
+        self.out.put(body)
     }
 
     /// Writes PARAMS.
     pub fn params(&mut self, params: &Params<'_>) -> io::Result<()> {
-        self.scratch.clear();
-        self.scratch
-            .uvarint(params.pointer_size)
-            .bool(params.big_endian)
-            .string(params.arch)
-            .string(params.os)
-            .uvarint(params.pid)
-            .uvarint(params.time_unix_ns)
-            .string(params.executable)
-            .bytes(params.build_id)
-            .string(params.writer)
-            .uvarint(params.contents_mode as u64)
-            .uvarint(params.sample_rate);
-        self.write_scratch(tag::PARAMS)
+        self.fields(&params.encoded())
     }
 
     /// Writes a MODULE.
     pub fn module(&mut self, module: &Module<'_>) -> io::Result<()> {
-        self.scratch.clear();
-        self.scratch
-            .uvarint(module.module_id)
-            .string(module.path)
-            .bytes(module.build_id)
-            .uvarint(module.load_bias)
-            .uvarint(module.ranges.len() as u64);
-        for range in module.ranges {
-            self.scratch
-                .uvarint(range.start)
-                .uvarint(range.size)
-                .uvarint(range.flags);
-        }
-        self.write_scratch(tag::MODULE)
+        self.fields(&encode::Module {
+            module_id: module.module_id,
+            path: module.path.as_bytes(),
+            build_id: module.build_id,
+            load_bias: module.load_bias,
+            ranges: module.ranges.iter().copied(),
+        })
     }
 
     /// Writes a ROOT_SEGMENT: a writable range of module `module_id` that
@@ -269,11 +249,12 @@ impl<W: Write> DumpBuilder<W> {
         address: u64,
         contents: &[u8],
     ) -> io::Result<()> {
-        let body_len = uvarint_len(module_id) + uvarint_len(address) + bytes_len(contents);
-        self.record_header(tag::ROOT_SEGMENT, body_len as u64)?;
-        self.put_uvarint(module_id)?;
-        self.put_uvarint(address)?;
-        self.put_bytes(contents)
+        let head = RootSegmentHead {
+            module_id,
+            address,
+            contents_len: contents.len(),
+        };
+        self.head(&head, contents)
     }
 
     /// Writes a ROOT_THREAD_STACK: thread `thread_id` called `name`, whose
@@ -285,26 +266,22 @@ impl<W: Write> DumpBuilder<W> {
         address: u64,
         contents: &[u8],
     ) -> io::Result<()> {
-        let body_len = uvarint_len(thread_id)
-            + bytes_len(name.as_bytes())
-            + uvarint_len(address)
-            + bytes_len(contents);
-        self.record_header(tag::ROOT_THREAD_STACK, body_len as u64)?;
-        self.put_uvarint(thread_id)?;
-        self.put_bytes(name.as_bytes())?;
-        self.put_uvarint(address)?;
-        self.put_bytes(contents)
+        let head = RootThreadStackHead {
+            thread_id,
+            name: name.as_bytes(),
+            address,
+            contents_len: contents.len(),
+        };
+        self.head(&head, contents)
     }
 
     /// Writes a STACK: allocation site `stack_id` (never 0 in a valid dump)
     /// with its return addresses, innermost first.
     pub fn stack(&mut self, stack_id: u64, pcs: &[u64]) -> io::Result<()> {
-        self.scratch.clear();
-        self.scratch.uvarint(stack_id).uvarint(pcs.len() as u64);
-        for &pc in pcs {
-            self.scratch.uvarint(pc);
-        }
-        self.write_scratch(tag::STACK)
+        self.fields(&encode::Stack {
+            stack_id,
+            pcs: pcs.iter().copied(),
+        })
     }
 
     /// Writes an OBJECT of `contents.len()` bytes at `address`, allocated at
@@ -322,31 +299,22 @@ impl<W: Write> DumpBuilder<W> {
         stack_id: u64,
         contents: &[u8],
     ) -> io::Result<()> {
-        let body_len =
-            uvarint_len(address) + uvarint_len(size) + uvarint_len(stack_id) + bytes_len(contents);
-        self.record_header(tag::OBJECT, body_len as u64)?;
-        self.put_uvarint(address)?;
-        self.put_uvarint(size)?;
-        self.put_uvarint(stack_id)?;
-        self.put_bytes(contents)?;
+        let head = ObjectHead {
+            address,
+            size,
+            stack_id,
+            contents_len: contents.len(),
+        };
+        self.head(&head, contents)?;
         self.counts.object_count += 1;
         self.counts.object_bytes = self.counts.object_bytes.wrapping_add(size);
         Ok(())
     }
 
-    /// Writes STATS.
+    /// Writes STATS (with the appended thread counts if `stats.threads` is
+    /// set).
     pub fn stats(&mut self, stats: &Stats) -> io::Result<()> {
-        self.scratch.clear();
-        self.scratch
-            .uvarint(stats.live_bytes)
-            .uvarint(stats.live_objects)
-            .uvarint(stats.allocated_bytes)
-            .uvarint(stats.allocated_objects)
-            .uvarint(stats.freed_bytes)
-            .uvarint(stats.freed_objects)
-            .uvarint(stats.peak_live_bytes)
-            .uvarint(stats.tracker_bytes);
-        self.write_scratch(tag::STATS)
+        self.fields(stats)
     }
 
     /// Writes END with the counts of what was written, flushes, and returns
@@ -359,49 +327,32 @@ impl<W: Write> DumpBuilder<W> {
     /// Writes END with the given counts (which may be wrong, for tests),
     /// flushes, and returns the underlying writer.
     pub fn finish_with(mut self, counts: EndCounts) -> io::Result<W> {
-        let mut body = Body::new();
-        body.uvarint(counts.record_count)
-            .uvarint(counts.object_count)
-            .uvarint(counts.object_bytes);
-        self.record_header(tag::END, body.as_slice().len() as u64)?;
-        self.out.write_all(body.as_slice())?;
+        self.fields(&counts)?;
         self.into_inner_unfinished()
     }
 
     /// Flushes and returns the underlying writer without writing END: the
     /// result is a truncated dump.
     pub fn into_inner_unfinished(self) -> io::Result<W> {
-        self.out.into_inner().map_err(|err| err.into_error())
+        self.out.0.into_inner().map_err(|err| err.into_error())
     }
 
-    fn write_scratch(&mut self, tag: u64) -> io::Result<()> {
-        self.record_header(tag, self.scratch.as_slice().len() as u64)?;
-        self.out.write_all(self.scratch.as_slice())
-    }
-
-    fn record_header(&mut self, tag: u64, body_len: u64) -> io::Result<()> {
+    fn count_record(&mut self, tag: u64) {
         if tag != tag::END {
             self.counts.record_count += 1;
         }
-        self.put_uvarint(tag)?;
-        self.put_uvarint(body_len)
     }
 
-    fn put_uvarint(&mut self, value: u64) -> io::Result<()> {
-        let mut buf = [0u8; MAX_UVARINT_LEN];
-        let len = put_uvarint(&mut buf, value);
-        self.out.write_all(&buf[..len])
+    fn fields<F: Fields>(&mut self, fields: &F) -> io::Result<()> {
+        self.count_record(F::TAG);
+        encode::record(&mut self.out, fields)
     }
 
-    fn put_bytes(&mut self, value: &[u8]) -> io::Result<()> {
-        self.put_uvarint(value.len() as u64)?;
-        self.out.write_all(value)
+    fn head<H: Head>(&mut self, head: &H, contents: &[u8]) -> io::Result<()> {
+        self.count_record(H::TAG);
+        encode::record_head(&mut self.out, head)?;
+        self.out.put(contents)
     }
-}
-
-/// Encoded length of a `bytes` field holding `value`.
-fn bytes_len(value: &[u8]) -> usize {
-    uvarint_len(value.len() as u64) + value.len()
 }
 
 #[cfg(test)]

@@ -6,16 +6,24 @@
 //! primitives every field is made of (the uvarint and the length-prefixed byte
 //! string, the same grammar as Go's heap dumps).
 //!
-//! The crate does not allocate: the writer encodes into fixed buffers while it
-//! holds the allocator's locks. It is `no_std` unless the `builder` feature is
-//! on, which adds `builder::DumpBuilder`, a streaming encoder on top of
-//! `std::io::Write` for tests, fuzz seeds and synthetic benchmark dumps.
+//! [`encode`] is the one record encoder: each record's fields in order, put
+//! into any [`encode::Sink`] (the writer's mapped buffer, the builder's
+//! `Write`). The crate does not allocate: the writer encodes into fixed
+//! buffers while it holds the allocator's locks. It is `no_std` unless the
+//! `builder` feature is on, which adds `builder::DumpBuilder`, a streaming
+//! encoder on top of `std::io::Write` for tests, fuzz seeds and synthetic
+//! benchmark dumps, or the `atomic-file` feature, which adds
+//! `atomic_file::AtomicFile`: a file written under a temporary name and
+//! renamed into place, for the writer's `write_file` and heapdump-convert.
 
-#![cfg_attr(not(feature = "builder"), no_std)]
+#![cfg_attr(not(any(feature = "builder", feature = "atomic-file")), no_std)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "atomic-file")]
+pub mod atomic_file;
 #[cfg(feature = "builder")]
 pub mod builder;
+pub mod encode;
 
 /// The first 12 bytes of every heapdump-rs file.
 pub const MAGIC: &[u8; 12] = b"heapdump-rs\0";

@@ -59,11 +59,11 @@ mod tracker;
 mod trigger;
 
 use std::fmt;
-use std::fs;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
+
+use heapdump_format::atomic_file::AtomicFile;
 
 pub use heapdump_format::ContentsMode;
 pub use threads::STOP_SIGNAL_ENV;
@@ -245,40 +245,12 @@ pub fn write_file(path: impl AsRef<Path>) -> Result<DumpReport, Error> {
 
 /// [`write_file`] with options.
 pub fn write_file_with(path: impl AsRef<Path>, options: &Options) -> Result<DumpReport, Error> {
-    let path = path.as_ref();
-    let file_name = path.file_name().ok_or_else(|| {
-        Error::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{} does not name a file", path.display()),
-        ))
-    })?;
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut temporary_name = std::ffi::OsString::from(".");
-    temporary_name.push(file_name);
-    temporary_name.push(format!(".tmp.{}", std::process::id()));
-    let temporary = directory.join(temporary_name);
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&temporary)?;
-    let result = write_with(&file, options).and_then(|report| {
-        file.sync_all()?;
-        fs::rename(&temporary, path)?;
-        // Make the rename itself durable.
-        if let Ok(directory) = fs::File::open(directory) {
-            let _ = directory.sync_all();
-        }
-        Ok(report)
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    result
+    // Mode 0600, a fresh temporary name, synced, renamed, the directory
+    // synced; removed on any error (when `out` is dropped).
+    let mut out = AtomicFile::create(path)?;
+    let report = write_with(out.file(), options)?;
+    out.commit()?;
+    Ok(report)
 }
 
 /// The allocator's statistics now, like Go's `runtime.ReadMemStats`.

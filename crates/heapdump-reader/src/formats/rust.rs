@@ -15,6 +15,7 @@ use std::collections::HashSet;
 
 use std::mem::MaybeUninit;
 
+use heapdump_format::encode::Stats as WireStats;
 use heapdump_format::{tag, ContentsMode, MAGIC, VERSION_MAJOR};
 use rayon::prelude::*;
 
@@ -497,20 +498,28 @@ impl<'data> Parser<'data> {
                 ErrorKind::DuplicateRecord { name: "STATS" },
             ));
         }
+        // The field order is heapdump-format's, which the writer and the
+        // builder encode with.
+        let mut fields = [0u64; WireStats::FIELDS.len()];
+        for (value, name) in fields.iter_mut().zip(WireStats::FIELDS) {
+            *value = body.uvarint(name)?;
+        }
+        let wire = WireStats::from_fields(fields);
         self.stats = Some(AllocatorStats {
-            live_bytes: body.uvarint("live_bytes")?,
-            live_objects: body.uvarint("live_objects")?,
-            allocated_bytes: body.uvarint("allocated_bytes")?,
-            allocated_objects: body.uvarint("allocated_objects")?,
-            freed_bytes: body.uvarint("freed_bytes")?,
-            freed_objects: body.uvarint("freed_objects")?,
-            peak_live_bytes: body.uvarint("peak_live_bytes")?,
-            tracker_bytes: body.uvarint("tracker_bytes")?,
+            live_bytes: wire.live_bytes,
+            live_objects: wire.live_objects,
+            allocated_bytes: wire.allocated_bytes,
+            allocated_objects: wire.allocated_objects,
+            freed_bytes: wire.freed_bytes,
+            freed_objects: wire.freed_objects,
+            peak_live_bytes: wire.peak_live_bytes,
+            tracker_bytes: wire.tracker_bytes,
             threads: None,
         });
         // Appended fields: older writers end the record here, and bytes
         // that do not decode as both counts belong to a newer minor version.
-        if let (Ok(threads), Ok(dumped)) = (body.uvarint("threads"), body.uvarint("threads_dumped"))
+        let [threads_field, dumped_field] = WireStats::THREAD_FIELDS;
+        if let (Ok(threads), Ok(dumped)) = (body.uvarint(threads_field), body.uvarint(dumped_field))
         {
             if let Some(stats) = &mut self.stats {
                 stats.threads = Some(ThreadCoverage { threads, dumped });

@@ -116,6 +116,7 @@ pub fn fixture() -> Vec<u8> {
         freed_objects: 45,
         peak_live_bytes: 2000,
         tracker_bytes: 4096,
+        threads: None,
     };
     let mut body = Body::new();
     body.uvarint(stats.live_bytes)
