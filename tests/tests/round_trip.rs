@@ -198,6 +198,23 @@ fn check_known_heap(graph: &HeapGraph<'_>, heap: &KnownHeap, redacted: bool) {
     }));
 }
 
+/// The tracker's statistics once no other thread is allocating: libtest's
+/// main thread records the running test (a few small allocations) after it
+/// has started the test's thread, and on a loaded machine it can do that
+/// while the test runs.
+fn settled_stats() -> heapdump::Stats {
+    let mut stats = heapdump::stats();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = heapdump::stats();
+        if now == stats {
+            break;
+        }
+        stats = now;
+    }
+    stats
+}
+
 #[test]
 fn known_heap_round_trips_in_full_and_redacted_modes() {
     heapdump::set_sample_rate(1);
@@ -209,7 +226,7 @@ fn known_heap_round_trips_in_full_and_redacted_modes() {
     let forked_path = temp_path("round-trip-forked");
     let forked_file = std::fs::File::create(&forked_path).unwrap();
 
-    let stats = heapdump::stats();
+    let stats = settled_stats();
     let report = heapdump::write(&full_file).unwrap();
     let redacted_report = heapdump::write_with(
         &redacted_file,
