@@ -392,7 +392,11 @@ fn draw(
             let label = format!("{}\\n{}", escape(&value.name), escape(value.kind.label()));
             cluster
                 .node_named(format!("r{}", root.0))
-                .set_shape(Shape::Mrecord)
+                // A rounded box, not an Mrecord: Graphviz loses flat edges
+                // from record-shaped nodes ("lost r0 o38 edge", seen on the
+                // sample), and record labels would parse `{`, `|` and `<`
+                // in Rust names.
+                .set("style", "rounded,filled", true)
                 .set("fillcolor", "white", false)
                 .set("label", &label, true);
         }
