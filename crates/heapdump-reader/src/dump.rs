@@ -258,7 +258,7 @@ pub struct Root<'data> {
     /// A human name for the root as a whole: `data`, `bss`,
     /// `main.holder (goroutine 18, frame 1)`, `thread 42 "main" stack`, ...
     /// Names of single words (a global's symbol) come from
-    /// [`RootNamer`](crate::RootNamer).
+    /// `heapdump_symbols::RootNamer`.
     pub name: String,
     /// Address of the first byte of `contents`.
     pub address: u64,
@@ -794,7 +794,7 @@ pub struct TypeInfo {
     /// Size of one value in bytes (0 when not known).
     pub size: u64,
     /// The dump does not record the type: it was inferred from the
-    /// object's allocation site (heapdump-rs dumps, [`crate::symbolize`]).
+    /// object's allocation site (heapdump-rs dumps, `heapdump_symbols::symbolize`).
     pub from_site: bool,
 }
 
@@ -949,7 +949,7 @@ impl Serialize for StackId {
 /// An allocation-site stack: the calls that led to an allocation.
 ///
 /// A heapdump-rs stack has raw return addresses (`pcs`) and no `frames`
-/// until a symboliser ([`crate::symbolize`]) fills them in; a Go
+/// until a symboliser (`heapdump_symbols::symbolize`) fills them in; a Go
 /// memory-profile bucket arrives already symbolised (`frames`, no `pcs`).
 /// When both are present and `frame_pcs` is empty, `frames[i]` describes
 /// `pcs[i]`; a symboliser that expands inlined calls sets `frame_pcs[i]`
