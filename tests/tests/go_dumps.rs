@@ -38,7 +38,7 @@ fn object_id(graph: &HeapGraph<'_>, address: u64) -> ObjectId {
         .object_at(address)
         .unwrap_or_else(|| panic!("no object holds {address:#x}"));
     let object = graph.object(id).unwrap();
-    let start = if object.has_type_header() {
+    let start = if object.has_header() {
         object.address + 8
     } else {
         object.address
@@ -84,7 +84,7 @@ fn check_dump(dump_path: &Path, facts: &Facts, binary_path: Option<&Path>) {
     let version = facts.str("go_version");
     let label = format!("{} ({version})", dump_path.display());
     assert_eq!(dump.info.format, "go");
-    let go = dump.go.as_deref().expect("a Go section");
+    let go = heapdump_reader::formats::go::extras(&dump).expect("a Go section");
     assert_eq!(go.params.version, version);
 
     // Object count and bytes equal the dump's memstats exactly (see the top).
@@ -198,9 +198,10 @@ fn check_dump(dump_path: &Path, facts: &Facts, binary_path: Option<&Path>) {
     let holder = facts.str("holder_function").to_owned();
     let held = object_id(&graph, facts.u64("held_slice_addr"));
     assert!(graph.object(held).unwrap().size >= facts.u64("held_slice_bytes"));
-    let from_holder: Vec<_> = root_refs(&graph, move |kind| {
-        matches!(kind, RootKind::GoroutineFrame { function, .. } if *function == holder)
-    })
+    let from_holder: Vec<_> = root_refs(
+        &graph,
+        move |kind| matches!(kind, RootKind::Frame { function, .. } if *function == holder),
+    )
     .filter(|r| r.target == held)
     .collect();
     assert!(
@@ -217,7 +218,11 @@ fn check_dump(dump_path: &Path, facts: &Facts, binary_path: Option<&Path>) {
         .object(object_id(&graph, facts.u64("big_addr")))
         .unwrap();
     let class = graph.dump().class_name(&graph.dump().object_class(big));
-    if graph.dump().go.as_ref().unwrap().params.malloc_headers {
+    if heapdump_reader::formats::go::extras(graph.dump())
+        .unwrap()
+        .params
+        .malloc_headers
+    {
         assert_eq!(class, facts.str("big_type"), "{label}");
     } else {
         assert!(class.starts_with("obj"), "{label}: {class}");
@@ -237,7 +242,7 @@ fn check_dump(dump_path: &Path, facts: &Facts, binary_path: Option<&Path>) {
         Some(true),
         "{label}"
     );
-    let goroutines = summary.goroutines.as_ref().unwrap();
+    let goroutines = summary.contexts.as_ref().unwrap();
     assert!(goroutines
         .by_wait_reason
         .iter()

@@ -64,6 +64,11 @@ impl Default for LeakOptions {
 pub struct LeakReport {
     /// The dump's format (`heapdump-rs`, `go`, ...).
     pub format: String,
+    /// How to record every object's allocation site, when the dump's
+    /// format samples sites ([`heapdump_reader::Capabilities::every_site_hint`]);
+    /// not in JSON.
+    #[serde(skip)]
+    pub every_site_hint: Option<&'static str>,
     /// The roots the dump covers, and what they leave out.
     pub roots: RootCoverage,
     /// All objects in the dump.
@@ -527,6 +532,7 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
     }
     LeakReport {
         format: dump.info.format.to_owned(),
+        every_site_hint: dump.capabilities.every_site_hint,
         roots: RootCoverage::of(graph),
         objects: dump.objects.len() as u64,
         bytes: dump.live_bytes(),

@@ -35,7 +35,7 @@ const EXAMPLES: usize = 4;
 /// A short label for a root's kind, for grouping (`segment`,
 /// `thread stack`, `goroutine frame`, ...): [`RootKind::label`].
 pub fn root_kind_label(kind: &RootKind) -> String {
-    kind.label().to_owned()
+    kind.label().into_owned()
 }
 
 /// A human name for a root (`thread 42 "main" stack`,
@@ -74,25 +74,7 @@ impl RootCoverage {
                 }
             }
         }
-        let thread_stacks = dump
-            .roots
-            .iter()
-            .filter(|root| matches!(root.kind, RootKind::ThreadStack { .. }))
-            .count();
-        let caveat = if dump.info.format == "heapdump-rs" {
-            format!(
-                "This dump's roots are the modules' writable segments (statics) and {} \
-                 thread stack{} (with saved registers and static thread-locals). Memory the \
-                 writer does not dump is not a root: dynamic thread-locals of dlopen'ed \
-                 libraries, memory that C code allocated with malloc, the stacks of threads \
-                 that block the dump's stop signal. Objects held only from there look \
-                 unreachable.",
-                thread_stacks,
-                if thread_stacks == 1 { "" } else { "s" }
-            )
-        } else {
-            String::new()
-        };
+        let caveat = dump.root_caveat().unwrap_or_default();
         RootCoverage {
             kinds,
             references: graph.root_references().len() as u64,

@@ -6,7 +6,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use heapdump_reader::{
-    AllocatorStats, Dump, DumpInfo, HeapGraph, Module, Object, ObjectClass, RootKind, StackId,
+    AllocatorStats, Dump, DumpInfo, ExecutionContexts, HeapGraph, Module, Object, ObjectClass,
+    RootKind, StackId,
 };
 use heapdump_symbols::RootNamer;
 
@@ -68,17 +69,23 @@ pub struct Summary {
     pub class_count: u64,
     /// Object classes by bytes, largest first.
     pub top_classes: Vec<ClassSummary>,
-    /// Goroutines and OS threads (Go dumps).
-    pub goroutines: Option<GoroutineSummary>,
-    /// The runtime's memory statistics (Go dumps).
-    pub go_memstats: Option<GoMemStatsSummary>,
+    /// Execution contexts (goroutines, threads) and OS threads, when the
+    /// dump records them ([`Dump::contexts`]). `goroutines` in JSON, the
+    /// name it had when only Go dumps had them.
+    #[serde(rename = "goroutines")]
+    pub contexts: Option<ContextSummary>,
+    /// The runtime's own memory statistics, when the dump has them
+    /// ([`Dump::runtime_stats`]). `go_memstats` in JSON, the name it had
+    /// when only Go dumps had them.
+    #[serde(rename = "go_memstats")]
+    pub runtime_stats: Option<RuntimeStatsSummary>,
 }
 
 /// Roots of one kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RootKindTotals {
     /// The kind's label (`data`, `goroutine frame`, `thread stack`, ...).
-    pub kind: &'static str,
+    pub kind: String,
     /// Roots of this kind.
     pub roots: u64,
     /// Bytes of their memory images.
@@ -93,7 +100,7 @@ pub struct NamedRoot {
     /// The word's name (`main.cache`, `bss+0x8`).
     pub name: String,
     /// The root's kind label.
-    pub kind: &'static str,
+    pub kind: String,
     /// Address of the object it points into.
     pub target: u64,
     /// That object's class name.
@@ -112,22 +119,25 @@ pub struct ClassSummary {
     pub totals: Totals,
 }
 
-/// Goroutines of a Go dump.
+/// The execution contexts of a dump (Go: goroutines).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct GoroutineSummary {
-    /// Goroutines in the dump.
+pub struct ContextSummary {
+    /// What the dump calls a context (`goroutine`, `thread`); not in JSON.
+    #[serde(skip)]
+    pub noun: &'static str,
+    /// Contexts in the dump.
     pub count: u64,
-    /// Of which runtime (system) goroutines.
+    /// Of which the runtime's own (system) contexts.
     pub system: u64,
-    /// Stack frames in all goroutines.
+    /// Stack frames in all contexts.
     pub frames: u64,
     /// Bytes of those frames.
     pub frame_bytes: u64,
-    /// OS threads (Ms).
+    /// OS threads that ran them (Go's Ms).
     pub os_threads: u64,
-    /// Goroutines by status name, most first.
+    /// Contexts by state name, most first.
     pub by_status: Vec<NameCount>,
-    /// Waiting goroutines by wait reason, most first.
+    /// Waiting contexts by wait reason, most first.
     pub by_wait_reason: Vec<NameCount>,
 }
 
@@ -140,10 +150,17 @@ pub struct NameCount {
     pub count: u64,
 }
 
-/// The Go runtime's memory statistics from the dump's memstats record.
+/// The runtime's own memory statistics ([`heapdump_reader::RuntimeStats`];
+/// Go: the memstats record). Field names are Go's, as the JSON has them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct GoMemStatsSummary {
-    /// Go version that wrote the dump.
+pub struct RuntimeStatsSummary {
+    /// The runtime's name (`Go`), for headings; not in JSON.
+    #[serde(skip)]
+    pub runtime: &'static str,
+    /// What the runtime calls these statistics (`memstats`); not in JSON.
+    #[serde(skip)]
+    pub source: &'static str,
+    /// Runtime version that wrote the dump.
     pub version: String,
     /// `HeapObjects`: allocated heap objects (tiny blocks count once).
     pub heap_objects: u64,
@@ -153,7 +170,7 @@ pub struct GoMemStatsSummary {
     pub heap_inuse: u64,
     /// `HeapSys`: heap bytes from the OS.
     pub heap_sys: u64,
-    /// `StackInuse`: bytes of goroutine stacks.
+    /// `StackInuse`: bytes of stacks.
     pub stack_inuse: u64,
     /// `Sys`: all bytes from the OS.
     pub sys: u64,
@@ -167,7 +184,7 @@ pub struct GoMemStatsSummary {
     pub next_gc: u64,
     /// `NumGC`: completed cycles.
     pub num_gc: u64,
-    /// Memory-profile buckets.
+    /// Memory-profile buckets ([`Dump::profiles`]).
     pub buckets: u64,
     /// Alloc samples (sampled live objects).
     pub alloc_samples: u64,
@@ -236,14 +253,15 @@ pub struct SiteSummary {
     /// `function (file:line)` (a frame without a symbol shows its pc in
     /// hex); empty when it is not (see `pcs`).
     pub frames: Vec<String>,
-    /// The Go memory profile's counts for the site, if it is a Go bucket.
+    /// The runtime's memory-profile counts for the site, if the dump has
+    /// them ([`Dump::profile`]).
     pub profile: Option<SiteProfile>,
     /// Live objects and bytes allocated there.
     #[serde(flatten)]
     pub totals: Totals,
 }
 
-/// A Go memory-profile bucket's counts (sampled: with the default
+/// A memory-profile bucket's counts (sampled: with Go's default
 /// `MemProfileRate` about one allocation per 512 KiB).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SiteProfile {
@@ -336,7 +354,7 @@ impl Summary {
                 Some(index) => index,
                 None => {
                     roots_by_kind.push(RootKindTotals {
-                        kind: label,
+                        kind: label.into_owned(),
                         roots: 0,
                         bytes: 0,
                         references: 0,
@@ -349,13 +367,21 @@ impl Summary {
                 totals.bytes = totals.bytes.saturating_add(bytes);
             }
         }
+        // One label per root (a frame's is made), not per reference.
+        let labels: Vec<String> = dump
+            .roots
+            .iter()
+            .map(|root| root.kind.label().into_owned())
+            .collect();
         let mut global_roots = Vec::new();
         for reference in graph.root_references() {
             let Some(root) = graph.root(reference.root) else {
                 continue;
             };
-            let label = root.kind.label();
-            if let Some(totals) = roots_by_kind.iter_mut().find(|t| t.kind == label) {
+            let Some(label) = labels.get(reference.root.index()) else {
+                continue;
+            };
+            if let Some(totals) = roots_by_kind.iter_mut().find(|t| t.kind == *label) {
                 totals.references += 1;
             }
             if root.kind.is_global() {
@@ -370,7 +396,7 @@ impl Summary {
                 let object = graph.object(reference.target)?;
                 Some(NamedRoot {
                     name: namer.slot_name(root, reference.offset),
-                    kind: root.kind.label(),
+                    kind: root.kind.label().into_owned(),
                     target: object.address,
                     target_class: dump.class_name(&dump.object_class(object)),
                     target_size: object.size,
@@ -413,27 +439,29 @@ impl Summary {
 
         let (reachable, unreachable) = reachability(graph);
         let (class_count, top_classes) = classes(dump, top_sites);
-        let goroutines = dump.go.as_ref().map(|go| goroutine_summary(go));
-        let go_memstats = dump.go.as_ref().and_then(|go| {
-            let stats = go.memstats.as_ref()?;
-            Some(GoMemStatsSummary {
-                version: go.params.version.clone(),
+        let contexts = dump.contexts.as_ref().map(context_summary);
+        let runtime_stats = dump
+            .runtime_stats
+            .as_ref()
+            .map(|stats| RuntimeStatsSummary {
+                runtime: stats.runtime,
+                source: stats.source,
+                version: stats.version.clone(),
                 heap_objects: stats.heap_objects,
-                heap_alloc: stats.heap_alloc,
-                heap_inuse: stats.heap_inuse,
-                heap_sys: stats.heap_sys,
-                stack_inuse: stats.stack_inuse,
-                sys: stats.sys,
-                total_alloc: stats.total_alloc,
-                mallocs: stats.mallocs,
-                frees: stats.frees,
-                next_gc: stats.next_gc,
-                num_gc: stats.num_gc,
-                buckets: go.buckets.len() as u64,
-                alloc_samples: go.alloc_samples,
-                typed_objects: go.typed_by_header,
-            })
-        });
+                heap_alloc: stats.heap_bytes,
+                heap_inuse: stats.heap_in_use_bytes,
+                heap_sys: stats.heap_reserved_bytes,
+                stack_inuse: stats.stack_bytes,
+                sys: stats.os_bytes,
+                total_alloc: stats.allocated_bytes,
+                mallocs: stats.allocated_objects,
+                frees: stats.freed_objects,
+                next_gc: stats.next_gc_bytes,
+                num_gc: stats.gc_cycles,
+                buckets: dump.profiles.len() as u64,
+                alloc_samples: stats.sampled_objects,
+                typed_objects: stats.typed_objects,
+            });
 
         let stacks = &dump.stacks;
         let tally_chunk = |chunk: &[Object]| {
@@ -489,13 +517,10 @@ impl Summary {
             .take(top_sites)
             .filter_map(|(index, totals)| {
                 let stack = stacks.get(index)?;
-                let profile = dump.go.as_ref().and_then(|go| {
-                    let bucket = go.buckets.iter().find(|bucket| bucket.id == stack.id)?;
-                    Some(SiteProfile {
-                        object_size: bucket.object_size,
-                        allocs: bucket.allocs,
-                        frees: bucket.frees,
-                    })
+                let profile = dump.profile(stack.id).map(|profile| SiteProfile {
+                    object_size: profile.object_size,
+                    allocs: profile.allocs,
+                    frees: profile.frees,
                 });
                 Some(SiteSummary {
                     stack_id: stack.id,
@@ -556,8 +581,8 @@ impl Summary {
             unreachable,
             class_count,
             top_classes,
-            goroutines,
-            go_memstats,
+            contexts,
+            runtime_stats,
         }
     }
 }
@@ -622,22 +647,22 @@ fn classes(dump: &Dump<'_>, top: usize) -> (u64, Vec<ClassSummary>) {
     (count, classes)
 }
 
-/// Goroutines by status and wait reason.
-fn goroutine_summary(go: &heapdump_reader::GoDump) -> GoroutineSummary {
-    let mut by_status: HashMap<&'static str, u64> = HashMap::new();
+/// Execution contexts by state and wait reason.
+fn context_summary(contexts: &ExecutionContexts) -> ContextSummary {
+    let mut by_status: HashMap<&str, u64> = HashMap::new();
     let mut by_reason: HashMap<&str, u64> = HashMap::new();
     let mut frames = 0u64;
     let mut frame_bytes = 0u64;
-    for goroutine in &go.goroutines {
-        *by_status.entry(goroutine.status_name()).or_default() += 1;
-        if !goroutine.wait_reason.is_empty() {
-            *by_reason.entry(&goroutine.wait_reason).or_default() += 1;
+    for context in &contexts.contexts {
+        *by_status.entry(&context.state).or_default() += 1;
+        if !context.wait_reason.is_empty() {
+            *by_reason.entry(&context.wait_reason).or_default() += 1;
         }
-        frames += goroutine.frames.len() as u64;
-        frame_bytes = goroutine
+        frames += context.frames.len() as u64;
+        frame_bytes = context
             .frames
             .iter()
-            .fold(frame_bytes, |sum, frame| sum.saturating_add(frame.size));
+            .fold(frame_bytes, |sum, frame| sum.saturating_add(frame.bytes));
     }
     let sorted = |map: HashMap<String, u64>| {
         let mut list: Vec<NameCount> = map
@@ -647,12 +672,17 @@ fn goroutine_summary(go: &heapdump_reader::GoDump) -> GoroutineSummary {
         list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
         list
     };
-    GoroutineSummary {
-        count: go.goroutines.len() as u64,
-        system: go.goroutines.iter().filter(|g| g.system).count() as u64,
+    ContextSummary {
+        noun: contexts.noun,
+        count: contexts.contexts.len() as u64,
+        system: contexts
+            .contexts
+            .iter()
+            .filter(|context| context.system)
+            .count() as u64,
         frames,
         frame_bytes,
-        os_threads: go.threads.len() as u64,
+        os_threads: contexts.os_threads,
         by_status: sorted(
             by_status
                 .into_iter()

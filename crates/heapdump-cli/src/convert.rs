@@ -90,10 +90,7 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
         [bin, out] => (Some(bin.as_path()), out),
         _ => return Err("expected DUMP [BIN] OUT.hprof".into()),
     };
-    if out
-        .extension()
-        .is_some_and(|ext| ext == "hdump" || ext == "godump")
-    {
+    if heapdump_reader::looks_like_dump(out) {
         return Err(format!(
             "refusing to write HPROF over {}: it looks like a heap dump (the order is DUMP [BIN] OUT.hprof)",
             out.display()

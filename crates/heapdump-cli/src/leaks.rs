@@ -179,12 +179,12 @@ pub fn print(report: &LeakReport, out: &mut dyn Write) -> io::Result<()> {
                 writeln!(out, "  allocation site of the object (stack {site}):")?;
                 frames(out, &suspect.site, "    ")?;
             }
-            None if report.format == "heapdump-rs" => writeln!(
-                out,
-                "  allocation site of the object: not sampled (dump with HEAPDUMP_SAMPLE_RATE=1 \
-                 to record every site)"
-            )?,
-            None => writeln!(out, "  allocation site of the object: not sampled")?,
+            None => match report.every_site_hint {
+                Some(hint) => {
+                    writeln!(out, "  allocation site of the object: not sampled ({hint})")?
+                }
+                None => writeln!(out, "  allocation site of the object: not sampled")?,
+            },
         }
         if point.depth > 0 {
             if let Some(site) = point.object.site {

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use heapdump_analysis::summary::{ContextSummary, RuntimeStatsSummary};
 use heapdump_analysis::Summary;
 use heapdump_reader::dump::contents_mode_name;
 use heapdump_reader::Hex;
@@ -49,12 +50,12 @@ pub fn run(args: &Args) -> Result<()> {
 
 /// Writes the text report.
 pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
-    if let Some(go) = &summary.go_memstats {
-        print_go_header(summary, go, out)?;
+    if let Some(runtime) = &summary.runtime_stats {
+        print_runtime_header(summary, runtime, out)?;
     } else {
         print_header(summary, out)?;
     }
-    if summary.go_memstats.is_none() {
+    if summary.runtime_stats.is_none() {
         writeln!(out)?;
         writeln!(out, "Modules: {}", count(summary.module_count))?;
     }
@@ -71,7 +72,7 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
     let only_rust_kinds = summary
         .roots_by_kind
         .iter()
-        .all(|kind| matches!(kind.kind, "segment" | "thread stack"));
+        .all(|kind| matches!(kind.kind.as_str(), "segment" | "thread stack"));
     if only_rust_kinds {
         writeln!(
             out,
@@ -123,15 +124,15 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
         plural(summary.unreachable.objects, "object", "objects"),
     )?;
 
-    if let Some(goroutines) = &summary.goroutines {
-        print_goroutines(goroutines, out)?;
+    if let Some(contexts) = &summary.contexts {
+        print_contexts(contexts, out)?;
     }
 
     writeln!(out)?;
     match (&summary.stats, &summary.stats_agreement) {
-        (Some(_), Some(agreement)) if summary.go_memstats.is_some() => {
-            if let Some(go) = &summary.go_memstats {
-                print_go_memstats(summary, go, agreement.all(), out)?;
+        (Some(_), Some(agreement)) if summary.runtime_stats.is_some() => {
+            if let Some(runtime) = &summary.runtime_stats {
+                print_runtime_stats(summary, runtime, agreement.all(), out)?;
             }
         }
         (Some(stats), Some(agreement)) => {
@@ -195,7 +196,7 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
             .top_sites
             .iter()
             .all(|site| site.pcs.is_empty() || !site.frames.is_empty());
-    let sampled = if summary.go_memstats.is_some() {
+    let sampled = if summary.runtime_stats.is_some() {
         "sampled objects only"
     } else if symbolised {
         "symbolised"
@@ -343,19 +344,21 @@ fn print_header(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// The Go header lines.
-fn print_go_header(
+/// The header lines of a dump written by a runtime with its own
+/// statistics (Go).
+fn print_runtime_header(
     summary: &Summary,
-    go: &heapdump_analysis::summary::GoMemStatsSummary,
+    runtime: &RuntimeStatsSummary,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let info = &summary.info;
     writeln!(
         out,
-        "Go heap dump ({} format {}) written by {} ({}, {}-bit {})",
+        "{} heap dump ({} format {}) written by {} ({}, {}-bit {})",
+        runtime.runtime,
         info.format,
         info.format_version,
-        go.version,
+        runtime.version,
         info.arch,
         u32::from(info.pointer_size) * 8,
         if info.big_endian {
@@ -398,28 +401,32 @@ fn print_globals(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// Goroutines by status and wait reason.
-fn print_goroutines(
-    goroutines: &heapdump_analysis::summary::GoroutineSummary,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+/// Execution contexts (goroutines) by state and wait reason.
+fn print_contexts(contexts: &ContextSummary, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
+    let mut heading = String::new();
+    let mut letters = contexts.noun.chars();
+    if let Some(first) = letters.next() {
+        heading.extend(first.to_uppercase());
+        heading.push_str(letters.as_str());
+        heading.push('s');
+    }
     writeln!(
         out,
-        "Goroutines: {} ({} runtime), {} ({}), {}",
-        count(goroutines.count),
-        count(goroutines.system),
-        plural(goroutines.frames, "frame", "frames"),
-        bytes(goroutines.frame_bytes),
-        plural(goroutines.os_threads, "OS thread", "OS threads"),
+        "{heading}: {} ({} runtime), {} ({}), {}",
+        count(contexts.count),
+        count(contexts.system),
+        plural(contexts.frames, "frame", "frames"),
+        bytes(contexts.frame_bytes),
+        plural(contexts.os_threads, "OS thread", "OS threads"),
     )?;
-    let statuses: Vec<String> = goroutines
+    let statuses: Vec<String> = contexts
         .by_status
         .iter()
         .map(|status| format!("{} {}", count(status.count), status.name))
         .collect();
     writeln!(out, "  by status: {}", statuses.join(", "))?;
-    for reason in &goroutines.by_wait_reason {
+    for reason in &contexts.by_wait_reason {
         writeln!(
             out,
             "  {:>8}  waiting: {}",
@@ -430,14 +437,15 @@ fn print_goroutines(
     Ok(())
 }
 
-/// The Go runtime's memstats against what the dump holds.
-fn print_go_memstats(
+/// The runtime's own statistics (Go's memstats, whose field names the
+/// lines quote) against what the dump holds.
+fn print_runtime_stats(
     summary: &Summary,
-    go: &heapdump_analysis::summary::GoMemStatsSummary,
+    stats: &RuntimeStatsSummary,
     agree: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(out, "Go memstats:")?;
+    writeln!(out, "{} {}:", stats.runtime, stats.source)?;
     let line =
         |out: &mut dyn Write, label: &str, value: String| writeln!(out, "  {label:<14}{value}");
     line(
@@ -445,8 +453,8 @@ fn print_go_memstats(
         "heap alloc",
         format!(
             "{} in {} (HeapAlloc, HeapObjects)",
-            bytes(go.heap_alloc),
-            plural(go.heap_objects, "object", "objects")
+            bytes(stats.heap_alloc),
+            plural(stats.heap_objects, "object", "objects")
         ),
     )?;
     line(
@@ -454,34 +462,38 @@ fn print_go_memstats(
         "heap in use",
         format!(
             "{} of {} from the OS",
-            bytes(go.heap_inuse),
-            bytes(go.heap_sys)
+            bytes(stats.heap_inuse),
+            bytes(stats.heap_sys)
         ),
     )?;
-    line(out, "stacks", bytes(go.stack_inuse))?;
-    line(out, "sys", bytes(go.sys))?;
+    line(out, "stacks", bytes(stats.stack_inuse))?;
+    line(out, "sys", bytes(stats.sys))?;
     line(
         out,
         "allocated",
         format!(
             "{} in {} since start, {} freed",
-            bytes(go.total_alloc),
-            plural(go.mallocs, "object", "objects"),
-            count(go.frees)
+            bytes(stats.total_alloc),
+            plural(stats.mallocs, "object", "objects"),
+            count(stats.frees)
         ),
     )?;
     line(
         out,
         "GC",
-        format!("{} cycles, next at {}", count(go.num_gc), bytes(go.next_gc)),
+        format!(
+            "{} cycles, next at {}",
+            count(stats.num_gc),
+            bytes(stats.next_gc)
+        ),
     )?;
     line(
         out,
         "profile",
         format!(
             "{}, {} (sampled live objects)",
-            plural(go.buckets, "bucket", "buckets"),
-            plural(go.alloc_samples, "alloc sample", "alloc samples")
+            plural(stats.buckets, "bucket", "buckets"),
+            plural(stats.alloc_samples, "alloc sample", "alloc samples")
         ),
     )?;
     if agree {
@@ -498,8 +510,8 @@ fn print_go_memstats(
              (differences: objects allocated or swept after the stats were read).",
             plural(summary.object_count, "object", "objects"),
             count(summary.live_bytes),
-            count(go.heap_objects),
-            count(go.heap_alloc),
+            count(stats.heap_objects),
+            count(stats.heap_alloc),
         )
     }
 }

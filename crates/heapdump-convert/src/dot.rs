@@ -389,7 +389,7 @@ fn draw(
             let Some(value) = graph.root(*root) else {
                 continue;
             };
-            let label = format!("{}\\n{}", escape(&value.name), escape(value.kind.label()));
+            let label = format!("{}\\n{}", escape(&value.name), escape(&value.kind.label()));
             cluster
                 .node_named(format!("r{}", root.0))
                 // A rounded box, not an Mrecord: Graphviz loses flat edges

@@ -47,7 +47,10 @@ fn visualvm_sees_what_heapdump_sees_in_go_dumps() {
         let file = DumpFile::open(&path).unwrap();
         let dump =
             parse(file.bytes(), &mut |_, _| {}).unwrap_or_else(|err| panic!("{label}: {err}"));
-        assert!(dump.go.is_some(), "{label} is not a Go dump");
+        assert!(
+            heapdump_reader::formats::go::extras(&dump).is_some(),
+            "{label} is not a Go dump"
+        );
         let binary = Some(path.with_extension("bin"))
             .filter(|bin| bin.is_file())
             .map(|bin| Binary::open(bin).unwrap_or_else(|err| panic!("{label}: {err}")));

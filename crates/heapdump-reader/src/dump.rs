@@ -7,14 +7,15 @@
 //! [`Dump::pointer_lists`] describes its pointer words, looked up through
 //! the [`Dump`] ([`Dump::contents`], [`Dump::pointers`]).
 
+use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU64;
+use std::ops::Range;
 use std::sync::Arc;
 
 use heapdump_format::ContentsMode;
 use serde::{Serialize, Serializer};
-
-pub use crate::go::GoDump;
 
 /// A parsed heap dump.
 ///
@@ -44,9 +45,22 @@ pub struct Dump<'data> {
     /// Object types the dump names ([`Object::type_index`] indexes this).
     /// Empty for formats that record no types (heapdump-rs).
     pub types: Vec<TypeInfo>,
-    /// What only Go heap dumps carry (goroutines, OS threads, memstats,
-    /// memory-profile buckets, ...); `None` for other formats.
-    pub go: Option<Box<GoDump>>,
+    /// The program's execution contexts (goroutines, Java threads) with
+    /// their frames, when the format records them; `None` otherwise
+    /// (heapdump-rs: its threads are [`RootKind::ThreadStack`] roots).
+    pub contexts: Option<ExecutionContexts>,
+    /// The managed runtime's own statistics (Go's memstats), if the dump
+    /// has them; [`Dump::stats`] holds what every allocator counts.
+    pub runtime_stats: Option<RuntimeStats>,
+    /// Sampled allocation counts per allocation site (a runtime's memory
+    /// profile), sorted by stack id; empty when the dump has none.
+    pub profiles: Vec<AllocationProfile>,
+    /// What the format guarantees and leaves out ([`Capabilities`]).
+    pub capabilities: Capabilities,
+    /// What only one format knows, in that format's own types: reached
+    /// through the format's module (`formats::go::extras`), never by
+    /// format-neutral code.
+    pub extras: FormatExtras,
 }
 
 impl<'data> Dump<'data> {
@@ -54,7 +68,6 @@ impl<'data> Dump<'data> {
     /// or types. For building dumps by hand (tests, converters).
     pub fn new(info: DumpInfo) -> Dump<'data> {
         Dump {
-            info,
             modules: Vec::new(),
             roots: Vec::new(),
             stacks: Vec::new(),
@@ -63,8 +76,29 @@ impl<'data> Dump<'data> {
             pointer_lists: Vec::new(),
             stats: None,
             types: Vec::new(),
-            go: None,
+            contexts: None,
+            runtime_stats: None,
+            profiles: Vec::new(),
+            capabilities: crate::formats::capabilities_of(info.format),
+            extras: FormatExtras::default(),
+            info,
         }
+    }
+
+    /// What the dump's roots leave out, in plain words, when it is known
+    /// that objects held only from elsewhere look unreachable (the format
+    /// says: [`Format::root_caveat`](crate::Format::root_caveat)); `None`
+    /// when nothing is known to be left out.
+    pub fn root_caveat(&self) -> Option<String> {
+        crate::formats::by_name(self.info.format)?.root_caveat(self)
+    }
+
+    /// The allocation profile of site `id`, if the dump has one.
+    pub fn profile(&self, id: StackId) -> Option<&AllocationProfile> {
+        self.profiles
+            .binary_search_by_key(&id, |profile| profile.stack)
+            .ok()
+            .and_then(|index| self.profiles.get(index))
     }
 
     /// The type `index` names.
@@ -81,7 +115,7 @@ impl<'data> Dump<'data> {
             _ => ObjectClass::Shape {
                 size: object.size,
                 pointers: self.pointers(object),
-                header: object.has_type_header(),
+                header: object.has_header(),
             },
         }
     }
@@ -224,7 +258,7 @@ pub struct Root<'data> {
     /// A human name for the root as a whole: `data`, `bss`,
     /// `main.holder (goroutine 18, frame 1)`, `thread 42 "main" stack`, ...
     /// Names of single words (a global's symbol) come from
-    /// [`RootNamer`](crate::RootNamer).
+    /// `heapdump_symbols::RootNamer`.
     pub name: String,
     /// Address of the first byte of `contents`.
     pub address: u64,
@@ -275,7 +309,18 @@ impl Root<'_> {
     }
 }
 
-/// What kind of memory a [`Root`] is.
+/// What kind of memory a [`Root`] is, in terms every format shares: global
+/// memory (a module's segment, a named section of the executable), a
+/// thread's whole stack, one frame of an execution context's stack, a value
+/// the runtime holds on the program's behalf, a finalizer, or a root the
+/// dump only describes in words.
+///
+/// A format maps its own root records onto these (Go: data and BSS are
+/// [`Section`](RootKind::Section)s, goroutine frames
+/// [`Frame`](RootKind::Frame)s, a goroutine's context, defers and panics
+/// [`Held`](RootKind::Held) values; Java HPROF's Java-frame and JNI-local
+/// roots would be frames of a thread, JNI globals, system classes, thread
+/// objects and monitors in use `Held` values).
 ///
 /// New kinds may be added (non-exhaustive): match with a `_` arm, or use
 /// [`RootKind::label`] to group roots.
@@ -294,26 +339,39 @@ pub enum RootKind {
         /// Thread name, empty if none.
         name: String,
     },
-    /// The main module's initialised data segment (Go: `runtime.data` up to
-    /// `runtime.edata`, with its exact pointer map).
-    Data,
-    /// The main module's zero-initialised data segment (Go: `runtime.bss` up
-    /// to `runtime.ebss`, with its exact pointer map).
-    Bss,
-    /// One stack frame of a goroutine: its bytes from its stack pointer up,
-    /// with the pointer slots the compiler's stack maps declare live.
-    GoroutineFrame {
-        /// The goroutine's id (`goid`).
-        goroutine: u64,
+    /// A global data section of the main executable, known by name (Go:
+    /// `runtime.data` up to `runtime.edata` is `data`, the BSS `bss`).
+    Section {
+        /// The section's name, also the root's label (`data`, `bss`).
+        name: &'static str,
+        /// The link-time symbols that bound the section in the executable,
+        /// when the format knows them: they anchor the root in the binary
+        /// (`heapdump-symbols` finds the load bias from them, and checks the
+        /// size).
+        symbols: Option<SectionSymbols>,
+    },
+    /// One frame of an execution context's stack (a goroutine's, a
+    /// thread's): its bytes with the live pointer slots, or only values
+    /// ([`Root::values`]) when the format gives the references without the
+    /// memory (HPROF's Java-frame roots).
+    Frame {
+        /// The execution context the frame belongs to.
+        context: ContextRef,
         /// 0 for the innermost frame, then 1, 2, ... towards the outermost.
         depth: u64,
         /// The function the frame belongs to (`main.holder`).
         function: String,
     },
-    /// A goroutine's closure context register (`g.sched.ctxt`), a value.
-    GoroutineContext {
-        /// The goroutine's id.
-        goroutine: u64,
+    /// A value the runtime holds on the program's behalf, outside any
+    /// memory image, in [`Root::values`] (Go: a goroutine's closure
+    /// context, a pending defer's closure, a panic value; a JVM's JNI
+    /// globals, system classes, thread objects, monitors in use).
+    Held {
+        /// What holds it, also the root's label: `goroutine context`,
+        /// `defer`, `panic`, ...
+        what: &'static str,
+        /// The execution context it belongs to, if any.
+        context: Option<ContextRef>,
     },
     /// A finalizer: its closure as a value, and for a queued finalizer (one
     /// about to run) the object too. A registered finalizer does not keep
@@ -326,16 +384,6 @@ pub enum RootKind {
         /// kept alive only for the finalizer).
         queued: bool,
     },
-    /// A pending `defer` of a goroutine: its closure as a value.
-    Defer {
-        /// The goroutine's id.
-        goroutine: u64,
-    },
-    /// An active panic of a goroutine: the panic value's data word.
-    Panic {
-        /// The goroutine's id.
-        goroutine: u64,
-    },
     /// A root the dump describes only in words (Go's `otherroot` record).
     Other {
         /// The dump's description.
@@ -343,34 +391,71 @@ pub enum RootKind {
     },
 }
 
+/// Names an execution context (a goroutine, a thread) from a root: the
+/// noun the format calls its contexts and the context's id. See
+/// [`ExecutionContexts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ContextRef {
+    /// What the format calls its execution contexts: `goroutine`,
+    /// `thread`.
+    pub noun: &'static str,
+    /// The context's id (a goroutine id, a thread serial number).
+    pub id: u64,
+}
+
+impl fmt::Display for ContextRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.noun, self.id)
+    }
+}
+
+/// The link-time symbols that bound a [`RootKind::Section`] in the
+/// executable: the section runs from `start` up to, not including, `end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SectionSymbols {
+    /// The symbol at the section's first byte (`runtime.data`).
+    pub start: &'static str,
+    /// The symbol just past its last byte (`runtime.edata`).
+    pub end: &'static str,
+    /// Who builds programs with these symbols, for messages when an
+    /// executable lacks them (`Go`: "is it a Go program?").
+    pub toolchain: &'static str,
+}
+
 impl RootKind {
     /// A short label for grouping roots by kind: `segment`,
-    /// `thread stack`, `data`, `bss`, `goroutine frame`,
-    /// `goroutine context`, `finalizer`, `queued finalizer`, `defer`,
-    /// `panic`, `other`.
-    pub fn label(&self) -> &'static str {
+    /// `thread stack`, a section's name (`data`, `bss`), `goroutine frame`
+    /// (the context's noun and `frame`), what holds a value
+    /// (`goroutine context`, `defer`, `panic`), `finalizer`,
+    /// `queued finalizer`, `other`.
+    pub fn label(&self) -> Cow<'static, str> {
         match self {
-            RootKind::Segment { .. } => "segment",
-            RootKind::ThreadStack { .. } => "thread stack",
-            RootKind::Data => "data",
-            RootKind::Bss => "bss",
-            RootKind::GoroutineFrame { .. } => "goroutine frame",
-            RootKind::GoroutineContext { .. } => "goroutine context",
-            RootKind::Finalizer { queued: false, .. } => "finalizer",
-            RootKind::Finalizer { queued: true, .. } => "queued finalizer",
-            RootKind::Defer { .. } => "defer",
-            RootKind::Panic { .. } => "panic",
-            RootKind::Other { .. } => "other",
+            RootKind::Segment { .. } => Cow::Borrowed("segment"),
+            RootKind::ThreadStack { .. } => Cow::Borrowed("thread stack"),
+            RootKind::Section { name, .. } => Cow::Borrowed(name),
+            RootKind::Frame { context, .. } => Cow::Owned(format!("{} frame", context.noun)),
+            RootKind::Held { what, .. } => Cow::Borrowed(what),
+            RootKind::Finalizer { queued: false, .. } => Cow::Borrowed("finalizer"),
+            RootKind::Finalizer { queued: true, .. } => Cow::Borrowed("queued finalizer"),
+            RootKind::Other { .. } => Cow::Borrowed("other"),
         }
     }
 
-    /// Whether the root is a global segment (module segment, data, bss),
-    /// whose words are named by the symbol at their address.
+    /// Whether the root is global memory (a module segment, a section of
+    /// the executable), whose words are named by the symbol at their
+    /// address.
     pub fn is_global(&self) -> bool {
-        matches!(
-            self,
-            RootKind::Segment { .. } | RootKind::Data | RootKind::Bss
-        )
+        matches!(self, RootKind::Segment { .. } | RootKind::Section { .. })
+    }
+
+    /// The execution context the root belongs to (a frame's, a held
+    /// value's), if any.
+    pub fn context(&self) -> Option<ContextRef> {
+        match self {
+            RootKind::Frame { context, .. } => Some(*context),
+            RootKind::Held { context, .. } => *context,
+            _ => None,
+        }
     }
 
     /// The name [`Root::new`] gives a root of this kind at `address`.
@@ -385,16 +470,20 @@ impl RootKind {
             RootKind::ThreadStack { thread_id, name } => {
                 format!("thread {thread_id} {name:?} stack")
             }
-            RootKind::Data => "data".to_owned(),
-            RootKind::Bss => "bss".to_owned(),
-            RootKind::GoroutineFrame {
-                goroutine,
+            RootKind::Section { name, .. } => (*name).to_owned(),
+            RootKind::Frame {
+                context,
                 depth,
                 function,
-            } => format!("{function} (goroutine {goroutine}, frame {depth})"),
-            RootKind::GoroutineContext { goroutine } => {
-                format!("goroutine {goroutine} context")
-            }
+            } => format!("{function} ({context}, frame {depth})"),
+            RootKind::Held {
+                what,
+                context: Some(context),
+            } => format!("{what} of {context}"),
+            RootKind::Held {
+                what,
+                context: None,
+            } => (*what).to_owned(),
             RootKind::Finalizer {
                 object,
                 queued: false,
@@ -403,9 +492,163 @@ impl RootKind {
                 object,
                 queued: true,
             } => format!("queued finalizer of {object:#x}"),
-            RootKind::Defer { goroutine } => format!("defer of goroutine {goroutine}"),
-            RootKind::Panic { goroutine } => format!("panic of goroutine {goroutine}"),
             RootKind::Other { description } => description.clone(),
+        }
+    }
+}
+
+/// The execution contexts of a dumped program (goroutines, Java threads)
+/// and the OS threads that ran them, for formats that record them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExecutionContexts {
+    /// What the format calls a context (`goroutine`, `thread`), as in
+    /// [`ContextRef::noun`].
+    pub noun: &'static str,
+    /// The contexts, in the order of the file.
+    pub contexts: Vec<ExecutionContext>,
+    /// OS threads the runtime ran the contexts on (Go's Ms), when the
+    /// contexts are not OS threads themselves; 0 if the dump does not say.
+    pub os_threads: u64,
+}
+
+/// One execution context (a goroutine, a thread) and its stack frames.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExecutionContext {
+    /// The context's id, as in [`ContextRef::id`].
+    pub id: u64,
+    /// Its name, empty if none (goroutines have none).
+    pub name: String,
+    /// Its state as the runtime names it (`waiting`, `runnable`,
+    /// `RUNNABLE`), empty if not known.
+    pub state: String,
+    /// Why it waits (`chan receive`), empty if it does not or the dump
+    /// does not say.
+    pub wait_reason: String,
+    /// It belongs to the runtime rather than the program (Go's system
+    /// goroutines, a JVM's system threads).
+    pub system: bool,
+    /// Its frames, innermost first.
+    pub frames: Vec<ContextFrame>,
+    /// Indexes in [`Dump::roots`] of its [`RootKind::Frame`] roots.
+    pub frame_roots: Range<usize>,
+}
+
+/// One stack frame of an [`ExecutionContext`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ContextFrame {
+    /// 0 for the innermost frame.
+    pub depth: u64,
+    /// The function (method) the frame belongs to.
+    pub function: String,
+    /// The source file, empty if not known.
+    pub file: String,
+    /// The line in `file`, 0 if not known.
+    pub line: u64,
+    /// Bytes of stack the frame takes, 0 if not known.
+    pub bytes: u64,
+}
+
+/// The managed runtime's own memory statistics at the moment of the dump
+/// (Go's memstats). Counts the runtime keeps beyond [`AllocatorStats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RuntimeStats {
+    /// The runtime's name, for headings (`Go`).
+    pub runtime: &'static str,
+    /// What the runtime calls these statistics (`memstats`).
+    pub source: &'static str,
+    /// The runtime's version (`go1.26.6`), empty if not known.
+    pub version: String,
+    /// Bytes of live heap objects.
+    pub heap_bytes: u64,
+    /// Live heap objects.
+    pub heap_objects: u64,
+    /// Bytes of heap spans (pages) in use.
+    pub heap_in_use_bytes: u64,
+    /// Heap bytes obtained from the OS.
+    pub heap_reserved_bytes: u64,
+    /// Bytes of stacks in use.
+    pub stack_bytes: u64,
+    /// All bytes obtained from the OS.
+    pub os_bytes: u64,
+    /// Cumulative bytes allocated.
+    pub allocated_bytes: u64,
+    /// Cumulative objects allocated.
+    pub allocated_objects: u64,
+    /// Cumulative objects freed.
+    pub freed_objects: u64,
+    /// Completed garbage collections.
+    pub gc_cycles: u64,
+    /// Heap size at which the next collection starts.
+    pub next_gc_bytes: u64,
+    /// Allocations the runtime sampled whose objects are still live (Go's
+    /// alloc-sample records).
+    pub sampled_objects: u64,
+    /// Objects whose type the dump gives (Go: by their malloc header).
+    pub typed_objects: u64,
+}
+
+/// Sampled allocations and frees at one allocation site (a bucket of a
+/// runtime's memory profile). Its frames are the [`Stack`] with the same
+/// id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct AllocationProfile {
+    /// The site's stack.
+    pub stack: StackId,
+    /// Size of each sampled allocation.
+    pub object_size: u64,
+    /// Sampled allocations.
+    pub allocs: u64,
+    /// Sampled frees.
+    pub frees: u64,
+}
+
+/// What a format guarantees about the dumps it reads, so that reports can
+/// say how far to trust them without knowing the format.
+/// [`Format::capabilities`](crate::Format::capabilities) gives each
+/// format's; [`Dump::new`] fills it in from the format's name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Objects and roots come with exact pointer layouts (no conservative
+    /// scanning).
+    pub pointers_exact: bool,
+    /// The roots are everything the runtime itself scans; when false, some
+    /// memory outside the dump may hold objects, which then look
+    /// unreachable ([`Dump::root_caveat`] says which).
+    pub roots_complete: bool,
+    /// How to record the allocation site of every object, when the dump
+    /// samples sites (`dump with HEAPDUMP_SAMPLE_RATE=1 to record every
+    /// site`); `None` when the format gives no way.
+    pub every_site_hint: Option<&'static str>,
+}
+
+/// What only one format knows, in that format's own types (Go: its
+/// `GoDump`), carried by a [`Dump`] without the common model knowing the
+/// type. The format's module downcasts it (`formats::go::extras`).
+#[derive(Clone, Default)]
+pub struct FormatExtras(Option<Arc<dyn Any + Send + Sync>>);
+
+impl FormatExtras {
+    /// Extras holding `value`.
+    pub fn new<T: Any + Send + Sync>(value: T) -> FormatExtras {
+        FormatExtras(Some(Arc::new(value)))
+    }
+
+    /// The extras, if they are a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.as_deref()?.downcast_ref::<T>()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl fmt::Debug for FormatExtras {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(_) => f.write_str("FormatExtras(..)"),
+            None => f.write_str("FormatExtras(none)"),
         }
     }
 }
@@ -551,7 +794,7 @@ pub struct TypeInfo {
     /// Size of one value in bytes (0 when not known).
     pub size: u64,
     /// The dump does not record the type: it was inferred from the
-    /// object's allocation site (heapdump-rs dumps, [`crate::symbolize`]).
+    /// object's allocation site (heapdump-rs dumps, `heapdump_symbols::symbolize`).
     pub from_site: bool,
 }
 
@@ -563,7 +806,8 @@ pub enum ObjectClass<'data> {
     Type(TypeIndex),
     /// Objects of this size and pointer layout. Named
     /// `obj{size}[w,w,...]`, one letter per pointer-sized word: `p` for a
-    /// pointer, `_` for anything else, `h` for a Go 1.22+ malloc header
+    /// pointer, `_` for anything else, `h` for a runtime header word
+    /// ([`Object::has_header`]; Go 1.22+ malloc headers)
     /// (the object's type word); more than 16 words are run-length
     /// compressed (`_*30`), and after 16 runs the name ends with the
     /// pointer count and a hash of the layout (`...512p#3fa2`). `?` stands
@@ -574,7 +818,7 @@ pub enum ObjectClass<'data> {
         size: u64,
         /// Its pointer layout.
         pointers: Pointers<'data>,
-        /// It starts with a Go malloc header.
+        /// It starts with a runtime header word ([`Object::has_header`]).
         header: bool,
     },
 }
@@ -705,7 +949,7 @@ impl Serialize for StackId {
 /// An allocation-site stack: the calls that led to an allocation.
 ///
 /// A heapdump-rs stack has raw return addresses (`pcs`) and no `frames`
-/// until a symboliser ([`crate::symbolize`]) fills them in; a Go
+/// until a symboliser (`heapdump_symbols::symbolize`) fills them in; a Go
 /// memory-profile bucket arrives already symbolised (`frames`, no `pcs`).
 /// When both are present and `frame_pcs` is empty, `frames[i]` describes
 /// `pcs[i]`; a symboliser that expands inlined calls sets `frame_pcs[i]`
@@ -819,7 +1063,7 @@ impl Frame {
 /// In a Go dump an object is a whole allocator slot: `size` is the slot's
 /// size class (at least what the program asked for), a 16-byte tiny block
 /// may hold several small allocations, and since Go 1.22 a slot that starts
-/// with a malloc header ([`has_type_header`](Object::has_type_header)) is
+/// with a malloc header ([`has_header`](Object::has_header)) is
 /// pointed to at `address + 8` by the program.
 ///
 /// 40 bytes: a dump holds millions. The contents and the pointer layout are
@@ -839,7 +1083,7 @@ pub struct Object {
     pub contents_at: u64,
     /// The type's index plus one; 0 for none.
     type_plus_one: u32,
-    /// Bit 31: the first word is a Go malloc header. Bits 0–30: the
+    /// Bit 31: the first word is a runtime header. Bits 0–30: the
     /// pointer list's index plus one; 0 for none (unknown layout).
     layout: u32,
 }
@@ -847,7 +1091,7 @@ pub struct Object {
 // The point of the layout: keep it at 40 bytes.
 const _: () = assert!(std::mem::size_of::<Object>() == 40);
 
-/// Bit of `Object::layout` that says the object starts with a malloc header.
+/// Bit of `Object::layout` that says the object starts with a header word.
 const HEADER_BIT: u32 = 1 << 31;
 
 impl Object {
@@ -900,14 +1144,16 @@ impl Object {
         self.layout = (self.layout & HEADER_BIT) | plus_one;
     }
 
-    /// The first word is a Go malloc header (a type pointer), not program
-    /// data.
-    pub fn has_type_header(&self) -> bool {
+    /// The first pointer-sized word is a header the runtime keeps in the
+    /// object (a type word: Go 1.22+ malloc headers), not program data; the
+    /// program's pointers to the object point past it, and reports show it
+    /// as `h` in shape names.
+    pub fn has_header(&self) -> bool {
         self.layout & HEADER_BIT != 0
     }
 
-    /// Sets [`has_type_header`](Object::has_type_header).
-    pub fn set_type_header(&mut self, header: bool) {
+    /// Sets [`has_header`](Object::has_header).
+    pub fn set_header(&mut self, header: bool) {
         if header {
             self.layout |= HEADER_BIT;
         } else {

@@ -192,25 +192,30 @@ pub enum ErrorKind {
         second: u64,
     },
 
-    /// A Go heap dump record tag this reader does not know. Go records carry
-    /// no length, so the reader cannot skip it and stops.
-    #[error(
-        "unknown Go heap dump record tag {tag}: Go records carry no length, so the rest \
-         of the file cannot be read (a dump from a newer Go runtime, or a corrupt file)"
-    )]
-    UnknownGoTag {
+    /// A record tag this reader does not know, in a format whose records
+    /// carry no length: the reader cannot skip the record, and stops.
+    /// (Formats whose records have lengths skip unknown tags instead.)
+    #[error("unknown {format} record tag {tag}: {reason}")]
+    UnknownTag {
+        /// The format, as the message names it (`Go heap dump`).
+        format: &'static str,
         /// The tag.
         tag: u64,
+        /// Why the rest of the file cannot be read, and what the tag may
+        /// mean.
+        reason: &'static str,
     },
 
-    /// A Go heap dump whose header is not the one this reader reads.
-    #[error(
-        "a Go heap dump with header {header:?}; this reader reads \"go1.7 heap dump\" \
-         (written by Go 1.7 and later)"
-    )]
-    UnsupportedGoHeader {
+    /// A file of a known format whose header (its version line) is not
+    /// the one this reader reads.
+    #[error("{format} with header {header:?}; this reader reads {supported}")]
+    UnsupportedHeader {
+        /// The format, as the message names it (`a Go heap dump`).
+        format: &'static str,
         /// The header line, without its newline.
         header: String,
+        /// The header this reader reads, and who writes it.
+        supported: &'static str,
     },
 
     /// A record where it cannot be (a stack frame before any goroutine).

@@ -39,20 +39,19 @@ pub mod dump;
 pub mod error;
 pub mod file;
 pub mod formats;
-pub mod go;
 pub mod graph;
 #[cfg(feature = "petgraph")]
 pub mod graph_petgraph;
 
 pub use dump::{
-    AllocatorStats, Dump, DumpInfo, Frame, Hex, Module, ModuleRange, Object, ObjectClass,
-    PointerList, PointerOffsets, Pointers, Root, RootKind, Stack, StackId, ThreadCoverage,
-    TypeIndex, TypeInfo,
+    AllocationProfile, AllocatorStats, Capabilities, ContextFrame, ContextRef, Dump, DumpInfo,
+    ExecutionContext, ExecutionContexts, FormatExtras, Frame, Hex, Module, ModuleRange, Object,
+    ObjectClass, PointerList, PointerOffsets, Pointers, Root, RootKind, RuntimeStats,
+    SectionSymbols, Stack, StackId, ThreadCoverage, TypeIndex, TypeInfo,
 };
 pub use error::{Error, ErrorKind};
 pub use file::DumpFile;
-pub use formats::{parse, Format};
-pub use go::GoDump;
+pub use formats::{looks_like_dump, parse, Format};
 pub use graph::{HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJECTS, MAX_ROOTS};
 #[cfg(feature = "petgraph")]
 pub use graph_petgraph::HeapNode;

@@ -174,6 +174,6 @@ fn an_unknown_tag_names_itself_and_its_offset() {
     bytes[last] = 99;
     let err = parse(&bytes, &mut |_, _| {}).unwrap_err();
     assert_eq!(err.offset, last as u64);
-    assert!(matches!(err.kind, ErrorKind::UnknownGoTag { tag: 99 }));
+    assert!(matches!(err.kind, ErrorKind::UnknownTag { tag: 99, .. }));
     assert!(err.to_string().contains("tag 99"), "{err}");
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use object::{Object, ObjectSymbol, SymbolKind};
 
-use heapdump_reader::{Dump, Hex, Module, RootKind};
+use heapdump_reader::{Dump, Hex, Module, RootKind, SectionSymbols};
 
 use crate::error::Error;
 
@@ -193,9 +193,11 @@ impl Binary {
     /// The load bias of the dumped program (runtime address minus link-time
     /// address), after checking that this binary is the dumped one.
     ///
-    /// Go dumps: the data and BSS segments' addresses and sizes must match
-    /// `runtime.data`..`runtime.edata` and `runtime.bss`..`runtime.ebss`
-    /// at one bias. heapdump-rs dumps: the main module's recorded bias, and
+    /// Dumps whose global sections are anchored by link-time symbols
+    /// ([`RootKind::Section`] with [`SectionSymbols`]; Go: `runtime.data`
+    /// ..`runtime.edata` and `runtime.bss`..`runtime.ebss`): every such
+    /// section's address and size must match its symbols at one bias.
+    /// Otherwise (heapdump-rs dumps): the main module's recorded bias, and
     /// its build-id must match the binary's when both have one. A dump with
     /// neither gives 0.
     pub fn load_bias(&self, dump: &Dump<'_>) -> Result<u64, Error> {
@@ -203,25 +205,32 @@ impl Binary {
             path: self.path.clone(),
             reason,
         };
-        if dump.go.is_some() {
+        let anchored: Vec<(&heapdump_reader::Root<'_>, &SectionSymbols)> = dump
+            .roots
+            .iter()
+            .filter_map(|root| match &root.kind {
+                RootKind::Section {
+                    symbols: Some(symbols),
+                    ..
+                } => Some((root, symbols)),
+                _ => None,
+            })
+            .collect();
+        if let Some((_, first)) = anchored.first() {
+            if self.symbols.is_empty() {
+                return Err(mismatch(format!(
+                    "it has no symbol table (stripped? build {} programs without -s)",
+                    first.toolchain
+                )));
+            }
             let mut bias = None;
-            for (kind, start, end) in [
-                (RootKind::Data, "runtime.data", "runtime.edata"),
-                (RootKind::Bss, "runtime.bss", "runtime.ebss"),
-            ] {
-                let Some(root) = dump.roots.iter().find(|root| root.kind == kind) else {
-                    continue;
-                };
-                if self.symbols.is_empty() {
-                    return Err(mismatch(
-                        "it has no symbol table (stripped? build Go programs without -s)"
-                            .to_owned(),
-                    ));
-                }
+            for (root, symbols) in anchored {
+                let (start, end) = (symbols.start, symbols.end);
                 let (Some(start_symbol), Some(end_symbol)) = (self.symbol(start), self.symbol(end))
                 else {
                     return Err(mismatch(format!(
-                        "it has no {start}/{end} symbols: is it a Go program?"
+                        "it has no {start}/{end} symbols: is it a {} program?",
+                        symbols.toolchain
                     )));
                 };
                 let size = end_symbol.address.wrapping_sub(start_symbol.address);

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use heapdump_reader::{Dump, HeapGraph, Object, ObjectClass, ObjectId, Pointers, RootKind, Stack};
+use heapdump_reader::{
+    ContextRef, Dump, HeapGraph, Object, ObjectClass, ObjectId, Pointers, RootKind, Stack,
+};
 use heapdump_symbols::RootNamer;
 
 use super::encode::basic;
@@ -137,17 +139,18 @@ pub(crate) struct SiteTrace {
     pub frames: Vec<FrameSpec>,
 }
 
-/// Where a thread comes from.
+/// Where a thread comes from: an OS thread's stack root, or the frames of
+/// an execution context (a goroutine).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum ThreadKey {
     Os(u64),
-    Goroutine(u64),
+    Context(ContextRef),
 }
 
 /// The holder class of a root word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Holder {
-    /// A global root (by root index): a module segment, data, BSS.
+    /// A global root (by root index): a module segment, a section.
     Global(usize),
     /// A thread's or goroutine's stack (by thread index).
     Thread(usize),
@@ -490,7 +493,7 @@ impl<'g, 'data> Plan<'g, 'data> {
         let graph = self.graph;
         let dump = graph.dump();
 
-        // Threads, and each goroutine's frames by depth.
+        // Threads, and each execution context's frames by depth.
         let mut threads: HashMap<ThreadKey, usize> = HashMap::new();
         let mut depths: Vec<Vec<(u64, String)>> = Vec::new();
         for root in &dump.roots {
@@ -498,10 +501,9 @@ impl<'g, 'data> Plan<'g, 'data> {
                 RootKind::ThreadStack { thread_id, .. } => {
                     (ThreadKey::Os(*thread_id), root.name.clone())
                 }
-                RootKind::GoroutineFrame { goroutine, .. } => (
-                    ThreadKey::Goroutine(*goroutine),
-                    format!("goroutine {goroutine}"),
-                ),
+                RootKind::Frame { context, .. } => {
+                    (ThreadKey::Context(*context), context.to_string())
+                }
                 _ => continue,
             };
             let thread = *threads.entry(key).or_insert_with(|| {
@@ -511,7 +513,8 @@ impl<'g, 'data> Plan<'g, 'data> {
                     object_id: 0,
                     name,
                     tid: match key {
-                        ThreadKey::Os(id) | ThreadKey::Goroutine(id) => id,
+                        ThreadKey::Os(id) => id,
+                        ThreadKey::Context(context) => context.id,
                     },
                     frames: Vec::new(),
                     locals: Vec::new(),
@@ -519,7 +522,7 @@ impl<'g, 'data> Plan<'g, 'data> {
                 depths.push(Vec::new());
                 self.threads.len() - 1
             });
-            if let RootKind::GoroutineFrame {
+            if let RootKind::Frame {
                 depth, function, ..
             } = &root.kind
             {
@@ -574,9 +577,9 @@ impl<'g, 'data> Plan<'g, 'data> {
             let thread_local = match &root.kind {
                 kind if kind.is_global() => None,
                 RootKind::ThreadStack { thread_id, .. } => local(ThreadKey::Os(*thread_id), 0),
-                RootKind::GoroutineFrame {
-                    goroutine, depth, ..
-                } => local(ThreadKey::Goroutine(*goroutine), *depth),
+                RootKind::Frame { context, depth, .. } => {
+                    local(ThreadKey::Context(*context), *depth)
+                }
                 _ => None,
             };
             let holder = if root.kind.is_global() {
@@ -933,7 +936,7 @@ fn class_key<'data>(dump: &Dump<'data>, object: &Object) -> ClassKey<'data> {
             .pointers(object)
             .exact()
             .map(|offsets| offsets.as_bytes()),
-        header: object.has_type_header(),
+        header: object.has_header(),
     }
 }
 
@@ -976,7 +979,8 @@ fn site_name(dump: &Dump<'_>, site: u64) -> String {
 }
 
 /// The holder class name of a global root: `globals.<module>@0x…` for a
-/// module segment, `globals.data`/`globals.bss` for Go's.
+/// module segment, `globals.<root name>` for a section (Go:
+/// `globals.data`, `globals.bss`).
 fn holder_name(dump: &Dump<'_>, root: &heapdump_reader::Root<'_>) -> String {
     match &root.kind {
         RootKind::Segment { module_id } => {

@@ -5,11 +5,17 @@
 //! A dump is the header, then records: a uvarint tag and the tag's fields
 //! (uvarints, strings, and field lists of pointer offsets), with **no record
 //! length**, so an unknown tag stops the reader with
-//! [`ErrorKind::UnknownGoTag`]. One sequential pass decodes every record;
+//! [`ErrorKind::UnknownTag`]. One sequential pass decodes every record;
 //! memory images and field lists stay borrowed from the file. Afterwards
 //! objects (written in span order) are sorted by address and checked for
 //! overlaps, alloc samples give objects their site, and memstats fill the
 //! common [`AllocatorStats`].
+//!
+//! The common model gets everything in format-neutral terms (goroutines as
+//! [`ExecutionContexts`], memstats as [`RuntimeStats`], memprof buckets as
+//! [`AllocationProfile`]s, data and BSS as [`RootKind::Section`]s anchored by
+//! their link-time symbols); the records as the runtime wrote them stay in
+//! [`GoDump`], which Go-specific callers reach with [`extras`].
 //!
 //! What the runtime writes, and how it lands in the model:
 //!
@@ -19,16 +25,16 @@
 //! | 1 | object | [`Object`] with exact [`Pointers`]; a Go 1.22+ malloc header's type word names the type when a type record has it |
 //! | 2 | other root | [`RootKind::Other`] root with the pointer as a value |
 //! | 3 | type | [`TypeInfo`] and [`GoType`] (duplicates dropped) |
-//! | 4 | goroutine | [`Goroutine`]; its context as a [`RootKind::GoroutineContext`] root |
-//! | 5 | stack frame | [`RootKind::GoroutineFrame`] root with exact pointers, and a [`GoFrame`] |
+//! | 4 | goroutine | [`Goroutine`] and an [`ExecutionContext`]; its context as a [`RootKind::Held`] root (`goroutine context`) |
+//! | 5 | stack frame | [`RootKind::Frame`] root with exact pointers, and a [`GoFrame`] |
 //! | 6 | params | [`DumpInfo`] and [`GoParams`]; must be the first record |
 //! | 7, 11 | finalizer, queued finalizer | [`RootKind::Finalizer`] root and a [`GoFinalizer`] |
 //! | 8 | itab | [`GoItab`] |
 //! | 9 | OS thread | [`GoThread`] |
-//! | 10 | memstats | [`GoMemStats`] and [`AllocatorStats`] |
-//! | 12, 13 | data, BSS | [`RootKind::Data`], [`RootKind::Bss`] roots with exact pointers |
-//! | 14, 15 | defer, panic | [`RootKind::Defer`], [`RootKind::Panic`] roots |
-//! | 16 | memprof bucket | [`Stack`] with symbolised frames and a [`GoBucket`] |
+//! | 10 | memstats | [`GoMemStats`], [`AllocatorStats`] and [`RuntimeStats`] |
+//! | 12, 13 | data, BSS | [`RootKind::Section`] roots (`data`, `bss`, anchored by `runtime.data`..`runtime.edata` and `runtime.bss`..`runtime.ebss`) with exact pointers |
+//! | 14, 15 | defer, panic | [`RootKind::Held`] roots (`defer`, `panic`) |
+//! | 16 | memprof bucket | [`Stack`] with symbolised frames, an [`AllocationProfile`] and a [`GoBucket`] |
 //! | 17 | alloc sample | the containing object's [`Object::site`] |
 
 use std::collections::{HashMap, HashSet};
@@ -38,17 +44,21 @@ use rayon::slice::ParallelSliceMut;
 
 use crate::cursor::Cursor;
 use crate::dump::{
-    AllocatorStats, Dump, DumpInfo, Frame, Object, PointerList, PointerOffsets, Pointers, Root,
-    RootKind, Stack, StackId, TypeIndex, TypeInfo,
+    AllocationProfile, AllocatorStats, Capabilities, ContextFrame, ContextRef, Dump, DumpInfo,
+    ExecutionContext, ExecutionContexts, FormatExtras, Frame, Object, PointerList, PointerOffsets,
+    Pointers, Root, RootKind, RuntimeStats, SectionSymbols, Stack, StackId, TypeIndex, TypeInfo,
 };
 use crate::error::{Error, ErrorKind};
 use crate::formats::rust::{check_overlaps, offset_in};
 use crate::formats::{bad_value, unique_stack_id, Format};
-use crate::go::{
-    GoBucket, GoDefer, GoDump, GoFinalizer, GoFrame, GoItab, GoMemStats, GoPanic, GoParams,
-    GoThread, GoType, Goroutine,
-};
+
+mod model;
+
 use crate::graph::{MAX_OBJECTS, MAX_ROOTS};
+pub use model::{
+    status_name, GoBucket, GoDefer, GoDump, GoFinalizer, GoFrame, GoItab, GoMemStats, GoPanic,
+    GoParams, GoThread, GoType, Goroutine,
+};
 
 /// The format's name.
 pub const NAME: &str = "go";
@@ -124,6 +134,45 @@ pub mod tag {
     }
 }
 
+/// What Go dumps call their execution contexts.
+pub const CONTEXT_NOUN: &str = "goroutine";
+
+/// The [`ContextRef`] of goroutine `id`.
+fn goroutine_ref(id: u64) -> ContextRef {
+    ContextRef {
+        noun: CONTEXT_NOUN,
+        id,
+    }
+}
+
+/// The root kind of the data (`data`) or BSS (`bss`) segment: a section
+/// of the executable from `runtime.<name>` up to `runtime.e<name>`.
+fn section(name: &'static str) -> RootKind {
+    let (start, end) = match name {
+        "bss" => ("runtime.bss", "runtime.ebss"),
+        _ => ("runtime.data", "runtime.edata"),
+    };
+    RootKind::Section {
+        name,
+        symbols: Some(SectionSymbols {
+            start,
+            end,
+            toolchain: "Go",
+        }),
+    }
+}
+
+/// The error for an unknown record tag: Go records carry no length, so
+/// nothing after it can be read.
+fn unknown_tag(tag: u64) -> ErrorKind {
+    ErrorKind::UnknownTag {
+        format: "Go heap dump",
+        tag,
+        reason: "Go records carry no length, so the rest of the file cannot be read \
+                 (a dump from a newer Go runtime, or a corrupt file)",
+    }
+}
+
 /// Go heap dumps (files that start with `go1.` and say `heap dump`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GoFormat;
@@ -131,6 +180,20 @@ pub struct GoFormat;
 impl Format for GoFormat {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["godump"]
+    }
+
+    /// Exact pointers; the roots are the ones the runtime scans; every
+    /// sampled site is in the memory profile, which the dump cannot change.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pointers_exact: true,
+            roots_complete: true,
+            every_site_hint: None,
+        }
     }
 
     /// Any `goX.Y heap dump` header, so that dumps of Go 1.3 to 1.6 get a
@@ -233,7 +296,7 @@ impl<'data> Parser<'data> {
             let tag = file.uvarint("record tag")?;
             if first && tag != tag::PARAMS {
                 if tag > tag::ALLOC_SAMPLE {
-                    return Err(Error::new(record_offset, ErrorKind::UnknownGoTag { tag }));
+                    return Err(Error::new(record_offset, unknown_tag(tag)));
                 }
                 return Err(Error::new(
                     record_offset,
@@ -267,13 +330,13 @@ impl<'data> Parser<'data> {
                 tag::OS_THREAD => self.os_thread(&mut file)?,
                 tag::MEMSTATS => self.memstats(&mut file, record_offset)?,
                 tag::QUEUED_FINALIZER => self.finalizer(&mut file, record_offset, true)?,
-                tag::DATA => self.segment(&mut file, record_offset, RootKind::Data)?,
-                tag::BSS => self.segment(&mut file, record_offset, RootKind::Bss)?,
+                tag::DATA => self.segment(&mut file, record_offset, section("data"))?,
+                tag::BSS => self.segment(&mut file, record_offset, section("bss"))?,
                 tag::DEFER => self.defer(&mut file, record_offset)?,
                 tag::PANIC => self.panic(&mut file, record_offset)?,
                 tag::MEMPROF => self.memprof(&mut file)?,
                 tag::ALLOC_SAMPLE => self.alloc_sample(&mut file)?,
-                _ => return Err(Error::new(record_offset, ErrorKind::UnknownGoTag { tag })),
+                _ => return Err(Error::new(record_offset, unknown_tag(tag))),
             }
             if file.offset() >= next_progress {
                 progress(file.offset(), total);
@@ -293,8 +356,10 @@ impl<'data> Parser<'data> {
             let line = line.get(..64).unwrap_or(line);
             return Err(Error::new(
                 0,
-                ErrorKind::UnsupportedGoHeader {
+                ErrorKind::UnsupportedHeader {
+                    format: "a Go heap dump",
                     header: String::from_utf8_lossy(line).into_owned(),
+                    supported: "\"go1.7 heap dump\" (written by Go 1.7 and later)",
                 },
             ));
         }
@@ -352,14 +417,18 @@ impl<'data> Parser<'data> {
         Ok(self.roots.len() - 1)
     }
 
-    /// A root that holds only `values`.
+    /// A root that holds only `values`, named `name` (or by its kind).
     fn push_value_root(
         &mut self,
         kind: RootKind,
+        name: Option<String>,
         values: Vec<u64>,
         record_offset: u64,
     ) -> Result<(), Error> {
         let mut root = Root::new(kind, 0, &[]);
+        if let Some(name) = name {
+            root.name = name;
+        }
         root.pointers = Pointers::Exact(PointerOffsets::from_field_list(&[0]));
         root.values = values;
         self.push_root(root, record_offset).map(|_| ())
@@ -458,7 +527,7 @@ impl<'data> Parser<'data> {
         let mut object = Object::new(address, size, None, offset_in(self.bytes, contents));
         object.set_pointer_list(Some(list));
         object.set_type_index(type_index);
-        object.set_type_header(has_type_header);
+        object.set_header(has_type_header);
         self.objects.push(object);
         Ok(())
     }
@@ -525,6 +594,7 @@ impl<'data> Parser<'data> {
         let pointer = file.uvarint("root pointer")?;
         self.push_value_root(
             RootKind::Other { description },
+            None,
             vec![pointer],
             record_offset,
         )
@@ -600,7 +670,11 @@ impl<'data> Parser<'data> {
         });
         if context != 0 {
             self.push_value_root(
-                RootKind::GoroutineContext { goroutine: id },
+                RootKind::Held {
+                    what: "goroutine context",
+                    context: Some(goroutine_ref(id)),
+                },
+                Some(format!("goroutine {id} context")),
                 vec![context],
                 record_offset,
             )?;
@@ -633,8 +707,8 @@ impl<'data> Parser<'data> {
             ));
         };
         let goroutine_id = goroutine.id;
-        let kind = RootKind::GoroutineFrame {
-            goroutine: goroutine_id,
+        let kind = RootKind::Frame {
+            context: goroutine_ref(goroutine_id),
             depth,
             function: function.clone(),
         };
@@ -677,7 +751,11 @@ impl<'data> Parser<'data> {
         if record.closure != 0 {
             let goroutine = self.goroutine_id(record.goroutine);
             self.push_value_root(
-                RootKind::Defer { goroutine },
+                RootKind::Held {
+                    what: "defer",
+                    context: Some(goroutine_ref(goroutine)),
+                },
+                None,
                 vec![record.closure],
                 record_offset,
             )?;
@@ -702,7 +780,11 @@ impl<'data> Parser<'data> {
         if value_data != 0 {
             let goroutine = self.goroutine_id(goroutine);
             self.push_value_root(
-                RootKind::Panic { goroutine },
+                RootKind::Held {
+                    what: "panic",
+                    context: Some(goroutine_ref(goroutine)),
+                },
+                None,
                 vec![value_data],
                 record_offset,
             )?;
@@ -735,6 +817,7 @@ impl<'data> Parser<'data> {
                 object: record.object,
                 queued,
             },
+            None,
             values,
             record_offset,
         )
@@ -756,7 +839,7 @@ impl<'data> Parser<'data> {
         kind: RootKind,
     ) -> Result<(), Error> {
         let (seen, name) = match kind {
-            RootKind::Bss => (&mut self.bss_seen, "BSS"),
+            RootKind::Section { name: "bss", .. } => (&mut self.bss_seen, "BSS"),
             _ => (&mut self.data_seen, "data"),
         };
         if *seen {
@@ -937,9 +1020,79 @@ impl<'data> Parser<'data> {
         dump.pointer_lists = self.pointer_lists;
         dump.stats = self.stats;
         dump.types = self.types;
-        dump.go = Some(Box::new(self.go));
+        dump.contexts = Some(contexts(&self.go));
+        dump.runtime_stats = self.go.memstats.as_ref().map(|stats| RuntimeStats {
+            runtime: "Go",
+            source: "memstats",
+            version: self.go.params.version.clone(),
+            heap_bytes: stats.heap_alloc,
+            heap_objects: stats.heap_objects,
+            heap_in_use_bytes: stats.heap_inuse,
+            heap_reserved_bytes: stats.heap_sys,
+            stack_bytes: stats.stack_inuse,
+            os_bytes: stats.sys,
+            allocated_bytes: stats.total_alloc,
+            allocated_objects: stats.mallocs,
+            freed_objects: stats.frees,
+            gc_cycles: stats.num_gc,
+            next_gc_bytes: stats.next_gc,
+            sampled_objects: self.go.alloc_samples,
+            typed_objects: self.go.typed_by_header,
+        });
+        let mut profiles: Vec<AllocationProfile> = self
+            .go
+            .buckets
+            .iter()
+            .map(|bucket| AllocationProfile {
+                stack: bucket.id,
+                object_size: bucket.object_size,
+                allocs: bucket.allocs,
+                frees: bucket.frees,
+            })
+            .collect();
+        profiles.sort_by_key(|profile| profile.stack);
+        dump.profiles = profiles;
+        dump.extras = FormatExtras::new(self.go);
         Ok(dump)
     }
+}
+
+/// The goroutines as the common model's execution contexts.
+fn contexts(go: &GoDump) -> ExecutionContexts {
+    ExecutionContexts {
+        noun: CONTEXT_NOUN,
+        contexts: go
+            .goroutines
+            .iter()
+            .map(|goroutine| ExecutionContext {
+                id: goroutine.id,
+                name: String::new(),
+                state: goroutine.status_name().to_owned(),
+                wait_reason: goroutine.wait_reason.clone(),
+                system: goroutine.system,
+                frames: goroutine
+                    .frames
+                    .iter()
+                    .map(|frame| ContextFrame {
+                        depth: frame.depth,
+                        function: frame.function.clone(),
+                        file: String::new(),
+                        line: 0,
+                        bytes: frame.size,
+                    })
+                    .collect(),
+                frame_roots: goroutine.frame_roots.clone(),
+            })
+            .collect(),
+        os_threads: go.threads.len() as u64,
+    }
+}
+
+/// The Go-only part of `dump` ([`GoDump`]: params, goroutines as the
+/// runtime wrote them, OS threads, memstats, types, itabs, finalizers,
+/// defers, panics, memory-profile buckets), if it is a Go dump.
+pub fn extras<'a>(dump: &'a Dump<'_>) -> Option<&'a GoDump> {
+    dump.extras.get::<GoDump>()
 }
 
 /// The metadata some runtimes keep at the end of small-object spans, and

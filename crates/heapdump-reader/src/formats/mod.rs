@@ -1,9 +1,16 @@
 //! Input formats, and the one place that picks a format by the file's header.
 //!
-//! Each format is a module with a unit type implementing [`Format`]; adding a
-//! format means adding it to [`FORMATS`] and to [`KNOWN_FORMATS`].
+//! Each format is a module with a unit type implementing [`Format`]: it
+//! detects its files, decodes them into the common [`Dump`], and says what
+//! its dumps guarantee ([`Capabilities`]) and leave out
+//! ([`Format::root_caveat`]). What only one format knows stays in that
+//! format's module, in its own types (Go: [`go::GoDump`], reached with
+//! [`go::extras`]). Adding a format means adding it to [`FORMATS`] and to
+//! [`KNOWN_FORMATS`] (docs/ARCHITECTURE.md, "Adding an input format").
 
-use crate::dump::Dump;
+use std::path::Path;
+
+use crate::dump::{Capabilities, Dump};
 use crate::error::{Error, ErrorKind, FirstBytes};
 
 pub mod go;
@@ -14,8 +21,26 @@ pub trait Format: Sync {
     /// The format's name, as shown in [`DumpInfo::format`](crate::DumpInfo::format).
     fn name(&self) -> &'static str;
 
-    /// Whether `bytes` (the whole file) starts with this format's header.
+    /// File-name extensions dumps of this format usually have, without the
+    /// dot (`hdump`), for tools that must not overwrite a dump.
+    fn extensions(&self) -> &'static [&'static str];
+
+    /// Whether `bytes` (the whole file, or at least its first bytes) starts
+    /// with this format's header.
     fn matches(&self, bytes: &[u8]) -> bool;
+
+    /// What every dump of this format guarantees; [`Dump::new`] puts it in
+    /// [`Dump::capabilities`].
+    fn capabilities(&self) -> Capabilities;
+
+    /// What the roots of `dump` (a dump of this format) leave out, in plain
+    /// words, when objects held only from memory outside the dump look
+    /// unreachable; `None` when the roots are all the runtime scans.
+    /// [`Dump::root_caveat`] asks the dump's format.
+    fn root_caveat(&self, dump: &Dump<'_>) -> Option<String> {
+        let _ = dump;
+        None
+    }
 
     /// Decodes the whole file. Calls `progress(bytes_done, bytes_total)` now
     /// and then while it works.
@@ -35,6 +60,48 @@ pub const KNOWN_FORMATS: &str = "heapdump-rs, go";
 /// The format whose header `bytes` starts with, if any.
 pub fn detect(bytes: &[u8]) -> Option<&'static dyn Format> {
     FORMATS.iter().copied().find(|format| format.matches(bytes))
+}
+
+/// The format named `name` ([`Format::name`]), if this reader knows it.
+pub fn by_name(name: &str) -> Option<&'static dyn Format> {
+    FORMATS.iter().copied().find(|format| format.name() == name)
+}
+
+/// The [`Capabilities`] of the format named `name`; the default (nothing
+/// guaranteed) for a name this reader does not know.
+pub fn capabilities_of(name: &str) -> Capabilities {
+    by_name(name).map_or_else(Capabilities::default, |format| format.capabilities())
+}
+
+/// Bytes of a file [`looks_like_dump`] reads to recognise a header.
+const SNIFF_BYTES: u64 = 64;
+
+/// Whether the file at `path` looks like a heap dump in a known format: its
+/// extension is one a format declares ([`Format::extensions`]), or it
+/// exists and starts with a known header. For tools that write files, so
+/// that they refuse to overwrite a dump. A file that cannot be read is
+/// judged by its extension alone.
+pub fn looks_like_dump(path: &Path) -> bool {
+    let by_extension = path.extension().is_some_and(|ext| {
+        FORMATS
+            .iter()
+            .flat_map(|format| format.extensions())
+            .any(|known| ext == *known)
+    });
+    by_extension || starts_with_known_header(path)
+}
+
+/// Whether the file at `path` starts with the header of a known format.
+fn starts_with_known_header(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut first = Vec::new();
+    if file.take(SNIFF_BYTES).read_to_end(&mut first).is_err() {
+        return false;
+    }
+    detect(&first).is_some()
 }
 
 /// Decodes a whole dump file, in whichever known format it is.
@@ -112,6 +179,31 @@ mod tests {
     fn known_formats_lists_every_format() {
         let names: Vec<&str> = FORMATS.iter().map(|format| format.name()).collect();
         assert_eq!(names.join(", "), KNOWN_FORMATS);
+    }
+
+    #[test]
+    fn formats_are_found_by_name_and_extension() {
+        for format in FORMATS {
+            assert_eq!(
+                by_name(format.name()).map(|f| f.name()),
+                Some(format.name())
+            );
+        }
+        assert!(by_name("hprof").is_none());
+        assert!(looks_like_dump(Path::new("/nonexistent/a.hdump")));
+        assert!(looks_like_dump(Path::new("/nonexistent/a.godump")));
+        assert!(!looks_like_dump(Path::new("/nonexistent/a.hprof")));
+        let dir = std::env::temp_dir().join(format!("heapdump-sniff-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let named_oddly = dir.join("dump.hprof");
+        std::fs::write(&named_oddly, b"go1.7 heap dump\n\x06").unwrap();
+        assert!(
+            looks_like_dump(&named_oddly),
+            "a known header, whatever the name"
+        );
+        std::fs::write(&named_oddly, b"JAVA PROFILE 1.0.2\0").unwrap();
+        assert!(!looks_like_dump(&named_oddly));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

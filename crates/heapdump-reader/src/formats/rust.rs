@@ -21,8 +21,8 @@ use rayon::prelude::*;
 
 use crate::cursor::Cursor;
 use crate::dump::{
-    AllocatorStats, Dump, DumpInfo, Module, ModuleRange, Object, Root, RootKind, Stack, StackId,
-    ThreadCoverage,
+    AllocatorStats, Capabilities, Dump, DumpInfo, Module, ModuleRange, Object, Root, RootKind,
+    Stack, StackId, ThreadCoverage,
 };
 use crate::error::{Error, ErrorKind};
 use crate::formats::{bad_value, unique_id, unique_stack_id, Format};
@@ -43,8 +43,40 @@ impl Format for RustFormat {
         NAME
     }
 
+    fn extensions(&self) -> &'static [&'static str] {
+        &["hdump"]
+    }
+
     fn matches(&self, bytes: &[u8]) -> bool {
         bytes.starts_with(MAGIC)
+    }
+
+    /// Conservative scanning; the roots miss memory the writer does not
+    /// dump; sites are sampled unless `HEAPDUMP_SAMPLE_RATE=1`.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pointers_exact: false,
+            roots_complete: false,
+            every_site_hint: Some("dump with HEAPDUMP_SAMPLE_RATE=1 to record every site"),
+        }
+    }
+
+    fn root_caveat(&self, dump: &Dump<'_>) -> Option<String> {
+        let thread_stacks = dump
+            .roots
+            .iter()
+            .filter(|root| matches!(root.kind, RootKind::ThreadStack { .. }))
+            .count();
+        Some(format!(
+            "This dump's roots are the modules' writable segments (statics) and {} \
+             thread stack{} (with saved registers and static thread-locals). Memory the \
+             writer does not dump is not a root: dynamic thread-locals of dlopen'ed \
+             libraries, memory that C code allocated with malloc, the stacks of threads \
+             that block the dump's stop signal. Objects held only from there look \
+             unreachable.",
+            thread_stacks,
+            if thread_stacks == 1 { "" } else { "s" }
+        ))
     }
 
     fn parse<'data>(

@@ -166,12 +166,12 @@ fn sample_parses_to_the_expected_model() {
     assert_eq!(dump.info.pointer_size, 8);
     let addresses: Vec<u64> = dump.objects.iter().map(|o| o.address).collect();
     assert_eq!(addresses, [A, B, C, BIG]);
-    let go = dump.go.as_deref().unwrap();
+    let go = super::extras(&dump).unwrap();
     assert!(go.params.malloc_headers);
     assert_eq!(go.types.len(), 1, "the duplicate type record is dropped");
     assert_eq!(dump.types.len(), 1);
     let big = &dump.objects[3];
-    assert!(big.has_type_header());
+    assert!(big.has_header());
     assert_eq!(big.type_index(), Some(TypeIndex(0)));
     assert_eq!(dump.class_name(&dump.object_class(big)), "main.T");
     assert_eq!(go.typed_by_header, 1);
@@ -198,7 +198,11 @@ fn sample_parses_to_the_expected_model() {
     assert_eq!(go.goroutines[0].frames[0].function, "main.holder");
     assert_eq!(go.threads[0].os_id, 4242);
 
-    let labels: Vec<&str> = dump.roots.iter().map(|root| root.kind.label()).collect();
+    let labels: Vec<String> = dump
+        .roots
+        .iter()
+        .map(|root| root.kind.label().into_owned())
+        .collect();
     assert_eq!(
         labels,
         [
@@ -212,6 +216,37 @@ fn sample_parses_to_the_expected_model() {
     let frame_roots = go.goroutines[0].frame_roots.clone();
     assert_eq!(frame_roots, 1..2);
     assert_eq!(dump.roots[1].name, "main.holder (goroutine 7, frame 0)");
+    assert_eq!(dump.roots[0].name, "goroutine 7 context");
+
+    // The same, format-neutral.
+    let contexts = dump.contexts.as_ref().unwrap();
+    assert_eq!((contexts.noun, contexts.os_threads), ("goroutine", 1));
+    assert_eq!(contexts.contexts.len(), 1);
+    let context = &contexts.contexts[0];
+    assert_eq!((context.id, context.state.as_str()), (7, "waiting"));
+    assert_eq!(context.frames[0].function, "main.holder");
+    assert_eq!(context.frame_roots, 1..2);
+    assert_eq!(
+        dump.roots[1].kind.context(),
+        Some(ContextRef {
+            noun: "goroutine",
+            id: 7
+        })
+    );
+    assert!(matches!(
+        dump.roots[2].kind,
+        RootKind::Section {
+            name: "data",
+            symbols: Some(SectionSymbols {
+                start: "runtime.data",
+                ..
+            })
+        }
+    ));
+    assert!(dump.capabilities.pointers_exact && dump.capabilities.roots_complete);
+    assert!(dump.root_caveat().is_none());
+    assert_eq!(dump.profiles.len(), go.buckets.len());
+    assert_eq!(dump.profile(go.buckets[0].id).unwrap().allocs, 3);
 }
 
 #[test]
@@ -258,7 +293,7 @@ fn unknown_tags_and_bad_records_are_clear_errors() {
     enc.u(42).u(1).u(2);
     let err = parse(&enc.0, &mut |_, _| {}).unwrap_err();
     assert_eq!(err.offset, offset);
-    assert!(matches!(err.kind, ErrorKind::UnknownGoTag { tag: 42 }));
+    assert!(matches!(err.kind, ErrorKind::UnknownTag { tag: 42, .. }));
     assert!(
         err.to_string()
             .contains("unknown Go heap dump record tag 42"),
@@ -396,7 +431,7 @@ fn span_tail_slots_are_not_objects() {
             page + 0x6000 + 7 * 1024
         ]
     );
-    let go = dump.go.as_deref().unwrap();
+    let go = super::extras(&dump).unwrap();
     assert_eq!((go.phantom_slots, go.phantom_bytes), (3, 48));
 
     assert!(go.inline_mark_bits, "Go 1.26's default");
@@ -412,7 +447,7 @@ fn span_tail_slots_are_not_objects() {
     let bytes = enc.eof();
     let dump = parse(&bytes, &mut |_, _| {}).unwrap();
     assert_eq!(dump.objects.len(), 2);
-    let go = dump.go.as_deref().unwrap();
+    let go = super::extras(&dump).unwrap();
     assert!(!go.inline_mark_bits);
     assert_eq!(go.phantom_slots, 0);
 

@@ -1,14 +1,16 @@
-//! What only Go heap dumps carry: the [`GoDump`] section of a
-//! [`Dump`](crate::Dump) (`dump.go`), filled in by the Go decoder
-//! (`formats/go`).
+//! What only Go heap dumps carry, as the runtime wrote it: [`GoDump`],
+//! kept in [`Dump::extras`](crate::Dump::extras) by the Go decoder and
+//! reached with [`extras`](super::extras).
 //!
 //! Everything a format-neutral analysis needs is in the common model
 //! already: goroutine frames, data/BSS, finalizers and contexts are
-//! [`Root`](crate::Root)s, memory-profile buckets are
-//! [`Stack`](crate::Stack)s with symbolised frames, alloc samples set
-//! [`Object::site`](crate::Object::site), memstats also fill
-//! [`AllocatorStats`](crate::AllocatorStats). This section keeps the rest,
-//! as the runtime wrote it.
+//! [`Root`](crate::Root)s, goroutines are
+//! [`ExecutionContexts`](crate::ExecutionContexts), memory-profile buckets
+//! are [`Stack`](crate::Stack)s with symbolised frames and
+//! [`AllocationProfile`](crate::AllocationProfile)s, alloc samples set
+//! [`Object::site`](crate::Object::site), memstats fill
+//! [`AllocatorStats`](crate::AllocatorStats) and
+//! [`RuntimeStats`](crate::RuntimeStats). This section keeps the rest.
 
 use std::ops::Range;
 
