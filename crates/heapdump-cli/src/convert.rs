@@ -5,8 +5,8 @@
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use heapdump_convert::output::AtomicFile;
-use heapdump_convert::{dot, hprof};
+use heapdump_inspect::convert::output::AtomicFile;
+use heapdump_inspect::convert::{dot, hprof};
 
 use crate::human::parse_address;
 use crate::{load, Result};
@@ -90,7 +90,7 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
         [bin, out] => (Some(bin.as_path()), out),
         _ => return Err("expected DUMP [BIN] OUT.hprof".into()),
     };
-    if heapdump_reader::looks_like_dump(out) {
+    if heapdump_inspect::reader::looks_like_dump(out) {
         return Err(format!(
             "refusing to write HPROF over {}: it looks like a heap dump (the order is DUMP [BIN] OUT.hprof)",
             out.display()

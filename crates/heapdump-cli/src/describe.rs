@@ -2,9 +2,9 @@
 
 use std::io::{self, Write};
 
-use heapdump_analysis::describe::ObjectRef;
-use heapdump_analysis::paths::RootPath;
-use heapdump_analysis::{GroupLabel, Grouping, Reachability};
+use heapdump_inspect::analysis::describe::ObjectRef;
+use heapdump_inspect::analysis::paths::RootPath;
+use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability};
 
 use crate::human::{bytes, plural};
 

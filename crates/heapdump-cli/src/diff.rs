@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use heapdump_analysis::diff::{diff, DiffOptions, DiffReport, GroupGrowth};
+use heapdump_inspect::analysis::diff::{diff, DiffOptions, DiffReport, GroupGrowth};
 
 use crate::describe::emit;
 use crate::describe::{group, object, path};

@@ -4,12 +4,12 @@ use std::io::{self, Write};
 
 /// `1234567` as `1,234,567`.
 pub fn count(value: u64) -> String {
-    heapdump_analysis::describe::thousands(value)
+    heapdump_inspect::analysis::describe::thousands(value)
 }
 
 /// A byte count in binary units: `104 B`, `1.5 KiB`, `12.3 MiB`.
 pub fn bytes(value: u64) -> String {
-    heapdump_analysis::describe::human_bytes(value)
+    heapdump_inspect::analysis::describe::human_bytes(value)
 }
 
 /// A size-class bound: a power of two in whole binary units (`16 B`,

@@ -3,8 +3,10 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use heapdump_analysis::leaks::{leaks, LeakOptions, LeakReport, SuspectKind, UnreachableGroup};
-use heapdump_analysis::roots::RootCoverage;
+use heapdump_inspect::analysis::leaks::{
+    leaks, LeakOptions, LeakReport, SuspectKind, UnreachableGroup,
+};
+use heapdump_inspect::analysis::roots::RootCoverage;
 
 use crate::describe::emit;
 use crate::describe::{frames, frames_up_to, group, object, path, wrap};

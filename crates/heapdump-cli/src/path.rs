@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use heapdump_analysis::paths::{path, PathOptions, PathReport};
+use heapdump_inspect::analysis::paths::{path, PathOptions, PathReport};
 
 use crate::describe::emit;
 use crate::describe::object;

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use heapdump_analysis::retained::{
+use heapdump_inspect::analysis::retained::{
     retained, RetainedNode, RetainedOptions, RetainedReport, MAX_DEPTH,
 };
 

@@ -3,10 +3,10 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use heapdump_analysis::summary::{ContextSummary, RuntimeStatsSummary};
-use heapdump_analysis::Summary;
-use heapdump_reader::dump::contents_mode_name;
-use heapdump_reader::Hex;
+use heapdump_inspect::analysis::summary::{ContextSummary, RuntimeStatsSummary};
+use heapdump_inspect::analysis::Summary;
+use heapdump_inspect::reader::dump::contents_mode_name;
+use heapdump_inspect::reader::Hex;
 
 use crate::describe::{emit, frames_up_to};
 use crate::human::{bytes, count, plural, size_bound, utc_time};

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use heapdump_analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
+use heapdump_inspect::analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
 
 use crate::describe::{emit, program_frames};
 use crate::human::{bytes, count, table_row};
