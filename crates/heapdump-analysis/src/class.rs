@@ -135,8 +135,55 @@ pub struct GroupLabel {
     pub stack_id: Option<StackId>,
     /// The site's frames, innermost first: `function (file:line)` when the
     /// dump's stacks are symbolised, else the return address as `0x…`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub frames: Vec<String>,
+    #[serde(skip_serializing_if = "SiteFrames::is_empty")]
+    pub frames: SiteFrames,
+}
+
+/// An allocation site's frames as reports show them, innermost first:
+/// `function (file:line)` when the dump's stacks are symbolised, else the
+/// return address as `0x…`; the allocator's own frames left out
+/// ([`Stack::frame_labels`]). In JSON, just the list: every frame.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SiteFrames {
+    /// Every frame of the site.
+    pub labels: Vec<String>,
+    /// How many of the last `labels` are the runtime's that started the
+    /// thread ([`Stack::runtime_frames`]); text reports leave them out.
+    #[serde(skip)]
+    pub runtime: usize,
+}
+
+impl SiteFrames {
+    /// The frames of `stack`'s site.
+    pub fn of(stack: &Stack) -> SiteFrames {
+        SiteFrames {
+            labels: stack.frame_labels(),
+            runtime: stack.runtime_labels(),
+        }
+    }
+
+    /// The frames of `object`'s allocation site; empty when its allocation
+    /// was not sampled.
+    pub fn of_object(graph: &HeapGraph<'_>, object: &Object) -> SiteFrames {
+        object
+            .site
+            .and_then(|id| graph.dump().stack(id))
+            .map(SiteFrames::of)
+            .unwrap_or_default()
+    }
+
+    /// Whether there are no frames.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The frames of the program: all but the runtime's that started the
+    /// thread.
+    pub fn program(&self) -> &[String] {
+        let end = self.labels.len().saturating_sub(self.runtime);
+        self.labels.get(..end).unwrap_or(&[])
+    }
 }
 
 /// Maps objects to dense group numbers under one [`Grouping`], for arrays of
@@ -231,7 +278,7 @@ impl<'g> Classifier<'g> {
                     }
                 },
                 stack_id: None,
-                frames: Vec::new(),
+                frames: SiteFrames::default(),
             },
             Some(GroupKey::Site(Some(id))) => GroupLabel {
                 grouping: Grouping::Site,
@@ -240,7 +287,7 @@ impl<'g> Classifier<'g> {
                 frames: self
                     .stacks
                     .get(group.wrapping_sub(1))
-                    .map(Stack::frame_labels)
+                    .map(SiteFrames::of)
                     .unwrap_or_default(),
             },
             Some(GroupKey::Site(None)) | None => GroupLabel {
@@ -250,7 +297,7 @@ impl<'g> Classifier<'g> {
                     Grouping::Class => format!("class {group}"),
                 },
                 stack_id: None,
-                frames: Vec::new(),
+                frames: SiteFrames::default(),
             },
         }
     }
@@ -260,16 +307,6 @@ impl<'g> Classifier<'g> {
     pub fn is_named(&self, group: usize) -> bool {
         !(self.grouping == Grouping::Site && group == 0)
     }
-}
-
-/// The allocation-site stack of `object`, innermost first (see
-/// [`GroupLabel::frames`]); empty when the allocation was not sampled.
-pub fn site_pcs(graph: &HeapGraph<'_>, object: &Object) -> Vec<String> {
-    object
-        .site
-        .and_then(|id| graph.dump().stack(id))
-        .map(Stack::frame_labels)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -123,7 +123,7 @@ fn identity(label: &GroupLabel) -> (Grouping, String) {
     if label.frames.is_empty() {
         (label.grouping, label.label.clone())
     } else {
-        (label.grouping, label.frames.join(" "))
+        (label.grouping, label.frames.labels.join(" "))
     }
 }
 

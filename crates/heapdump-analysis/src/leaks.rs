@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, Reachability};
-use crate::class::{site_pcs, Classifier, GroupLabel, Grouping};
+use crate::class::{Classifier, GroupLabel, Grouping, SiteFrames};
 use crate::describe::{human_bytes, percent, ObjectRef};
 use crate::dominators::DomNode;
 use crate::paths::{RootPath, ShortestPathTree};
@@ -124,9 +124,9 @@ pub struct Suspect {
     /// The allocation-site stack of `object`, innermost first (function
     /// names when symbolised, else `0x…` return addresses); empty if not
     /// sampled.
-    pub site: Vec<String>,
+    pub site: SiteFrames,
     /// The allocation-site stack of the accumulation point.
-    pub accumulation_site: Vec<String>,
+    pub accumulation_site: SiteFrames,
     /// The suspect in one paragraph.
     pub summary: String,
 }
@@ -489,11 +489,11 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
             .and_then(|tree| tree.path(graph, analysis, ObjectId(point_object.id)));
         let site = graph
             .object(ObjectId(object.id))
-            .map(|found| site_pcs(graph, found))
+            .map(|found| SiteFrames::of_object(graph, found))
             .unwrap_or_default();
         let accumulation_site = graph
             .object(ObjectId(point_object.id))
-            .map(|found| site_pcs(graph, found))
+            .map(|found| SiteFrames::of_object(graph, found))
             .unwrap_or_default();
         let mut suspect = Suspect {
             kind,

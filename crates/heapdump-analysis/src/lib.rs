@@ -46,6 +46,6 @@ pub mod summary;
 pub mod top;
 
 pub use analysis::{analyze, analyze_with_progress, Analysis, Dominator, Reachability, Step};
-pub use class::{Classifier, GroupKey, GroupLabel, Grouping, ObjectClass, SizeClass};
+pub use class::{Classifier, GroupKey, GroupLabel, Grouping, ObjectClass, SiteFrames, SizeClass};
 pub use dominators::{DomNode, Dominators, FlowGraph};
 pub use summary::Summary;

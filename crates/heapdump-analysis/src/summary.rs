@@ -11,7 +11,7 @@ use heapdump_reader::{
 };
 use heapdump_symbols::RootNamer;
 
-use crate::class::{self, SIZE_CLASSES};
+use crate::class::{self, SiteFrames, SIZE_CLASSES};
 
 /// Objects per parallel task when aggregating.
 const CHUNK: usize = 64 * 1024;
@@ -252,7 +252,7 @@ pub struct SiteSummary {
     /// Its frames, innermost first, when the stack is symbolised:
     /// `function (file:line)` (a frame without a symbol shows its pc in
     /// hex); empty when it is not (see `pcs`).
-    pub frames: Vec<String>,
+    pub frames: SiteFrames,
     /// The runtime's memory-profile counts for the site, if the dump has
     /// them ([`Dump::profile`]).
     pub profile: Option<SiteProfile>,
@@ -526,9 +526,9 @@ impl Summary {
                     stack_id: stack.id,
                     pcs: stack.pcs.iter().map(|pc| format!("{pc:#x}")).collect(),
                     frames: if stack.frames.is_empty() {
-                        Vec::new()
+                        SiteFrames::default()
                     } else {
-                        stack.frame_labels()
+                        SiteFrames::of(stack)
                     },
                     profile,
                     totals,

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use heapdump_inspect::analysis::describe::ObjectRef;
 use heapdump_inspect::analysis::paths::RootPath;
-use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability};
+use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability, SiteFrames};
 
 use crate::human::{bytes, plural};
 
@@ -56,24 +56,24 @@ pub fn path(out: &mut dyn Write, path: &RootPath, indent: &str) -> io::Result<()
 }
 
 /// Prints stack frames, at most [`MAX_FRAMES`].
-pub fn frames(out: &mut dyn Write, frames: &[String], indent: &str) -> io::Result<()> {
+pub fn frames(out: &mut dyn Write, frames: &SiteFrames, indent: &str) -> io::Result<()> {
     frames_up_to(out, frames, indent, MAX_FRAMES)
 }
 
-/// Prints stack frames, at most `limit`, and not the Rust runtime's frames
-/// that start `main` or a thread (see [`program_frames`]).
+/// Prints stack frames, at most `limit`, and not the runtime's frames
+/// that start `main` or a thread ([`SiteFrames::program`]).
 pub fn frames_up_to(
     out: &mut dyn Write,
-    frames: &[String],
+    frames: &SiteFrames,
     indent: &str,
     limit: usize,
 ) -> io::Result<()> {
-    let program = program_frames(frames);
+    let program = frames.program();
     for frame in program.iter().take(limit) {
         writeln!(out, "{indent}{frame}")?;
     }
     let more = program.len().saturating_sub(limit);
-    let runtime = frames.len() - program.len();
+    let runtime = frames.labels.len() - program.len();
     match (more, runtime) {
         (0, 0) => {}
         (more, 0) => writeln!(
@@ -93,25 +93,6 @@ pub fn frames_up_to(
         )?,
     }
     Ok(())
-}
-
-/// The frames of `frames` (innermost first) that belong to the program: up
-/// to the Rust runtime's `__rust_begin_short_backtrace`, where `main` or a
-/// thread's closure is called, and the `FnOnce::call_once` shims into it.
-/// These are the frames std's own short backtraces show. Stacks without the
-/// marker (Go's, unsymbolised PCs, or a walk cut short) are kept whole.
-pub fn program_frames(frames: &[String]) -> &[String] {
-    let Some(start) = frames
-        .iter()
-        .position(|frame| frame.contains("__rust_begin_short_backtrace"))
-    else {
-        return frames;
-    };
-    let mut end = start;
-    while end > 1 && frames[end - 1].starts_with("core::ops::function::") {
-        end -= 1;
-    }
-    &frames[..end]
 }
 
 /// Wraps `text` at `width` columns, each line starting with `indent`.
@@ -159,23 +140,26 @@ fn json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    /// A site's stack as the symboliser names it: the program's frames,
-    /// then std's start of `main`.
-    fn main_thread_stack() -> Vec<String> {
-        [
-            "leaky_service::Service::handle (src/lib.rs:96)",
-            "leaky_service::main (src/main.rs:108)",
-            "core::ops::function::FnOnce::call_once (core/src/ops/function.rs:250)",
-            "std::sys::backtrace::__rust_begin_short_backtrace<fn()> (std/src/sys/backtrace.rs:166)",
-            "std::rt::lang_start::{{closure}} (std/src/rt.rs:206)",
-            "std::rt::lang_start_internal (std/src/rt.rs:171)",
-            "main",
-        ]
-        .map(String::from)
-        .to_vec()
+    /// A site's frames as the symboliser names them: the program's frames,
+    /// then std's start of `main` (five frames, `SiteFrames::runtime`).
+    fn main_thread_stack() -> SiteFrames {
+        SiteFrames {
+            labels: [
+                "leaky_service::Service::handle (src/lib.rs:96)",
+                "leaky_service::main (src/main.rs:108)",
+                "core::ops::function::FnOnce::call_once (core/src/ops/function.rs:250)",
+                "std::sys::backtrace::__rust_begin_short_backtrace<fn()> (std/src/sys/backtrace.rs:166)",
+                "std::rt::lang_start::{{closure}} (std/src/rt.rs:206)",
+                "std::rt::lang_start_internal (std/src/rt.rs:171)",
+                "main",
+            ]
+            .map(String::from)
+            .to_vec(),
+            runtime: 5,
+        }
     }
 
-    fn printed(frames: &[String], limit: usize) -> String {
+    fn printed(frames: &SiteFrames, limit: usize) -> String {
         let mut out = Vec::new();
         frames_up_to(&mut out, frames, "", limit).unwrap();
         String::from_utf8(out).unwrap()
@@ -184,7 +168,7 @@ mod tests {
     #[test]
     fn the_runtime_frames_that_start_main_are_not_printed() {
         let stack = main_thread_stack();
-        assert_eq!(program_frames(&stack), &stack[..2]);
+        assert_eq!(stack.program(), &stack.labels[..2]);
         assert_eq!(
             printed(&stack, 16),
             "leaky_service::Service::handle (src/lib.rs:96)\n\
@@ -199,24 +183,20 @@ mod tests {
     }
 
     #[test]
-    fn stacks_without_the_marker_are_printed_whole() {
-        let go = [
-            "runtime.mallocgc (runtime/malloc.go:1143)",
-            "main.main (main.go:159)",
-        ]
-        .map(String::from);
-        assert_eq!(program_frames(&go), &go[..]);
+    fn stacks_without_runtime_frames_are_printed_whole() {
+        let go = SiteFrames {
+            labels: [
+                "runtime.mallocgc (runtime/malloc.go:1143)",
+                "main.main (main.go:159)",
+            ]
+            .map(String::from)
+            .to_vec(),
+            runtime: 0,
+        };
+        assert_eq!(go.program(), &go.labels[..]);
         assert_eq!(
             printed(&go, 1),
             "runtime.mallocgc (runtime/malloc.go:1143)\n... 1 frame more\n"
         );
-        // A marker at the very top (a walk that found nothing else) leaves
-        // nothing to hide it behind: the shim before it stays.
-        let odd = [
-            "core::ops::function::FnOnce::call_once",
-            "std::sys::backtrace::__rust_begin_short_backtrace",
-        ]
-        .map(String::from);
-        assert_eq!(program_frames(&odd), &odd[..1]);
     }
 }

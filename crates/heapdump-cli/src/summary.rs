@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use heapdump_inspect::analysis::summary::{ContextSummary, RuntimeStatsSummary};
-use heapdump_inspect::analysis::Summary;
+use heapdump_inspect::analysis::{SiteFrames, Summary};
 use heapdump_inspect::reader::dump::contents_mode_name;
 use heapdump_inspect::reader::Hex;
 
@@ -227,12 +227,15 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 count(profile.frees),
             )?;
         }
-        let frames = if site.frames.is_empty() {
-            &site.pcs
+        if site.frames.is_empty() {
+            let pcs = SiteFrames {
+                labels: site.pcs.clone(),
+                runtime: 0,
+            };
+            frames_up_to(out, &pcs, "          ", MAX_FRAMES)?;
         } else {
-            &site.frames
-        };
-        frames_up_to(out, frames, "          ", MAX_FRAMES)?;
+            frames_up_to(out, &site.frames, "          ", MAX_FRAMES)?;
+        }
     }
     writeln!(
         out,

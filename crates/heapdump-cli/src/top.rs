@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use heapdump_inspect::analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
 
-use crate::describe::{emit, program_frames};
+use crate::describe::emit;
 use crate::human::{bytes, count, table_row};
 use crate::{load, Result};
 
@@ -71,7 +71,7 @@ fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -
             &row.group.label,
             &cells.iter().zip(widths).collect::<Vec<_>>(),
         )?;
-        let program = program_frames(&row.group.frames);
+        let program = row.group.frames.program();
         if with_frames && !program.is_empty() {
             let frames: Vec<&str> = program.iter().take(4).map(String::as_str).collect();
             let more = if program.len() > 4 { " ..." } else { "" };

@@ -971,6 +971,16 @@ pub struct Stack {
     /// `frames`, left out of the allocation site
     /// ([`Stack::site_frames`], [`Stack::frame_labels`]).
     pub allocator_frames: usize,
+    /// The frame of the program's own code that called the allocating API
+    /// (`myapp::Cache::insert`, `main.buildCache`), as an index into
+    /// `frames`, when whoever named the frames could tell it from the
+    /// runtime's and libraries' frames ([`Stack::caller_function`]).
+    pub caller_frame: Option<usize>,
+    /// Trailing frames of the runtime that started the thread (std's
+    /// `__rust_begin_short_backtrace` and the calls into it): kept in
+    /// `frames` and [`Stack::frame_labels`] (JSON shows every frame), left
+    /// out of what a text report prints.
+    pub runtime_frames: usize,
 }
 
 impl Stack {
@@ -982,7 +992,27 @@ impl Stack {
             frames: Vec::new(),
             frame_pcs: Vec::new(),
             allocator_frames: 0,
+            caller_frame: None,
+            runtime_frames: 0,
         }
+    }
+
+    /// The function of [`Stack::caller_frame`]: the program's code that
+    /// allocated.
+    pub fn caller_function(&self) -> Option<&str> {
+        self.frames.get(self.caller_frame?)?.function.as_deref()
+    }
+
+    /// How many of [`Stack::frame_labels`]' trailing labels are the
+    /// runtime's ([`Stack::runtime_frames`]).
+    pub fn runtime_labels(&self) -> usize {
+        let labels = if self.frames.is_empty() {
+            self.pcs.len()
+        } else {
+            self.depth()
+                .saturating_sub(self.allocator_frames.min(self.frames.len()))
+        };
+        self.runtime_frames.min(labels)
     }
 
     /// Number of frames: the longer of `pcs` and `frames`.

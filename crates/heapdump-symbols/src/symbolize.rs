@@ -263,6 +263,8 @@ impl Symbolizer {
                 }
             }
             stack.allocator_frames = site_start(&frames);
+            stack.caller_frame = caller_frame(&frames, stack.allocator_frames);
+            stack.runtime_frames = runtime_tail(&frames, stack.allocator_frames);
             stack.frames = frames;
             stack.frame_pcs = frame_pcs;
         }
@@ -735,6 +737,41 @@ fn site_start(frames: &[Frame]) -> usize {
     }
 }
 
+/// The first frame of the site (from `start`) outside the standard
+/// library and the allocator: the program's code that allocated.
+fn caller_frame(frames: &[Frame], start: usize) -> Option<usize> {
+    (start..frames.len()).find(|&index| {
+        frames
+            .get(index)
+            .and_then(|frame| frame.function.as_deref())
+            .is_some_and(|name| !is_library_frame(name))
+    })
+}
+
+/// How many trailing frames belong to the Rust runtime that started the
+/// thread: from std's `__rust_begin_short_backtrace` (where `main` or a
+/// thread's closure is called) outwards, with the `FnOnce::call_once` shims
+/// into it; what std's own short backtraces leave out. A stack without the
+/// marker (a walk cut short) has none.
+fn runtime_tail(frames: &[Frame], start: usize) -> usize {
+    let name = |index: usize| {
+        frames
+            .get(index)
+            .and_then(|frame| frame.function.as_deref())
+            .unwrap_or("")
+    };
+    let Some(marker) =
+        (start..frames.len()).find(|&index| name(index).contains("__rust_begin_short_backtrace"))
+    else {
+        return 0;
+    };
+    let mut end = marker;
+    while end > start + 1 && name(end - 1).starts_with("core::ops::function::") {
+        end -= 1;
+    }
+    frames.len() - end
+}
+
 /// Splits `f<A, B>` into (`f`, [`A`, `B`]) when the name ends with generic
 /// arguments.
 fn split_generic_args(name: &str) -> (&str, Vec<&str>) {
@@ -1096,6 +1133,36 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_tail_is_what_std_short_backtraces_leave_out() {
+        // A site: the program's frames, then std's start of `main`.
+        let stack = frames(&[
+            "leaky_service::Service::handle",
+            "leaky_service::main",
+            "core::ops::function::FnOnce::call_once",
+            "std::sys::backtrace::__rust_begin_short_backtrace<fn()>",
+            "std::rt::lang_start::{{closure}}",
+            "std::rt::lang_start_internal",
+            "main",
+        ]);
+        assert_eq!(runtime_tail(&stack, 0), 5);
+        assert_eq!(caller_frame(&stack, 0), Some(0));
+        // Counted from where the site starts (after the allocator's frames).
+        let mut with_allocator = frames(&["__rust_alloc", "alloc::alloc::alloc"]);
+        with_allocator.extend(stack.iter().cloned());
+        assert_eq!(runtime_tail(&with_allocator, 2), 5);
+        // Without the marker (Go, a walk cut short): none.
+        let go = frames(&["runtime.mallocgc", "main.main"]);
+        assert_eq!(runtime_tail(&go, 0), 0);
+        // A marker at the very top leaves nothing to hide it behind: the
+        // shim before it stays.
+        let odd = frames(&[
+            "core::ops::function::FnOnce::call_once",
+            "std::sys::backtrace::__rust_begin_short_backtrace",
+        ]);
+        assert_eq!(runtime_tail(&odd, 0), 1);
+    }
 
     fn frames(names: &[&str]) -> Vec<Frame> {
         names

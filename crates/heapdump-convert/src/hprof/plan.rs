@@ -951,31 +951,21 @@ fn group_name(dump: &Dump<'_>, object: &Object, group: Group) -> String {
     }
 }
 
-/// A short name for an allocation site: the first function of its stack
-/// outside the runtime and allocator when it is symbolised (Go), else
-/// `site17`.
+/// A short name for an allocation site: the program's function that
+/// allocated ([`Stack::caller_function`]) when the frames say, else the
+/// site's first named frame, else `site17`.
 fn site_name(dump: &Dump<'_>, site: u64) -> String {
-    let functions = heapdump_reader::StackId::new(site)
-        .and_then(|id| dump.stack(id))
-        .map(|stack| {
-            stack
-                .frames
-                .iter()
-                .filter_map(|frame| frame.function.as_deref())
-                .collect::<Vec<&str>>()
+    let stack = heapdump_reader::StackId::new(site).and_then(|id| dump.stack(id));
+    stack
+        .and_then(|stack| {
+            stack.caller_function().or_else(|| {
+                stack
+                    .site_frames()
+                    .iter()
+                    .find_map(|frame| frame.function.as_deref())
+            })
         })
-        .unwrap_or_default();
-    let internal = |name: &str| {
-        name.starts_with("runtime.")
-            || name.starts_with("alloc::")
-            || name.starts_with("heapdump::")
-            || name.starts_with("<heapdump::")
-    };
-    functions
-        .iter()
-        .find(|name| !internal(name))
-        .or(functions.first())
-        .map_or_else(|| format!("site{site}"), |name| (*name).to_owned())
+        .map_or_else(|| format!("site{site}"), str::to_owned)
 }
 
 /// The holder class name of a global root: `globals.<module>@0x…` for a

@@ -941,12 +941,15 @@ impl<'data> Parser<'data> {
         }
         let allocs = file.uvarint("bucket allocs")?;
         let frees = file.uvarint("bucket frees")?;
+        let caller_frame = caller_frame(&frames);
         self.stacks.push(Stack {
             id: stack_id,
             pcs: Vec::new(),
             frames,
             frame_pcs: Vec::new(),
             allocator_frames: 0,
+            caller_frame,
+            runtime_frames: 0,
         });
         self.go.buckets.push(GoBucket {
             id: stack_id,
@@ -1247,6 +1250,18 @@ fn check_range(address_offset: u64, address: u64, size: u64) -> Result<(), Error
             "the memory it starts runs past the end of the address space",
         )),
     }
+}
+
+/// The first frame of a memory-profile stack outside the Go runtime (the
+/// allocation path `runtime.mallocgc`, `runtime.newobject`, the map and
+/// slice helpers in `runtime.` and `internal/runtime/`): the program's code
+/// that allocated.
+fn caller_frame(frames: &[Frame]) -> Option<usize> {
+    frames.iter().position(|frame| {
+        frame.function.as_deref().is_some_and(|function| {
+            !function.starts_with("runtime.") && !function.starts_with("internal/runtime/")
+        })
+    })
 }
 
 #[cfg(test)]
