@@ -259,6 +259,12 @@ pub fn write_file_with(path: impl AsRef<Path>, options: &Options) -> Result<Dump
 /// counts may be off by allocations that happen meanwhile on other threads;
 /// a dump's STATS record is exact.
 pub fn stats() -> Stats {
+    stats_at(tracker::sample_rate())
+}
+
+/// The allocator's statistics now, with `sample_rate` (a dump states the
+/// rate it froze) and the live set's own footprint as `tracker_bytes`.
+pub(crate) fn stats_at(sample_rate: u64) -> Stats {
     let live = &tracker::STATE.live;
     let totals = live.totals();
     Stats {
@@ -268,8 +274,8 @@ pub fn stats() -> Stats {
         allocated_objects: totals.allocated_objects,
         freed_bytes: totals.freed_bytes,
         freed_objects: totals.freed_objects,
-        peak_live_bytes: tracker::STATE.live.peak_live_bytes(totals.live_bytes()),
-        sample_rate: tracker::sample_rate(),
+        peak_live_bytes: live.peak_live_bytes(totals.live_bytes()),
+        sample_rate,
         tracker_bytes: live.footprint(),
         untracked_blocks: tracker::STATE.untracked_blocks.load(Ordering::Relaxed),
     }

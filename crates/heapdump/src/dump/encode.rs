@@ -2,7 +2,6 @@
 //! every record streamed through a buffered output to the file
 //! descriptor (the record encoding itself is `heapdump_format::encode`).
 
-use core::sync::atomic::Ordering;
 
 use heapdump_format::encode::{
     self, Fields, Head, ModuleRange, ObjectHead, RootSegmentHead, RootThreadStackHead,
@@ -38,19 +37,9 @@ pub(super) fn write_frozen(frozen: &Frozen<'_>) -> Result<DumpReport, Error> {
     let snapshot = fill_snapshot(&mut snapshot_region);
     let snapshot_bytes = core::mem::size_of_val(snapshot) as u64;
 
-    let totals = STATE.live.totals();
-    let stats = Stats {
-        live_bytes: totals.live_bytes(),
-        live_objects: totals.live_objects(),
-        allocated_bytes: totals.allocated_bytes,
-        allocated_objects: totals.allocated_objects,
-        freed_bytes: totals.freed_bytes,
-        freed_objects: totals.freed_objects,
-        peak_live_bytes: STATE.live.peak_live_bytes(totals.live_bytes()),
-        sample_rate: frozen.sample_rate,
-        tracker_bytes: STATE.live.footprint() + frozen.depot.footprint() + snapshot_bytes,
-        untracked_blocks: STATE.untracked_blocks.load(Ordering::Relaxed),
-    };
+    let mut stats = crate::stats_at(frozen.sample_rate);
+    // The dump's own tables count too: the depot and the snapshot.
+    stats.tracker_bytes += frozen.depot.footprint() + snapshot_bytes;
 
     let pages = if frozen.contents == ContentsMode::Redacted {
         Some(PageIndex::new(snapshot).ok_or(Error::OutOfMemory)?)
