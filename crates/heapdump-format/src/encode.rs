@@ -1,5 +1,5 @@
 //! The one record encoder, shared by the writer (`heapdump`, over its mapped
-//! output buffer) and [`crate::builder::DumpBuilder`] (over a `Write`).
+//! output buffer) and `DumpBuilder` (feature `builder`) (over a `Write`).
 //!
 //! Every record is `tag, body_len, body` (docs/FORMAT.md). The field order of
 //! each record is written down once, here, as a [`Fields`] type: its
@@ -126,7 +126,7 @@ pub fn record_head<S: Sink + ?Sized, H: Head>(sink: &mut S, head: &H) -> Result<
 }
 
 /// PARAMS. Text fields are bytes here (the writer's paths need not be
-/// UTF-8); the builder's [`crate::builder::Params`] holds `&str`s.
+/// UTF-8); the builder's `builder::Params` holds `&str`s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params<'a> {
     /// Bytes in a pointer: 4 or 8.

@@ -2,7 +2,6 @@
 //! every record streamed through a buffered output to the file
 //! descriptor (the record encoding itself is `heapdump_format::encode`).
 
-
 use heapdump_format::encode::{
     self, Fields, Head, ModuleRange, ObjectHead, RootSegmentHead, RootThreadStackHead,
     ThreadCoverage,
