@@ -304,6 +304,9 @@ fn build_graph<'file>(
     });
     progress.finish();
     let mut dump = dump?;
+    for warning in &dump.warnings {
+        progress.note(warning);
+    }
     // Parsing read every page of the file; the graph build reads each
     // object's contents once more, in address order, wave by wave (its
     // progress steps), and the reports only a few bytes: give the pages

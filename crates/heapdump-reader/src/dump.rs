@@ -61,6 +61,10 @@ pub struct Dump<'data> {
     /// through the format's module (`formats::go::extras`), never by
     /// format-neutral code.
     pub extras: FormatExtras,
+    /// What the reader skipped or could not check, in words for the user
+    /// (records of a newer minor version than it knows); the pipeline
+    /// reports each as a note.
+    pub warnings: Vec<String>,
 }
 
 impl<'data> Dump<'data> {
@@ -81,6 +85,7 @@ impl<'data> Dump<'data> {
             profiles: Vec::new(),
             capabilities: crate::formats::capabilities_of(info.format),
             extras: FormatExtras::default(),
+            warnings: Vec::new(),
             info,
         }
     }

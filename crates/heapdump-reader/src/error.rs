@@ -192,9 +192,10 @@ pub enum ErrorKind {
         second: u64,
     },
 
-    /// A record tag this reader does not know, in a format whose records
-    /// carry no length: the reader cannot skip the record, and stops.
-    /// (Formats whose records have lengths skip unknown tags instead.)
+    /// A record tag this reader does not know: in a format whose records
+    /// carry no length the reader cannot skip the record; in one whose
+    /// version this reader knows whole, no such record can be there.
+    /// (Records of a newer minor version are skipped by their length.)
     #[error("unknown {format} record tag {tag}: {reason}")]
     UnknownTag {
         /// The format, as the message names it (`Go heap dump`).
@@ -204,6 +205,19 @@ pub enum ErrorKind {
         /// Why the rest of the file cannot be read, and what the tag may
         /// mean.
         reason: &'static str,
+    },
+
+    /// Bytes after the known fields of a record, in a file whose version
+    /// this reader knows whole (a newer minor version may append fields;
+    /// this one appends none): the record is not what its tag says.
+    #[error("{count} bytes follow the fields of a {name} record, which has no more in version {version} (a corrupt file?)")]
+    LeftoverBytes {
+        /// The record's name.
+        name: &'static str,
+        /// How many bytes are left.
+        count: u64,
+        /// The file's format version.
+        version: String,
     },
 
     /// A file of a known format whose header (its version line) is not

@@ -221,6 +221,7 @@ fn bad_magic_is_an_unknown_format() {
 fn unknown_major_version_is_unsupported() {
     let mut bytes = fixture();
     bytes[12] = 2;
+    set_minor_version(&mut bytes, 0);
     let err = parse_err(&bytes);
     assert_eq!(err.offset, 12);
     assert!(matches!(
@@ -626,4 +627,106 @@ fn the_first_error_in_the_file_wins_across_parallel_runs() {
     let err = parse_err(&bytes);
     assert!(err.offset >= stats_offset, "{err}");
     assert!(matches!(err.kind, ErrorKind::Truncated { .. }), "{err}");
+}
+
+/// A file of the reader's own version: `fixture()` without what a newer
+/// minor version may append.
+fn own_version_dump() -> Vec<u8> {
+    let mut dump = DumpBuilder::new(Vec::new()).unwrap();
+    dump.params(&params()).unwrap();
+    dump.module(&heapdump_format::builder::Module {
+        module_id: 0,
+        path: "/usr/bin/service",
+        build_id: &[],
+        load_bias: 0,
+        ranges: &[],
+    })
+    .unwrap();
+    dump.root_segment(0, 0x10_0000, &0x1000u64.to_le_bytes())
+        .unwrap();
+    dump.object(0x1000, 0, &[0; 16]).unwrap();
+    dump.stats(&heapdump_format::builder::Stats::default())
+        .unwrap();
+    dump.finish().unwrap()
+}
+
+/// Offset of the first record with `tag` after the header.
+fn record_offset(bytes: &[u8], wanted: u64) -> usize {
+    let mut at = 16;
+    loop {
+        let (tag, tag_len) = heapdump_format::get_uvarint(&bytes[at..]).unwrap();
+        let (len, len_len) = heapdump_format::get_uvarint(&bytes[at + tag_len..]).unwrap();
+        if tag == wanted {
+            return at;
+        }
+        at += tag_len + len_len + len as usize;
+    }
+}
+
+#[test]
+fn own_version_refuses_unknown_tags() {
+    let bytes = own_version_dump();
+    parse(&bytes, &mut |_, _| {}).unwrap();
+    // A ROOT_SEGMENT or STATS record whose tag was damaged used to be
+    // skipped as a newer record: the segment's references were lost and
+    // the analyses reported its objects unreachable, with exit 0.
+    for damaged in [tag::ROOT_SEGMENT, tag::STATS] {
+        let mut bad = bytes.clone();
+        let at = record_offset(&bad, damaged);
+        bad[at] = 42;
+        let err = parse_err(&bad);
+        assert_eq!(err.offset, at as u64, "{err}");
+        assert!(
+            matches!(err.kind, ErrorKind::UnknownTag { tag: 42, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("unknown heapdump-rs record tag 42"),
+            "{err}"
+        );
+        // The same bytes in a newer minor version are skipped, and said so.
+        set_minor_version(&mut bad, heapdump_format::VERSION_MINOR + 1);
+        let dump = parse(&bad, &mut |_, _| {}).unwrap();
+        assert_eq!(dump.warnings.len(), 1, "{:?}", dump.warnings);
+    }
+}
+
+#[test]
+fn own_version_refuses_bytes_after_the_known_fields() {
+    // A STATS record one byte longer, an OBJECT with a byte after its
+    // contents: corrupt in version 1.0, appended fields in 1.1.
+    for (record, extra) in [(tag::STATS, 9u64), (tag::OBJECT, 1)] {
+        let mut bytes = prefix();
+        let mut body = Body::new();
+        if record == tag::STATS {
+            for field in 0..10 + extra {
+                body.uvarint(field);
+            }
+        } else {
+            body.uvarint(0x1000)
+                .uvarint(8)
+                .uvarint(0)
+                .bytes(&[0; 8])
+                .raw(&[7]);
+        }
+        let record_start = bytes.len();
+        push_record(&mut bytes, record, body.as_slice());
+        let objects = u64::from(record == tag::OBJECT);
+        push_end(&mut bytes, 2, objects, 8 * objects);
+        let err = parse_err(&bytes);
+        assert!(
+            matches!(err.kind, ErrorKind::LeftoverBytes { .. }),
+            "{}: {err}",
+            tag::name(record)
+        );
+        assert!(err.offset > record_start as u64 && err.offset < bytes.len() as u64);
+        assert!(
+            err.to_string().contains("bytes follow the fields of a"),
+            "{err}"
+        );
+        set_minor_version(&mut bytes, heapdump_format::VERSION_MINOR + 1);
+        let dump = parse(&bytes, &mut |_, _| {}).unwrap();
+        assert!(dump.warnings[0].contains("bytes of fields it does not know"));
+    }
 }

@@ -30,7 +30,16 @@ fn fixture_parses_to_the_expected_dump() {
 
     let info = &dump.info;
     assert_eq!(info.format, "heapdump-rs");
-    assert_eq!(info.format_version, "1.0");
+    // A newer minor version than the reader's (its appended record and
+    // fields are skipped, and said so).
+    assert_eq!(info.format_version, "1.1");
+    assert_eq!(
+        dump.warnings,
+        [
+            "the dump is format version 1.1, newer than this reader's 1.0: \
+          skipped 1 records and 6 bytes of fields it does not know"
+        ]
+    );
     assert_eq!(info.pointer_size, 8);
     assert!(!info.big_endian);
     assert_eq!(info.arch, "x86_64");

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::mem::MaybeUninit;
 
 use heapdump_format::encode::Stats as WireStats;
-use heapdump_format::{tag, ContentsMode, MAGIC, VERSION_MAJOR};
+use heapdump_format::{tag, ContentsMode, MAGIC, VERSION_MAJOR, VERSION_MINOR};
 use rayon::prelude::*;
 
 use crate::cursor::Cursor;
@@ -122,6 +122,9 @@ struct ObjectRun {
 /// What decoding one run found besides its objects.
 struct RunSummary {
     bytes: u64,
+    /// Bytes after the known fields of OBJECT records (a newer minor
+    /// version's appended fields).
+    leftover_bytes: u64,
     sorted: bool,
     first_address: Option<u64>,
     last_address: Option<u64>,
@@ -155,6 +158,15 @@ struct Parser<'data> {
     /// `(stack_id, offset of the field)` of objects whose stack had not been
     /// read yet when the object was.
     unresolved_stacks: Vec<(u64, u64)>,
+    /// The file's version is this reader's own (or older): every record and
+    /// field is known, so an unknown tag or bytes left in a record mean a
+    /// corrupt file. A newer minor version's are skipped instead.
+    strict: bool,
+    /// The file's version, `major.minor`.
+    version: String,
+    /// Records and bytes of a newer minor version skipped.
+    skipped_records: u64,
+    skipped_bytes: u64,
 }
 
 impl<'data> Parser<'data> {
@@ -176,6 +188,10 @@ impl<'data> Parser<'data> {
             stats: None,
             unresolved_modules: Vec::new(),
             unresolved_stacks: Vec::new(),
+            strict: true,
+            version: String::new(),
+            skipped_records: 0,
+            skipped_bytes: 0,
         }
     }
 
@@ -208,7 +224,8 @@ impl<'data> Parser<'data> {
     fn records(&mut self, progress: &mut dyn FnMut(u64, u64)) -> Result<(), Error> {
         let total = self.bytes.len() as u64;
         let mut file = Cursor::new(self.bytes, 0, "file");
-        let version = self.header(&mut file)?;
+        self.header(&mut file)?;
+        let version = self.version.clone();
         progress(file.offset(), total);
         let mut next_progress = PROGRESS_STEP;
 
@@ -240,6 +257,7 @@ impl<'data> Parser<'data> {
             match tag {
                 tag::END => {
                     self.end(&mut body, record_count)?;
+                    self.leftover(&body, tag)?;
                     if !file.is_empty() {
                         return Err(Error::new(
                             file.offset(),
@@ -257,7 +275,24 @@ impl<'data> Parser<'data> {
                 tag::STACK => self.stack(&mut body)?,
                 tag::OBJECT => self.count_object(record_offset, file.offset())?,
                 tag::STATS => self.stats(&mut body, record_offset)?,
-                _ => {} // A tag from a newer minor version: skipped whole.
+                _ if self.strict => {
+                    return Err(Error::new(
+                        record_offset,
+                        ErrorKind::UnknownTag {
+                            format: NAME,
+                            tag,
+                            reason: "no record of this file's version has it (a corrupt file?)",
+                        },
+                    ))
+                }
+                // A record of a newer minor version: skipped whole (its
+                // bytes are counted as left over below).
+                _ => self.skipped_records += 1,
+            }
+            // What the known fields left of the body. OBJECT bodies are
+            // decoded, and checked, in `decode_run`.
+            if tag != tag::OBJECT {
+                self.leftover(&body, tag)?;
             }
             record_count += 1;
             if file.offset() >= next_progress {
@@ -268,8 +303,30 @@ impl<'data> Parser<'data> {
         Ok(())
     }
 
-    /// Reads the 16-byte header; returns the version as `major.minor`.
-    fn header(&mut self, file: &mut Cursor<'data>) -> Result<String, Error> {
+    /// Bytes left in `body` after its known fields: an error in a file of
+    /// this reader's version, counted and skipped in a newer one.
+    fn leftover(&mut self, body: &Cursor<'data>, tag: u64) -> Result<(), Error> {
+        let count = body.remaining() as u64;
+        if count == 0 {
+            return Ok(());
+        }
+        if self.strict {
+            return Err(Error::new(
+                body.offset(),
+                ErrorKind::LeftoverBytes {
+                    name: tag::name(tag),
+                    count,
+                    version: self.version.clone(),
+                },
+            ));
+        }
+        self.skipped_bytes += count;
+        Ok(())
+    }
+
+    /// Reads the 16-byte header: the version, and whether this reader
+    /// knows all of it ([`Parser::strict`]).
+    fn header(&mut self, file: &mut Cursor<'data>) -> Result<(), Error> {
         let magic: [u8; 12] = file.array("magic")?;
         if &magic != MAGIC {
             return Err(Error::new(
@@ -294,7 +351,9 @@ impl<'data> Parser<'data> {
                 },
             ));
         }
-        Ok(format!("{major}.{minor}"))
+        self.version = format!("{major}.{minor}");
+        self.strict = minor <= VERSION_MINOR;
+        Ok(())
     }
 
     fn params(
@@ -497,9 +556,10 @@ impl<'data> Parser<'data> {
             rest = tail;
         }
         let (bytes, stack_ids) = (self.bytes, &self.stack_ids);
+        let strict = self.strict.then_some(self.version.as_str());
         let summaries: Vec<Result<RunSummary, Error>> = parts
             .into_par_iter()
-            .map(|(run, part)| decode_run(bytes, run, part, stack_ids))
+            .map(|(run, part)| decode_run(bytes, run, part, stack_ids, strict))
             .collect();
         let mut previous_last: Option<u64> = None;
         for summary in summaries {
@@ -514,6 +574,7 @@ impl<'data> Parser<'data> {
             previous_last = summary.last_address.or(previous_last);
             self.unresolved_stacks.extend(summary.unresolved_stacks);
             self.object_bytes = self.object_bytes.saturating_add(summary.bytes);
+            self.skipped_bytes = self.skipped_bytes.saturating_add(summary.leftover_bytes);
         }
         // SAFETY: every run decoded without error wrote exactly its
         // `objects` entries (one per OBJECT record it counted), and the runs
@@ -548,14 +609,27 @@ impl<'data> Parser<'data> {
             tracker_bytes: wire.tracker_bytes,
             threads: None,
         });
-        // Appended fields: older writers end the record here, and bytes
-        // that do not decode as both counts belong to a newer minor version.
+        // Appended fields: older writers end the record here. Bytes that do
+        // not decode as both counts are an error in a file of this reader's
+        // version, and a newer minor version's fields otherwise (left in
+        // `body`, where `leftover` counts them).
+        if body.is_empty() {
+            return Ok(());
+        }
         let [threads_field, dumped_field] = WireStats::THREAD_FIELDS;
-        if let (Ok(threads), Ok(dumped)) = (body.uvarint(threads_field), body.uvarint(dumped_field))
-        {
-            if let Some(stats) = &mut self.stats {
-                stats.threads = Some(ThreadCoverage { threads, dumped });
+        let mut appended = body.clone();
+        match (
+            appended.uvarint(threads_field),
+            appended.uvarint(dumped_field),
+        ) {
+            (Ok(threads), Ok(dumped)) => {
+                *body = appended;
+                if let Some(stats) = &mut self.stats {
+                    stats.threads = Some(ThreadCoverage { threads, dumped });
+                }
             }
+            (Err(error), _) | (_, Err(error)) if self.strict => return Err(error),
+            _ => {}
         }
         Ok(())
     }
@@ -621,6 +695,13 @@ impl<'data> Parser<'data> {
         dump.objects = objects;
         dump.data = self.bytes;
         dump.stats = self.stats;
+        if self.skipped_records > 0 || self.skipped_bytes > 0 {
+            dump.warnings.push(format!(
+                "the dump is format version {}, newer than this reader's {VERSION_MAJOR}.{VERSION_MINOR}: \
+                 skipped {} records and {} bytes of fields it does not know",
+                self.version, self.skipped_records, self.skipped_bytes
+            ));
+        }
         Ok(dump)
     }
 }
@@ -641,14 +722,19 @@ fn check_count(what: &'static str, expected: u64, actual: u64, offset: u64) -> R
 }
 
 /// Decodes the OBJECT records of `run` into `out`, one entry per record.
+/// `strict`: the file's version when this reader knows all of its fields
+/// (bytes after them are an error), `None` for a newer minor version (they
+/// are counted and skipped).
 fn decode_run(
     bytes: &[u8],
     run: ObjectRun,
     out: &mut [MaybeUninit<Object>],
     stack_ids: &HashSet<u64>,
+    strict: Option<&str>,
 ) -> Result<RunSummary, Error> {
     let mut summary = RunSummary {
         bytes: 0,
+        leftover_bytes: 0,
         sorted: true,
         first_address: None,
         last_address: None,
@@ -689,6 +775,20 @@ fn decode_run(
             ));
         }
         check_range(address_offset, address, size)?;
+        if !body.is_empty() {
+            let count = body.remaining() as u64;
+            if let Some(version) = strict {
+                return Err(Error::new(
+                    body.offset(),
+                    ErrorKind::LeftoverBytes {
+                        name: "OBJECT",
+                        count,
+                        version: version.to_owned(),
+                    },
+                ));
+            }
+            summary.leftover_bytes += count;
+        }
         let site = StackId::new(stack_id);
         if site.is_some() {
             let slot = (stack_id ^ stack_id >> 16 ^ stack_id >> 32) as usize % KNOWN_STACKS;

@@ -132,12 +132,23 @@ pub fn fixture() -> Vec<u8> {
 
     // E was written with `record`, which counts it as a record only.
     let counts = dump.counts();
-    dump.finish_with(EndCounts {
-        object_count: counts.object_count + 1,
-        object_bytes: counts.object_bytes + 20,
-        ..counts
-    })
-    .unwrap()
+    let mut bytes = dump
+        .finish_with(EndCounts {
+            object_count: counts.object_count + 1,
+            object_bytes: counts.object_bytes + 20,
+            ..counts
+        })
+        .unwrap();
+    // The unknown record (tag 42), E's bytes after its contents and the
+    // STATS field after the known ones are what a newer minor version may
+    // add: the file says it is one (1.1), or the reader refuses them.
+    set_minor_version(&mut bytes, heapdump_format::VERSION_MINOR + 1);
+    bytes
+}
+
+/// Sets the minor version in the header of a heapdump-rs dump.
+pub fn set_minor_version(bytes: &mut [u8], minor: u16) {
+    bytes[14..16].copy_from_slice(&minor.to_le_bytes());
 }
 
 /// A big-endian 32-bit dump: two objects pointing at each other, a stack
