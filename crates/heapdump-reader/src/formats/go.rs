@@ -858,12 +858,13 @@ impl<'data> Parser<'data> {
         }
         let allocs = file.uvarint("bucket allocs")?;
         let frees = file.uvarint("bucket frees")?;
+        let allocator_frames = runtime_prefix(&frames);
         self.stacks.push(Stack {
             id: stack_id,
             pcs: Vec::new(),
             frames,
             frame_pcs: Vec::new(),
-            allocator_frames: 0,
+            allocator_frames,
         });
         self.go.buckets.push(GoBucket {
             id: stack_id,
@@ -1094,6 +1095,23 @@ fn check_range(address_offset: u64, address: u64, size: u64) -> Result<(), Error
             "the memory it starts runs past the end of the address space",
         )),
     }
+}
+
+/// The leading frames of a memory-profile bucket that are the runtime's
+/// own (`runtime.mallocgc`, `runtime.newobject`, `internal/runtime/...`):
+/// the allocator's frames of the model, left out of the allocation site as
+/// `runtime/pprof` leaves them out of heap profiles. A stack of runtime
+/// frames only keeps them all (it is the runtime's own allocation).
+fn runtime_prefix(frames: &[Frame]) -> usize {
+    let is_runtime = |frame: &Frame| {
+        frame.function.as_deref().is_some_and(|name| {
+            name.starts_with("runtime.") || name.starts_with("internal/runtime/")
+        })
+    };
+    frames
+        .iter()
+        .position(|frame| !is_runtime(frame))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
