@@ -177,7 +177,11 @@ pub(super) fn write_pprof<W: Write>(planned: &Planned, out: W) -> io::Result<u64
         message.clear();
         uint(&mut message, 1, index as u64 + 1);
         uint(&mut message, 2, function.name);
-        uint(&mut message, 3, function.name);
+        // No system_name: pprof takes a function whose name equals its
+        // system name for not yet demangled and "simplifies" anything that
+        // looks like C++, cutting `hash table of (u64, Session)` to
+        // `hash table of ` and Rust's generic arguments; our names are
+        // final.
         uint(&mut message, 4, function.filename);
         bytes(&mut top, profile::FUNCTION, &message);
         flush(&mut top, &mut gz, false)?;

@@ -363,10 +363,12 @@ pub(super) fn sites(graph: &HeapGraph<'_>) -> Planned {
         }
     }
     let class_key = tables.string("class");
-    let mut stacks: HashMap<u32, Vec<u64>> = HashMap::new();
-    let mut samples = Vec::with_capacity(totals.len());
     let mut keys: Vec<((u32, u32), [u64; 2])> = totals.into_iter().collect();
     keys.sort_unstable_by_key(|(key, _)| *key);
+    // Sites that differ only in frames left out (the allocator's) have the
+    // same locations: one sample per locations and labels.
+    let mut stacks: HashMap<u32, Vec<u64>> = HashMap::new();
+    let mut merged: HashMap<(Vec<u64>, u32), [u64; 2]> = HashMap::new();
     for ((site, class), values) in keys {
         let locations = match stacks.get(&site) {
             Some(locations) => locations.clone(),
@@ -382,12 +384,18 @@ pub(super) fn sites(graph: &HeapGraph<'_>) -> Planned {
                 locations
             }
         };
-        samples.push(SampleRow {
+        let entry = merged.entry((locations, class)).or_insert([0, 0]);
+        entry[0] += values[0];
+        entry[1] = entry[1].saturating_add(values[1]);
+    }
+    let mut samples: Vec<SampleRow> = merged
+        .into_iter()
+        .map(|((locations, class), values)| SampleRow {
             locations,
             values,
             labels: vec![(class_key, classes.name(class))],
-        });
-    }
+        })
+        .collect();
     finish(&mut samples);
     report.objects = dump.objects.len() as u64;
     report.bytes = dump.live_bytes();
