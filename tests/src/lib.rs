@@ -5,6 +5,7 @@
 //! with `heapdump-reader`.
 
 pub mod inner_allocator;
+pub mod pprof_oracle;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

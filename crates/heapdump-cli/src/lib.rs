@@ -15,6 +15,7 @@ pub mod human;
 pub mod leaks;
 pub mod load;
 pub mod path;
+pub mod pprof;
 pub mod retained;
 pub mod summary;
 pub mod top;

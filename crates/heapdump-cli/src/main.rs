@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use heapdump_cli::{convert, diff, leaks, path, retained, summary, top};
+use heapdump_cli::{convert, diff, leaks, path, pprof, retained, summary, top};
 
 /// Inspect heap dumps of Rust services (written by `heapdump::write`).
 #[derive(Debug, Parser)]
@@ -38,6 +38,9 @@ enum Command {
     Hprof(convert::HprofArgs),
     /// Draw what holds the memory as Graphviz dot (to stdout or -o).
     Dot(convert::DotArgs),
+    /// A pprof profile for `go tool pprof` (or folded stacks): live objects
+    /// by allocation site, or what holds them as a flame graph.
+    Pprof(pprof::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Hprof(args) => convert::run_hprof(&args),
         Command::Dot(args) => convert::run_dot(&args),
+        Command::Pprof(args) => pprof::run(&args),
     };
     heapdump_cli::exit_code("heapdump", result)
 }

@@ -1,8 +1,10 @@
 //! Converts a heap dump's object graph to formats other tools read: HPROF
-//! for Java heap viewers ([`hprof`]: VisualVM, Eclipse MAT) and Graphviz
-//! dot ([`dot`]: a picture of what holds the memory).
+//! for Java heap viewers ([`hprof`]: VisualVM, Eclipse MAT), Graphviz
+//! dot ([`dot`]: a picture of what holds the memory), and pprof profiles
+//! and folded stacks ([`pprof`]: live objects by allocation site, and what
+//! holds them as a flame graph, for `go tool pprof`).
 //!
-//! Both converters read only the format-independent
+//! The converters read only the format-independent
 //! [`HeapGraph`](heapdump_reader::HeapGraph) of `heapdump-reader`, so they
 //! work the same on every kind of dump the reader knows (heapdump-rs, Go).
 //! Both stream their output; [`output::AtomicFile`] writes a file with mode
@@ -36,3 +38,4 @@
 pub mod dot;
 pub mod hprof;
 pub mod output;
+pub mod pprof;

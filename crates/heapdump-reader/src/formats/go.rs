@@ -941,13 +941,19 @@ impl<'data> Parser<'data> {
         }
         let allocs = file.uvarint("bucket allocs")?;
         let frees = file.uvarint("bucket frees")?;
-        let caller_frame = caller_frame(&frames);
+        // The first frame outside the runtime is the program's code that
+        // allocated; the runtime's frames before it are the model's
+        // allocator frames, left out of the site as `runtime/pprof` leaves
+        // them out of heap profiles (a stack of runtime frames only keeps
+        // them all: it is the runtime's own allocation).
+        let caller_frame = frames.iter().position(|frame| !is_runtime_frame(frame));
+        let allocator_frames = caller_frame.unwrap_or(0);
         self.stacks.push(Stack {
             id: stack_id,
             pcs: Vec::new(),
             frames,
             frame_pcs: Vec::new(),
-            allocator_frames: 0,
+            allocator_frames,
             caller_frame,
             runtime_frames: 0,
         });
@@ -1252,16 +1258,14 @@ fn check_range(address_offset: u64, address: u64, size: u64) -> Result<(), Error
     }
 }
 
-/// The first frame of a memory-profile stack outside the Go runtime (the
-/// allocation path `runtime.mallocgc`, `runtime.newobject`, the map and
-/// slice helpers in `runtime.` and `internal/runtime/`): the program's code
-/// that allocated.
-fn caller_frame(frames: &[Frame]) -> Option<usize> {
-    frames.iter().position(|frame| {
-        frame.function.as_deref().is_some_and(|function| {
-            !function.starts_with("runtime.") && !function.starts_with("internal/runtime/")
-        })
-    })
+/// Whether a memory-profile frame is the Go runtime's own (the allocation
+/// path `runtime.mallocgc`, `runtime.newobject`, the map and slice helpers
+/// in `runtime.` and `internal/runtime/`).
+fn is_runtime_frame(frame: &Frame) -> bool {
+    frame
+        .function
+        .as_deref()
+        .is_some_and(|name| name.starts_with("runtime.") || name.starts_with("internal/runtime/"))
 }
 
 #[cfg(test)]
