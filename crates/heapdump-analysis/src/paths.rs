@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::analysis::{Analysis, Reachability};
 use crate::describe::ObjectRef;
 use crate::dominators::{DomNode, FlowGraph};
-use crate::roots::{root_kind_label, root_name};
+use crate::roots::root_name;
 
 /// Not reached by the search.
 const UNSEEN: u32 = u32::MAX;
@@ -212,7 +212,7 @@ pub fn describe_path(
     Some(RootPath {
         root: PathRoot {
             root: reference.root.0,
-            kind: root_kind_label(&root.kind),
+            kind: root.kind.label().into_owned(),
             name: root_name(root),
             offset: reference.offset,
             word_address: root.address.saturating_add(reference.offset),

@@ -1,7 +1,7 @@
 //! Which roots a dump covers, so that a report can say how far to trust
 //! "unreachable".
 
-use heapdump_reader::{HeapGraph, Root, RootKind};
+use heapdump_reader::{HeapGraph, Root};
 use serde::Serialize;
 
 /// The roots of a dump, by kind.
@@ -27,16 +27,14 @@ pub struct RootKindTotals {
     pub bytes: u64,
     /// Names of the first few roots of the kind (thread names, ...).
     pub examples: Vec<String>,
+    /// Whether `kind` is a countable noun (`2 thread stacks`, not `2 data`:
+    /// [`heapdump_reader::RootKind::label_is_countable`]).
+    #[serde(skip)]
+    pub countable: bool,
 }
 
 /// Names of roots listed per kind.
 const EXAMPLES: usize = 4;
-
-/// A short label for a root's kind, for grouping (`segment`,
-/// `thread stack`, `goroutine frame`, ...): [`RootKind::label`].
-pub fn root_kind_label(kind: &RootKind) -> String {
-    kind.label().into_owned()
-}
 
 /// A human name for a root (`thread 42 "main" stack`,
 /// `main.holder (goroutine 18, frame 1)`): the dump's [`Root::name`], or one
@@ -55,12 +53,13 @@ impl RootCoverage {
         let dump = graph.dump();
         let mut kinds: Vec<RootKindTotals> = Vec::new();
         for root in &dump.roots {
-            let label = root_kind_label(&root.kind);
+            let label = root.kind.label().into_owned();
             let index = match kinds.iter().position(|kind| kind.kind == label) {
                 Some(index) => index,
                 None => {
                     kinds.push(RootKindTotals {
                         kind: label,
+                        countable: root.kind.label_is_countable(),
                         ..RootKindTotals::default()
                     });
                     kinds.len() - 1

@@ -60,10 +60,12 @@ pub fn roots(out: &mut dyn Write, roots: &RootCoverage) -> io::Result<()> {
         .kinds
         .iter()
         .map(|kind| {
-            // "5 segments", "2 thread stacks", but "3 data" (Go's mass nouns).
-            let name = match (kind.roots, kind.kind.as_str()) {
-                (1, name) | (_, name @ ("data" | "bss" | "other")) => name.to_owned(),
-                (_, name) => format!("{name}s"),
+            // "5 segments", "2 thread stacks", but "3 data" (a section's
+            // name) and "2 other".
+            let name = if kind.roots == 1 || !kind.countable {
+                kind.kind.clone()
+            } else {
+                format!("{}s", kind.kind)
             };
             format!("{} {name} ({})", count(kind.roots), bytes(kind.bytes))
         })

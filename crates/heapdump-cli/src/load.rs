@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use heapdump_inspect::{Heap, Options, Progress, Step};
+use heapdump_inspect::{Heap, Options, Progress, Step, Unit};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Result;
@@ -60,10 +60,13 @@ impl Progress for Bars {
     fn start(&mut self, step: Step) {
         self.clear();
         self.bar = Some(match step.unit() {
-            Some("bytes") => progress_bar(step.description(), 0),
+            Some(Unit::Bytes) => progress_bar(step.description(), 0),
             Some(unit) => {
                 let bar = progress_bar(step.description(), 0);
-                let template = format!("{{msg:>14}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{eta}})");
+                let template = format!(
+                    "{{msg:>14}} [{{bar:40}}] {{pos}}/{{len}} {} ({{eta}})",
+                    unit.name()
+                );
                 bar.set_style(
                     ProgressStyle::with_template(&template)
                         .map(|style| style.progress_chars("=> "))

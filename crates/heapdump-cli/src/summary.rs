@@ -69,11 +69,9 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
 
     let roots = &summary.roots;
     writeln!(out)?;
-    let only_rust_kinds = summary
-        .roots_by_kind
-        .iter()
-        .all(|kind| matches!(kind.kind.as_str(), "segment" | "thread stack"));
-    if only_rust_kinds {
+    // Only module segments and thread stacks: one line says it all.
+    let total_roots: u64 = summary.roots_by_kind.iter().map(|kind| kind.roots).sum();
+    if roots.segments + roots.thread_stacks == total_roots {
         writeln!(
             out,
             "Roots: {} ({}), {} ({}); {} pointing into objects",

@@ -74,9 +74,10 @@ pub struct Options {
     /// rebuilt (its build-id is checked). `None`: the paths the dump
     /// records are used where their build-ids match.
     pub binary: Option<PathBuf>,
-    /// Read binaries at all (`true` by default). Without them stack frames
-    /// stay raw addresses and heapdump-rs objects are grouped by size
-    /// class.
+    /// Name stack frames and object types from the binaries (`true` by
+    /// default). Without it stack frames stay raw addresses and objects
+    /// without a type in the dump are grouped by size class; `binary`, if
+    /// given, is still checked and names global roots.
     pub symbols: bool,
     /// Run the analyses while opening (`true` by default). Otherwise
     /// [`Heap::analysis`] runs them the first time it is called, without
@@ -124,11 +125,31 @@ impl Step {
 
     /// The unit of [`Progress::advance`]'s numbers in this step, `None`
     /// when the step reports none.
-    pub fn unit(self) -> Option<&'static str> {
+    pub fn unit(self) -> Option<Unit> {
         match self {
-            Step::Parse | Step::BuildGraph => Some("bytes"),
-            Step::Symbolize => Some("addresses"),
+            Step::Parse | Step::BuildGraph => Some(Unit::Bytes),
+            Step::Symbolize => Some(Unit::Addresses),
             Step::Analyze(_) => None,
+        }
+    }
+}
+
+/// What a [`Step`]'s progress counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unit {
+    /// Bytes (of the file, or of object contents).
+    Bytes,
+    /// Distinct return addresses.
+    Addresses,
+}
+
+impl Unit {
+    /// The unit's name, plural (`bytes`, `addresses`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Bytes => "bytes",
+            Unit::Addresses => "addresses",
         }
     }
 }
@@ -163,10 +184,16 @@ impl Progress for NoProgress {}
 
 /// An opened heap: the mapped file, its graph, the executable that names
 /// it, and its analysis. Owns everything it borrows from, so it can be kept
-/// (and shared between threads) as one value.
+/// (and shared between threads: it is `Send` and `Sync`) as one value.
 pub struct Heap {
     cell: HeapCell,
 }
+
+// A server shares one `Heap` between its request threads.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Heap>();
+};
 
 /// What a [`Heap`] holds besides its file, borrowing from it.
 struct Opened<'file> {
@@ -207,11 +234,7 @@ impl Heap {
             None => None,
         };
         let cell = HeapCell::try_new(file, |file| {
-            let graph = build_graph(file, binary.as_ref(), options.symbols, progress)?;
-            let load_bias = match &binary {
-                Some(binary) => binary.load_bias(graph.dump())?,
-                None => 0,
-            };
+            let (graph, load_bias) = build_graph(file, binary.as_ref(), options.symbols, progress)?;
             let analysis = OnceLock::new();
             if options.analyze {
                 let mut started = false;
@@ -290,14 +313,15 @@ impl std::fmt::Debug for Heap {
     }
 }
 
-/// Parses `file`, names its sites and types (unless `symbols` is off) and
-/// builds its graph, giving the file's pages back as it goes.
+/// Parses `file`, checks that `binary` is the dumped program (its load
+/// bias, returned with the graph), names sites and types (unless `symbols`
+/// is off) and builds the graph, giving the file's pages back as it goes.
 fn build_graph<'file>(
     file: &'file DumpFile,
     binary: Option<&Binary>,
     symbols: bool,
     progress: &mut dyn Progress,
-) -> Result<HeapGraph<'file>, Error> {
+) -> Result<(HeapGraph<'file>, u64), Error> {
     progress.start(Step::Parse);
     let dump = heapdump_reader::parse(file.bytes(), &mut |done, total| {
         progress.advance(done, total)
@@ -307,6 +331,11 @@ fn build_graph<'file>(
     for warning in &dump.warnings {
         progress.note(warning);
     }
+    // A wrong binary is found before the long steps.
+    let load_bias = match binary {
+        Some(binary) => binary.load_bias(&dump)?,
+        None => 0,
+    };
     // Parsing read every page of the file; the graph build reads each
     // object's contents once more, in address order, wave by wave (its
     // progress steps), and the reports only a few bytes: give the pages
@@ -324,7 +353,7 @@ fn build_graph<'file>(
     });
     progress.finish();
     file.release_pages();
-    Ok(graph)
+    Ok((graph, load_bias))
 }
 
 /// Names the frames of `dump`'s raw stacks and the types of its objects
@@ -367,13 +396,12 @@ fn name_from_binaries(
     let types = heapdump_symbols::infer_types(dump);
     let untyped = types.unsampled_objects + types.untyped_objects;
     if untyped > 0 {
-        let sampling = if dump.info.sample_rate > 1 {
-            format!(
-                "; the dump samples one site per {} bytes: HEAPDUMP_SAMPLE_RATE=1 records every site",
+        let sampling = match dump.capabilities.every_site_hint {
+            Some(hint) if dump.info.sample_rate > 1 => format!(
+                "; the dump samples one site per {} bytes: {hint}",
                 dump.info.sample_rate
-            )
-        } else {
-            String::new()
+            ),
+            _ => String::new(),
         };
         progress.note(&format!(
             "types: {} objects named from their allocation sites; {} keep a size class \

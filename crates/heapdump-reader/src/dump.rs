@@ -446,6 +446,12 @@ impl RootKind {
         }
     }
 
+    /// Whether [`RootKind::label`] is a countable noun (`2 thread stacks`)
+    /// rather than a name (`data`, a section's) or a mass noun (`other`).
+    pub fn label_is_countable(&self) -> bool {
+        !matches!(self, RootKind::Section { .. } | RootKind::Other { .. })
+    }
+
     /// Whether the root is global memory (a module segment, a section of
     /// the executable), whose words are named by the symbol at their
     /// address.

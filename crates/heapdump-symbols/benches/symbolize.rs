@@ -3,7 +3,7 @@
 //! are drawn from this benchmark's own code, so it symbolises against its
 //! own executable (the release profile's line tables).
 //!
-//! `cargo bench -p heapdump-reader --bench symbolize`
+//! `cargo bench -p heapdump-symbols --bench symbolize`
 
 use std::time::Instant;
 

@@ -10,7 +10,7 @@
 //! [`AllocationProfile`](crate::AllocationProfile)s, alloc samples set
 //! [`Object::site`](crate::Object::site), memstats fill
 //! [`AllocatorStats`](crate::AllocatorStats) and
-//! [`RuntimeStats`](crate::RuntimeStats). This section keeps the rest.
+//! [`RuntimeStats`](crate::RuntimeStats). `GoDump` keeps the rest.
 
 use std::ops::Range;
 
