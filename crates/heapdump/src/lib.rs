@@ -171,6 +171,10 @@ pub enum Error {
     /// The child process of [`Snapshot::Fork`] ended without writing the
     /// whole dump; the wait status (as `waitpid` gives it) says how.
     ChildFailed(i32),
+    /// [`STOP_SIGNAL_ENV`] (`HEAPDUMP_STOP_SIGNAL`) holds this value, which
+    /// names no real-time signal; nothing was written, and no handler
+    /// installed.
+    BadStopSignal(String),
 }
 
 impl fmt::Display for Error {
@@ -196,6 +200,15 @@ impl fmt::Display for Error {
                     write!(f, "exited with status {}", libc::WEXITSTATUS(*status))
                 }
             }
+            Error::BadStopSignal(value) => write!(
+                f,
+                "{STOP_SIGNAL_ENV}={value:?} is refused: the signal that stops threads during a \
+                 heap dump must be a real-time signal, {} to {} (SIGRTMIN to SIGRTMAX); unset \
+                 it for the default, {}; no dump was written",
+                libc::SIGRTMIN(),
+                libc::SIGRTMAX(),
+                libc::SIGRTMIN() + 4
+            ),
         }
     }
 }

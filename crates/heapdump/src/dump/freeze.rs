@@ -41,7 +41,7 @@ pub(crate) fn write_dump(
     let _sigpipe = sys::SigpipeBlock::new();
 
     let modules = Modules::collect().ok_or(Error::OutOfMemory)?;
-    let can_stop_threads = threads::install_handler();
+    let can_stop_threads = threads::install_handler()?;
     let maps = Mappings::read().ok_or(Error::OutOfMemory)?;
     let own_stack = own_stack(&maps, caller_stack);
     let time_unix_ns = std::time::SystemTime::now()
