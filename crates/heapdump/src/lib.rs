@@ -25,9 +25,11 @@
 //! `docs/FORMAT.md` describes the file; the `heapdump` command reads it.
 //!
 //! **A dump contains the service's secrets** (every key, token and payload in
-//! memory). Files written by [`write_file`] are created with mode 0600;
-//! [`ContentsMode::Redacted`] keeps the object graph and zeroes everything
-//! that is not a pointer.
+//! memory, and the command line and environment at the top of the main
+//! thread's stack). Files written by [`write_file`] are created with mode
+//! 0600; [`ContentsMode::Redacted`] keeps the object graph (addresses,
+//! sizes, pointers, allocation sites, module paths) and zeroes everything
+//! that is not a pointer, thread names included.
 //!
 //! # Costs
 //! Every block gets a 16-byte header (or its alignment, if larger) and an
@@ -73,8 +75,9 @@ pub use trigger::dump_on_signal;
 /// How to write a dump.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Whether to keep every byte ([`ContentsMode::Full`], the default) or
-    /// only the pointers ([`ContentsMode::Redacted`]).
+    /// Whether to keep every byte and thread name ([`ContentsMode::Full`],
+    /// the default) or only the pointers, with thread names written empty
+    /// ([`ContentsMode::Redacted`], which says exactly what it keeps).
     pub contents: ContentsMode,
     /// How long the other threads wait: for the whole dump
     /// ([`Snapshot::Stop`], the default), or only while the process forks
