@@ -89,7 +89,11 @@ pub struct Options {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Snapshot {
     /// Every other thread is stopped, and allocations wait, until the whole
-    /// dump is written: about a second per GiB of live heap.
+    /// dump is written: about a second per GiB of live heap. So no thread
+    /// of the process may be the reader of the descriptor written to: into
+    /// a pipe or FIFO whose read end this process holds, the dump fails
+    /// with [`Error::PipeReadInProcess`] before stopping anything (sockets
+    /// are not checked).
     #[default]
     Stop,
     /// The threads are stopped only while the process forks (milliseconds:
@@ -178,6 +182,18 @@ pub enum Error {
     /// names no real-time signal; nothing was written, and no handler
     /// installed.
     BadStopSignal(String),
+    /// A [`Snapshot::Stop`] dump was asked for into a pipe (or FIFO) `fd`
+    /// whose read end is open in this process too, as descriptor `reader`:
+    /// a thread reading it would be stopped with the others while the dump
+    /// fills the pipe, and the process would freeze for good. Nothing was
+    /// written; [`Snapshot::Fork`] lets the threads run while a child
+    /// writes.
+    PipeReadInProcess {
+        /// The dump's descriptor.
+        fd: RawFd,
+        /// This process's descriptor open for reading on the same pipe.
+        reader: RawFd,
+    },
 }
 
 impl fmt::Display for Error {
@@ -211,6 +227,14 @@ impl fmt::Display for Error {
                 libc::SIGRTMIN(),
                 libc::SIGRTMAX(),
                 libc::SIGRTMIN() + 4
+            ),
+            Error::PipeReadInProcess { fd, reader } => write!(
+                f,
+                "descriptor {fd} is a pipe that this process also reads (descriptor {reader}): \
+                 its reading thread would be stopped with the others while the dump fills the \
+                 pipe, and the process would freeze; no dump was written. Use \
+                 Snapshot::Fork (the threads run while a child writes the dump), or write to \
+                 a file"
             ),
         }
     }

@@ -323,11 +323,20 @@ pub(crate) fn stop_others() -> Option<StoppedThreads> {
 
 /// Calls `visit(tid)` for every thread in `/proc/self/task`, with raw
 /// syscalls into a mapped buffer.
-fn for_each_task(mut visit: impl FnMut(u64)) -> Option<()> {
+fn for_each_task(visit: impl FnMut(u64)) -> Option<()> {
+    for_each_number_in(c"/proc/self/task", visit)
+}
+
+/// Calls `visit(n)` for every entry of `directory` whose name is a decimal
+/// number (threads, descriptors), with raw syscalls into a mapped buffer.
+pub(crate) fn for_each_number_in(
+    directory: &core::ffi::CStr,
+    mut visit: impl FnMut(u64),
+) -> Option<()> {
     // SAFETY: opening a directory read-only with a NUL-terminated path.
     let fd = unsafe {
         libc::open(
-            c"/proc/self/task".as_ptr(),
+            directory.as_ptr(),
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };

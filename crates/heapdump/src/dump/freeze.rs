@@ -39,6 +39,13 @@ pub(crate) fn write_dump(
         return Err(Error::Reentrant);
     };
     let _sigpipe = sys::SigpipeBlock::new();
+    // Before anything is frozen: a pipe read by a thread of this process
+    // would never be drained while that thread is stopped.
+    if options.snapshot == Snapshot::Stop {
+        if let Some(reader) = sys::pipe_reader_in_process(fd) {
+            return Err(Error::PipeReadInProcess { fd, reader });
+        }
+    }
 
     let modules = Modules::collect().ok_or(Error::OutOfMemory)?;
     let can_stop_threads = threads::install_handler()?;
