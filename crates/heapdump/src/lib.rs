@@ -277,8 +277,10 @@ pub fn write_raw_fd(fd: RawFd, options: &Options) -> Result<DumpReport, Error> {
 }
 
 /// Writes a heap dump to `path`, created with mode 0600. The dump is written
-/// to a temporary file in the same directory and renamed into place once
-/// complete and synced, so `path` holds a whole dump or nothing new.
+/// to a temporary file in the same directory (`.NAME.tmp.PID-RANDOM`, a
+/// name no one can plant in advance; those of dead processes for the same
+/// path are removed first) and renamed into place once complete and
+/// synced, so `path` holds a whole dump or nothing new.
 pub fn write_file(path: impl AsRef<Path>) -> Result<DumpReport, Error> {
     write_file_with(path, &Options::default())
 }
