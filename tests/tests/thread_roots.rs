@@ -98,3 +98,69 @@ fn blocked_threads_locals_and_thread_locals_are_roots() {
     });
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A redacted dump leaves thread names out (written empty): a name is the
+/// program's text and may carry a secret, which then also reached the hprof
+/// and dot converted from the dump. The stacks themselves stay roots.
+#[test]
+fn redacted_dumps_write_thread_names_empty() {
+    const SECRET: &str = "tok=hunter2"; // at most 15 bytes: the kernel's comm
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let worker = std::thread::Builder::new()
+        .name(SECRET.into())
+        .spawn(move || {
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u64;
+            ready_tx.send(tid).unwrap();
+            release_rx.recv().unwrap();
+        })
+        .unwrap();
+    let worker_tid = ready_rx.recv().unwrap();
+
+    let full = temp_path("thread-names-full");
+    let redacted = temp_path("thread-names-redacted");
+    heapdump::write_file(&full).unwrap();
+    let report = heapdump::write_file_with(
+        &redacted,
+        &heapdump::Options {
+            contents: heapdump::ContentsMode::Redacted,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.threads_dumped, report.threads, "{report:?}");
+    release_tx.send(()).unwrap();
+    worker.join().unwrap();
+
+    let thread_names = |path: &std::path::Path| {
+        read_graph(path, |graph| {
+            graph
+                .dump()
+                .roots
+                .iter()
+                .filter_map(|root| match &root.kind {
+                    RootKind::ThreadStack { thread_id, name } => Some((*thread_id, name.clone())),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    // The full dump names the thread (the secret is really there to lose).
+    assert!(
+        thread_names(&full).contains(&(worker_tid, SECRET.to_string())),
+        "{:?}",
+        thread_names(&full)
+    );
+    let names = thread_names(&redacted);
+    assert!(names.iter().any(|(tid, _)| *tid == worker_tid), "{names:?}");
+    assert!(names.iter().all(|(_, name)| name.is_empty()), "{names:?}");
+    let bytes = std::fs::read(&redacted).unwrap();
+    assert!(
+        !bytes
+            .windows(SECRET.len())
+            .any(|window| window == SECRET.as_bytes()),
+        "the redacted dump holds the thread's name"
+    );
+    std::fs::remove_file(&full).unwrap();
+    std::fs::remove_file(&redacted).unwrap();
+}

@@ -94,15 +94,24 @@ pub mod tag {
     }
 }
 
-/// How much of each memory image the dump keeps (the PARAMS `contents_mode`).
+/// How much of each memory image the dump keeps, and whether thread names
+/// are written (the PARAMS `contents_mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ContentsMode {
-    /// Every byte of every object, segment and stack.
+    /// Every byte of every object, segment and stack (the main thread's
+    /// stack holds the command line and the environment at its top), and
+    /// every thread's name.
     #[default]
     Full = 0,
-    /// Only words that point into a live object; every other byte is zero.
-    /// The graph survives, the service's data (keys, tokens, payloads) does not.
+    /// In every memory image (objects, segments, stacks), only aligned
+    /// words that point into a live object; every other byte is zero.
+    /// Thread names are written empty. Kept as in a full dump: object
+    /// addresses and sizes, allocation sites (raw PCs), thread ids and
+    /// stack ranges, modules (paths, build-ids, address ranges), the
+    /// executable's path, the pid and time, and the statistics. The graph
+    /// survives, the service's data (keys, tokens, payloads, command line,
+    /// environment, thread names) does not.
     Redacted = 1,
 }
 

@@ -25,9 +25,11 @@
 //! `docs/FORMAT.md` describes the file; the `heapdump` command reads it.
 //!
 //! **A dump contains the service's secrets** (every key, token and payload in
-//! memory). Files written by [`write_file`] are created with mode 0600;
-//! [`ContentsMode::Redacted`] keeps the object graph and zeroes everything
-//! that is not a pointer.
+//! memory, and the command line and environment at the top of the main
+//! thread's stack). Files written by [`write_file`] are created with mode
+//! 0600; [`ContentsMode::Redacted`] keeps the object graph (addresses,
+//! sizes, pointers, allocation sites, module paths) and zeroes everything
+//! that is not a pointer, thread names included.
 //!
 //! # Costs
 //! Every block gets a 16-byte header (or its alignment, if larger) and an
@@ -73,8 +75,9 @@ pub use trigger::dump_on_signal;
 /// How to write a dump.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Whether to keep every byte ([`ContentsMode::Full`], the default) or
-    /// only the pointers ([`ContentsMode::Redacted`]).
+    /// Whether to keep every byte and thread name ([`ContentsMode::Full`],
+    /// the default) or only the pointers, with thread names written empty
+    /// ([`ContentsMode::Redacted`], which says exactly what it keeps).
     pub contents: ContentsMode,
     /// How long the other threads wait: for the whole dump
     /// ([`Snapshot::Stop`], the default), or only while the process forks
@@ -86,7 +89,11 @@ pub struct Options {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Snapshot {
     /// Every other thread is stopped, and allocations wait, until the whole
-    /// dump is written: about a second per GiB of live heap.
+    /// dump is written: about a second per GiB of live heap. So no thread
+    /// of the process may be the reader of the descriptor written to: into
+    /// a pipe or FIFO whose read end this process holds, the dump fails
+    /// with [`Error::PipeReadInProcess`] before stopping anything (sockets
+    /// are not checked).
     #[default]
     Stop,
     /// The threads are stopped only while the process forks (milliseconds:
@@ -171,6 +178,22 @@ pub enum Error {
     /// The child process of [`Snapshot::Fork`] ended without writing the
     /// whole dump; the wait status (as `waitpid` gives it) says how.
     ChildFailed(i32),
+    /// [`STOP_SIGNAL_ENV`] (`HEAPDUMP_STOP_SIGNAL`) holds this value, which
+    /// names no real-time signal; nothing was written, and no handler
+    /// installed.
+    BadStopSignal(String),
+    /// A [`Snapshot::Stop`] dump was asked for into a pipe (or FIFO) `fd`
+    /// whose read end is open in this process too, as descriptor `reader`:
+    /// a thread reading it would be stopped with the others while the dump
+    /// fills the pipe, and the process would freeze for good. Nothing was
+    /// written; [`Snapshot::Fork`] lets the threads run while a child
+    /// writes.
+    PipeReadInProcess {
+        /// The dump's descriptor.
+        fd: RawFd,
+        /// This process's descriptor open for reading on the same pipe.
+        reader: RawFd,
+    },
 }
 
 impl fmt::Display for Error {
@@ -196,6 +219,23 @@ impl fmt::Display for Error {
                     write!(f, "exited with status {}", libc::WEXITSTATUS(*status))
                 }
             }
+            Error::BadStopSignal(value) => write!(
+                f,
+                "{STOP_SIGNAL_ENV}={value:?} is refused: the signal that stops threads during a \
+                 heap dump must be a real-time signal, {} to {} (SIGRTMIN to SIGRTMAX); unset \
+                 it for the default, {}; no dump was written",
+                libc::SIGRTMIN(),
+                libc::SIGRTMAX(),
+                libc::SIGRTMIN() + 4
+            ),
+            Error::PipeReadInProcess { fd, reader } => write!(
+                f,
+                "descriptor {fd} is a pipe that this process also reads (descriptor {reader}): \
+                 its reading thread would be stopped with the others while the dump fills the \
+                 pipe, and the process would freeze; no dump was written. Use \
+                 Snapshot::Fork (the threads run while a child writes the dump), or write to \
+                 a file"
+            ),
         }
     }
 }
@@ -237,8 +277,10 @@ pub fn write_raw_fd(fd: RawFd, options: &Options) -> Result<DumpReport, Error> {
 }
 
 /// Writes a heap dump to `path`, created with mode 0600. The dump is written
-/// to a temporary file in the same directory and renamed into place once
-/// complete and synced, so `path` holds a whole dump or nothing new.
+/// to a temporary file in the same directory (`.NAME.tmp.PID-RANDOM`, a
+/// name no one can plant in advance; those of dead processes for the same
+/// path are removed first) and renamed into place once complete and
+/// synced, so `path` holds a whole dump or nothing new.
 pub fn write_file(path: impl AsRef<Path>) -> Result<DumpReport, Error> {
     write_file_with(path, &Options::default())
 }

@@ -319,6 +319,36 @@ pub(crate) fn die_with_parent(parent: u32) -> bool {
     }
 }
 
+/// If `fd` is a pipe or FIFO, another descriptor of this process that reads
+/// from it (open for reading on the same pipe), if there is one: a thread
+/// of this process may be the pipe's reader, and a dump that stops every
+/// other thread would fill the pipe and wait for it forever. Raw syscalls
+/// only (`fstat`, `fcntl`, `getdents64` into a mapped buffer): no heap.
+pub(crate) fn pipe_reader_in_process(fd: i32) -> Option<i32> {
+    let identity = |fd: i32| {
+        // SAFETY: fstat fills a zeroed stat; a bad descriptor fails.
+        let mut stat: libc::stat = unsafe { core::mem::zeroed() };
+        let ok = unsafe { libc::fstat(fd, &mut stat) } == 0;
+        (ok && stat.st_mode & libc::S_IFMT == libc::S_IFIFO).then_some((stat.st_dev, stat.st_ino))
+    };
+    let pipe = identity(fd)?;
+    let mut reader = None;
+    crate::threads::for_each_number_in(c"/proc/self/fd", |other| {
+        let Ok(other) = i32::try_from(other) else {
+            return;
+        };
+        if reader.is_some() || other == fd || identity(other) != Some(pipe) {
+            return;
+        }
+        // SAFETY: F_GETFL on a descriptor number; a closed one fails.
+        let flags = unsafe { libc::fcntl(other, libc::F_GETFL) };
+        if flags >= 0 && flags & libc::O_ACCMODE != libc::O_WRONLY {
+            reader = Some(other);
+        }
+    })?;
+    reader
+}
+
 /// In a forked child that writes a dump to `keep`: closes every other
 /// descriptor (the service's sockets and files must close when the service
 /// closes them, not when the dump is done), makes the child the OOM

@@ -28,7 +28,13 @@ pub(crate) const MAX_THREADS: usize = 1024;
 const ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Environment variable naming the signal number used to stop threads
-/// (default: `SIGRTMIN + 4`).
+/// (default: `SIGRTMIN + 4`). Only a real-time signal (`SIGRTMIN` to
+/// `SIGRTMAX`, 34 to 64 with glibc) is accepted: the stop signal's handler
+/// replaces the service's own and stays installed, so a standard signal
+/// (`SIGTERM`, `SIGSEGV`, ...) would be swallowed for the life of the
+/// process. Any other value (not a number, or not a real-time signal) makes
+/// every dump fail with [`Error::BadStopSignal`](crate::Error::BadStopSignal)
+/// naming it, and installs nothing; unset or empty means the default.
 pub const STOP_SIGNAL_ENV: &str = "HEAPDUMP_STOP_SIGNAL";
 
 /// Where a stopped thread's stack starts.
@@ -165,17 +171,31 @@ impl Drop for StoppedThreads {
     }
 }
 
+/// The stop signal [`STOP_SIGNAL_ENV`] names, or the default; the refused
+/// value, as given, if it names no real-time signal.
+fn configured_signal() -> Result<c_int, String> {
+    let Some(value) = std::env::var_os(STOP_SIGNAL_ENV) else {
+        return Ok(libc::SIGRTMIN() + 4);
+    };
+    let text = value.to_str().map(str::trim);
+    if text == Some("") {
+        return Ok(libc::SIGRTMIN() + 4);
+    }
+    text.and_then(|text| text.parse::<c_int>().ok())
+        .filter(|signal| (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(signal))
+        .ok_or_else(|| value.to_string_lossy().into_owned())
+}
+
 /// Installs the stop-signal handler once. Called before any lock is taken:
-/// it may read the environment.
-pub(crate) fn install_handler() -> bool {
+/// it reads the environment. `Ok(false)` if `sigaction` failed (the dump
+/// then stops no thread); an error, and nothing installed, if
+/// [`STOP_SIGNAL_ENV`] names no real-time signal.
+pub(crate) fn install_handler() -> Result<bool, crate::Error> {
     let stop = &STATE.stop;
     if stop.installed.load(Ordering::Acquire) {
-        return true;
+        return Ok(true);
     }
-    let signal = std::env::var(STOP_SIGNAL_ENV)
-        .ok()
-        .and_then(|value| value.trim().parse::<c_int>().ok())
-        .unwrap_or_else(|| libc::SIGRTMIN() + 4);
+    let signal = configured_signal().map_err(crate::Error::BadStopSignal)?;
     // SAFETY: a plain sigaction call with a handler that only makes
     // async-signal-safe calls. The handler stays installed for the life of
     // the process: a late signal then finds no dump and returns at once.
@@ -190,13 +210,14 @@ pub(crate) fn install_handler() -> bool {
         stop.signal.store(signal, Ordering::Relaxed);
         stop.installed.store(true, Ordering::Release);
     }
-    installed
+    Ok(installed)
 }
 
 /// The signal that stops threads during a dump (installing its handler
-/// first), or `None` if it could not be installed.
-pub(crate) fn stop_signal() -> Option<c_int> {
-    install_handler().then(|| STATE.stop.signal.load(Ordering::Relaxed))
+/// first), `Ok(None)` if it could not be installed, or the error for a
+/// refused [`STOP_SIGNAL_ENV`].
+pub(crate) fn stop_signal() -> Result<Option<c_int>, crate::Error> {
+    Ok(install_handler()?.then(|| STATE.stop.signal.load(Ordering::Relaxed)))
 }
 
 extern "C" fn on_stop_signal(_signal: c_int, _info: *mut libc::siginfo_t, _context: *mut c_void) {
@@ -302,11 +323,20 @@ pub(crate) fn stop_others() -> Option<StoppedThreads> {
 
 /// Calls `visit(tid)` for every thread in `/proc/self/task`, with raw
 /// syscalls into a mapped buffer.
-fn for_each_task(mut visit: impl FnMut(u64)) -> Option<()> {
+fn for_each_task(visit: impl FnMut(u64)) -> Option<()> {
+    for_each_number_in(c"/proc/self/task", visit)
+}
+
+/// Calls `visit(n)` for every entry of `directory` whose name is a decimal
+/// number (threads, descriptors), with raw syscalls into a mapped buffer.
+pub(crate) fn for_each_number_in(
+    directory: &core::ffi::CStr,
+    mut visit: impl FnMut(u64),
+) -> Option<()> {
     // SAFETY: opening a directory read-only with a NUL-terminated path.
     let fd = unsafe {
         libc::open(
-            c"/proc/self/task".as_ptr(),
+            directory.as_ptr(),
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };

@@ -36,7 +36,8 @@ static SET_UP: Mutex<bool> = Mutex::new(false);
 /// other. `directory` must exist; a relative path is taken from the current
 /// directory now. Once per process: a second call fails with
 /// `AlreadyExists` (a failed one can be retried). A child forked without
-/// `exec` ignores the signal.
+/// `exec` ignores the signal. A [`STOP_SIGNAL_ENV`](crate::STOP_SIGNAL_ENV)
+/// that names no real-time signal fails the call with `InvalidInput`.
 pub fn dump_on_signal(
     signal: i32,
     directory: impl Into<PathBuf>,
@@ -44,9 +45,10 @@ pub fn dump_on_signal(
 ) -> io::Result<()> {
     let triggers = [libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
     let real_time = libc::SIGRTMIN()..=libc::SIGRTMAX();
-    if !(triggers.contains(&signal) || real_time.contains(&signal))
-        || Some(signal) == crate::threads::stop_signal()
-    {
+    // A refused HEAPDUMP_STOP_SIGNAL would fail every dump: say so now.
+    let stop_signal = crate::threads::stop_signal()
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+    if !(triggers.contains(&signal) || real_time.contains(&signal)) || Some(signal) == stop_signal {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(

@@ -267,9 +267,16 @@ impl DumpWriter<'_> {
 
     fn root_thread_stack(&mut self, thread: &ThreadStack) -> Result<(), Error> {
         let size = thread.high - thread.low;
+        // A thread's name is the program's text (it may carry a user, a
+        // tenant, a token): a redacted dump writes it empty.
+        let name = if self.pages.is_some() {
+            &[][..]
+        } else {
+            thread.name()
+        };
         self.head(&RootThreadStackHead {
             thread_id: thread.tid,
-            name: thread.name(),
+            name,
             address: thread.low as u64,
             contents_len: size,
         })?;

@@ -39,9 +39,16 @@ pub(crate) fn write_dump(
         return Err(Error::Reentrant);
     };
     let _sigpipe = sys::SigpipeBlock::new();
+    // Before anything is frozen: a pipe read by a thread of this process
+    // would never be drained while that thread is stopped.
+    if options.snapshot == Snapshot::Stop {
+        if let Some(reader) = sys::pipe_reader_in_process(fd) {
+            return Err(Error::PipeReadInProcess { fd, reader });
+        }
+    }
 
     let modules = Modules::collect().ok_or(Error::OutOfMemory)?;
-    let can_stop_threads = threads::install_handler();
+    let can_stop_threads = threads::install_handler()?;
     let maps = Mappings::read().ok_or(Error::OutOfMemory)?;
     let own_stack = own_stack(&maps, caller_stack);
     let time_unix_ns = std::time::SystemTime::now()
