@@ -339,3 +339,31 @@ fn bad_headers_and_lengths_are_errors_with_offsets() {
     let err = crate::parse(&bytes, &mut |_, _| {}).unwrap_err();
     assert!(err.offset <= cut as u64, "{err}");
 }
+
+#[test]
+fn every_truncation_and_flipped_byte_is_an_error_or_a_dump() {
+    for id_size in [4u8, 8] {
+        let bytes = sample(id_size);
+        for len in 0..bytes.len() {
+            let cut = &bytes[..len];
+            match crate::parse(cut, &mut |_, _| {}) {
+                Ok(dump) => {
+                    let _ = crate::HeapGraph::build(dump, &mut |_, _| {});
+                }
+                Err(err) => assert!(err.offset <= len as u64, "cut at {len}: {err}"),
+            }
+        }
+        for at in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = bytes.clone();
+                bad[at] ^= flip;
+                match crate::parse(&bad, &mut |_, _| {}) {
+                    Ok(dump) => {
+                        let _ = crate::HeapGraph::build(dump, &mut |_, _| {});
+                    }
+                    Err(err) => assert!(err.offset <= bad.len() as u64, "flip at {at}: {err}"),
+                }
+            }
+        }
+    }
+}
