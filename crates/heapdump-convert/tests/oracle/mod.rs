@@ -7,9 +7,8 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 #[path = "visualvm.rs"]
 mod visualvm;
@@ -18,7 +17,6 @@ pub use visualvm::*;
 use heapdump_analysis::Analysis;
 use heapdump_convert::hprof::{Plan, Report};
 use heapdump_reader::HeapGraph;
-use serde_json::Value;
 
 /// Checks that VisualVM's view of an HPROF file written from `graph`
 /// (default options: unreachable objects left out) agrees with heapdump's

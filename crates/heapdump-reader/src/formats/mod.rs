@@ -77,12 +77,17 @@ pub fn capabilities_of(name: &str) -> Capabilities {
 /// Bytes of a file [`looks_like_dump`] reads to recognise a header.
 const SNIFF_BYTES: u64 = 64;
 
-/// Whether the file at `path` looks like a heap dump in a known format: its
-/// extension is one a format declares ([`Format::extensions`]), or it
-/// exists and starts with a known header. For tools that write files, so
-/// that they refuse to overwrite a dump. A file that cannot be read is
-/// judged by its extension alone.
+/// Whether the file at `path` exists and looks like a heap dump in a known
+/// format: its extension is one a format declares ([`Format::extensions`]),
+/// or it starts with a known header. For tools that write files, so that
+/// they refuse to overwrite a dump; a path where no file exists is never a
+/// dump (writing `out.hprof` anew is fine, although `hprof` is a dump
+/// extension). A file that exists but cannot be read is judged by its
+/// extension alone.
 pub fn looks_like_dump(path: &Path) -> bool {
+    if std::fs::symlink_metadata(path).is_err() {
+        return false;
+    }
     let by_extension = path.extension().is_some_and(|ext| {
         FORMATS
             .iter()
@@ -192,12 +197,16 @@ mod tests {
         }
         assert!(by_name("hprof").is_some());
         assert!(by_name("core").is_none());
-        assert!(looks_like_dump(Path::new("/nonexistent/a.hdump")));
-        assert!(looks_like_dump(Path::new("/nonexistent/a.godump")));
-        assert!(looks_like_dump(Path::new("/nonexistent/a.hprof")));
-        assert!(!looks_like_dump(Path::new("/nonexistent/a.json")));
+        // Nothing to overwrite where no file is.
+        assert!(!looks_like_dump(Path::new("/nonexistent/a.hdump")));
+        assert!(!looks_like_dump(Path::new("/nonexistent/a.hprof")));
         let dir = std::env::temp_dir().join(format!("heapdump-sniff-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        for name in ["a.hdump", "a.godump", "a.hprof"] {
+            let file = dir.join(name);
+            std::fs::write(&file, b"").unwrap();
+            assert!(looks_like_dump(&file), "{name}: a dump's extension");
+        }
         let named_oddly = dir.join("dump.hprof");
         std::fs::write(&named_oddly, b"go1.7 heap dump\n\x06").unwrap();
         assert!(
