@@ -37,9 +37,11 @@ pub struct Dump<'data> {
     /// the whole mapped file for a parsed dump.
     pub data: &'data [u8],
     /// Exact pointer layouts of objects, shared by index
-    /// ([`Object::pointer_list`]); empty for formats that give none
-    /// (heapdump-rs).
-    pub pointer_lists: Vec<PointerOffsets<'data>>,
+    /// ([`Object::pointer_list`]), each in the encoding of
+    /// [`PointerOffsets`]: borrowed from the file where the format stores
+    /// them so (Go's field lists), built by the decoder otherwise (HPROF's
+    /// class layouts). Empty for formats that give none (heapdump-rs).
+    pub pointer_lists: Vec<Cow<'data, [u8]>>,
     /// The allocator's statistics, if the dump has them.
     pub stats: Option<AllocatorStats>,
     /// Object types the dump names ([`Object::type_index`] indexes this).
@@ -114,7 +116,7 @@ impl<'data> Dump<'data> {
     /// The class of `object` that groups objects of one kind: its type when
     /// the dump names it, otherwise its size and pointer layout. See
     /// [`ObjectClass`].
-    pub fn object_class(&self, object: &Object) -> ObjectClass<'data> {
+    pub fn object_class(&self, object: &Object) -> ObjectClass<'_> {
         match object.type_index() {
             Some(index) if index.index() < self.types.len() => ObjectClass::Type(index),
             _ => ObjectClass::Shape {
@@ -125,14 +127,15 @@ impl<'data> Dump<'data> {
         }
     }
 
-    /// The bytes of `object` at the moment of the dump (`size` of them),
-    /// borrowed from [`Dump::data`]; empty if they are not all there (a
-    /// hand-built object pointing past `data`).
+    /// The bytes of `object` at the moment of the dump
+    /// ([`Object::contents_len`] of them: usually `size`), borrowed from
+    /// [`Dump::data`]; empty if they are not all there (a hand-built object
+    /// pointing past `data`).
     pub fn contents(&self, object: &Object) -> &'data [u8] {
         let data: &'data [u8] = self.data;
         usize::try_from(object.contents_at)
             .ok()
-            .zip(usize::try_from(object.size).ok())
+            .zip(usize::try_from(object.contents_len()).ok())
             .and_then(|(start, size)| data.get(start..start.checked_add(size)?))
             .unwrap_or(&[])
     }
@@ -140,19 +143,29 @@ impl<'data> Dump<'data> {
     /// Which words of `object`'s contents are pointers: its entry of
     /// [`Dump::pointer_lists`], or [`Pointers::Unknown`] when it has none
     /// (or the index is out of range).
-    pub fn pointers(&self, object: &Object) -> Pointers<'data> {
+    pub fn pointers(&self, object: &Object) -> Pointers<'_> {
         object
             .pointer_list()
             .and_then(|list| self.pointer_lists.get(list.index()))
-            .map_or(Pointers::Unknown, |offsets| Pointers::Exact(*offsets))
+            .map_or(Pointers::Unknown, |encoded| {
+                Pointers::Exact(PointerOffsets::from_field_list(encoded))
+            })
     }
 
     /// Adds a pointer layout to [`Dump::pointer_lists`], for
     /// [`Object::set_pointer_list`]; `None` past [`PointerList::MAX`]
     /// layouts.
     pub fn push_pointer_list(&mut self, offsets: PointerOffsets<'data>) -> Option<PointerList> {
+        self.push_pointer_list_encoded(Cow::Borrowed(offsets.as_bytes()))
+    }
+
+    /// Adds a pointer layout in the encoding of [`PointerOffsets`]
+    /// ([`PointerOffsets::encode`], [`PointerOffsets::encode_run`]), owned
+    /// or borrowed, to [`Dump::pointer_lists`]; `None` past
+    /// [`PointerList::MAX`] layouts.
+    pub fn push_pointer_list_encoded(&mut self, encoded: Cow<'data, [u8]>) -> Option<PointerList> {
         let list = PointerList::new(self.pointer_lists.len())?;
-        self.pointer_lists.push(offsets);
+        self.pointer_lists.push(encoded);
         Some(list)
     }
 
@@ -689,12 +702,14 @@ impl<'data> Pointers<'data> {
 /// The byte offsets of the pointer words of a memory image, ascending,
 /// stored compactly and decoded on demand: a borrowed byte string in Go's
 /// field-list encoding, pairs of uvarints `(1, offset)` ended by a uvarint
-/// `0`. A Go dump's field lists are borrowed from the file as they are
+/// `0`, extended with runs: `(2, first, stride, count)` stands for `count`
+/// offsets `first`, `first + stride`, ... (an array of references in one
+/// entry, [`PointerOffsets::encode_run`]). A Go dump's field lists are borrowed from the file as they are
 /// (the decoder checks them); [`PointerOffsets::encode`] builds one from
 /// offsets.
 ///
-/// Decoding stops quietly at the first pair that is not `(1, offset)`, so a
-/// hand-made list can give fewer offsets but never an error or a panic.
+/// Decoding stops quietly at the first entry that is neither `(1, offset)`
+/// nor a run, so a hand-made list can give fewer offsets but never an error or a panic.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PointerOffsets<'data> {
     encoded: &'data [u8],
@@ -722,6 +737,20 @@ impl<'data> PointerOffsets<'data> {
         out
     }
 
+    /// The encoding of a run: `count` offsets from `first`, `stride` bytes
+    /// apart (see the type's docs), for
+    /// [`Dump::push_pointer_list_encoded`].
+    pub fn encode_run(first: u64, stride: u64, count: u64) -> Vec<u8> {
+        let mut out = vec![2];
+        let mut buf = [0u8; heapdump_format::MAX_UVARINT_LEN];
+        for value in [first, stride, count] {
+            let len = heapdump_format::put_uvarint(&mut buf, value);
+            out.extend_from_slice(buf.get(..len).unwrap_or(&[]));
+        }
+        out.push(0);
+        out
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &'data [u8] {
         self.encoded
@@ -734,7 +763,10 @@ impl<'data> PointerOffsets<'data> {
 
     /// The offsets, in the order of the list.
     pub fn iter(&self) -> PointerOffsetsIter<'data> {
-        PointerOffsetsIter { rest: self.encoded }
+        PointerOffsetsIter {
+            rest: self.encoded,
+            run: (0, 0, 0),
+        }
     }
 }
 
@@ -757,13 +789,46 @@ impl<'data> IntoIterator for PointerOffsets<'data> {
 #[derive(Clone, Debug)]
 pub struct PointerOffsetsIter<'data> {
     rest: &'data [u8],
+    /// The run being decoded: next offset, stride, offsets left.
+    run: (u64, u64, u64),
+}
+
+impl PointerOffsetsIter<'_> {
+    /// Reads a uvarint off `rest`.
+    fn uvarint(&mut self) -> Option<u64> {
+        match heapdump_format::get_uvarint(self.rest) {
+            Ok((value, len)) => {
+                self.rest = self.rest.get(len..).unwrap_or(&[]);
+                Some(value)
+            }
+            Err(_) => {
+                self.rest = &[];
+                None
+            }
+        }
+    }
 }
 
 impl Iterator for PointerOffsetsIter<'_> {
     type Item = u64;
 
     fn next(&mut self) -> Option<u64> {
-        let (kind, len) = heapdump_format::get_uvarint(self.rest).ok()?;
+        let (kind, len) = loop {
+            let (next, stride, left) = self.run;
+            if left > 0 {
+                self.run = (next.saturating_add(stride), stride, left - 1);
+                return Some(next);
+            }
+            let (kind, len) = heapdump_format::get_uvarint(self.rest).ok()?;
+            if kind != 2 {
+                break (kind, len);
+            }
+            self.rest = self.rest.get(len..).unwrap_or(&[]);
+            let first = self.uvarint()?;
+            let stride = self.uvarint()?;
+            let count = self.uvarint()?;
+            self.run = (first, stride, count);
+        };
         if kind != 1 {
             self.rest = &[];
             return None;
@@ -1107,15 +1172,27 @@ impl Frame {
 /// with a malloc header ([`has_header`](Object::has_header)) is
 /// pointed to at `address + 8` by the program.
 ///
-/// 40 bytes: a dump holds millions. The contents and the pointer layout are
+/// 48 bytes: a dump holds millions. The contents and the pointer layout are
 /// not in the object but looked up through its [`Dump`]
 /// ([`Dump::contents`], [`Dump::pointers`]).
+///
+/// The contents are usually `size` bytes, the object's memory image. A
+/// format that stores objects in another layout than memory (HPROF: field
+/// values with full-size ids for references, an array's elements without
+/// its header) sets [`Object::set_contents_len`]: `size` is then what the
+/// object takes in the heap (what retained sizes add up), and the contents
+/// are the stored bytes its pointer list describes.
+///
+/// An object of size 0 (HPROF's class objects, which VisualVM counts as
+/// taking nothing in retained sizes) holds no byte, and is pointed to only
+/// at its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Object {
     /// Address returned by the allocator (Go: the slot's first byte).
     pub address: u64,
-    /// Size the program asked for (Go: the slot size); also the length of
-    /// the contents.
+    /// Size the program asked for (Go: the slot size; HPROF: the size
+    /// VisualVM computes); the length of the contents unless
+    /// [`Object::set_contents_len`] says otherwise.
     pub size: u64,
     /// Allocation-site stack, `None` if the allocation was not sampled.
     pub site: Option<StackId>,
@@ -1127,10 +1204,15 @@ pub struct Object {
     /// Bit 31: the first word is a runtime header. Bits 0–30: the
     /// pointer list's index plus one; 0 for none (unknown layout).
     layout: u32,
+    /// Bytes of contents at `contents_at`; [`SAME_AS_SIZE`] for `size`.
+    contents_len: u64,
 }
 
-// The point of the layout: keep it at 40 bytes.
-const _: () = assert!(std::mem::size_of::<Object>() == 40);
+// The point of the layout: keep it at 48 bytes.
+const _: () = assert!(std::mem::size_of::<Object>() == 48);
+
+/// `Object::contents_len` when the contents are `size` bytes.
+const SAME_AS_SIZE: u64 = u64::MAX;
 
 /// Bit of `Object::layout` that says the object starts with a header word.
 const HEADER_BIT: u32 = 1 << 31;
@@ -1147,7 +1229,25 @@ impl Object {
             contents_at,
             type_plus_one: 0,
             layout: 0,
+            contents_len: SAME_AS_SIZE,
         }
+    }
+
+    /// Bytes of contents stored at [`contents_at`](Object::contents_at):
+    /// `size` unless [`set_contents_len`](Object::set_contents_len) said
+    /// otherwise.
+    pub fn contents_len(&self) -> u64 {
+        if self.contents_len == SAME_AS_SIZE {
+            self.size
+        } else {
+            self.contents_len
+        }
+    }
+
+    /// Sets [`contents_len`](Object::contents_len), for formats whose
+    /// stored bytes are not the object's memory image (see [`Object`]).
+    pub fn set_contents_len(&mut self, len: u64) {
+        self.contents_len = len;
     }
 
     /// One past the object's last byte (saturating at `u64::MAX`).
@@ -1159,6 +1259,13 @@ impl Object {
     /// not including, its end).
     pub fn contains(&self, address: u64) -> bool {
         address >= self.address && address - self.address < self.size
+    }
+
+    /// Whether a pointer with value `address` refers to the object: it is
+    /// one of its bytes, or the object is empty and `address` is its
+    /// address.
+    pub fn is_pointed_to_by(&self, address: u64) -> bool {
+        self.contains(address) || (self.size == 0 && address == self.address)
     }
 
     /// The object's type, when the dump names it reliably.

@@ -400,7 +400,7 @@ impl AddressIndex {
     /// Indexes address-sorted `objects`.
     fn new(objects: &[Object]) -> AddressIndex {
         let low = objects.first().map_or(0, |object| object.address);
-        let high = objects.par_iter().map(Object::end).max().unwrap_or(0);
+        let high = objects.par_iter().map(index_end).max().unwrap_or(0);
         let range = high.saturating_sub(low);
         let budget = (objects.len() as u64)
             .saturating_mul(2)
@@ -416,7 +416,7 @@ impl AddressIndex {
             let card_start = low.saturating_add(card << card_shift);
             while objects
                 .get(first)
-                .is_some_and(|object| object.end() <= card_start)
+                .is_some_and(|object| index_end(object) <= card_start)
             {
                 first += 1;
             }
@@ -447,14 +447,20 @@ impl AddressIndex {
             .partition_point(|object| object.address <= address)
             .checked_sub(1)?;
         let object = candidates.get(in_card)?;
-        // Starts are <= address by the search; an empty object's end is its
-        // start, so it never holds an address.
-        if address < object.end() {
+        // Starts are <= address by the search; an empty object is pointed
+        // to only at its address.
+        if object.is_pointed_to_by(address) {
             Some(ObjectId((first + in_card) as u32))
         } else {
             None
         }
     }
+}
+
+/// Where an object ends for the index: an empty object takes its address
+/// (it is pointed to there, [`Object::is_pointed_to_by`]).
+fn index_end(object: &Object) -> u64 {
+    object.address.saturating_add(object.size.max(1))
 }
 
 /// Splits the objects into ranges of about [`TASK_BYTES`] of contents or

@@ -333,7 +333,7 @@ impl<'g, 'data> Plan<'g, 'data> {
     fn classify(&mut self, kept: &[bool]) -> Vec<Vec<u64>> {
         let graph = self.graph;
         let dump = graph.dump();
-        let mut index: HashMap<ClassKey<'data>, u32> = HashMap::new();
+        let mut index: HashMap<ClassKey<'g>, u32> = HashMap::new();
         let mut masks: Vec<Vec<u64>> = Vec::new();
         for (object_index, object) in dump.objects.iter().enumerate() {
             if !kept.get(object_index).copied().unwrap_or(false) {
@@ -921,7 +921,7 @@ fn class_def(name: &str, size: u32, fields: Vec<(String, u8)>) -> ClassDef {
 }
 
 /// The key of the data class of `object`.
-fn class_key<'data>(dump: &Dump<'data>, object: &Object) -> ClassKey<'data> {
+fn class_key<'a>(dump: &'a Dump<'_>, object: &Object) -> ClassKey<'a> {
     let group = match dump.object_class(object) {
         ObjectClass::Type(index) => Group::Type(index.0),
         ObjectClass::Shape { .. } => match object.site {

@@ -255,7 +255,8 @@ impl Tables {
     }
 }
 
-/// Class names by class, each named once.
+/// Class names by class, each named once (`'data`: the borrow of the
+/// `Dump` the classes come from).
 struct Classes<'data> {
     ids: HashMap<ObjectClass<'data>, u32>,
     /// Per class id: its name's string index and its location (retention).
@@ -270,7 +271,7 @@ impl<'data> Classes<'data> {
         }
     }
 
-    fn id(&mut self, dump: &Dump<'data>, tables: &mut Tables, object: &Object) -> u32 {
+    fn id(&mut self, dump: &'data Dump<'_>, tables: &mut Tables, object: &Object) -> u32 {
         let class = dump.object_class(object);
         if let Some(&id) = self.ids.get(&class) {
             return id;

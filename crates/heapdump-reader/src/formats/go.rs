@@ -1026,7 +1026,11 @@ impl<'data> Parser<'data> {
         dump.stacks = stacks;
         dump.objects = objects;
         dump.data = self.bytes;
-        dump.pointer_lists = self.pointer_lists;
+        dump.pointer_lists = self
+            .pointer_lists
+            .into_iter()
+            .map(|offsets| std::borrow::Cow::Borrowed(offsets.as_bytes()))
+            .collect();
         dump.stats = self.stats;
         dump.types = self.types;
         dump.contexts = Some(contexts(&self.go));

@@ -14,6 +14,7 @@ use crate::dump::{Capabilities, Dump};
 use crate::error::{Error, ErrorKind, FirstBytes};
 
 pub mod go;
+pub mod hprof;
 pub mod rust;
 
 /// A heap dump file format.
@@ -52,10 +53,10 @@ pub trait Format: Sync {
 }
 
 /// Every format this reader knows, in the order [`parse`] tries them.
-pub static FORMATS: &[&dyn Format] = &[&rust::RustFormat, &go::GoFormat];
+pub static FORMATS: &[&dyn Format] = &[&rust::RustFormat, &go::GoFormat, &hprof::HprofFormat];
 
 /// The names of [`FORMATS`], comma-separated, for error messages.
-pub const KNOWN_FORMATS: &str = "heapdump-rs, go";
+pub const KNOWN_FORMATS: &str = "heapdump-rs, go, hprof";
 
 /// The format whose header `bytes` starts with, if any.
 pub fn detect(bytes: &[u8]) -> Option<&'static dyn Format> {
@@ -76,12 +77,17 @@ pub fn capabilities_of(name: &str) -> Capabilities {
 /// Bytes of a file [`looks_like_dump`] reads to recognise a header.
 const SNIFF_BYTES: u64 = 64;
 
-/// Whether the file at `path` looks like a heap dump in a known format: its
-/// extension is one a format declares ([`Format::extensions`]), or it
-/// exists and starts with a known header. For tools that write files, so
-/// that they refuse to overwrite a dump. A file that cannot be read is
-/// judged by its extension alone.
+/// Whether the file at `path` exists and looks like a heap dump in a known
+/// format: its extension is one a format declares ([`Format::extensions`]),
+/// or it starts with a known header. For tools that write files, so that
+/// they refuse to overwrite a dump; a path where no file exists is never a
+/// dump (writing `out.hprof` anew is fine, although `hprof` is a dump
+/// extension). A file that exists but cannot be read is judged by its
+/// extension alone.
 pub fn looks_like_dump(path: &Path) -> bool {
+    if std::fs::symlink_metadata(path).is_err() {
+        return false;
+    }
     let by_extension = path.extension().is_some_and(|ext| {
         FORMATS
             .iter()
@@ -189,20 +195,29 @@ mod tests {
                 Some(format.name())
             );
         }
-        assert!(by_name("hprof").is_none());
-        assert!(looks_like_dump(Path::new("/nonexistent/a.hdump")));
-        assert!(looks_like_dump(Path::new("/nonexistent/a.godump")));
+        assert!(by_name("hprof").is_some());
+        assert!(by_name("core").is_none());
+        // Nothing to overwrite where no file is.
+        assert!(!looks_like_dump(Path::new("/nonexistent/a.hdump")));
         assert!(!looks_like_dump(Path::new("/nonexistent/a.hprof")));
         let dir = std::env::temp_dir().join(format!("heapdump-sniff-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        for name in ["a.hdump", "a.godump", "a.hprof"] {
+            let file = dir.join(name);
+            std::fs::write(&file, b"").unwrap();
+            assert!(looks_like_dump(&file), "{name}: a dump's extension");
+        }
         let named_oddly = dir.join("dump.hprof");
         std::fs::write(&named_oddly, b"go1.7 heap dump\n\x06").unwrap();
         assert!(
             looks_like_dump(&named_oddly),
             "a known header, whatever the name"
         );
-        std::fs::write(&named_oddly, b"JAVA PROFILE 1.0.2\0").unwrap();
-        assert!(!looks_like_dump(&named_oddly));
+        let plain = dir.join("notes.txt");
+        std::fs::write(&plain, b"JAVA PROFILE 1.0.2\0").unwrap();
+        assert!(looks_like_dump(&plain), "an HPROF header");
+        std::fs::write(&plain, b"hello").unwrap();
+        assert!(!looks_like_dump(&plain));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -212,7 +227,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "at byte offset 0: not a heap dump in a known format \
-             (first bytes: 7f 45 4c 46 02 01 01); known formats: heapdump-rs, go"
+             (first bytes: 7f 45 4c 46 02 01 01); known formats: heapdump-rs, go, hprof"
         );
         let err = parse(b"", &mut |_, _| {}).unwrap_err();
         assert!(err.to_string().contains("the file is empty"), "{err}");

@@ -495,7 +495,14 @@ fn versions_and_shapes() {
     assert!(name.starts_with("obj1024[p,_,p,_,"), "{name}");
     assert!(name.contains("...40p#"), "{name}");
     // Decoding stops quietly at garbage.
-    let garbage = [1u8, 8, 2, 5, 1, 9];
+    let garbage = [1u8, 8, 3, 5, 1, 9];
     let offsets = PointerOffsets::from_field_list(&garbage);
+    assert_eq!(offsets.iter().collect::<Vec<_>>(), [8]);
+    // Runs (HPROF's object arrays), and a cut-off run.
+    let run = PointerOffsets::encode_run(4, 8, 3);
+    let offsets = PointerOffsets::from_field_list(&run);
+    assert_eq!(offsets.iter().collect::<Vec<_>>(), [4, 12, 20]);
+    let cut = [1u8, 8, 2, 5];
+    let offsets = PointerOffsets::from_field_list(&cut);
     assert_eq!(offsets.iter().collect::<Vec<_>>(), [8]);
 }

@@ -1,0 +1,176 @@
+//! The HPROF reader on dumps the JDK writes: `tests/java/LeakyCache.java`
+//! (a static `HashMap` cache of sessions with `byte[]` payloads, a linked
+//! list, a tree, duplicate strings) is compiled and run in a temporary
+//! directory and dumps its own heap with
+//! `HotSpotDiagnosticMXBean.dumpHeap(path, true)`. Checked: the instance
+//! counts the program built; the top leak suspect is the cache, held from
+//! the static field `LeakyCache.CACHE`; every object's shallow size, and
+//! retained size, against VisualVM's heap library on the same file (the
+//! oracle shared with heapdump-convert's HPROF tests).
+//!
+//! A missing JDK or VisualVM skips loudly, and fails with
+//! `HEAPDUMP_REQUIRE_ORACLES=1` (CI).
+
+#[path = "../../crates/heapdump-convert/tests/oracle/visualvm.rs"]
+mod visualvm;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use heapdump_analysis::leaks::{leaks, LeakOptions};
+use heapdump_inspect::{Heap, NoProgress, Options};
+use heapdump_reader::formats::hprof;
+
+const SESSIONS: u64 = 500;
+
+/// Compiles and runs LeakyCache; the dump's path, or `None` (skipped).
+fn jdk_dump(name: &str) -> Option<PathBuf> {
+    if !visualvm::runs("java", "-version") || !visualvm::runs("javac", "-version") {
+        return visualvm::missing("java or javac is missing");
+    }
+    let dir = visualvm::temp_dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/LeakyCache.java");
+    let output = Command::new("javac")
+        .arg("-d")
+        .arg(&dir)
+        .arg(&source)
+        .output()
+        .expect("run javac");
+    assert!(
+        output.status.success(),
+        "javac: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dump = dir.join("app.hprof");
+    let _ = std::fs::remove_file(&dump);
+    let output = Command::new("java")
+        .arg("-Xmx256m")
+        .arg("-cp")
+        .arg(&dir)
+        .arg("LeakyCache")
+        .arg(&dump)
+        .arg(SESSIONS.to_string())
+        .output()
+        .expect("run java");
+    assert!(
+        output.status.success(),
+        "java: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(dump)
+}
+
+#[test]
+fn jdk_dump_counts_leaks_and_visualvm_sizes() {
+    let Some(path) = jdk_dump("counts") else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let heap = Heap::open(&path, &Options::default(), &mut NoProgress).expect("open the dump");
+    let elapsed = started.elapsed();
+    let graph = heap.graph();
+    let dump = graph.dump();
+    let analysis = heap.analysis();
+    eprintln!(
+        "{} bytes, {} objects opened and analysed in {:?}",
+        std::fs::metadata(&path).unwrap().len(),
+        dump.objects.len(),
+        elapsed
+    );
+
+    // What the program built.
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for object in &dump.objects {
+        *counts
+            .entry(dump.class_name(&dump.object_class(object)))
+            .or_default() += 1;
+    }
+    assert_eq!(counts["LeakyCache$Session"], SESSIONS);
+    assert_eq!(counts["LeakyCache$ListNode"], 300);
+    assert_eq!(counts["LeakyCache$TreeNode"], 255);
+    let payloads = dump
+        .objects
+        .iter()
+        .filter(|object| {
+            dump.class_name(&dump.object_class(object)) == "byte[]" && object.contents_len() == 1000
+        })
+        .count() as u64;
+    assert!(payloads >= SESSIONS, "{payloads} payloads");
+
+    // The top suspect: the cache's map, held from LeakyCache.CACHE.
+    let report = leaks(graph, analysis, &LeakOptions::default());
+    let top = report.suspects.first().expect("a suspect");
+    eprintln!("top suspect: {}", top.summary);
+    let extras = hprof::extras(dump).expect("HPROF extras");
+    let path_steps = &top.path.as_ref().expect("a path").steps;
+    let map_step = path_steps
+        .iter()
+        .position(|step| step.object.class == "java.util.HashMap")
+        .expect("the path goes through the HashMap");
+    let holder = &path_steps[map_step - 1];
+    let field = extras
+        .static_field_name(holder.object.address, holder.field_offset.unwrap())
+        .expect("the holder is a class's static field");
+    assert_eq!(field, "LeakyCache.CACHE");
+    let map = &path_steps[map_step].object;
+    assert!(
+        top.object.address == map.address || top.object.address == holder.object.address,
+        "the suspect is the map or its class: {}",
+        top.summary
+    );
+    let per_session = 32 + 1016 + 24; // Session, byte[1000], HashMap$Node
+    assert!(
+        map.retained.unwrap() > SESSIONS * per_session,
+        "the map retains the sessions: {:?}",
+        map.retained
+    );
+
+    // VisualVM: every object's shallow and retained size.
+    let Some(view) = visualvm::visualvm(&path, 10, true) else {
+        return;
+    };
+    let by_address: HashMap<u64, &heapdump_reader::Object> = dump
+        .objects
+        .iter()
+        .map(|object| (object.address, object))
+        .collect();
+    assert_eq!(
+        view.objects.len() as u64 + extras.classes.len() as u64,
+        dump.objects.len() as u64
+    );
+    let live: u64 = dump.objects.iter().map(|object| object.size).sum();
+    assert_eq!(view.bytes, live, "total bytes");
+    let mut retained_differ = Vec::new();
+    for (address, (class, shallow, retained)) in &view.objects {
+        let object = by_address
+            .get(address)
+            .unwrap_or_else(|| panic!("VisualVM's {address:#x} ({class}) is not ours"));
+        assert_eq!(
+            *shallow, object.size,
+            "shallow size of {address:#x} ({class})"
+        );
+        let id = graph.object_at(*address).unwrap();
+        let ours = analysis.retained_size_of(id).unwrap_or(0);
+        if ours != *retained {
+            retained_differ.push((*address, class.clone(), *retained, ours));
+        }
+    }
+    for (address, class, theirs, ours) in retained_differ.iter().take(20) {
+        eprintln!("retained differs: {address:#x} {class}: VisualVM {theirs}, heapdump {ours}");
+    }
+    eprintln!(
+        "retained sizes: {} of {} objects differ from VisualVM",
+        retained_differ.len(),
+        view.objects.len()
+    );
+    // The cache itself agrees exactly.
+    let theirs = view.objects[&map.address].2;
+    assert_eq!(map.retained, Some(theirs), "the map's retained size");
+    assert!(
+        retained_differ.len() * 100 <= view.objects.len(),
+        "{} retained sizes differ",
+        retained_differ.len()
+    );
+}
