@@ -90,13 +90,7 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
         [bin, out] => (Some(bin.as_path()), out),
         _ => return Err("expected DUMP [BIN] OUT.hprof".into()),
     };
-    if heapdump_inspect::reader::looks_like_dump(out) {
-        return Err(format!(
-            "refusing to write HPROF over {}: it looks like a heap dump (the order is DUMP [BIN] OUT.hprof)",
-            out.display()
-        )
-        .into());
-    }
+    load::refuse_to_overwrite_a_dump(out, Some(hprof::HEADER), "HPROF")?;
     let symbols = load::SymbolArgs {
         binary: bin.map(Path::to_path_buf),
         no_symbols: false,

@@ -97,6 +97,31 @@ impl Progress for Bars {
     }
 }
 
+/// Refuses to write a file over `out` when it holds a heap dump in a known
+/// format (a `DUMP OUT` given the wrong way round would lose the dump),
+/// unless it is a dump in the very format being written (`output_header`:
+/// the output's first bytes; `heapdump hprof` run again over its own
+/// output). `what` names the output in the message.
+pub fn refuse_to_overwrite_a_dump(
+    out: &Path,
+    output_header: Option<&[u8]>,
+    what: &str,
+) -> Result<()> {
+    let Some(format) = heapdump_inspect::reader::dump_format_at(out) else {
+        return Ok(());
+    };
+    let written = output_header.and_then(heapdump_inspect::reader::formats::detect);
+    if written.is_some_and(|written| written.name() == format.name()) {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to write {what} over {}: it looks like a heap dump ({}); check the order of the arguments",
+        out.display(),
+        format.name()
+    )
+    .into())
+}
+
 /// Where bars are drawn: stderr if it is a terminal, nowhere otherwise.
 fn draw_target() -> ProgressDrawTarget {
     if std::io::stderr().is_terminal() {

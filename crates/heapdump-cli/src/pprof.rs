@@ -73,17 +73,7 @@ pub struct Args {
 
 /// Runs `heapdump pprof`.
 pub fn run(args: &Args) -> Result<()> {
-    if args
-        .output
-        .extension()
-        .is_some_and(|ext| ext == "hdump" || ext == "godump")
-    {
-        return Err(format!(
-            "refusing to write a profile over {}: it looks like a heap dump",
-            args.output.display()
-        )
-        .into());
-    }
+    load::refuse_to_overwrite_a_dump(&args.output, None, "a profile")?;
     // `pprof DUMP BIN` (as Go's tools take it) or `pprof DUMP --bin BIN`.
     let symbols = load::SymbolArgs {
         binary: args.binary.clone().or_else(|| args.symbols.binary.clone()),

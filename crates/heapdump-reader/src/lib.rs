@@ -51,7 +51,7 @@ pub use dump::{
 };
 pub use error::{Error, ErrorKind};
 pub use file::DumpFile;
-pub use formats::{looks_like_dump, parse, Format};
+pub use formats::{dump_format_at, looks_like_dump, parse, Format};
 pub use graph::{HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJECTS, MAX_ROOTS};
 #[cfg(feature = "petgraph")]
 pub use graph_petgraph::HeapNode;

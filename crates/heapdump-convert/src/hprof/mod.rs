@@ -49,6 +49,8 @@
 //! size convert.
 
 mod encode;
+
+pub use encode::HEADER;
 mod plan;
 
 use std::io::{self, Write};

@@ -77,37 +77,35 @@ pub fn capabilities_of(name: &str) -> Capabilities {
 /// Bytes of a file [`looks_like_dump`] reads to recognise a header.
 const SNIFF_BYTES: u64 = 64;
 
-/// Whether the file at `path` exists and looks like a heap dump in a known
-/// format: its extension is one a format declares ([`Format::extensions`]),
-/// or it starts with a known header. For tools that write files, so that
-/// they refuse to overwrite a dump; a path where no file exists is never a
-/// dump (writing `out.hprof` anew is fine, although `hprof` is a dump
-/// extension). A file that exists but cannot be read is judged by its
-/// extension alone.
+/// Whether the file at `path` is a heap dump in a known format, or would be
+/// taken for one: [`dump_format_at`]. For tools that write files, so that
+/// they refuse to overwrite a dump (`heapdump hprof OUT DUMP`, the
+/// arguments the wrong way round).
 pub fn looks_like_dump(path: &Path) -> bool {
-    if std::fs::symlink_metadata(path).is_err() {
-        return false;
-    }
-    let by_extension = path.extension().is_some_and(|ext| {
-        FORMATS
-            .iter()
-            .flat_map(|format| format.extensions())
-            .any(|known| ext == *known)
-    });
-    by_extension || starts_with_known_header(path)
+    dump_format_at(path).is_some()
 }
 
-/// Whether the file at `path` starts with the header of a known format.
-fn starts_with_known_header(path: &Path) -> bool {
+/// The format the file at `path` is a dump in: the one whose header it
+/// starts with, else the one that declares its extension
+/// ([`Format::extensions`]; also for a path where no file is yet, or one
+/// that cannot be read).
+pub fn dump_format_at(path: &Path) -> Option<&'static dyn Format> {
+    known_header_at(path).or_else(|| {
+        let ext = path.extension()?;
+        FORMATS
+            .iter()
+            .copied()
+            .find(|format| format.extensions().iter().any(|known| ext == *known))
+    })
+}
+
+/// The format whose header the file at `path` starts with.
+fn known_header_at(path: &Path) -> Option<&'static dyn Format> {
     use std::io::Read;
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
+    let file = std::fs::File::open(path).ok()?;
     let mut first = Vec::new();
-    if file.take(SNIFF_BYTES).read_to_end(&mut first).is_err() {
-        return false;
-    }
-    detect(&first).is_some()
+    file.take(SNIFF_BYTES).read_to_end(&mut first).ok()?;
+    detect(&first)
 }
 
 /// Decodes a whole dump file, in whichever known format it is.
@@ -197,9 +195,15 @@ mod tests {
         }
         assert!(by_name("hprof").is_some());
         assert!(by_name("core").is_none());
-        // Nothing to overwrite where no file is.
-        assert!(!looks_like_dump(Path::new("/nonexistent/a.hdump")));
-        assert!(!looks_like_dump(Path::new("/nonexistent/a.hprof")));
+        // A path named like a dump is taken for one, even before it exists
+        // (a writer of that very format decides whether to write there:
+        // heapdump-cli's `refuse_to_overwrite_a_dump`).
+        assert_eq!(
+            dump_format_at(Path::new("/nonexistent/a.hdump")).map(|f| f.name()),
+            Some("heapdump-rs")
+        );
+        assert!(looks_like_dump(Path::new("/nonexistent/a.hprof")));
+        assert!(!looks_like_dump(Path::new("/nonexistent/a.pb.gz")));
         let dir = std::env::temp_dir().join(format!("heapdump-sniff-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for name in ["a.hdump", "a.godump", "a.hprof"] {
@@ -209,8 +213,9 @@ mod tests {
         }
         let named_oddly = dir.join("dump.hprof");
         std::fs::write(&named_oddly, b"go1.7 heap dump\n\x06").unwrap();
-        assert!(
-            looks_like_dump(&named_oddly),
+        assert_eq!(
+            dump_format_at(&named_oddly).map(|f| f.name()),
+            Some("go"),
             "a known header, whatever the name"
         );
         let plain = dir.join("notes.txt");
