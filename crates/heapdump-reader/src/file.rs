@@ -33,15 +33,8 @@ impl DumpFile {
                 },
             )
         };
-        let file = File::open(&path).map_err(io_error)?;
-        let metadata = file.metadata().map_err(io_error)?;
-        if metadata.is_dir() {
-            return Err(io_error(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "is a directory",
-            )));
-        }
-        let len = metadata.len();
+        let file = open_regular_file(&path).map_err(io_error)?;
+        let len = file.metadata().map_err(io_error)?.len();
         let map = if len == 0 {
             None
         } else {
@@ -82,4 +75,41 @@ impl DumpFile {
         // back as the file's or as zeros; `Mmap::map` maps shared.)
         let _ignored = unsafe { map.unchecked_advise(UncheckedAdvice::DontNeed) };
     }
+}
+
+/// Opens `path` for reading if it is a regular file; anything else (a
+/// directory, a FIFO, whose `open` would wait for a writer forever, a
+/// socket, a device) is an `InvalidInput` error that says what it is.
+/// Dumps and binaries are opened through it.
+pub fn open_regular_file(path: &Path) -> std::io::Result<File> {
+    let not_regular = |file_type: std::fs::FileType| {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if file_type.is_dir() {
+            "a directory"
+        } else if file_type.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if file_type.is_socket() {
+            "a socket"
+        } else if file_type.is_block_device() || file_type.is_char_device() {
+            "a device"
+        } else {
+            "not a regular file"
+        };
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("is {what}, not a regular file"),
+        )
+    };
+    // Checked before opening (opening a FIFO blocks) and again on what was
+    // opened (the path may have changed in between).
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(not_regular(metadata.file_type()));
+    }
+    let file = File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(not_regular(metadata.file_type()));
+    }
+    Ok(file)
 }

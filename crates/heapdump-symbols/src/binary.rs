@@ -60,7 +60,7 @@ impl Binary {
             path: path.clone(),
             source,
         };
-        let file = std::fs::File::open(&path).map_err(io)?;
+        let file = heapdump_reader::file::open_regular_file(&path).map_err(io)?;
         // SAFETY: the mapping is read-only and private; a binary changed
         // under us gives wrong names or a parse error, never unsafety in
         // our code beyond what every mmap-based reader accepts.

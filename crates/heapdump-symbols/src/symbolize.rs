@@ -292,8 +292,12 @@ fn recorded_binary(module: &Module) -> (Option<Binary>, Option<String>) {
         return (None, Some("the dump records no path".to_owned()));
     }
     let path = Path::new(&module.path);
-    if !path.is_file() {
-        return (None, Some(format!("{} is not there", module.path)));
+    match std::fs::metadata(path) {
+        Err(_) => return (None, Some(format!("{} is not there", module.path))),
+        Ok(metadata) if !metadata.is_file() => {
+            return (None, Some(format!("{} is not a regular file", module.path)))
+        }
+        Ok(_) => {}
     }
     let binary = match Binary::open(path) {
         Ok(binary) => binary,
