@@ -334,6 +334,29 @@ fn site_index(dump: &Dump<'_>, object: &Object) -> u32 {
 }
 
 /// Sorts samples biggest first (then by stack), for a stable file.
+/// A profile of `samples` (put in their order by [`finish`]) with the
+/// report's totals filled in from `dump`.
+fn planned(
+    dump: &Dump<'_>,
+    mut report: Report,
+    mut samples: Vec<SampleRow>,
+    comments: Vec<u64>,
+    mut tables: Tables,
+) -> Planned {
+    finish(&mut samples);
+    report.objects = dump.objects.len() as u64;
+    report.bytes = dump.live_bytes();
+    report.samples = samples.len() as u64;
+    Planned {
+        report,
+        samples,
+        comments,
+        time_nanos: dump.info.time_unix_ns,
+        type_names: type_names(&mut tables),
+        tables,
+    }
+}
+
 fn finish(samples: &mut [SampleRow]) {
     samples.sort_unstable_by(|a, b| {
         b.values[1]
@@ -389,7 +412,7 @@ pub(super) fn sites(graph: &HeapGraph<'_>) -> Planned {
         entry[0] += values[0];
         entry[1] = entry[1].saturating_add(values[1]);
     }
-    let mut samples: Vec<SampleRow> = merged
+    let samples: Vec<SampleRow> = merged
         .into_iter()
         .map(|((locations, class), values)| SampleRow {
             locations,
@@ -397,23 +420,12 @@ pub(super) fn sites(graph: &HeapGraph<'_>) -> Planned {
             labels: vec![(class_key, classes.name(class))],
         })
         .collect();
-    finish(&mut samples);
-    report.objects = dump.objects.len() as u64;
-    report.bytes = dump.live_bytes();
-    report.samples = samples.len() as u64;
     let comments = vec![tables.string(
         "heapdump pprof --profile sites: live objects by allocation site, every object counted \
          once (no sampling scale); objects whose site was not recorded are under \
          (allocation site not recorded)",
     )];
-    Planned {
-        report,
-        samples,
-        comments,
-        time_nanos: dump.info.time_unix_ns,
-        type_names: type_names(&mut tables),
-        tables,
-    }
+    planned(dump, report, samples, comments, tables)
 }
 
 /// A node of the trie of retention stacks: a frame on top of its parent's
@@ -722,7 +734,7 @@ pub(super) fn retention(
         .iter()
         .map(|r| tables.string(r.description()))
         .collect();
-    let mut samples: Vec<SampleRow> = totals
+    let samples: Vec<SampleRow> = totals
         .into_iter()
         .map(|((stack, class, site, kind), values)| SampleRow {
             locations: trie.locations(stack),
@@ -737,10 +749,6 @@ pub(super) fn retention(
             ],
         })
         .collect();
-    finish(&mut samples);
-    report.objects = dump.objects.len() as u64;
-    report.bytes = dump.live_bytes();
-    report.samples = samples.len() as u64;
     let comments = vec![
         tables.string(
             "heapdump pprof --profile retention: every object under its chain in the dominator \
@@ -754,12 +762,5 @@ pub(super) fn retention(
             max_depth.max(2)
         )),
     ];
-    Planned {
-        report,
-        samples,
-        comments,
-        time_nanos: dump.info.time_unix_ns,
-        type_names: type_names(&mut tables),
-        tables,
-    }
+    planned(dump, report, samples, comments, tables)
 }
