@@ -3,7 +3,7 @@
 //! converting a dump for VisualVM / Eclipse MAT and for Graphviz.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use heapdump_inspect::convert::output::AtomicFile;
 use heapdump_inspect::convert::{dot, hprof};
@@ -25,18 +25,17 @@ pub struct HprofArgs {
     /// `ROOT UNKNOWN` (retained sizes then count garbage referrers).
     #[arg(long)]
     pub keep_unreachable: bool,
+    /// Naming frames and types from binaries.
+    #[command(flatten)]
+    pub symbols: load::SymbolArgs,
 }
 
 /// Arguments of `heapdump dot` / `dumptodot`.
 #[derive(Debug, clap::Args)]
 pub struct DotArgs {
-    /// The heap dump file.
-    #[arg(value_name = "DUMP")]
-    pub dump: PathBuf,
-    /// The dumped program's executable (names global roots after their
-    /// symbols).
-    #[arg(value_name = "BIN")]
-    pub bin: Option<PathBuf>,
+    /// The dump and how to name it.
+    #[command(flatten)]
+    pub dump: load::DumpArgs,
     /// Write the dot file here (mode 0600, whole or not at all) instead of
     /// to standard output.
     #[arg(short, long, value_name = "OUT")]
@@ -91,10 +90,7 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
         _ => return Err("expected DUMP [BIN] OUT.hprof".into()),
     };
     load::refuse_to_overwrite_a_dump(out, Some(hprof::HEADER), "HPROF")?;
-    let symbols = load::SymbolArgs {
-        binary: bin.map(Path::to_path_buf),
-        no_symbols: false,
-    };
+    let symbols = load::symbols_with(bin, &args.symbols)?;
     let heap = load::open(&args.dump, &symbols, false)?;
     let namer = heap.root_namer();
     let options = hprof::Options {
@@ -145,11 +141,7 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
 
 /// Runs `heapdump dot`.
 pub fn run_dot(args: &DotArgs) -> Result<()> {
-    let symbols = load::SymbolArgs {
-        binary: args.bin.clone(),
-        no_symbols: false,
-    };
-    let heap = load::open(&args.dump, &symbols, true)?;
+    let heap = args.dump.open(true)?;
     let (graph, analysis, namer) = (heap.graph(), heap.analysis(), heap.root_namer());
     let view = match (args.focus, args.all) {
         (Some(address), _) => dot::View::Focus {

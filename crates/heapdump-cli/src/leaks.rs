@@ -1,7 +1,6 @@
 //! `heapdump leaks`: leak suspects, then the unreachable objects.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use heapdump_inspect::analysis::leaks::{
     leaks, LeakOptions, LeakReport, SuspectKind, UnreachableGroup,
@@ -19,8 +18,9 @@ const WIDTH: usize = 100;
 /// Arguments of `heapdump leaks`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The heap dump file.
-    pub dump: PathBuf,
+    /// The dump and how to name it.
+    #[command(flatten)]
+    pub dump: load::DumpArgs,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -28,19 +28,16 @@ pub struct Args {
     #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
     pub threshold: f64,
     /// Most suspects to report.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, visible_alias = "limit", value_name = "N", default_value_t = 10)]
     pub max_suspects: usize,
     /// Unreachable groups listed per grouping.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub unreachable_groups: usize,
-    /// Naming frames and types from binaries.
-    #[command(flatten)]
-    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump leaks`.
 pub fn run(args: &Args) -> Result<()> {
-    let heap = load::open(&args.dump, &args.symbols, true)?;
+    let heap = args.dump.open(true)?;
     let options = LeakOptions {
         threshold_percent: args.threshold,
         max_suspects: args.max_suspects,

@@ -20,10 +20,57 @@ pub struct SymbolArgs {
     /// dump records has moved or been rebuilt (its build-id is checked).
     #[arg(long = "bin", value_name = "BIN")]
     pub binary: Option<PathBuf>,
-    /// Do not read binaries: stack frames stay raw addresses, objects are
-    /// grouped by size class.
+    /// Do not name frames and types from binaries: stack frames stay raw
+    /// addresses, objects without a type in the dump keep a size class
+    /// (`--bin` still names global roots).
     #[arg(long)]
     pub no_symbols: bool,
+}
+
+/// The dump a command reads and the options every such command takes: the
+/// dumped program's executable right after the dump (as Go's tools take
+/// it: `dumptodot heapdump bin`) or as `--bin`, and `--no-symbols`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DumpArgs {
+    /// The heap dump file: heapdump-rs, Go's `debug.WriteHeapDump`, or
+    /// Java HPROF.
+    pub dump: PathBuf,
+    /// The dumped program's executable (the same as `--bin BIN`).
+    #[arg(value_name = "BIN")]
+    pub executable: Option<PathBuf>,
+    /// Naming frames and types from binaries.
+    #[command(flatten)]
+    pub symbols: SymbolArgs,
+}
+
+impl DumpArgs {
+    /// The naming options, with the positional binary as `--bin`; both
+    /// given and different is an error.
+    pub fn symbols(&self) -> Result<SymbolArgs> {
+        symbols_with(self.executable.as_deref(), &self.symbols)
+    }
+
+    /// Opens the dump (see [`open`]).
+    pub fn open(&self, analyze: bool) -> Result<Heap> {
+        open(&self.dump, &self.symbols()?, analyze)
+    }
+}
+
+/// `symbols` with `binary` (given positionally) as its `--bin`.
+pub fn symbols_with(binary: Option<&Path>, symbols: &SymbolArgs) -> Result<SymbolArgs> {
+    match (binary, &symbols.binary) {
+        (Some(positional), Some(flag)) if positional != flag.as_path() => Err(format!(
+            "two executables given: {} and --bin {}",
+            positional.display(),
+            flag.display()
+        )
+        .into()),
+        (Some(positional), _) => Ok(SymbolArgs {
+            binary: Some(positional.to_path_buf()),
+            ..symbols.clone()
+        }),
+        (None, _) => Ok(symbols.clone()),
+    }
 }
 
 /// Opens the dump at `path` with the library's pipeline, naming it as

@@ -49,7 +49,7 @@ pub struct Args {
     /// The dumped program's executable (names global roots and, for Rust
     /// dumps whose executable moved, frames and types).
     #[arg(value_name = "BIN")]
-    pub binary: Option<PathBuf>,
+    pub executable: Option<PathBuf>,
     /// Write the profile here (mode 0600, whole or not at all).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -75,10 +75,7 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     load::refuse_to_overwrite_a_dump(&args.output, None, "a profile")?;
     // `pprof DUMP BIN` (as Go's tools take it) or `pprof DUMP --bin BIN`.
-    let symbols = load::SymbolArgs {
-        binary: args.binary.clone().or_else(|| args.symbols.binary.clone()),
-        no_symbols: args.symbols.no_symbols,
-    };
+    let symbols = load::symbols_with(args.executable.as_deref(), &args.symbols)?;
     let kind = match args.profile {
         ProfileArg::Sites => Kind::Sites,
         ProfileArg::Retention => Kind::Retention,

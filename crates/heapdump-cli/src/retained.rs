@@ -1,7 +1,6 @@
 //! `heapdump retained`: the dominator tree from the top.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use heapdump_inspect::analysis::retained::{
     retained, RetainedNode, RetainedOptions, RetainedReport, MAX_DEPTH,
@@ -15,13 +14,15 @@ use crate::{load, Result};
 /// Arguments of `heapdump retained`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The heap dump file.
-    pub dump: PathBuf,
+    /// The dump and how to name it.
+    #[command(flatten)]
+    pub dump: load::DumpArgs,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Levels of the tree to show (at most 64).
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Levels of the tree to show (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_DEPTH as u64))]
     pub depth: usize,
     /// Children listed per node, biggest first.
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -30,14 +31,11 @@ pub struct Args {
     /// heap.
     #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
     pub min_percent: f64,
-    /// Naming frames and types from binaries.
-    #[command(flatten)]
-    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump retained`.
 pub fn run(args: &Args) -> Result<()> {
-    let heap = load::open(&args.dump, &args.symbols, true)?;
+    let heap = args.dump.open(true)?;
     let options = RetainedOptions {
         depth: args.depth.min(MAX_DEPTH),
         children: args.children,

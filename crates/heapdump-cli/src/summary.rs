@@ -1,7 +1,6 @@
 //! `heapdump summary`: a one-page overview of a dump, as text or JSON.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use heapdump_inspect::analysis::summary::{ContextSummary, RuntimeStatsSummary};
 use heapdump_inspect::analysis::{SiteFrames, Summary};
@@ -18,32 +17,26 @@ const MAX_FRAMES: usize = 16;
 /// Arguments of `heapdump summary`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The heap dump file (heapdump-rs, or Go's `debug.WriteHeapDump`).
-    pub dump: PathBuf,
-    /// The dumped program's executable, to name global roots from its
-    /// symbol table (`main.cache` instead of `bss+0x8`).
-    pub binary: Option<PathBuf>,
+    /// The dump and how to name it.
+    #[command(flatten)]
+    pub dump: load::DumpArgs,
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     pub json: bool,
     /// How many allocation sites to list, by live bytes.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, visible_alias = "limit", value_name = "N", default_value_t = 10)]
     pub top: usize,
-    /// Naming frames and types from binaries.
-    #[command(flatten)]
-    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump summary`.
 pub fn run(args: &Args) -> Result<()> {
-    // `summary DUMP BIN` (as Go's tools take it) or `summary DUMP --bin BIN`.
-    let symbols = load::SymbolArgs {
-        binary: args.binary.clone().or_else(|| args.symbols.binary.clone()),
-        ..args.symbols.clone()
-    };
+    let symbols = args.dump.symbols()?;
     // The summary needs no dominator tree.
-    let heap = load::open(&args.dump, &symbols, false)?;
-    let symbols_from = args.binary.as_ref().map(|path| path.display().to_string());
+    let heap = load::open(&args.dump.dump, &symbols, false)?;
+    let symbols_from = symbols
+        .binary
+        .as_ref()
+        .map(|path| path.display().to_string());
     let summary = Summary::compute_with(heap.graph(), args.top, &heap.root_namer(), symbols_from);
     Ok(emit(&summary, args.json, print)?)
 }

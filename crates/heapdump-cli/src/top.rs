@@ -1,7 +1,6 @@
 //! `heapdump top`: the heap by class and by allocation site.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use heapdump_inspect::analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
 
@@ -23,8 +22,9 @@ pub enum Order {
 /// Arguments of `heapdump top`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The heap dump file.
-    pub dump: PathBuf,
+    /// The dump and how to name it.
+    #[command(flatten)]
+    pub dump: load::DumpArgs,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -34,14 +34,11 @@ pub struct Args {
     /// Order rows by retained bytes, shallow bytes or object count.
     #[arg(long, value_enum, default_value_t = Order::Retained)]
     pub sort: Order,
-    /// Naming frames and types from binaries.
-    #[command(flatten)]
-    pub symbols: load::SymbolArgs,
 }
 
 /// Runs `heapdump top`.
 pub fn run(args: &Args) -> Result<()> {
-    let heap = load::open(&args.dump, &args.symbols, true)?;
+    let heap = args.dump.open(true)?;
     let options = TopOptions {
         limit: args.limit,
         order: match args.sort {

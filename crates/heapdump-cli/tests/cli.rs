@@ -266,3 +266,122 @@ fn go_converter_names_convert_and_fail_cleanly() {
         text(&missing.stderr)
     );
 }
+
+/// Every command that reads a dump takes the same naming options: the
+/// executable right after the dump (as Go's tools take it) or as `--bin`,
+/// and `--no-symbols`.
+#[test]
+fn every_dump_reading_command_takes_the_common_options() {
+    let dump = go_sample("go1.26.godump");
+    let bin = go_sample("go1.26.bin");
+    let out = |name: &str| {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cli-common-{name}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (hprof, pprof, dot) = (out("x.hprof"), out("x.pb.gz"), out("x.dot"));
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["summary", &dump],
+        vec!["top", &dump],
+        vec!["retained", &dump],
+        vec!["leaks", &dump],
+        vec!["dot", &dump, "-o", &dot],
+        vec!["pprof", &dump, "-o", &pprof],
+    ];
+    for command in &commands {
+        let name = command[0];
+        // The executable right after the dump, and as --bin.
+        let mut positional = command.clone();
+        positional.insert(2, &bin);
+        let mut flag = command.clone();
+        flag.extend(["--bin", &bin]);
+        for args in [&positional, &flag] {
+            let output = heapdump(args);
+            assert!(
+                output.status.success(),
+                "{args:?}: {}",
+                text(&output.stderr)
+            );
+        }
+        // --no-symbols, and --bin with --no-symbols (the binary still names
+        // global roots).
+        let mut plain = command.clone();
+        plain.push("--no-symbols");
+        let output = heapdump(&plain);
+        assert!(
+            output.status.success(),
+            "{plain:?}: {}",
+            text(&output.stderr)
+        );
+        flag.push("--no-symbols");
+        let output = heapdump(&flag);
+        assert!(
+            output.status.success(),
+            "{flag:?}: {}",
+            text(&output.stderr)
+        );
+        // Two different executables are refused.
+        let mut both = positional.clone();
+        both.extend(["--bin", "/bin/true"]);
+        let output = heapdump(&both);
+        assert!(!output.status.success(), "{name}");
+        assert!(
+            text(&output.stderr).contains("two executables given"),
+            "{name}: {}",
+            text(&output.stderr)
+        );
+    }
+    // hprof: DUMP [BIN] OUT, or --bin.
+    for args in [
+        vec!["hprof", &dump, &bin, &hprof],
+        vec!["hprof", &dump, &hprof, "--bin", &bin, "--no-symbols"],
+    ] {
+        let output = heapdump(&args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+    // path and diff take --bin and --no-symbols.
+    for args in [
+        vec!["diff", &dump, &dump, "--bin", &bin, "--no-symbols"],
+        vec!["path", &dump, "0x1", "--bin", &bin, "--no-symbols"],
+    ] {
+        let output = heapdump(&args);
+        assert_ne!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn option_ranges_are_checked() {
+    let dump = go_sample("go1.26.godump");
+    let output = heapdump(&["retained", &dump, "--depth", "100"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("1..=64"),
+        "{}",
+        text(&output.stderr)
+    );
+    // --limit is the row count of every report.
+    for command in ["summary", "top", "leaks", "diff"] {
+        let mut args = vec![command, &dump];
+        if command == "diff" {
+            args.push(&dump);
+        }
+        args.extend(["--limit", "3"]);
+        let output = heapdump(&args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+}
