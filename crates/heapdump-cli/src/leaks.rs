@@ -33,13 +33,19 @@ pub struct Args {
     /// Unreachable groups listed per grouping.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub unreachable_groups: usize,
+    /// Exit with status 3 (after printing the report) when a suspect
+    /// retains more than this percentage of the reachable heap: a gate for
+    /// CI jobs and load tests.
+    #[arg(long, value_name = "PERCENT")]
+    pub fail_above: Option<f64>,
 }
 
 /// Runs `heapdump leaks`.
 pub fn run(args: &Args) -> Result<()> {
     let heap = args.dump.open(true)?;
     let options = LeakOptions {
-        threshold_percent: args.threshold,
+        // A suspect --fail-above asks about must be in the report.
+        threshold_percent: args.threshold.min(args.fail_above.unwrap_or(f64::INFINITY)),
         max_suspects: args.max_suspects,
         unreachable_groups: args.unreachable_groups,
         ..LeakOptions::default()
@@ -48,7 +54,16 @@ pub fn run(args: &Args) -> Result<()> {
         leaks(heap.graph(), heap.analysis(), &options)
     });
     report.name_roots(heap.graph(), &heap.root_namer());
-    Ok(emit(&report, args.json, print)?)
+    emit(&report, args.json, print)?;
+    if let Some(limit) = args.fail_above {
+        if let Some(suspect) = report.suspects.iter().find(|suspect| suspect.percent > limit) {
+            return Err(Box::new(crate::Found(format!(
+                "a leak suspect retains {:.1}% of the reachable heap, more than --fail-above {limit}%",
+                suspect.percent
+            ))));
+        }
+    }
+    Ok(())
 }
 
 /// Prints which roots a dump covers.

@@ -26,17 +26,42 @@ use std::process::ExitCode;
 /// What a subcommand returns: any error is printed as `program: error: …`.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// The exit code for a subcommand's `result`, after printing any error as
-/// `program: error: …`. A reader that went away (`heapdump summary x |
-/// head`) is not an error.
+/// Exit code of a command that ran but found what the user asked it to
+/// fail on (`heapdump leaks --fail-above`).
+pub const EXIT_FOUND: u8 = 3;
+
+/// A command ran and its report is printed, but it found what the user
+/// asked it to fail on: exit with [`EXIT_FOUND`] after saying why.
+#[derive(Debug)]
+pub struct Found(pub String);
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Found {}
+
+/// The exit code for a subcommand's `result`: 0 on success, 1 after
+/// printing an error as `program: error: …`, 2 for bad arguments (clap's),
+/// [`EXIT_FOUND`] (3) when the command found what it was asked to fail on
+/// ([`Found`], printed as `program: …`). A reader that went away
+/// (`heapdump summary x | head`) is not an error.
 pub fn exit_code(program: &str, result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let _ = writeln!(std::io::stderr(), "{program}: error: {err}");
-            ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast::<Found>() {
+            Ok(found) => {
+                let _ = writeln!(std::io::stderr(), "{program}: {found}");
+                ExitCode::from(EXIT_FOUND)
+            }
+            Err(err) => {
+                let _ = writeln!(std::io::stderr(), "{program}: error: {err}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

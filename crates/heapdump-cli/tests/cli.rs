@@ -385,3 +385,26 @@ fn option_ranges_are_checked() {
         );
     }
 }
+
+/// `leaks --fail-above` exits 3 after the report when a suspect retains
+/// more, 0 otherwise; bad arguments exit 2, errors 1.
+#[test]
+fn exit_codes() {
+    let dump = go_sample("go1.26.godump");
+    let bin = go_sample("go1.26.bin");
+    // The cache retains about 64% of the Go sample's reachable heap.
+    let gated = heapdump(&["leaks", &dump, &bin, "--fail-above", "50"]);
+    assert_eq!(gated.status.code(), Some(3), "{}", text(&gated.stderr));
+    assert!(text(&gated.stdout).contains("main.cache"), "the report is printed");
+    assert!(
+        text(&gated.stderr).contains("more than --fail-above 50%"),
+        "{}",
+        text(&gated.stderr)
+    );
+    let passed = heapdump(&["leaks", &dump, &bin, "--fail-above", "90"]);
+    assert_eq!(passed.status.code(), Some(0), "{}", text(&passed.stderr));
+    let usage = heapdump(&["leaks", &dump, "--fail-above", "lots"]);
+    assert_eq!(usage.status.code(), Some(2));
+    let missing = heapdump(&["leaks", "/nonexistent/dump"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
