@@ -1,8 +1,17 @@
 # Everyday recipes. `just` is optional: each recipe is one plain command.
 
-# Build the sample service, dump it, and summarise the dump.
+# Build the sample service, dump it with every site recorded, and print its leak report (the README's quick start).
 demo:
-    cargo run --release -q -p leaky-service -- --out target/leaky-service.hdump && cargo run --release -q -p heapdump-cli -- summary target/leaky-service.hdump
+    HEAPDUMP_SAMPLE_RATE=1 cargo run --release -q -p leaky-service -- --out target/leaky-service.hdump && cargo run --release -q -p heapdump-cli -- leaks target/leaky-service.hdump
+
+# Install heapdump, dumptodot and dumptohprof into ~/.cargo/bin, with bash, zsh and fish completions and the man page under ~/.local/share.
+install:
+    cargo install --path crates/heapdump-cli
+    mkdir -p ~/.local/share/bash-completion/completions ~/.local/share/zsh/site-functions ~/.local/share/fish/vendor_completions.d ~/.local/share/man/man1
+    heapdump completions bash > ~/.local/share/bash-completion/completions/heapdump
+    heapdump completions zsh > ~/.local/share/zsh/site-functions/_heapdump
+    heapdump completions fish > ~/.local/share/fish/vendor_completions.d/heapdump.fish
+    heapdump man > ~/.local/share/man/man1/heapdump.1
 
 # Run every test (what CI runs).
 test:

@@ -56,7 +56,11 @@ pub fn run(args: &Args) -> Result<()> {
     report.name_roots(heap.graph(), &heap.root_namer());
     emit(&report, args.json, print)?;
     if let Some(limit) = args.fail_above {
-        if let Some(suspect) = report.suspects.iter().find(|suspect| suspect.percent > limit) {
+        if let Some(suspect) = report
+            .suspects
+            .iter()
+            .find(|suspect| suspect.percent > limit)
+        {
             return Err(Box::new(crate::Found(format!(
                 "a leak suspect retains {:.1}% of the reachable heap, more than --fail-above {limit}%",
                 suspect.percent

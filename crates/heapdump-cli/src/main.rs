@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use heapdump_cli::{convert, diff, leaks, path, pprof, retained, summary, top};
 
 /// Inspect heap dumps of Rust services (written by `heapdump::write`).
@@ -38,6 +38,15 @@ enum Command {
     Hprof(convert::HprofArgs),
     /// Draw what holds the memory as Graphviz dot (to stdout or -o).
     Dot(convert::DotArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell) to standard output.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
     /// A pprof profile for `go tool pprof` (or folded stacks): live objects
     /// by allocation site, or what holds them as a flame graph.
     Pprof(pprof::Args),
@@ -54,6 +63,18 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Hprof(args) => convert::run_hprof(&args),
         Command::Dot(args) => convert::run_dot(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "heapdump",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(Into::into),
         Command::Pprof(args) => pprof::run(&args),
     };
     heapdump_cli::exit_code("heapdump", result)

@@ -395,7 +395,10 @@ fn exit_codes() {
     // The cache retains about 64% of the Go sample's reachable heap.
     let gated = heapdump(&["leaks", &dump, &bin, "--fail-above", "50"]);
     assert_eq!(gated.status.code(), Some(3), "{}", text(&gated.stderr));
-    assert!(text(&gated.stdout).contains("main.cache"), "the report is printed");
+    assert!(
+        text(&gated.stdout).contains("main.cache"),
+        "the report is printed"
+    );
     assert!(
         text(&gated.stderr).contains("more than --fail-above 50%"),
         "{}",
