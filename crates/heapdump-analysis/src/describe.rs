@@ -68,7 +68,8 @@ pub struct GroupTotals {
 }
 
 impl GroupTotals {
-    fn merge(&mut self, other: &GroupTotals) {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn merge(&mut self, other: &GroupTotals) {
         self.objects += other.objects;
         self.shallow_bytes = self.shallow_bytes.saturating_add(other.shallow_bytes);
         self.retained_bytes = self.retained_bytes.saturating_add(other.retained_bytes);

@@ -164,7 +164,9 @@ fn growth(
             GroupTotals::default(),
             GroupTotals::default(),
         ));
-        entry.2 = *totals;
+        // Groups that look the same (sites whose frames differ only in
+        // the allocator's) are one row: their counts add up.
+        entry.2.merge(totals);
     }
     for (group, totals) in new_totals.iter().enumerate() {
         if totals.objects == 0 {
@@ -177,9 +179,13 @@ fn growth(
             GroupTotals::default(),
             GroupTotals::default(),
         ));
-        entry.0 = label;
-        entry.1 = Some(group);
-        entry.3 = *totals;
+        // The row is named, and its retainers found, after the new
+        // dump's biggest group of that identity.
+        if entry.1.is_none() || totals.shallow_bytes > entry.3.shallow_bytes {
+            entry.0 = label;
+            entry.1 = Some(group);
+        }
+        entry.3.merge(totals);
     }
     let signed = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     let mut rows: Vec<(Option<usize>, GroupGrowth)> = table
@@ -200,12 +206,17 @@ fn growth(
                 },
             )
         })
+        // Unchanged groups are not growth.
+        .filter(|(_, row)| row.object_growth != 0 || row.byte_growth != 0)
         .collect();
+    // Ties in order of stack id (numbers as numbers), then label.
     rows.sort_by(|a, b| {
         b.1.byte_growth
             .cmp(&a.1.byte_growth)
             .then(b.1.object_growth.cmp(&a.1.object_growth))
-            .then_with(|| a.1.group.cmp(&b.1.group))
+            .then(a.1.group.grouping.cmp(&b.1.group.grouping))
+            .then(a.1.group.stack_id.cmp(&b.1.group.stack_id))
+            .then_with(|| a.1.group.label.cmp(&b.1.group.label))
     });
     rows
 }

@@ -70,7 +70,7 @@ pub fn frames_up_to(
 ) -> io::Result<()> {
     let program = frames.program();
     for frame in program.iter().take(limit) {
-        writeln!(out, "{indent}{frame}")?;
+        writeln!(out, "{indent}{}", short_paths(frame))?;
     }
     let more = program.len().saturating_sub(limit);
     let runtime = frames.labels.len() - program.len();
@@ -93,6 +93,37 @@ pub fn frames_up_to(
         )?,
     }
     Ok(())
+}
+
+/// A frame label with its source path shortened for reading: the Rust
+/// toolchain's `/rustc/<commit>/library/` and Cargo's registry checkouts
+/// (`…/.cargo/registry/src/<index>/`) become `…/`, and paths under the
+/// current directory become relative. JSON keeps the paths whole.
+pub fn short_paths(label: &str) -> String {
+    let Some(open) = label.rfind(" (") else {
+        return label.to_owned();
+    };
+    let (function, location) = label.split_at(open + 2);
+    let mut path = location;
+    // `/rustc/<40 hex digits>/` and `…/registry/src/<index>-<hash>/`.
+    if let Some(rest) = path.strip_prefix("/rustc/") {
+        if let Some(slash) = rest.find('/') {
+            return format!("{function}…{}", &rest[slash..]);
+        }
+    }
+    if let Some(at) = path.find("/registry/src/") {
+        let rest = &path[at + "/registry/src/".len()..];
+        if let Some(slash) = rest.find('/') {
+            return format!("{function}…{}", &rest[slash..]);
+        }
+    }
+    if let Ok(here) = std::env::current_dir() {
+        let here = format!("{}/", here.display());
+        if let Some(rest) = path.strip_prefix(here.as_str()) {
+            path = rest;
+        }
+    }
+    format!("{function}{path}")
 }
 
 /// Wraps `text` at `width` columns, each line starting with `indent`.

@@ -7,7 +7,9 @@ use heapdump_inspect::analysis::diff::{diff, DiffOptions, DiffReport, GroupGrowt
 
 use crate::describe::emit;
 use crate::describe::{group, object, path};
-use crate::human::{bytes, count, plural, signed_bytes, signed_count, table_row, utc_time};
+use crate::human::{
+    bytes, count, label_width, plural, signed_bytes, signed_count, table_row, utc_time,
+};
 use crate::{load, Result};
 
 /// Arguments of `heapdump diff`.
@@ -63,7 +65,12 @@ fn table(out: &mut dyn Write, title: &str, rows: &[GroupGrowth]) -> io::Result<(
     writeln!(out, "{title}")?;
     let widths = [12, 14, 12, 14];
     let header = ["objects", "bytes", "now objects", "now bytes"];
-    table_row(out, "", &header.iter().zip(widths).collect::<Vec<_>>())?;
+    let width = label_width(rows.iter().map(|row| row.group.label.as_str()));
+    table_row(
+        out,
+        ("", width),
+        &header.iter().zip(widths).collect::<Vec<_>>(),
+    )?;
     for row in rows {
         let cells = [
             signed_count(row.object_growth),
@@ -73,7 +80,7 @@ fn table(out: &mut dyn Write, title: &str, rows: &[GroupGrowth]) -> io::Result<(
         ];
         table_row(
             out,
-            &row.group.label,
+            (&row.group.label, width),
             &cells.iter().zip(widths).collect::<Vec<_>>(),
         )?;
     }
@@ -83,11 +90,16 @@ fn table(out: &mut dyn Write, title: &str, rows: &[GroupGrowth]) -> io::Result<(
 /// Writes the text report.
 pub fn print(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
     for (name, totals) in [("old", &report.old), ("new", &report.new)] {
+        // Go dumps record neither the pid nor the time.
+        let process = match (totals.pid, totals.time_unix_ns) {
+            (0, 0) => String::new(),
+            (0, time) => format!(" at {}", utc_time(time)),
+            (pid, 0) => format!(" pid {pid}"),
+            (pid, time) => format!(" pid {pid} at {}", utc_time(time)),
+        };
         writeln!(
             out,
-            "{name}: pid {} at {}: {} in {} ({} reachable)",
-            totals.pid,
-            utc_time(totals.time_unix_ns),
+            "{name}:{process}: {} in {} ({} reachable)",
             bytes(totals.bytes),
             plural(totals.objects, "object", "objects"),
             bytes(totals.reachable_bytes),

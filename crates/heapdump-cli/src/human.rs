@@ -63,18 +63,32 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// Width of a table's first column (the class or site).
-pub const LABEL_WIDTH: usize = 28;
+/// Narrowest first column of a table (the class or site).
+const MIN_LABEL_WIDTH: usize = 28;
 
-/// One line of a table: `  label` left-aligned in [`LABEL_WIDTH`]
-/// columns, then each cell right-aligned in its width. The header is a
-/// row with an empty label.
+/// Widest first column: a longer label (a long generic type) runs into its
+/// row's numbers rather than pushing every row's columns out.
+const MAX_LABEL_WIDTH: usize = 72;
+
+/// The width of a table's first column that fits `labels`.
+pub fn label_width<'a>(labels: impl IntoIterator<Item = &'a str>) -> usize {
+    labels
+        .into_iter()
+        .map(|label| label.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .clamp(MIN_LABEL_WIDTH, MAX_LABEL_WIDTH)
+}
+
+/// One line of a table: `  label` left-aligned in `label_width` columns,
+/// then each cell right-aligned in its width. The header is a row with an
+/// empty label.
 pub fn table_row<S: AsRef<str>>(
     out: &mut dyn Write,
-    label: &str,
+    (label, label_width): (&str, usize),
     cells: &[(S, usize)],
 ) -> io::Result<()> {
-    write!(out, "  {label:<LABEL_WIDTH$}")?;
+    write!(out, "  {label:<label_width$}")?;
     for (cell, width) in cells {
         write!(out, "{:>width$}", cell.as_ref())?;
     }

@@ -475,11 +475,17 @@ fn print_runtime_stats(
     line(
         out,
         "GC",
-        format!(
-            "{} cycles, next at {}",
-            count(stats.num_gc),
-            bytes(stats.next_gc)
-        ),
+        // The runtime's goal is all ones while no next cycle is planned
+        // (GOGC=off, or during the dump's stop-the-world).
+        if stats.next_gc >= 1 << 62 {
+            format!("{} cycles, no next cycle planned", count(stats.num_gc))
+        } else {
+            format!(
+                "{} cycles, next at {}",
+                count(stats.num_gc),
+                bytes(stats.next_gc)
+            )
+        },
     )?;
     line(
         out,

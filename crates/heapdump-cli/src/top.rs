@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use heapdump_inspect::analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
 
-use crate::describe::emit;
-use crate::human::{bytes, count, table_row};
+use crate::describe::{emit, frames_up_to};
+use crate::human::{bytes, count, label_width, table_row};
 use crate::{load, Result};
 
 /// Row order of `heapdump top`.
@@ -55,7 +55,12 @@ fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -
     writeln!(out, "{title}")?;
     let widths = [12, 14, 14, 14];
     let header = ["objects", "shallow", "retained", "unreachable"];
-    table_row(out, "", &header.iter().zip(widths).collect::<Vec<_>>())?;
+    let width = label_width(rows.iter().map(|row| row.group.label.as_str()));
+    table_row(
+        out,
+        ("", width),
+        &header.iter().zip(widths).collect::<Vec<_>>(),
+    )?;
     for row in rows {
         let cells = [
             count(row.totals.objects),
@@ -65,14 +70,11 @@ fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -
         ];
         table_row(
             out,
-            &row.group.label,
+            (&row.group.label, width),
             &cells.iter().zip(widths).collect::<Vec<_>>(),
         )?;
-        let program = row.group.frames.program();
-        if with_frames && !program.is_empty() {
-            let frames: Vec<&str> = program.iter().take(4).map(String::as_str).collect();
-            let more = if program.len() > 4 { " ..." } else { "" };
-            writeln!(out, "      {}{more}", frames.join(" "))?;
+        if with_frames {
+            frames_up_to(out, &row.group.frames, "      ", 4)?;
         }
     }
     Ok(())

@@ -114,7 +114,7 @@ fn top_retained_and_path() {
             "33..64 B",
             "By allocation site",
             "site 9",
-            "0x4010 0x4020",
+            "      0x4010\n      0x4020\n",
         ],
     );
     let json: serde_json::Value = serde_json::from_str(&run_ok(&["top", path, "--json"])).unwrap();
