@@ -63,6 +63,9 @@ pub fn run(args: &Args) -> Result<()> {
 
 fn table(out: &mut dyn Write, title: &str, rows: &[GroupGrowth]) -> io::Result<()> {
     writeln!(out, "{title}")?;
+    if rows.is_empty() {
+        return writeln!(out, "  no change");
+    }
     let widths = [12, 14, 12, 14];
     let header = ["objects", "bytes", "now objects", "now bytes"];
     let width = label_width(rows.iter().map(|row| row.group.label.as_str()));
@@ -93,13 +96,13 @@ pub fn print(report: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
         // Go dumps record neither the pid nor the time.
         let process = match (totals.pid, totals.time_unix_ns) {
             (0, 0) => String::new(),
-            (0, time) => format!(" at {}", utc_time(time)),
-            (pid, 0) => format!(" pid {pid}"),
-            (pid, time) => format!(" pid {pid} at {}", utc_time(time)),
+            (0, time) => format!(": at {}", utc_time(time)),
+            (pid, 0) => format!(": pid {pid}"),
+            (pid, time) => format!(": pid {pid} at {}", utc_time(time)),
         };
         writeln!(
             out,
-            "{name}:{process}: {} in {} ({} reachable)",
+            "{name}{process}: {} in {} ({} reachable)",
             bytes(totals.bytes),
             plural(totals.objects, "object", "objects"),
             bytes(totals.reachable_bytes),
