@@ -41,7 +41,7 @@ pub struct DotArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// Most nodes in the picture (objects and roots).
-    #[arg(long, value_name = "N", default_value_t = 200)]
+    #[arg(long, value_name = "N", default_value_t = 40)]
     pub max_nodes: usize,
     /// Draw the neighbourhood of the object holding this address (hex
     /// `0x…` or decimal) instead of the biggest retainers.

@@ -178,14 +178,24 @@ pub fn print(report: &LeakReport, out: &mut dyn Write) -> io::Result<()> {
             "  it holds directly:   {}",
             plural(point.direct_children, "object", "objects")
         )?;
-        for share in point.content_by_class.iter().chain(&point.content_by_site) {
-            writeln!(
-                out,
-                "      {:>10} retaining {:>10}  {}",
-                count(share.objects),
-                bytes(share.retained_bytes),
-                share.group.label
-            )?;
+        // The same objects twice: once by class, once by site.
+        for (heading, shares) in [
+            ("by class:", &point.content_by_class),
+            ("by allocation site:", &point.content_by_site),
+        ] {
+            if shares.is_empty() {
+                continue;
+            }
+            writeln!(out, "    {heading}")?;
+            for share in shares {
+                writeln!(
+                    out,
+                    "      {:>10} retaining {:>10}  {}",
+                    count(share.objects),
+                    bytes(share.retained_bytes),
+                    share.group.label
+                )?;
+            }
         }
         match &suspect.path {
             Some(found) => {
