@@ -48,6 +48,12 @@ pub struct RetainedNode {
     pub other_children: u64,
     /// What those retain together.
     pub other_bytes: u64,
+    /// For a node directly under the roots, the root word that points at
+    /// it (`main.cache`, `thread 7 "main" stack +0x1c8`), once named
+    /// ([`RetainedReport::name_roots`]); `None` for an object that only
+    /// several paths together keep alive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 /// The dominator tree from the top.
@@ -66,6 +72,27 @@ pub struct RetainedReport {
     pub other_children: u64,
     /// What those retain together.
     pub other_bytes: u64,
+}
+
+impl RetainedReport {
+    /// Names the root word that points at each node directly under the
+    /// roots, with `namer` (symbols of the binary when it has one).
+    pub fn name_roots(&mut self, graph: &HeapGraph<'_>, namer: &heapdump_symbols::RootNamer<'_>) {
+        let wanted: std::collections::HashSet<u32> =
+            self.tree.iter().map(|node| node.object.id).collect();
+        let mut first: std::collections::HashMap<u32, &heapdump_reader::RootReference> =
+            std::collections::HashMap::new();
+        for reference in graph.root_references() {
+            if wanted.contains(&reference.target.0) {
+                first.entry(reference.target.0).or_insert(reference);
+            }
+        }
+        for node in &mut self.tree {
+            node.root = first
+                .get(&node.object.id)
+                .map(|reference| namer.reference_name(graph, reference));
+        }
+    }
 }
 
 /// Number of nodes in each node's dominator subtree, by node.
@@ -116,6 +143,7 @@ fn children(
             children: grandchildren,
             other_children: other_grandchildren,
             other_bytes: other_grandchild_bytes,
+            root: None,
         });
     }
     (listed, other_children, other_bytes)

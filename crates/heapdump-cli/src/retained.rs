@@ -41,7 +41,8 @@ pub fn run(args: &Args) -> Result<()> {
         children: args.children,
         min_percent: args.min_percent,
     };
-    let report = retained(heap.graph(), heap.analysis(), &options);
+    let mut report = retained(heap.graph(), heap.analysis(), &options);
+    report.name_roots(heap.graph(), &heap.root_namer());
     Ok(emit(&report, args.json, print)?)
 }
 
@@ -59,9 +60,13 @@ fn others(out: &mut dyn Write, indent: &str, others: u64, other_bytes: u64) -> i
 
 fn node(out: &mut dyn Write, node: &RetainedNode, depth: usize) -> io::Result<()> {
     let indent = "  ".repeat(depth + 1);
+    let held = match &node.root {
+        Some(root) => format!("  held by {root}"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{indent}{:>5.1}% {:>10}  {}  dominates {}",
+        "{indent}{:>5.1}% {:>10}  {}  dominates {}{held}",
         node.percent,
         bytes(node.object.retained.unwrap_or(0)),
         object(&node.object),
