@@ -395,7 +395,10 @@ fn respond(app: &App, request: tiny_http::Request) {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| app.handle(&target)))
             .unwrap_or_else(|_| Response::error(500, "Internal error.", false))
     };
-    let mut reply = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    // Always a Content-Length (bodies are in memory), never chunked.
+    let mut reply = tiny_http::Response::from_data(response.body)
+        .with_status_code(response.status)
+        .with_chunked_threshold(usize::MAX);
     let headers = [
         ("Content-Type", response.content_type),
         ("Cache-Control", "no-store"),
