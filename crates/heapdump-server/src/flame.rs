@@ -23,8 +23,12 @@ use crate::{App, Failure, Query, Served};
 const DEPTH: usize = 10;
 /// Smallest frame drawn, as a share of the top frame.
 const MIN_SHARE: f64 = 0.004;
-/// Dominator-tree nodes visited per graph.
-const BUDGET: usize = 3_000_000;
+/// Dominator-tree nodes visited for a graph under one object (about
+/// 50 ms).
+const BUDGET: usize = 400_000;
+/// Dominator-tree nodes visited for the whole heap's graph, drawn once
+/// when the server starts and kept.
+const ROOT_BUDGET: usize = 5_000_000;
 
 /// One frame: objects of one class at one level.
 struct Frame {
@@ -166,6 +170,16 @@ fn render(heap: &Heap, frames: &[Frame], parent_bytes: u64, total: u64, out: &mu
 
 /// The `/flame` page, `?root=0xADDR` for the graph under one object.
 pub fn page(app: &App, served: &Served, query: &Query) -> Result<String, Failure> {
+    match query.get("root") {
+        None | Some("") => served
+            .flame
+            .get_or_init(|| draw(app, served, query))
+            .clone(),
+        Some(_) => draw(app, served, query),
+    }
+}
+
+fn draw(app: &App, served: &Served, query: &Query) -> Result<String, Failure> {
     let heap = &served.heap;
     let graph = heap.graph();
     let analysis = heap.analysis();
@@ -191,7 +205,12 @@ pub fn page(app: &App, served: &Served, query: &Query) -> Result<String, Failure
         node => analysis.retained_size(node),
     };
     let min_bytes = ((top_bytes as f64) * MIN_SHARE) as u64;
-    let mut budget = BUDGET;
+    let full_budget = if node == DomNode::ROOT {
+        ROOT_BUDGET
+    } else {
+        BUDGET
+    };
+    let mut budget = full_budget;
     let (frames, other) = children(heap, &classifier, &[node], min_bytes, 0, &mut budget);
 
     let mut body = String::new();
@@ -238,7 +257,7 @@ pub fn page(app: &App, served: &Served, query: &Query) -> Result<String, Failure
     if budget == 0 {
         notes.push(format!(
             "stopped after visiting {} objects: zoom in for the rest",
-            count(BUDGET as u64)
+            count(full_budget as u64)
         ));
     }
     if !notes.is_empty() {

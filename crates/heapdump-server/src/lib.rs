@@ -53,6 +53,8 @@ pub struct Served {
     pub index: Index,
     /// How the pages name it (the file name).
     pub name: String,
+    /// The `/flame` page of the whole heap, drawn once.
+    flame: std::sync::OnceLock<Result<String, Failure>>,
 }
 
 impl Served {
@@ -63,6 +65,7 @@ impl Served {
             heap,
             index,
             name: name.into(),
+            flame: std::sync::OnceLock::new(),
         }
     }
 }
@@ -92,6 +95,13 @@ impl App {
             diff: None,
             any_host: false,
         }
+        .warmed()
+    }
+
+    /// Draws the pages kept after their first request (`/flame`).
+    fn warmed(self) -> App {
+        let _ = self.handle("/flame");
+        self
     }
 
     /// Serves `new`, with the diff from `old`.
@@ -120,6 +130,7 @@ impl App {
             diff: Some(report),
             any_host: false,
         }
+        .warmed()
     }
 
     /// Answers a GET of `target` (path and query). Never panics on any
