@@ -322,3 +322,21 @@ fn serves_the_go_sample_dump_to_a_browser() {
 fn html_escaped(text: &str) -> String {
     heapdump_server::html::escape(text)
 }
+
+#[test]
+fn refuses_an_address_it_cannot_bind() {
+    let (dump, binary) = go_sample();
+    let options = Options {
+        binary: Some(binary),
+        ..Options::default()
+    };
+    let heap = Heap::open(&dump, &options, &mut NoProgress).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let err = start(App::new(heap, "go1.26.godump"), address, 1).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("cannot listen on {address}")),
+        "{err}"
+    );
+}

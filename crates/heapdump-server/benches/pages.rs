@@ -44,11 +44,7 @@ fn generate(path: &Path, objects: u64) {
     let file = BufWriter::with_capacity(1 << 20, File::create(&partial).unwrap());
     synthetic::write(file, objects, 0x5eed).unwrap();
     std::fs::rename(&partial, path).unwrap();
-    eprintln!(
-        "generated {} in {:.1?}",
-        path.display(),
-        start.elapsed()
-    );
+    eprintln!("generated {} in {:.1?}", path.display(), start.elapsed());
 }
 
 fn ms(duration: Duration) -> f64 {

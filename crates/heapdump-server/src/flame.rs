@@ -40,6 +40,9 @@ struct Frame {
     children: Vec<Frame>,
 }
 
+/// A frame being gathered: bytes, objects, the biggest, the nodes.
+type Members = (u64, u64, DomNode, Vec<DomNode>);
+
 /// The frames under `nodes`, merged by class, biggest first.
 fn children(
     heap: &Heap,
@@ -52,7 +55,7 @@ fn children(
     let analysis = heap.analysis();
     let objects = &heap.graph().dump().objects;
     // group → (bytes, objects, biggest, nodes)
-    let mut groups: HashMap<usize, (u64, u64, DomNode, Vec<DomNode>)> = HashMap::new();
+    let mut groups: HashMap<usize, Members> = HashMap::new();
     'outer: for &node in nodes {
         for &child in analysis.children(node) {
             if *budget == 0 {
@@ -78,7 +81,7 @@ fn children(
             entry.3.push(child);
         }
     }
-    let mut groups: Vec<(usize, (u64, u64, DomNode, Vec<DomNode>))> = groups.into_iter().collect();
+    let mut groups: Vec<(usize, Members)> = groups.into_iter().collect();
     groups.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     let mut frames = Vec::new();
     let mut other = 0u64;

@@ -115,9 +115,9 @@ pub fn page(dump_name: &str, active: &str, diff: bool, title: &str, body: &str) 
         let class = if path == active { " class=\"on\"" } else { "" };
         let _ = write!(out, "<a href=\"{path}\"{class}>{label}</a>");
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<span class=\"dump\">{}</span></header><main><h1>{}</h1>{body}</main></body></html>\n",
+        "<span class=\"dump\">{}</span></header><main><h1>{}</h1>{body}</main></body></html>",
         escape(dump_name),
         escape(title)
     );
