@@ -17,6 +17,7 @@ pub mod load;
 pub mod path;
 pub mod pprof;
 pub mod retained;
+pub mod serve;
 pub mod summary;
 pub mod top;
 

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use heapdump_cli::{convert, diff, leaks, path, pprof, retained, summary, top};
+use heapdump_cli::{convert, diff, leaks, path, pprof, retained, serve, summary, top};
 
 /// Inspect heap dumps of Rust services (written by `heapdump::write`).
 #[derive(Debug, Parser)]
@@ -50,6 +50,9 @@ enum Command {
     /// A pprof profile for `go tool pprof` (or folded stacks): live objects
     /// by allocation site, or what holds them as a flame graph.
     Pprof(pprof::Args),
+    /// The heap in a browser: DUMP [BIN], or OLD NEW for what grew; serves
+    /// on http://127.0.0.1:7000/ by default (--addr).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
             .render(&mut std::io::stdout())
             .map_err(Into::into),
         Command::Pprof(args) => pprof::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     heapdump_cli::exit_code("heapdump", result)
 }

@@ -1,0 +1,289 @@
+//! What the pages need, computed once when the server starts, so that each
+//! request only looks things up: the reports (summary, leaks, unreachable
+//! groups), the histograms in every order, the members of every class and
+//! site, the referrers of every object, the root words that point at each
+//! object, and one shortest-path tree from the roots.
+
+use heapdump_inspect::analysis::class::{Classifier, Grouping};
+use heapdump_inspect::analysis::describe::{group_totals_many, GroupTotals};
+use heapdump_inspect::analysis::leaks::{leaks, LeakOptions, LeakReport};
+use heapdump_inspect::analysis::paths::ShortestPathTree;
+use heapdump_inspect::analysis::retained::subtree_sizes;
+use heapdump_inspect::analysis::top::TopOrder;
+use heapdump_inspect::analysis::Summary;
+use heapdump_inspect::reader::ObjectId;
+use heapdump_inspect::Heap;
+use rayon::prelude::*;
+
+/// One grouping's histogram: the non-empty groups with their totals, in
+/// each order, and each group's objects, biggest retained first.
+#[derive(Debug)]
+pub struct Table {
+    /// The grouping (class or site).
+    pub grouping: Grouping,
+    /// `(group number, totals)` of every non-empty group.
+    pub rows: Vec<(usize, GroupTotals)>,
+    /// Indexes into `rows`, by retained bytes, then shallow.
+    pub by_retained: Vec<u32>,
+    /// Indexes into `rows`, by shallow bytes, then retained.
+    pub by_shallow: Vec<u32>,
+    /// Indexes into `rows`, by object count, then shallow bytes.
+    pub by_count: Vec<u32>,
+    /// Where each group number's members start in `members` (one more
+    /// entry than groups).
+    member_offsets: Vec<u32>,
+    /// Object ids grouped by group number, each group's biggest retained
+    /// (then biggest shallow) first.
+    members: Vec<u32>,
+}
+
+impl Table {
+    fn build(classifier: &Classifier<'_>, heap: &Heap, totals: Vec<GroupTotals>) -> Table {
+        let graph = heap.graph();
+        let analysis = heap.analysis();
+        let rows: Vec<(usize, GroupTotals)> = totals
+            .into_iter()
+            .enumerate()
+            .filter(|(_, totals)| totals.objects > 0)
+            .collect();
+        let order = |key: &(dyn Fn(&GroupTotals) -> (u64, u64) + Sync)| {
+            let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+            order.par_sort_by(|&a, &b| {
+                let (a_group, a) = &rows[a as usize];
+                let (b_group, b) = &rows[b as usize];
+                key(b).cmp(&key(a)).then(a_group.cmp(b_group))
+            });
+            order
+        };
+        let by_retained = order(&|t| (t.retained_bytes, t.shallow_bytes));
+        let by_shallow = order(&|t| (t.shallow_bytes, t.retained_bytes));
+        let by_count = order(&|t| (t.objects, t.shallow_bytes));
+
+        // Members: a counting sort of the objects by group number.
+        let objects = &graph.dump().objects;
+        let groups: Vec<u32> = objects
+            .par_iter()
+            .map(|object| classifier.group_of(object) as u32)
+            .collect();
+        let group_count = classifier.group_count();
+        let mut member_offsets = vec![0u32; group_count + 1];
+        for &group in &groups {
+            if let Some(slot) = member_offsets.get_mut(group as usize + 1) {
+                *slot += 1;
+            }
+        }
+        for index in 1..member_offsets.len() {
+            member_offsets[index] += member_offsets[index - 1];
+        }
+        let mut next = member_offsets.clone();
+        let mut members = vec![0u32; objects.len()];
+        for (id, &group) in groups.iter().enumerate() {
+            if let Some(at) = next.get_mut(group as usize) {
+                if let Some(slot) = members.get_mut(*at as usize) {
+                    *slot = id as u32;
+                }
+                *at += 1;
+            }
+        }
+        let key = |id: u32| {
+            let retained = analysis.retained_size_of(ObjectId(id)).unwrap_or(0);
+            let size = objects.get(id as usize).map_or(0, |object| object.size);
+            (retained, size)
+        };
+        let mut slices: Vec<&mut [u32]> = Vec::with_capacity(group_count);
+        let mut rest: &mut [u32] = &mut members;
+        for window in member_offsets.windows(2) {
+            let len = (window[1] - window[0]) as usize;
+            let (head, tail) = rest.split_at_mut(len.min(rest.len()));
+            slices.push(head);
+            rest = tail;
+        }
+        slices.into_par_iter().for_each(|slice| {
+            slice.sort_by(|&a, &b| key(b).cmp(&key(a)).then(a.cmp(&b)));
+        });
+        Table {
+            grouping: classifier.grouping(),
+            rows,
+            by_retained,
+            by_shallow,
+            by_count,
+            member_offsets,
+            members,
+        }
+    }
+
+    /// The rows in `order`.
+    pub fn ordered(&self, order: TopOrder) -> &[u32] {
+        match order {
+            TopOrder::Retained => &self.by_retained,
+            TopOrder::Shallow => &self.by_shallow,
+            TopOrder::Count => &self.by_count,
+        }
+    }
+
+    /// The objects of group number `group`, biggest retained first.
+    pub fn members(&self, group: usize) -> &[u32] {
+        let start = self.member_offsets.get(group).copied().unwrap_or(0) as usize;
+        let end = self.member_offsets.get(group + 1).copied().unwrap_or(0) as usize;
+        self.members.get(start..end).unwrap_or(&[])
+    }
+
+    /// The totals of group number `group`, if it has objects.
+    pub fn totals(&self, group: usize) -> Option<&GroupTotals> {
+        let at = self.rows.binary_search_by_key(&group, |row| row.0).ok()?;
+        self.rows.get(at).map(|row| &row.1)
+    }
+}
+
+/// Everything precomputed for one heap.
+#[derive(Debug)]
+pub struct Index {
+    /// `heapdump summary`'s report.
+    pub summary: Summary,
+    /// `heapdump leaks`' report (roots named).
+    pub leaks: LeakReport,
+    /// The histogram by class.
+    pub classes: Table,
+    /// The histogram by allocation site.
+    pub sites: Table,
+    /// Number of objects in each dominator subtree, by node.
+    pub subtree_sizes: Vec<u64>,
+    /// Where each object's referrers start in `referrers` (one more entry
+    /// than objects).
+    referrer_offsets: Vec<u64>,
+    /// The objects that refer to each object, in id order.
+    referrers: Vec<u32>,
+    /// Indexes into the graph's root references, by target object.
+    root_refs_by_target: Vec<u32>,
+    /// One breadth-first search from all roots.
+    pub path_tree: ShortestPathTree,
+}
+
+impl Index {
+    /// Computes the index of `heap` (which must have been opened with the
+    /// analyses; without them every retained size is 0 and nothing is
+    /// reachable).
+    pub fn build(heap: &Heap) -> Index {
+        let graph = heap.graph();
+        let analysis = heap.analysis();
+        let namer = heap.root_namer();
+        let ((summary, mut leaks), (totals, (subtree_sizes, path_tree))) = rayon::join(
+            || {
+                rayon::join(
+                    || Summary::compute_with(graph, 10, &namer, None),
+                    || leaks(graph, analysis, &LeakOptions::default()),
+                )
+            },
+            || {
+                let classifiers = [
+                    Classifier::new(graph, Grouping::Class),
+                    Classifier::new(graph, Grouping::Site),
+                ];
+                (
+                    group_totals_many(graph, analysis, &classifiers),
+                    rayon::join(
+                        || subtree_sizes(analysis),
+                        || ShortestPathTree::build(graph),
+                    ),
+                )
+            },
+        );
+        leaks.name_roots(graph, &namer);
+        let mut totals = totals.into_iter();
+        let classes = Table::build(
+            &Classifier::new(graph, Grouping::Class),
+            heap,
+            totals.next().unwrap_or_default(),
+        );
+        let sites = Table::build(
+            &Classifier::new(graph, Grouping::Site),
+            heap,
+            totals.next().unwrap_or_default(),
+        );
+
+        // Referrers: a counting sort of the edges by target.
+        let count = graph.object_count();
+        let csr = graph.csr();
+        let mut referrer_offsets = vec![0u64; count + 1];
+        for source in 0..count as u32 {
+            for &target in csr.neighbors_slice(source) {
+                if let Some(slot) = referrer_offsets.get_mut(target as usize + 1) {
+                    *slot += 1;
+                }
+            }
+        }
+        for index in 1..referrer_offsets.len() {
+            referrer_offsets[index] += referrer_offsets[index - 1];
+        }
+        let mut next = referrer_offsets.clone();
+        let mut referrers = vec![0u32; referrer_offsets.last().copied().unwrap_or(0) as usize];
+        for source in 0..count as u32 {
+            for &target in csr.neighbors_slice(source) {
+                if let Some(at) = next.get_mut(target as usize) {
+                    if let Some(slot) = referrers.get_mut(*at as usize) {
+                        *slot = source;
+                    }
+                    *at += 1;
+                }
+            }
+        }
+
+        let root_references = graph.root_references();
+        let mut root_refs_by_target: Vec<u32> = (0..root_references.len() as u32).collect();
+        root_refs_by_target.sort_by_key(|&index| {
+            root_references
+                .get(index as usize)
+                .map_or(u32::MAX, |reference| reference.target.0)
+        });
+
+        Index {
+            summary,
+            leaks,
+            classes,
+            sites,
+            subtree_sizes,
+            referrer_offsets,
+            referrers,
+            root_refs_by_target,
+            path_tree,
+        }
+    }
+
+    /// The objects that refer to `id` (itself included if it refers to
+    /// itself), in id order.
+    pub fn referrers(&self, id: ObjectId) -> &[u32] {
+        let start = self.referrer_offsets.get(id.index()).copied().unwrap_or(0) as usize;
+        let end = self
+            .referrer_offsets
+            .get(id.index() + 1)
+            .copied()
+            .unwrap_or(0) as usize;
+        self.referrers.get(start..end).unwrap_or(&[])
+    }
+
+    /// Indexes into `graph.root_references()` of the root words pointing
+    /// at `id`.
+    pub fn root_references_to(&self, heap: &Heap, id: ObjectId) -> &[u32] {
+        let references = heap.graph().root_references();
+        let target = |index: &u32| {
+            references
+                .get(*index as usize)
+                .map_or(u32::MAX, |reference| reference.target.0)
+        };
+        let start = self
+            .root_refs_by_target
+            .partition_point(|index| target(index) < id.0);
+        let end = self
+            .root_refs_by_target
+            .partition_point(|index| target(index) <= id.0);
+        self.root_refs_by_target.get(start..end).unwrap_or(&[])
+    }
+
+    /// The table of `grouping`.
+    pub fn table(&self, grouping: Grouping) -> &Table {
+        match grouping {
+            Grouping::Class => &self.classes,
+            Grouping::Site => &self.sites,
+        }
+    }
+}
