@@ -360,3 +360,62 @@ fn refuses_an_address_it_cannot_bind() {
         "{err}"
     );
 }
+
+/// `heapdump serve OLD NEW`: the diff view serves the library's diff report
+/// (the API, exactly) and a page with the growth and its retainers; the
+/// newer dump's pages stay browsable beside it.
+#[test]
+fn serves_the_diff_of_two_dumps() {
+    heapdump::set_sample_rate(1);
+    let mut service = Service::new();
+    let old_path = temp_path("serve-diff-old");
+    let new_path = temp_path("serve-diff-new");
+    // One loop, so that both batches come from the same call stack.
+    let batches = [(1_000u64, &old_path), (500, &new_path)];
+    for &(requests, path) in std::hint::black_box(&batches[..]) {
+        service.handle_many(requests);
+        scrub_stack();
+        heapdump::write_file(path).unwrap();
+    }
+    std::hint::black_box(&service);
+    let open = |path: &Path| Heap::open(path, &Options::default(), &mut NoProgress).unwrap();
+    let app = App::with_diff(open(&old_path), "old.hdump", open(&new_path), "new.hdump");
+    let running = start(app, "127.0.0.1:0".parse().unwrap(), 2).unwrap();
+    let address = running.address;
+
+    // The oracle: the library's own diff of the same files.
+    let (old, new) = (open(&old_path), open(&new_path));
+    let expected = heapdump_inspect::analysis::diff::diff(
+        (old.graph(), old.analysis()),
+        (new.graph(), new.analysis()),
+        &heapdump_inspect::analysis::diff::DiffOptions::default(),
+    );
+    let served = get_json(address, "/api/diff");
+    let expected = serde_json::to_value(&expected).unwrap();
+    assert_eq!(
+        rounded(served["by_site"].clone()),
+        rounded(expected["by_site"].clone())
+    );
+    assert_eq!(
+        rounded(served["by_class"].clone()),
+        rounded(expected["by_class"].clone())
+    );
+    // 500 more sessions: a site grew by exactly 500 objects.
+    assert!(
+        served["by_site"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["object_growth"] == 500),
+        "{}",
+        served["by_site"]
+    );
+    let (status, page) = get(address, "/diff");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("[u8]"), "{page}");
+    let (status, _) = get(address, "/classes");
+    assert_eq!(status, 200);
+    running.stop();
+    let _ = std::fs::remove_file(&old_path);
+    let _ = std::fs::remove_file(&new_path);
+}
