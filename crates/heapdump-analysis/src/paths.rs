@@ -23,6 +23,9 @@ const FROM_ROOT: u32 = u32::MAX - 1;
 #[derive(Clone, Debug)]
 pub struct ShortestPathTree {
     previous: Vec<u32>,
+    /// Objects on a shortest path from a root to each object, itself
+    /// included (1 for an object a root points at); 0 when not reached.
+    depth: Vec<u32>,
 }
 
 impl ShortestPathTree {
@@ -43,6 +46,8 @@ impl ShortestPathTree {
     fn build_until(graph: &HeapGraph<'_>, targets: Option<&[ObjectId]>) -> ShortestPathTree {
         let count = graph.object_count();
         let previous: Vec<AtomicU32> = (0..count).map(|_| AtomicU32::new(UNSEEN)).collect();
+        let mut depth = vec![0u32; count];
+        let mut level = 1u32;
         let mut frontier: Vec<u32> = Vec::new();
         for reference in graph.root_references() {
             if let Some(slot) = previous.get(reference.target.index()) {
@@ -62,6 +67,12 @@ impl ShortestPathTree {
             })
         };
         while !frontier.is_empty() && !all_found(&previous) {
+            for &node in &frontier {
+                if let Some(slot) = depth.get_mut(node as usize) {
+                    *slot = level;
+                }
+            }
+            level = level.saturating_add(1);
             frontier = frontier
                 .par_iter()
                 .with_min_len(1024)
@@ -92,9 +103,25 @@ impl ShortestPathTree {
                     a
                 });
         }
+        for &node in &frontier {
+            if let Some(slot) = depth.get_mut(node as usize) {
+                *slot = level;
+            }
+        }
         ShortestPathTree {
             previous: previous.into_iter().map(AtomicU32::into_inner).collect(),
+            depth,
         }
+    }
+
+    /// How many objects a shortest path from a root to `target` has,
+    /// `target` included; `None` if the search did not reach it. Costs
+    /// nothing, unlike [`ShortestPathTree::objects_to`].
+    pub fn depth(&self, target: ObjectId) -> Option<u32> {
+        self.depth
+            .get(target.index())
+            .copied()
+            .filter(|&depth| depth > 0)
     }
 
     /// The objects on a shortest path from a root to `target`, root side

@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
     /// Worker threads answering requests.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub threads: usize,
     /// Naming frames and types from binaries.
     #[command(flatten)]

@@ -94,11 +94,26 @@ pub fn path_report(served: &Served, id: ObjectId, address: u64) -> PathReport {
     let mut paths = Vec::new();
     let mut unreachable_referrers = Vec::new();
     if analysis.reachability(id) == Reachability::Reachable {
+        // The shallowest referrers first, by the search's depths (no path
+        // is built for the others: a referrer may be a million steps deep).
+        let mut shallow: Vec<(u32, u32)> = referrers
+            .iter()
+            .filter_map(|&source| Some((index.path_tree.depth(ObjectId(source))?, source)))
+            .collect();
+        let wanted = PATH_CANDIDATES.min(shallow.len());
+        if wanted > 0 && wanted < shallow.len() {
+            shallow.select_nth_unstable(wanted - 1);
+        }
+        shallow.truncate(wanted);
+        shallow.sort_unstable();
         let mut candidates: Vec<Vec<ObjectId>> = Vec::new();
         if root_references > 0 {
             candidates.push(vec![id]);
         }
-        for &source in referrers.iter().take(PATH_CANDIDATES) {
+        for &(_, source) in &shallow {
+            if candidates.len() >= PATHS {
+                break;
+            }
             if let Some(mut objects) = index.path_tree.objects_to(ObjectId(source)) {
                 if !objects.contains(&id) {
                     objects.push(id);

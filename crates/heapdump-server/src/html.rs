@@ -133,7 +133,11 @@ pub fn pager(base: &str, offset: usize, limit: usize, total: usize) -> String {
     let _ = write!(
         out,
         "<span>{}–{} of {}</span>",
-        count(if total == 0 { 0 } else { offset as u64 + 1 }),
+        count(if total == 0 {
+            0
+        } else {
+            (offset.min(total) as u64).saturating_add(1)
+        }),
         count(end as u64),
         count(total as u64)
     );

@@ -369,13 +369,15 @@ pub fn start(app: App, address: SocketAddr, threads: usize) -> io::Result<Runnin
         .map(|_| {
             let server = Arc::clone(&server);
             let app = Arc::clone(&app);
-            std::thread::spawn(move || {
-                while let Ok(request) = server.recv() {
-                    respond(&app, request);
-                }
-            })
+            std::thread::Builder::new()
+                .name("heapdump-serve".to_owned())
+                .spawn(move || {
+                    while let Ok(request) = server.recv() {
+                        respond(&app, request);
+                    }
+                })
         })
-        .collect();
+        .collect::<io::Result<_>>()?;
     Ok(Running {
         address,
         server,
@@ -418,7 +420,8 @@ fn respond(app: &App, request: tiny_http::Request) {
         (
             "Content-Security-Policy",
             "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
-             connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'",
+             connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
+             frame-ancestors 'none'",
         ),
     ];
     for (name, value) in headers {
