@@ -115,11 +115,16 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         .expect("the holder is a class's static field");
     assert_eq!(field, "LeakyCache.CACHE");
     let map = &path_steps[map_step].object;
-    assert!(
-        top.object.address == map.address || top.object.address == holder.object.address,
-        "the suspect is the map or its class: {}",
+    assert_eq!(
+        holder.object.class, "class LeakyCache",
+        "the holder is LeakyCache's class object"
+    );
+    assert_eq!(
+        top.object.address, map.address,
+        "the top suspect is the map: {}",
         top.summary
     );
+    assert_eq!(top.object.class, "java.util.HashMap");
     let per_session = 32 + 1016 + 24; // Session, byte[1000], HashMap$Node
     assert!(
         map.retained.unwrap() > SESSIONS * per_session,

@@ -24,7 +24,7 @@
 //! | INSTANCE DUMP (0x21) | [`Object`] at its id, typed by its class ([`TypeInfo`] `java.util.HashMap$Node`); contents: the field values as stored (borrowed from the file), pointer list: the offsets of its reference fields (own fields first, then the superclass's, as HPROF lays them out) |
 //! | OBJECT ARRAY DUMP (0x22) | [`Object`] typed `java.lang.String[]`; contents: the element ids, pointer list: a run over every element |
 //! | PRIMITIVE ARRAY DUMP (0x23) | [`Object`] typed `byte[]`, `char[]`, ...; contents: the elements; no pointers |
-//! | CLASS DUMP (0x20) | an [`Object`] of size 0 at the class's id (the `java.lang.Class` mirror), typed `java.lang.Class`; contents: the static field entries, pointer list: the values of reference statics. Field layouts, names and loaders go to [`HprofDump`] |
+//! | CLASS DUMP (0x20) | an [`Object`] of size 0 at the class's id (the `java.lang.Class` mirror), typed by the class it describes ([`TypeInfo`] `class java.util.HashMap`, [`CLASS_OBJECT_PREFIX`]); contents: the static field entries, pointer list: the values of reference statics. Field layouts, names and loaders go to [`HprofDump`] |
 //! | ROOT JAVA FRAME (0x03), ROOT JNI LOCAL (0x02) | [`RootKind::Frame`] of `thread N` at the frame's depth, the method from the thread's STACK TRACE (`java.lang.Thread.sleep`), the object as a value |
 //! | ROOT THREAD OBJECT (0x08) | [`RootKind::Held`] `thread object` of its thread, and an [`ExecutionContext`] (`thread`) with the frames of its STACK TRACE |
 //! | ROOT STICKY CLASS (0x05) | [`RootKind::Held`] `system class`, named by the class |
@@ -76,6 +76,11 @@ pub const MAGIC: &[u8] = b"JAVA PROFILE 1.0.";
 
 /// What HPROF dumps call their execution contexts.
 pub const CONTEXT_NOUN: &str = "thread";
+
+/// What the type of a class object is named: `class ` and the class's
+/// name (`class java.util.HashMap`), so reports name the class a class
+/// object (its statics) belongs to.
+pub const CLASS_OBJECT_PREFIX: &str = "class ";
 
 /// How many bytes of the file between two calls of the progress callback.
 const PROGRESS_STEP: u64 = 16 << 20;
@@ -982,8 +987,8 @@ fn build<'data>(
     });
     dump.data = bytes;
 
-    // Types: one per class, in class order; then java.lang.Class for class
-    // objects and primitive array types the dump has no class for.
+    // Types: one per class, in class order; then one per class for the
+    // class objects, and primitive array types the dump has no class for.
     let names: Vec<String> = classes
         .iter()
         .map(|class| records.class_name(class.id))
@@ -1049,7 +1054,19 @@ fn build<'data>(
         });
         Some(TypeIndex(index))
     };
-    let class_type = extra_type(&mut dump, "java.lang.Class");
+    // Class objects: one type per class, named by the class it describes
+    // (`class java.lang.String`), size 0 like the objects.
+    let mut class_object_types: Vec<Option<TypeIndex>> = Vec::with_capacity(classes.len());
+    for (index, class) in classes.iter().enumerate() {
+        let name = names.get(index).map_or("", String::as_str);
+        class_object_types.push(u32::try_from(dump.types.len()).ok().map(TypeIndex));
+        dump.types.push(TypeInfo {
+            address: class.id,
+            name: format!("{CLASS_OBJECT_PREFIX}{name}"),
+            size: 0,
+            from_site: false,
+        });
+    }
     let mut primitive_types: HashMap<u8, Option<TypeIndex>> = HashMap::new();
 
     // Pointer lists: one with no pointers, one per class with reference
@@ -1082,10 +1099,10 @@ fn build<'data>(
     let mut array_lists: HashMap<u32, PointerList> = HashMap::new();
 
     let mut objects: Vec<Object> = Vec::with_capacity(raw_objects.len() + classes.len());
-    for class in &classes {
+    for (index, class) in classes.iter().enumerate() {
         let mut object = Object::new(class.id, 0, None, class.statics_at);
         object.set_contents_len(class.statics.len() as u64);
-        object.set_type_index(class_type);
+        object.set_type_index(class_object_types.get(index).copied().flatten());
         let statics = class
             .static_fields
             .iter()
