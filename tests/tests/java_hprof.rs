@@ -170,6 +170,16 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         retained_differ.len(),
         view.objects.len()
     );
+    // Weakly held objects (only through Reference.referent) are retained by
+    // nothing, as in VisualVM: no object VisualVM gives 0 has more here.
+    let weakly_held: Vec<_> = retained_differ
+        .iter()
+        .filter(|(_, _, theirs, _)| *theirs == 0)
+        .collect();
+    assert!(
+        weakly_held.is_empty(),
+        "VisualVM retains nothing: {weakly_held:x?}"
+    );
     // The cache itself agrees exactly.
     let theirs = view.objects[&map.address].2;
     assert_eq!(map.retained, Some(theirs), "the map's retained size");

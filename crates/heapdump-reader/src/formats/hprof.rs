@@ -21,7 +21,7 @@
 //!
 //! | HPROF | model |
 //! |---|---|
-//! | INSTANCE DUMP (0x21) | [`Object`] at its id, typed by its class ([`TypeInfo`] `java.util.HashMap$Node`); contents: the field values as stored (borrowed from the file), pointer list: the offsets of its reference fields (own fields first, then the superclass's, as HPROF lays them out) |
+//! | INSTANCE DUMP (0x21) | [`Object`] at its id, typed by its class ([`TypeInfo`] `java.util.HashMap$Node`); contents: the field values as stored (borrowed from the file), pointer list: the offsets of its reference fields (own fields first, then the superclass's, as HPROF lays them out); in subclasses of `java.lang.ref.Reference`, `referent` is a weak pointer word ([`Dump::weak_pointers`]), as VisualVM skips it |
 //! | OBJECT ARRAY DUMP (0x22) | [`Object`] typed `java.lang.String[]`; contents: the element ids, pointer list: a run over every element |
 //! | PRIMITIVE ARRAY DUMP (0x23) | [`Object`] typed `byte[]`, `char[]`, ...; contents: the elements; no pointers |
 //! | CLASS DUMP (0x20) | an [`Object`] of size 0 at the class's id (the `java.lang.Class` mirror), typed by the class it describes ([`TypeInfo`] `class java.util.HashMap`, [`CLASS_OBJECT_PREFIX`]); contents: the static field entries, pointer list: the values of reference statics. Field layouts, names and loaders go to [`HprofDump`] |
@@ -895,6 +895,29 @@ struct Layout {
     stored: u64,
     shallow_fields: u64,
     pointers: Vec<u64>,
+    /// The offset of `Reference.referent` in a subclass of
+    /// `java.lang.ref.Reference` (a weak pointer word).
+    weak: Option<u64>,
+}
+
+/// Where `java.lang.ref.Reference.referent` is: the class's index and
+/// the field's position among its own fields.
+fn referent_field(
+    classes: &[RawClass<'_>],
+    names: &[String],
+    records: &Records<'_>,
+) -> Option<(usize, usize)> {
+    let class = names
+        .iter()
+        .position(|name| name == "java.lang.ref.Reference")?;
+    let field = classes
+        .get(class)?
+        .fields
+        .iter()
+        .position(|&(name, code)| {
+            code == OBJECT_TYPE && records.string(name).is_some_and(|name| name == "referent")
+        })?;
+    Some((class, field))
 }
 
 /// The instance layout of class `index`: its own fields, then its
@@ -905,19 +928,26 @@ fn layout(
     class_index: &HashMap<u64, usize>,
     id_size: u8,
     reference: u64,
+    referent: Option<(usize, usize)>,
 ) -> Layout {
     let mut layout = Layout {
         stored: 0,
         shallow_fields: 0,
         pointers: Vec::new(),
+        weak: None,
     };
     let mut current = Some(index);
     let mut steps = 0usize;
     while let Some(at) = current {
         let Some(class) = classes.get(at) else { break };
-        for &(_, code) in &class.fields {
+        for (position, &(_, code)) in class.fields.iter().enumerate() {
             let size = basic_type(code, id_size).map_or(0, |(size, _)| u64::from(size));
             if code == OBJECT_TYPE {
+                // VisualVM skips `referent` in the subclasses of Reference
+                // (weak, soft, final, phantom), not in Reference itself.
+                if referent == Some((at, position)) && at != index {
+                    layout.weak = Some(layout.stored);
+                }
                 layout.pointers.push(layout.stored);
                 layout.shallow_fields += reference;
             } else {
@@ -993,8 +1023,9 @@ fn build<'data>(
         .iter()
         .map(|class| records.class_name(class.id))
         .collect();
+    let referent = referent_field(&classes, &names, records);
     let layouts: Vec<Layout> = (0..classes.len())
-        .map(|index| layout(index, &classes, &class_index, id_size, reference))
+        .map(|index| layout(index, &classes, &class_index, id_size, reference, referent))
         .collect();
     let mut model_classes = Vec::with_capacity(classes.len());
     for (index, class) in classes.iter().enumerate() {
@@ -1089,10 +1120,15 @@ fn build<'data>(
             none
         } else {
             let offset = classes.get(index).map_or(0, |class| class.offset);
-            dump.push_pointer_list_encoded(Cow::Owned(PointerOffsets::encode(
-                layout.pointers.iter().copied(),
-            )))
-            .ok_or_else(|| too_many(offset))?
+            let list = dump
+                .push_pointer_list_encoded(Cow::Owned(PointerOffsets::encode(
+                    layout.pointers.iter().copied(),
+                )))
+                .ok_or_else(|| too_many(offset))?;
+            if let Some(weak) = layout.weak {
+                dump.weak_pointers.push((list, vec![weak]));
+            }
+            list
         };
         instance_lists.push(list);
     }
