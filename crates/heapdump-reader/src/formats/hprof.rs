@@ -1031,9 +1031,11 @@ fn build<'data>(
     for (index, class) in classes.iter().enumerate() {
         let name = names.get(index).cloned().unwrap_or_default();
         let is_array = name.ends_with("[]");
+        // Recorded sizes hold for every class an INSTANCE DUMP names (a
+        // converter may write an array-named class's objects as instances).
         let instance_size = match layouts.get(index) {
-            _ if is_array => 0,
             _ if recorded_sizes => u64::from(class.instance_size),
+            _ if is_array => 0,
             Some(layout) => align8(header + layout.shallow_fields),
             None => 0,
         };
