@@ -6,9 +6,14 @@
 //! counts the program built; the top leak suspect is the cache, held from
 //! the static field `LeakyCache.CACHE`; every object's shallow size, and
 //! retained size, against VisualVM's heap library on the same file (the
-//! oracle shared with heapdump-convert's HPROF tests).
+//! oracle shared with heapdump-convert's HPROF tests); the object count of
+//! every class against hprof-slurp's histogram (`cargo install hprof-slurp
+//! --version 0.10.0 --locked`, which `.ci/run` does); and the round trip
+//! through heapdump's own HPROF converter (a Go dump and the JDK's: every
+//! reachable object back at its address with its size, references and
+//! retained size).
 //!
-//! A missing JDK or VisualVM skips loudly, and fails with
+//! A missing JDK, VisualVM or hprof-slurp skips loudly, and fails with
 //! `HEAPDUMP_REQUIRE_ORACLES=1` (CI).
 
 #[path = "../../crates/heapdump-convert/tests/oracle/visualvm.rs"]
@@ -280,4 +285,91 @@ fn dumps_round_trip_through_heapdumps_hprof_converter() {
     };
     let references = round_trip("jdk", &path, &Options::default());
     assert!(references > 30_000, "{references} references");
+}
+
+/// hprof-slurp's class histogram of `path` (class name → instances), or
+/// `None` when hprof-slurp is missing (a loud skip; a failure in CI).
+fn hprof_slurp(path: &Path) -> Option<HashMap<String, u64>> {
+    if !visualvm::runs("hprof-slurp", "--version") {
+        return visualvm::missing(
+            "hprof-slurp is missing (`cargo install hprof-slurp --version 0.10.0 --locked`)",
+        );
+    }
+    let json = path.with_extension("slurp.json");
+    let output = Command::new("hprof-slurp")
+        .arg(path)
+        .arg("--top")
+        .arg("1000000")
+        .arg("--json")
+        .arg("--output")
+        .arg(&json)
+        .output()
+        .expect("run hprof-slurp");
+    assert!(
+        output.status.success(),
+        "hprof-slurp: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("hprof-slurp's JSON")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let classes = value["heap"]["top_allocated_classes"]
+        .as_array()
+        .expect("top_allocated_classes");
+    assert_eq!(
+        classes.len() as u64,
+        value["heap"]["class_count"].as_u64().unwrap(),
+        "every class listed"
+    );
+    Some(
+        classes
+            .iter()
+            .map(|class| {
+                (
+                    class["class_name"].as_str().unwrap().to_owned(),
+                    class["instance_count"].as_u64().unwrap(),
+                )
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn object_counts_per_class_equal_hprof_slurps() {
+    let Some(path) = jdk_dump("slurp") else {
+        return;
+    };
+    let file = heapdump_reader::DumpFile::open(&path).unwrap();
+    let dump = heapdump_reader::parse(file.bytes(), &mut |_, _| {}).expect("parse");
+    let mut ours: HashMap<String, u64> = HashMap::new();
+    for object in &dump.objects {
+        let name = dump.class_name(&dump.object_class(object));
+        if !name.starts_with(hprof::CLASS_OBJECT_PREFIX) {
+            *ours.entry(name).or_default() += 1;
+        }
+    }
+    let Some(theirs) = hprof_slurp(&path) else {
+        return;
+    };
+    let mut differ: Vec<_> = ours
+        .iter()
+        .filter(|(name, count)| theirs.get(*name) != Some(*count))
+        .map(|(name, count)| (name.clone(), *count, theirs.get(name).copied()))
+        .chain(
+            theirs
+                .iter()
+                .filter(|(name, _)| !ours.contains_key(*name))
+                .map(|(name, count)| (name.clone(), 0, Some(*count))),
+        )
+        .collect();
+    differ.sort();
+    assert!(
+        differ.is_empty(),
+        "(class, ours, hprof-slurp's): {differ:?}"
+    );
+    eprintln!(
+        "{} classes, {} objects: the same counts as hprof-slurp",
+        ours.len(),
+        ours.values().sum::<u64>()
+    );
 }
