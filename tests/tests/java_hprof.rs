@@ -175,6 +175,32 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         retained_differ.len(),
         view.objects.len()
     );
+    // Reachability: the objects VisualVM's breadth-first search from the
+    // roots never meets (retained size 0) are exactly our unreachable ones.
+    let mut unreachable_classes: HashMap<&str, u64> = HashMap::new();
+    let mut disagree = Vec::new();
+    for (address, (class, _, retained)) in &view.objects {
+        let id = graph.object_at(*address).unwrap();
+        let ours = analysis.retained_size_of(id).is_none();
+        if ours {
+            *unreachable_classes.entry(class).or_default() += 1;
+        }
+        if ours != (*retained == 0) {
+            disagree.push((*address, class.clone(), *retained));
+        }
+    }
+    let mut unreachable_classes: Vec<_> = unreachable_classes.into_iter().collect();
+    unreachable_classes.sort_by(|a, b| b.1.cmp(&a.1));
+    eprintln!(
+        "unreachable: {} objects, {:?}",
+        unreachable_classes.iter().map(|(_, n)| n).sum::<u64>(),
+        unreachable_classes.iter().take(8).collect::<Vec<_>>()
+    );
+    assert!(
+        disagree.is_empty(),
+        "reachability disagrees with VisualVM: {disagree:x?}"
+    );
+    assert!(dump.root_caveat().is_some(), "the caveat explains them");
     // Weakly held objects (only through Reference.referent) are retained by
     // nothing, as in VisualVM: no object VisualVM gives 0 has more here.
     let weakly_held: Vec<_> = retained_differ

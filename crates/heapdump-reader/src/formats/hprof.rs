@@ -233,13 +233,28 @@ impl Format for HprofFormat {
         bytes.starts_with(MAGIC)
     }
 
-    /// References are explicit; the roots are the GC roots the JVM wrote.
+    /// References are explicit; the roots are the GC roots the JVM wrote,
+    /// which leave out some of what it holds (see `root_caveat`).
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             pointers_exact: true,
-            roots_complete: true,
+            roots_complete: false,
             every_site_hint: None,
         }
+    }
+
+    fn root_caveat(&self, dump: &Dump<'_>) -> Option<String> {
+        let _ = dump;
+        Some(
+            "HotSpot's roots leave out what the JVM holds from places it does not dump: \
+             the instance fields of java.lang.Class objects (a class's cached name \
+             string, its reflection data), threads hidden from tools (compiler and \
+             service threads, with their names), and the VM's own tables (method \
+             types, member names); objects held only there look unreachable, in \
+             VisualVM too. Objects held only by Reference.referent (weak, soft, \
+             final, phantom) are unreachable as VisualVM counts them."
+                .to_owned(),
+        )
     }
 
     fn parse<'data>(
