@@ -1151,7 +1151,7 @@ fn build<'data>(
     }
     let mut array_lists: HashMap<u32, PointerList> = HashMap::new();
 
-    let mut objects: Vec<Object> = Vec::with_capacity(raw_objects.len() + classes.len());
+    let mut class_objects: Vec<Object> = Vec::with_capacity(classes.len());
     for (index, class) in classes.iter().enumerate() {
         let mut object = Object::new(class.id, 0, None, class.statics_at);
         object.set_contents_len(class.statics.len() as u64);
@@ -1172,8 +1172,9 @@ fn build<'data>(
             none
         };
         object.set_pointer_list(Some(list));
-        objects.push(object);
+        class_objects.push(object);
     }
+    let mut objects: Vec<Object> = Vec::with_capacity(raw_objects.len() + classes.len());
     for raw in &raw_objects {
         let unknown_class = |class_id: u64| {
             bad_value(
@@ -1244,7 +1245,16 @@ fn build<'data>(
         object.set_pointer_list(list);
         objects.push(object);
     }
-    objects.par_sort_unstable_by_key(|object| object.address);
+    // HotSpot writes objects in address order, and class objects come
+    // first: sort only what is out of order, then merge the two runs.
+    class_objects.sort_unstable_by_key(|object| object.address);
+    let in_order = objects
+        .par_windows(2)
+        .all(|pair| matches!(pair, [a, b] if a.address <= b.address));
+    if !in_order {
+        objects.par_sort_unstable_by_key(|object| object.address);
+    }
+    let objects = merge_by_address(class_objects, objects);
     check_overlaps(&objects)?;
     dump.objects = objects;
 
@@ -1276,6 +1286,35 @@ fn build<'data>(
         class_index,
     });
     Ok(dump)
+}
+
+/// Two address-sorted runs of objects as one, in `b`'s allocation: `a`
+/// (the few class objects) is merged in from the back, so the big table is
+/// neither copied nor reallocated more than once.
+fn merge_by_address(a: Vec<Object>, mut b: Vec<Object>) -> Vec<Object> {
+    let Some(&first) = a.first() else {
+        return b;
+    };
+    let mut i = b.len();
+    b.resize(b.len() + a.len(), first);
+    let mut j = a.len();
+    let mut k = b.len();
+    while j > 0 && k > 0 {
+        let from_b = i > 0
+            && matches!((b.get(i - 1), a.get(j - 1)), (Some(x), Some(y)) if x.address > y.address);
+        let next = if from_b {
+            i -= 1;
+            b.get(i).copied()
+        } else {
+            j -= 1;
+            a.get(j).copied()
+        };
+        k -= 1;
+        if let (Some(slot), Some(next)) = (b.get_mut(k), next) {
+            *slot = next;
+        }
+    }
+    b
 }
 
 /// The [`ContextRef`] of thread `serial`.
