@@ -104,6 +104,23 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         .count() as u64;
     assert!(payloads >= SESSIONS, "{payloads} payloads");
 
+    // Strings as text: the 200 duplicates and the sessions' user names.
+    let texts: Vec<String> = dump
+        .objects
+        .iter()
+        .filter_map(|object| dump.object_text(object))
+        .collect();
+    let duplicates = texts
+        .iter()
+        .filter(|text| *text == "duplicate-value")
+        .count();
+    assert!(duplicates >= 200, "{duplicates} duplicate strings");
+    for id in [0, SESSIONS - 1] {
+        let user = format!("user-{id}");
+        assert!(texts.contains(&user), "no string {user:?}");
+    }
+    assert!(texts.iter().any(|text| text == "LeakyCache"), "class names");
+
     // The top suspect: the cache's map, held from LeakyCache.CACHE.
     let report = leaks(graph, analysis, &LeakOptions::default());
     let top = report.suspects.first().expect("a suspect");
@@ -190,7 +207,7 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         }
     }
     let mut unreachable_classes: Vec<_> = unreachable_classes.into_iter().collect();
-    unreachable_classes.sort_by(|a, b| b.1.cmp(&a.1));
+    unreachable_classes.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     eprintln!(
         "unreachable: {} objects, {:?}",
         unreachable_classes.iter().map(|(_, n)| n).sum::<u64>(),

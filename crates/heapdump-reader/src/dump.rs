@@ -110,6 +110,13 @@ impl<'data> Dump<'data> {
         crate::formats::by_name(self.info.format)?.root_caveat(self)
     }
 
+    /// The value of `object` as text when the format knows it is a string
+    /// (a Java `String`); `None` otherwise
+    /// ([`Format::object_text`](crate::Format::object_text)).
+    pub fn object_text(&self, object: &Object) -> Option<String> {
+        crate::formats::by_name(self.info.format)?.object_text(self, object)
+    }
+
     /// The allocation profile of site `id`, if the dump has one.
     pub fn profile(&self, id: StackId) -> Option<&AllocationProfile> {
         self.profiles

@@ -66,7 +66,7 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-pub use model::{HprofClass, HprofDump, HprofStatic, HprofThread};
+pub use model::{HprofClass, HprofDump, HprofStatic, HprofThread, StringLayout};
 
 /// The format's name.
 pub const NAME: &str = "hprof";
@@ -241,6 +241,10 @@ impl Format for HprofFormat {
             roots_complete: false,
             every_site_hint: None,
         }
+    }
+
+    fn object_text(&self, dump: &Dump<'_>, object: &Object) -> Option<String> {
+        string_text(dump, object)
     }
 
     fn root_caveat(&self, dump: &Dump<'_>) -> Option<String> {
@@ -935,6 +939,85 @@ fn referent_field(
     Some((class, field))
 }
 
+/// Where `java.lang.String` keeps its text: its own fields come first in
+/// an instance's stored values (its superclass, `Object`, has none).
+fn string_layout(
+    classes: &[RawClass<'_>],
+    names: &[String],
+    records: &Records<'_>,
+    id_size: u8,
+) -> Option<StringLayout> {
+    let index = names.iter().position(|name| name == "java.lang.String")?;
+    let mut offset = 0u64;
+    let mut value = None;
+    let mut coder = None;
+    for &(name, code) in &classes.get(index)?.fields {
+        let field = records.string(name);
+        match field.as_deref() {
+            Some("value") if code == OBJECT_TYPE => value = Some(offset),
+            Some("coder") if code == 8 => coder = Some(offset),
+            _ => {}
+        }
+        offset += basic_type(code, id_size).map_or(0, |(size, _)| u64::from(size));
+    }
+    Some(StringLayout {
+        type_index: u32::try_from(index).ok()?,
+        value_offset: value?,
+        coder_offset: coder,
+    })
+}
+
+/// The text of a `java.lang.String` instance: its `value` array decoded
+/// as Latin-1 (`coder` 0), UTF-16 in the little-endian order of x86 and
+/// ARM JVMs (`coder` 1: HotSpot dumps the array's bytes as they are in
+/// memory), or, for a `char[]` (JDK 8), UTF-16 as HPROF stores chars,
+/// big-endian. `None` for other objects or a value that is not there.
+fn string_text(dump: &Dump<'_>, object: &Object) -> Option<String> {
+    let extras = extras(dump)?;
+    let layout = extras.string_layout?;
+    if object.type_index() != Some(TypeIndex(layout.type_index)) {
+        return None;
+    }
+    let contents = dump.contents(object);
+    let at = usize::try_from(layout.value_offset).ok()?;
+    let id = read_id(
+        contents.get(at..at.checked_add(usize::from(extras.id_size))?)?,
+        extras.id_size,
+    );
+    let coder = match layout.coder_offset {
+        Some(offset) => contents.get(usize::try_from(offset).ok()?).copied(),
+        None => None,
+    };
+    let index = dump
+        .objects
+        .binary_search_by_key(&id, |object| object.address)
+        .ok()?;
+    let array = dump.objects.get(index)?;
+    let bytes = dump.contents(array);
+    let element = dump
+        .types
+        .get(array.type_index()?.0 as usize)?
+        .name
+        .as_str();
+    let units = |big_endian: bool| {
+        bytes.chunks_exact(2).map(move |pair| match pair {
+            [a, b] if big_endian => u16::from_be_bytes([*a, *b]),
+            [a, b] => u16::from_le_bytes([*a, *b]),
+            _ => 0,
+        })
+    };
+    Some(match (element, coder) {
+        ("char[]", _) => char::decode_utf16(units(true))
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+        ("byte[]", Some(1)) => char::decode_utf16(units(false))
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+        ("byte[]", _) => bytes.iter().map(|&byte| char::from(byte)).collect(),
+        _ => return None,
+    })
+}
+
 /// The instance layout of class `index`: its own fields, then its
 /// superclass's, up to `java.lang.Object`.
 fn layout(
@@ -1039,6 +1122,7 @@ fn build<'data>(
         .map(|class| records.class_name(class.id))
         .collect();
     let referent = referent_field(&classes, &names, records);
+    let string_layout = string_layout(&classes, &names, records, id_size);
     let layouts: Vec<Layout> = (0..classes.len())
         .map(|index| layout(index, &classes, &class_index, id_size, reference, referent))
         .collect();
@@ -1284,6 +1368,7 @@ fn build<'data>(
         skipped_records: skipped,
         threads,
         class_index,
+        string_layout,
     });
     Ok(dump)
 }
