@@ -468,7 +468,11 @@ fn parse<'data>(
         .map(|&(offset, body)| segment(body, offset, id_size))
         .collect();
     let mut classes = Vec::new();
-    let mut raw_objects = Vec::new();
+    let objects: usize = parts
+        .iter()
+        .map(|part| part.as_ref().map_or(0, |part| part.objects.len()))
+        .sum();
+    let mut raw_objects = Vec::with_capacity(objects);
     let mut raw_roots = Vec::new();
     for part in parts {
         let part = part?;
@@ -1258,6 +1262,12 @@ fn build<'data>(
         object.set_pointer_list(Some(list));
         class_objects.push(object);
     }
+    // Class ids are addresses: a multiplicative hash is enough, and much
+    // cheaper than SipHash once per object.
+    let fast_index: HashMap<u64, usize, BuildIdHasher> = class_index
+        .iter()
+        .map(|(&id, &index)| (id, index))
+        .collect();
     let mut objects: Vec<Object> = Vec::with_capacity(raw_objects.len() + classes.len());
     for raw in &raw_objects {
         let unknown_class = |class_id: u64| {
@@ -1270,7 +1280,7 @@ fn build<'data>(
         };
         let (size, type_index, list) = match raw.kind {
             RawKind::Instance { class_id } => {
-                let index = *class_index
+                let index = *fast_index
                     .get(&class_id)
                     .ok_or_else(|| unknown_class(class_id))?;
                 let layout = layouts.get(index).ok_or_else(|| unknown_class(class_id))?;
@@ -1290,7 +1300,7 @@ fn build<'data>(
                 )
             }
             RawKind::ObjectArray { class_id, length } => {
-                let index = *class_index
+                let index = *fast_index
                     .get(&class_id)
                     .ok_or_else(|| unknown_class(class_id))?;
                 let list =
@@ -1372,6 +1382,31 @@ fn build<'data>(
     });
     Ok(dump)
 }
+
+/// Hashes a `u64` id by one multiplication (Fibonacci hashing): ids are
+/// addresses, spread enough for a hash table, and the table's own keys are
+/// compared in full.
+#[derive(Clone, Copy, Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (value ^ (value >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// [`IdHasher`]'s builder.
+type BuildIdHasher = std::hash::BuildHasherDefault<IdHasher>;
 
 /// Two address-sorted runs of objects as one, in `b`'s allocation: `a`
 /// (the few class objects) is merged in from the back, so the big table is
