@@ -136,6 +136,21 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         .static_field_name(holder.object.address, holder.field_offset.unwrap())
         .expect("the holder is a class's static field");
     assert_eq!(field, "LeakyCache.CACHE");
+    // The model names it too (Dump::field_name), on the path and in the
+    // suspect's summary.
+    assert_eq!(holder.field.as_deref(), Some("LeakyCache.CACHE"));
+    assert!(
+        top.summary.contains("held by LeakyCache.CACHE"),
+        "{}",
+        top.summary
+    );
+    assert!(
+        path_steps
+            .iter()
+            .skip(map_step)
+            .any(|step| step.field.as_deref() == Some("table")),
+        "HashMap.table is named: {path_steps:?}"
+    );
     let map = &path_steps[map_step].object;
     assert_eq!(
         holder.object.class, "class LeakyCache",

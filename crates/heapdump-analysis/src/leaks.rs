@@ -384,12 +384,27 @@ fn summary(suspect: &Suspect, reachable_bytes: u64) -> String {
         }
     }
     match &suspect.path {
-        Some(path) => text.push_str(&format!(
-            " It is kept alive from root {} ({}) through a chain of {}.",
-            path.root.name,
-            path.root.kind,
-            objects_phrase(path.steps.len() as u64)
-        )),
+        Some(path) => {
+            text.push_str(&format!(
+                " It is kept alive from root {} ({}) through a chain of {}",
+                path.root.name,
+                path.root.kind,
+                objects_phrase(path.steps.len() as u64)
+            ));
+            // The named field that holds the suspect, when the dump names
+            // fields (a Java static: `LeakyCache.CACHE`).
+            let holder = path
+                .steps
+                .iter()
+                .position(|step| step.object.address == suspect.object.address)
+                .and_then(|at| at.checked_sub(1))
+                .and_then(|at| path.steps.get(at))
+                .and_then(|step| step.field.as_deref());
+            match holder {
+                Some(field) => text.push_str(&format!(", held by {field}.")),
+                None => text.push('.'),
+            }
+        }
         None => text.push_str(" No path from a root was found."),
     }
     text

@@ -50,9 +50,10 @@ pub fn path(out: &mut dyn Write, path: &RootPath, indent: &str) -> io::Result<()
         path.root.name, path.root.kind, path.root.offset, path.root.word_address
     )?;
     for step in &path.steps {
-        let field = match step.field_offset {
-            Some(offset) => format!("  [word +{offset:#x}] ->"),
-            None => String::new(),
+        let field = match (&step.field, step.field_offset) {
+            (Some(name), Some(offset)) => format!("  [{name}, word +{offset:#x}] ->"),
+            (None, Some(offset)) => format!("  [word +{offset:#x}] ->"),
+            _ => String::new(),
         };
         writeln!(out, "{indent}  {}{field}", object(&step.object))?;
     }

@@ -117,6 +117,13 @@ impl<'data> Dump<'data> {
         crate::formats::by_name(self.info.format)?.object_text(self, object)
     }
 
+    /// The name of the reference at `offset` of `object`'s contents when
+    /// the format names fields (`LeakyCache.CACHE`, `next`, `[3]`); `None`
+    /// otherwise ([`Format::field_name`](crate::Format::field_name)).
+    pub fn field_name(&self, object: &Object, offset: u64) -> Option<String> {
+        crate::formats::by_name(self.info.format)?.field_name(self, object, offset)
+    }
+
     /// The allocation profile of site `id`, if the dump has one.
     pub fn profile(&self, id: StackId) -> Option<&AllocationProfile> {
         self.profiles

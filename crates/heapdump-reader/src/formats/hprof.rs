@@ -247,6 +247,10 @@ impl Format for HprofFormat {
         string_text(dump, object)
     }
 
+    fn field_name(&self, dump: &Dump<'_>, object: &Object, offset: u64) -> Option<String> {
+        field_name(dump, object, offset)
+    }
+
     fn root_caveat(&self, dump: &Dump<'_>) -> Option<String> {
         let _ = dump;
         Some(
@@ -1020,6 +1024,44 @@ fn string_text(dump: &Dump<'_>, object: &Object) -> Option<String> {
         ("byte[]", _) => bytes.iter().map(|&byte| char::from(byte)).collect(),
         _ => return None,
     })
+}
+
+/// The name of the reference at `offset` of `object`: a class object's
+/// static (`LeakyCache.CACHE`), an instance's field (`next`, its own
+/// fields first, then its superclass's, as HPROF stores them), an object
+/// array's element (`[3]`).
+fn field_name(dump: &Dump<'_>, object: &Object, offset: u64) -> Option<String> {
+    let extras = extras(dump)?;
+    if extras.class_index.contains_key(&object.address) {
+        return extras.static_field_name(object.address, offset);
+    }
+    let type_index = object.type_index()?.0 as usize;
+    // Instances and object arrays are typed by their class, whose types
+    // come first, in class order.
+    let class = extras.classes.get(type_index)?;
+    if class.name.ends_with("[]") {
+        return Some(format!("[{}]", offset / u64::from(extras.id_size)));
+    }
+    let mut at = 0u64;
+    let mut current = Some(class);
+    let mut steps = 0usize;
+    while let Some(class) = current {
+        for (name, code) in &class.fields {
+            if at == offset && *code == OBJECT_TYPE {
+                return Some(name.clone());
+            }
+            at += basic_type(*code, extras.id_size).map_or(0, |(size, _)| u64::from(size));
+        }
+        steps += 1;
+        if steps > extras.classes.len() {
+            return None; // a superclass cycle
+        }
+        current = extras
+            .class_index
+            .get(&class.super_id)
+            .and_then(|&index| extras.classes.get(index));
+    }
+    None
 }
 
 /// The instance layout of class `index`: its own fields, then its

@@ -52,6 +52,16 @@ pub trait Format: Sync {
         None
     }
 
+    /// The name of the reference at `offset` of `object`'s contents, when
+    /// the format names fields (HPROF: `LeakyCache.CACHE` for a static
+    /// field of a class object, `next` for an instance field, `[3]` for an
+    /// array element); `None` otherwise. [`Dump::field_name`] asks the
+    /// dump's format.
+    fn field_name(&self, dump: &Dump<'_>, object: &Object, offset: u64) -> Option<String> {
+        let _ = (dump, object, offset);
+        None
+    }
+
     /// Decodes the whole file. Calls `progress(bytes_done, bytes_total)` now
     /// and then while it works.
     fn parse<'data>(
