@@ -6,9 +6,14 @@
 //! counts the program built; the top leak suspect is the cache, held from
 //! the static field `LeakyCache.CACHE`; every object's shallow size, and
 //! retained size, against VisualVM's heap library on the same file (the
-//! oracle shared with heapdump-convert's HPROF tests).
+//! oracle shared with heapdump-convert's HPROF tests); the object count of
+//! every class against hprof-slurp's histogram (`cargo install hprof-slurp
+//! --version 0.10.0 --locked`, which `.ci/run` does); and the round trip
+//! through heapdump's own HPROF converter (a Go dump and the JDK's: every
+//! reachable object back at its address with its size, references and
+//! retained size).
 //!
-//! A missing JDK or VisualVM skips loudly, and fails with
+//! A missing JDK, VisualVM or hprof-slurp skips loudly, and fails with
 //! `HEAPDUMP_REQUIRE_ORACLES=1` (CI).
 
 #[path = "../../crates/heapdump-convert/tests/oracle/visualvm.rs"]
@@ -99,6 +104,23 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         .count() as u64;
     assert!(payloads >= SESSIONS, "{payloads} payloads");
 
+    // Strings as text: the 200 duplicates and the sessions' user names.
+    let texts: Vec<String> = dump
+        .objects
+        .iter()
+        .filter_map(|object| dump.object_text(object))
+        .collect();
+    let duplicates = texts
+        .iter()
+        .filter(|text| *text == "duplicate-value")
+        .count();
+    assert!(duplicates >= 200, "{duplicates} duplicate strings");
+    for id in [0, SESSIONS - 1] {
+        let user = format!("user-{id}");
+        assert!(texts.contains(&user), "no string {user:?}");
+    }
+    assert!(texts.iter().any(|text| text == "LeakyCache"), "class names");
+
     // The top suspect: the cache's map, held from LeakyCache.CACHE.
     let report = leaks(graph, analysis, &LeakOptions::default());
     let top = report.suspects.first().expect("a suspect");
@@ -114,12 +136,32 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         .static_field_name(holder.object.address, holder.field_offset.unwrap())
         .expect("the holder is a class's static field");
     assert_eq!(field, "LeakyCache.CACHE");
-    let map = &path_steps[map_step].object;
+    // The model names it too (Dump::field_name), on the path and in the
+    // suspect's summary.
+    assert_eq!(holder.field.as_deref(), Some("LeakyCache.CACHE"));
     assert!(
-        top.object.address == map.address || top.object.address == holder.object.address,
-        "the suspect is the map or its class: {}",
+        top.summary.contains("held by LeakyCache.CACHE"),
+        "{}",
         top.summary
     );
+    assert!(
+        path_steps
+            .iter()
+            .skip(map_step)
+            .any(|step| step.field.as_deref() == Some("table")),
+        "HashMap.table is named: {path_steps:?}"
+    );
+    let map = &path_steps[map_step].object;
+    assert_eq!(
+        holder.object.class, "class LeakyCache",
+        "the holder is LeakyCache's class object"
+    );
+    assert_eq!(
+        top.object.address, map.address,
+        "the top suspect is the map: {}",
+        top.summary
+    );
+    assert_eq!(top.object.class, "java.util.HashMap");
     let per_session = 32 + 1016 + 24; // Session, byte[1000], HashMap$Node
     assert!(
         map.retained.unwrap() > SESSIONS * per_session,
@@ -165,6 +207,42 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         retained_differ.len(),
         view.objects.len()
     );
+    // Reachability: the objects VisualVM's breadth-first search from the
+    // roots never meets (retained size 0) are exactly our unreachable ones.
+    let mut unreachable_classes: HashMap<&str, u64> = HashMap::new();
+    let mut disagree = Vec::new();
+    for (address, (class, _, retained)) in &view.objects {
+        let id = graph.object_at(*address).unwrap();
+        let ours = analysis.retained_size_of(id).is_none();
+        if ours {
+            *unreachable_classes.entry(class).or_default() += 1;
+        }
+        if ours != (*retained == 0) {
+            disagree.push((*address, class.clone(), *retained));
+        }
+    }
+    let mut unreachable_classes: Vec<_> = unreachable_classes.into_iter().collect();
+    unreachable_classes.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+    eprintln!(
+        "unreachable: {} objects, {:?}",
+        unreachable_classes.iter().map(|(_, n)| n).sum::<u64>(),
+        unreachable_classes.iter().take(8).collect::<Vec<_>>()
+    );
+    assert!(
+        disagree.is_empty(),
+        "reachability disagrees with VisualVM: {disagree:x?}"
+    );
+    assert!(dump.root_caveat().is_some(), "the caveat explains them");
+    // Weakly held objects (only through Reference.referent) are retained by
+    // nothing, as in VisualVM: no object VisualVM gives 0 has more here.
+    let weakly_held: Vec<_> = retained_differ
+        .iter()
+        .filter(|(_, _, theirs, _)| *theirs == 0)
+        .collect();
+    assert!(
+        weakly_held.is_empty(),
+        "VisualVM retains nothing: {weakly_held:x?}"
+    );
     // The cache itself agrees exactly.
     let theirs = view.objects[&map.address].2;
     assert_eq!(map.retained, Some(theirs), "the map's retained size");
@@ -172,5 +250,184 @@ fn jdk_dump_counts_leaks_and_visualvm_sizes() {
         retained_differ.len() * 100 <= view.objects.len(),
         "{} retained sizes differ",
         retained_differ.len()
+    );
+}
+
+/// Converts the dump at `source` to HPROF with heapdump's converter, reads
+/// that back with the HPROF decoder, and checks that every object the
+/// converter writes (the reachable ones) is there with its size, its
+/// references (by address) and its retained size. Returns the number of
+/// references compared.
+fn round_trip(label: &str, source: &Path, options: &Options) -> u64 {
+    let heap = Heap::open(source, options, &mut NoProgress).expect("open the source");
+    let graph = heap.graph();
+    let analysis = heap.analysis();
+    let out = visualvm::temp_dir().join(format!("{label}.round-trip.hprof"));
+    let namer = heap.root_namer();
+    let report = heapdump_inspect::convert::hprof::write_hprof(
+        graph,
+        &namer,
+        &heapdump_inspect::convert::hprof::Options::default(),
+        std::io::BufWriter::new(std::fs::File::create(&out).unwrap()),
+        &mut |_, _| {},
+    )
+    .expect("write HPROF");
+    assert_eq!(report.dropped_references, 0, "{label}: references dropped");
+    let back = Heap::open(&out, &Options::default(), &mut NoProgress).expect("read it back");
+    let back_graph = back.graph();
+    let back_analysis = back.analysis();
+    let mut compared = 0u64;
+    let mut objects = 0u64;
+    for (id, object) in graph.objects() {
+        if analysis.retained_size_of(id).is_none() {
+            continue; // unreachable: not written
+        }
+        objects += 1;
+        let back_id = back_graph
+            .object_at(object.address)
+            .unwrap_or_else(|| panic!("{label}: {:#x} is missing", object.address));
+        let back_object = back_graph.object(back_id).unwrap();
+        assert_eq!(back_object.address, object.address, "{label}: address");
+        let dump = graph.dump();
+        let back_dump = back_graph.dump();
+        assert_eq!(
+            back_object.size,
+            object.size,
+            "{label}: size of {:#x} ({}, back: {})",
+            object.address,
+            dump.class_name(&dump.object_class(object)),
+            back_dump.class_name(&back_dump.object_class(back_object))
+        );
+        let targets = |graph: &heapdump_reader::HeapGraph<'_>, id| {
+            let mut targets: Vec<u64> = graph
+                .references(id)
+                .map(|(target, _)| graph.object(target).unwrap().address)
+                .collect();
+            targets.sort_unstable();
+            targets
+        };
+        let ours = targets(graph, id);
+        compared += ours.len() as u64;
+        assert_eq!(
+            targets(back_graph, back_id),
+            ours,
+            "{label}: references of {:#x}",
+            object.address
+        );
+        assert_eq!(
+            back_analysis.retained_size_of(back_id),
+            analysis.retained_size_of(id),
+            "{label}: retained size of {:#x}",
+            object.address
+        );
+    }
+    eprintln!("{label}: {objects} objects and {compared} references round-trip through HPROF");
+    let _ = std::fs::remove_file(&out);
+    compared
+}
+
+#[test]
+fn dumps_round_trip_through_heapdumps_hprof_converter() {
+    // A Go dump (exact pointers, goroutine frames, globals named from the
+    // binary).
+    let go = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/go/dumps/go1.26.godump");
+    let options = Options {
+        binary: Some(go.with_extension("bin")),
+        ..Options::default()
+    };
+    assert!(round_trip("go1.26", &go, &options) > 0);
+    // The JDK's own dump: packed instance fields (references at any byte
+    // offset) and 8-byte ids for 4-byte compressed references.
+    let Some(path) = jdk_dump("round-trip") else {
+        return;
+    };
+    let references = round_trip("jdk", &path, &Options::default());
+    assert!(references > 30_000, "{references} references");
+}
+
+/// hprof-slurp's class histogram of `path` (class name → instances), or
+/// `None` when hprof-slurp is missing (a loud skip; a failure in CI).
+fn hprof_slurp(path: &Path) -> Option<HashMap<String, u64>> {
+    if !visualvm::runs("hprof-slurp", "--version") {
+        return visualvm::missing(
+            "hprof-slurp is missing (`cargo install hprof-slurp --version 0.10.0 --locked`)",
+        );
+    }
+    let json = path.with_extension("slurp.json");
+    let output = Command::new("hprof-slurp")
+        .arg(path)
+        .arg("--top")
+        .arg("1000000")
+        .arg("--json")
+        .arg("--output")
+        .arg(&json)
+        .output()
+        .expect("run hprof-slurp");
+    assert!(
+        output.status.success(),
+        "hprof-slurp: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("hprof-slurp's JSON")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    let classes = value["heap"]["top_allocated_classes"]
+        .as_array()
+        .expect("top_allocated_classes");
+    assert_eq!(
+        classes.len() as u64,
+        value["heap"]["class_count"].as_u64().unwrap(),
+        "every class listed"
+    );
+    Some(
+        classes
+            .iter()
+            .map(|class| {
+                (
+                    class["class_name"].as_str().unwrap().to_owned(),
+                    class["instance_count"].as_u64().unwrap(),
+                )
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn object_counts_per_class_equal_hprof_slurps() {
+    let Some(path) = jdk_dump("slurp") else {
+        return;
+    };
+    let file = heapdump_reader::DumpFile::open(&path).unwrap();
+    let dump = heapdump_reader::parse(file.bytes(), &mut |_, _| {}).expect("parse");
+    let mut ours: HashMap<String, u64> = HashMap::new();
+    for object in &dump.objects {
+        let name = dump.class_name(&dump.object_class(object));
+        if !name.starts_with(hprof::CLASS_OBJECT_PREFIX) {
+            *ours.entry(name).or_default() += 1;
+        }
+    }
+    let Some(theirs) = hprof_slurp(&path) else {
+        return;
+    };
+    let mut differ: Vec<_> = ours
+        .iter()
+        .filter(|(name, count)| theirs.get(*name) != Some(*count))
+        .map(|(name, count)| (name.clone(), *count, theirs.get(name).copied()))
+        .chain(
+            theirs
+                .iter()
+                .filter(|(name, _)| !ours.contains_key(*name))
+                .map(|(name, count)| (name.clone(), 0, Some(*count))),
+        )
+        .collect();
+    differ.sort();
+    assert!(
+        differ.is_empty(),
+        "(class, ours, hprof-slurp's): {differ:?}"
+    );
+    eprintln!(
+        "{} classes, {} objects: the same counts as hprof-slurp",
+        ours.len(),
+        ours.values().sum::<u64>()
     );
 }

@@ -25,7 +25,14 @@ pub struct ObjectRef {
     pub retained: Option<u64>,
     /// Whether it is reachable, and if not, how it is held.
     pub reachability: Reachability,
+    /// Its value as text when the dump knows it is a string (a Java
+    /// `String`), cut at [`TEXT_CHARS`] characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
+
+/// The most characters of an object's text an [`ObjectRef`] keeps.
+pub const TEXT_CHARS: usize = 120;
 
 impl ObjectRef {
     /// Describes object `id`; `None` if there is no such object.
@@ -40,6 +47,10 @@ impl ObjectRef {
             site: object.site,
             retained: analysis.retained_size_of(id),
             reachability: analysis.reachability(id),
+            text: graph
+                .dump()
+                .object_text(object)
+                .map(|text| text.chars().take(TEXT_CHARS).collect()),
         })
     }
 

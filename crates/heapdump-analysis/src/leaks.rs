@@ -3,7 +3,9 @@
 //!
 //! - **Single suspects**: objects directly below the virtual root of the
 //!   dominator tree (the "top dominators") that retain more than a threshold
-//!   of the reachable heap (10% by default).
+//!   of the reachable heap (10% by default). A top dominator of size 0 (an
+//!   HPROF class object, whose statics are its references) is not one: its
+//!   children in the dominator tree take its place.
 //! - **Group suspects**: the other top dominators grouped by class and by
 //!   allocation site; a group whose members retain more than the threshold
 //!   together.
@@ -208,6 +210,42 @@ const UNREACHABLE_KINDS: [Reachability; 3] = [
     Reachability::InUnreachableCycle,
 ];
 
+/// The objects suspects are chosen from: the children of the virtual root
+/// in the dominator tree, biggest retained size first, except that an
+/// object of size 0 with children (an HPROF class object: its statics are
+/// references, its own memory nothing) stands aside for its children, as a
+/// global variable's root does for what it holds. So a static field's map
+/// is the suspect, not the class holding it.
+fn top_dominators(graph: &HeapGraph<'_>, analysis: &Analysis) -> Vec<DomNode> {
+    let empty = |node: DomNode| {
+        !analysis.children(node).is_empty()
+            && analysis
+                .object(node)
+                .and_then(|id| graph.object(id))
+                .is_some_and(|object| object.size == 0)
+    };
+    let direct = analysis.children(DomNode::ROOT);
+    if !direct.iter().any(|&node| empty(node)) {
+        return direct.to_vec();
+    }
+    let mut top = Vec::with_capacity(direct.len());
+    let mut pending: Vec<DomNode> = direct.to_vec();
+    while let Some(node) = pending.pop() {
+        if empty(node) {
+            pending.extend_from_slice(analysis.children(node));
+        } else {
+            top.push(node);
+        }
+    }
+    top.sort_unstable_by(|&a, &b| {
+        analysis
+            .retained_size(b)
+            .cmp(&analysis.retained_size(a))
+            .then(a.cmp(&b))
+    });
+    top
+}
+
 /// Walks from `start` down the biggest child while it retains at least
 /// `ratio` of its parent.
 fn accumulation_point(analysis: &Analysis, start: DomNode, ratio: f64) -> (DomNode, u64) {
@@ -346,12 +384,27 @@ fn summary(suspect: &Suspect, reachable_bytes: u64) -> String {
         }
     }
     match &suspect.path {
-        Some(path) => text.push_str(&format!(
-            " It is kept alive from root {} ({}) through a chain of {}.",
-            path.root.name,
-            path.root.kind,
-            objects_phrase(path.steps.len() as u64)
-        )),
+        Some(path) => {
+            text.push_str(&format!(
+                " It is kept alive from root {} ({}) through a chain of {}",
+                path.root.name,
+                path.root.kind,
+                objects_phrase(path.steps.len() as u64)
+            ));
+            // The named field that holds the suspect, when the dump names
+            // fields (a Java static: `LeakyCache.CACHE`).
+            let holder = path
+                .steps
+                .iter()
+                .position(|step| step.object.address == suspect.object.address)
+                .and_then(|at| at.checked_sub(1))
+                .and_then(|at| path.steps.get(at))
+                .and_then(|step| step.field.as_deref());
+            match holder {
+                Some(field) => text.push_str(&format!(", held by {field}.")),
+                None => text.push('.'),
+            }
+        }
         None => text.push_str(" No path from a root was found."),
     }
     text
@@ -363,7 +416,8 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
     let reachable_bytes = analysis.reachable_bytes();
     let threshold = options.threshold_percent.max(0.0) / 100.0 * reachable_bytes as f64;
     let threshold_bytes = threshold as u64;
-    let top = analysis.children(DomNode::ROOT);
+    let top = top_dominators(graph, analysis);
+    let top = top.as_slice();
 
     // Single suspects: top dominators over the threshold (children are
     // sorted biggest first).

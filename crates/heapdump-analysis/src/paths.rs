@@ -193,6 +193,10 @@ pub struct PathStep {
     pub object: ObjectRef,
     /// Offset in the object of the word that points at the next step.
     pub field_offset: Option<u64>,
+    /// That word's name, when the dump names fields (`LeakyCache.CACHE`,
+    /// `next`, `[3]`: [`Dump::field_name`](heapdump_reader::Dump::field_name)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// A path from a root word through objects.
@@ -228,11 +232,18 @@ pub fn describe_path(
         .iter()
         .enumerate()
         .map(|(index, &id)| {
+            let field_offset = objects
+                .get(index + 1)
+                .and_then(|&next| field_offset(graph, id, next));
+            let field = field_offset.and_then(|offset| {
+                graph
+                    .object(id)
+                    .and_then(|object| graph.dump().field_name(object, offset))
+            });
             Some(PathStep {
                 object: ObjectRef::new(graph, analysis, id)?,
-                field_offset: objects
-                    .get(index + 1)
-                    .and_then(|&next| field_offset(graph, id, next)),
+                field_offset,
+                field,
             })
         })
         .collect::<Option<Vec<PathStep>>>()?;

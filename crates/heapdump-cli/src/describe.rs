@@ -11,7 +11,8 @@ use crate::human::{bytes, plural};
 /// Most frames of a stack printed (JSON has all).
 pub const MAX_FRAMES: usize = 8;
 
-/// `0x55d0c4a3b010 (1.50 KiB, 1025..2048-byte objects, site 7)`.
+/// `0x55d0c4a3b010 (1.50 KiB, 1025..2048-byte objects, site 7)`; a
+/// string's text after its class (`java.lang.String "user-7"`).
 pub fn object(object: &ObjectRef) -> String {
     let mut text = format!(
         "{:#x} ({}, {}",
@@ -19,6 +20,9 @@ pub fn object(object: &ObjectRef) -> String {
         bytes(object.size),
         object.class
     );
+    if let Some(value) = &object.text {
+        text.push_str(&format!(" {value:?}"));
+    }
     match object.site {
         Some(site) => text.push_str(&format!(", site {site}")),
         None => text.push_str(", site not sampled"),
@@ -46,9 +50,10 @@ pub fn path(out: &mut dyn Write, path: &RootPath, indent: &str) -> io::Result<()
         path.root.name, path.root.kind, path.root.offset, path.root.word_address
     )?;
     for step in &path.steps {
-        let field = match step.field_offset {
-            Some(offset) => format!("  [word +{offset:#x}] ->"),
-            None => String::new(),
+        let field = match (&step.field, step.field_offset) {
+            (Some(name), Some(offset)) => format!("  [{name}, word +{offset:#x}] ->"),
+            (None, Some(offset)) => format!("  [word +{offset:#x}] ->"),
+            _ => String::new(),
         };
         writeln!(out, "{indent}  {}{field}", object(&step.object))?;
     }

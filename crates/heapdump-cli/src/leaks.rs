@@ -80,6 +80,8 @@ pub fn roots(out: &mut dyn Write, roots: &RootCoverage) -> io::Result<()> {
             // name) and "2 other".
             let name = if kind.roots == 1 || !kind.countable {
                 kind.kind.clone()
+            } else if kind.kind.ends_with('s') {
+                format!("{}es", kind.kind) // "683 system classes"
             } else {
                 format!("{}s", kind.kind)
             };

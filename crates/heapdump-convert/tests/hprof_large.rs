@@ -154,7 +154,8 @@ fn hprof_over_4_gib_is_well_formed() {
     assert_eq!(
         big_class.representation,
         Representation::ObjectArray {
-            elements: (BIG_WORDS * 8 - 8) / 4
+            elements: (BIG_WORDS * 8 - 8) / 4,
+            positional: true,
         }
     );
     let mut checker = RecordChecker::default();

@@ -42,6 +42,15 @@ pub struct Dump<'data> {
     /// them so (Go's field lists), built by the decoder otherwise (HPROF's
     /// class layouts). Empty for formats that give none (heapdump-rs).
     pub pointer_lists: Vec<Cow<'data, [u8]>>,
+    /// Weak pointer words: for a pointer layout, the offsets (a subset of
+    /// its [`PointerOffsets`]) of words that refer to an object without
+    /// keeping it alive (Java's `Reference.referent` in weak, soft, final
+    /// and phantom references). [`HeapGraph`](crate::HeapGraph) leaves
+    /// them out of its references, so reachability, dominators, retained
+    /// sizes and paths follow strong pointers only; the words stay in the
+    /// pointer list (converters still see them). Empty for formats without
+    /// weak references.
+    pub weak_pointers: Vec<(PointerList, Vec<u64>)>,
     /// The allocator's statistics, if the dump has them.
     pub stats: Option<AllocatorStats>,
     /// Object types the dump names ([`Object::type_index`] indexes this).
@@ -80,6 +89,7 @@ impl<'data> Dump<'data> {
             objects: Vec::new(),
             data: &[],
             pointer_lists: Vec::new(),
+            weak_pointers: Vec::new(),
             stats: None,
             types: Vec::new(),
             contexts: None,
@@ -98,6 +108,20 @@ impl<'data> Dump<'data> {
     /// when nothing is known to be left out.
     pub fn root_caveat(&self) -> Option<String> {
         crate::formats::by_name(self.info.format)?.root_caveat(self)
+    }
+
+    /// The value of `object` as text when the format knows it is a string
+    /// (a Java `String`); `None` otherwise
+    /// ([`Format::object_text`](crate::Format::object_text)).
+    pub fn object_text(&self, object: &Object) -> Option<String> {
+        crate::formats::by_name(self.info.format)?.object_text(self, object)
+    }
+
+    /// The name of the reference at `offset` of `object`'s contents when
+    /// the format names fields (`LeakyCache.CACHE`, `next`, `[3]`); `None`
+    /// otherwise ([`Format::field_name`](crate::Format::field_name)).
+    pub fn field_name(&self, object: &Object, offset: u64) -> Option<String> {
+        crate::formats::by_name(self.info.format)?.field_name(self, object, offset)
     }
 
     /// The allocation profile of site `id`, if the dump has one.

@@ -135,6 +135,21 @@ impl ReferenceGraph {
     }
 }
 
+/// [`Dump::weak_pointers`] indexed by pointer list (empty when none).
+fn weak_by_list<'a>(dump: &'a Dump<'_>) -> Vec<&'a [u64]> {
+    let mut weak: Vec<&[u64]> = Vec::new();
+    if dump.weak_pointers.is_empty() {
+        return weak;
+    }
+    weak.resize(dump.pointer_lists.len(), &[]);
+    for (list, offsets) in &dump.weak_pointers {
+        if let Some(slot) = weak.get_mut(list.index()) {
+            *slot = offsets;
+        }
+    }
+    weak
+}
+
 /// The edges one scan task found for its range of objects.
 #[derive(Debug, Default)]
 struct TaskEdges {
@@ -194,6 +209,7 @@ impl<'data> HeapGraph<'data> {
             dump: &dump,
             pointer_size: dump.info.pointer_size,
             big_endian: dump.info.big_endian,
+            weak: weak_by_list(&dump),
         };
 
         let total = dump
@@ -492,6 +508,9 @@ struct Scanner<'a, 'data> {
     dump: &'a Dump<'data>,
     pointer_size: u8,
     big_endian: bool,
+    /// Weak offsets by pointer list index ([`Dump::weak_pointers`]); empty
+    /// when the dump has none.
+    weak: Vec<&'a [u64]>,
 }
 
 impl Scanner<'_, '_> {
@@ -625,11 +644,19 @@ impl Scanner<'_, '_> {
         let objects = self.dump.objects.get(range).unwrap_or(&[]);
         for object in objects {
             targets.clear();
+            let weak: &[u64] = object
+                .pointer_list()
+                .and_then(|list| self.weak.get(list.index()))
+                .copied()
+                .unwrap_or(&[]);
             self.scan(
                 object.address,
                 self.dump.contents(object),
                 self.dump.pointers(object),
                 &mut |offset, target| {
+                    if weak.contains(&offset) {
+                        return;
+                    }
                     let offset = u32::try_from(offset).unwrap_or(u32::MAX);
                     targets.push((target.0, offset));
                 },

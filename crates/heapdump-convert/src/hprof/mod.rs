@@ -417,10 +417,13 @@ impl Plan<'_, '_> {
                         }
                     })?;
                 }
-                Representation::ObjectArray { elements } => {
+                Representation::ObjectArray {
+                    elements,
+                    positional,
+                } => {
                     let len = 1 + 8 + 4 + 4 + 8 + elements * u64::from(ID_SIZE);
                     segments.streamed(len, |out| {
-                        self.write_array(out, object, class, trace, elements)
+                        self.write_array(out, object, class, trace, elements, positional)
                     })?;
                 }
             }
@@ -478,6 +481,7 @@ impl Plan<'_, '_> {
         class: &DataClass,
         trace: u32,
         elements: u64,
+        positional: bool,
     ) -> io::Result<()> {
         let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
         buf.u1(sub::OBJECT_ARRAY_DUMP);
@@ -485,10 +489,8 @@ impl Plan<'_, '_> {
         buf.u4(trace);
         buf.u4(elements as u32);
         buf.id(class.id);
-        let words = class.size / self.word_size;
-        // Element i is word i when there is room for every word, else the
-        // pointer words in order.
-        let positional = elements >= words;
+        // Element i is word i when the plan says so, else the pointers in
+        // order.
         let mut pointers = class.fields.iter().peekable();
         for element in 0..elements {
             let value = if positional {

@@ -46,6 +46,10 @@ pub enum Representation {
     ObjectArray {
         /// Number of elements.
         elements: u64,
+        /// Element `i` is the object's word `i` (when there is room for
+        /// every word and the pointers are on the word grid); otherwise the
+        /// pointers in order.
+        positional: bool,
     },
 }
 
@@ -259,8 +263,8 @@ impl<'g, 'data> Plan<'g, 'data> {
                 plan.dropped_bytes = plan.dropped_bytes.saturating_add(object.size);
             }
         }
-        let masks = plan.classify(&kept);
-        plan.lay_out(masks);
+        let (masks, odd) = plan.classify(&kept);
+        plan.lay_out(masks, odd);
         plan.name_classes();
         plan.plan_roots(namer);
         plan.plan_sites();
@@ -329,12 +333,25 @@ impl<'g, 'data> Plan<'g, 'data> {
     }
 
     /// Assigns every kept object to a data class; returns each class's
-    /// pointer-word mask (bit `i`: word `i` holds a pointer in some object).
-    fn classify(&mut self, kept: &[bool]) -> Vec<Vec<u64>> {
+    /// pointer-word mask (bit `i`: word `i` holds a pointer in some object)
+    /// and its exact pointer offsets off that word grid: not a multiple of
+    /// the word size, or past the object's size (packed fields, or stored
+    /// contents longer than the object, as HPROF's with 8-byte ids and
+    /// compressed references).
+    fn classify(&mut self, kept: &[bool]) -> (Vec<Vec<u64>>, Vec<Vec<u64>>) {
         let graph = self.graph;
         let dump = graph.dump();
         let mut index: HashMap<ClassKey<'g>, u32> = HashMap::new();
         let mut masks: Vec<Vec<u64>> = Vec::new();
+        let mut odd: Vec<Vec<u64>> = Vec::new();
+        // Weak pointer words are written as plain words: the classes here
+        // are no weak-reference classes, so a reader would take a reference
+        // field for a strong one.
+        let weak: HashMap<u32, &[u64]> = dump
+            .weak_pointers
+            .iter()
+            .map(|(list, offsets)| (list.index() as u32, offsets.as_slice()))
+            .collect();
         for (object_index, object) in dump.objects.iter().enumerate() {
             if !kept.get(object_index).copied().unwrap_or(false) {
                 continue;
@@ -354,6 +371,7 @@ impl<'g, 'data> Plan<'g, 'data> {
                     serial: 0,
                 });
                 masks.push(Vec::new());
+                odd.push(Vec::new());
                 (self.classes.len() - 1) as u32
             });
             if let Some(slot) = self.object_class.get_mut(object_index) {
@@ -375,9 +393,22 @@ impl<'g, 'data> Plan<'g, 'data> {
             let words = object.size / self.word_size;
             match graph.dump().pointers(object) {
                 Pointers::Exact(offsets) => {
+                    let stored = dump.contents(object).len() as u64;
+                    let weak: &[u64] = object
+                        .pointer_list()
+                        .and_then(|list| weak.get(&(list.index() as u32)))
+                        .copied()
+                        .unwrap_or(&[]);
                     for offset in offsets.iter() {
+                        if weak.contains(&offset) {
+                            continue;
+                        }
                         if offset % self.word_size == 0 && offset / self.word_size < words {
                             set_bit(mask, offset / self.word_size);
+                        } else if offset.saturating_add(self.word_size) <= stored {
+                            if let Some(list) = odd.get_mut(class as usize) {
+                                list.push(offset);
+                            }
                         }
                     }
                 }
@@ -395,19 +426,52 @@ impl<'g, 'data> Plan<'g, 'data> {
                 }
             }
         }
-        masks
+        for list in &mut odd {
+            list.sort_unstable();
+            list.dedup();
+        }
+        (masks, odd)
     }
 
     /// Chooses each class's representation and fields from its size and
-    /// pointer mask.
-    fn lay_out(&mut self, masks: Vec<Vec<u64>>) {
+    /// pointer mask (and pointer offsets off the word grid).
+    fn lay_out(&mut self, masks: Vec<Vec<u64>>, odd: Vec<Vec<u64>>) {
         let word_size = self.word_size;
-        for (class, mask) in self.classes.iter_mut().zip(masks) {
+        for ((class, mask), odd) in self.classes.iter_mut().zip(masks).zip(odd) {
             let size = class.size;
             let words = size / word_size;
             let tail = size % word_size;
             let pointer_words: Vec<u64> = bits(&mask).filter(|&word| word < words).collect();
-            if size <= MAX_INSTANCE_SIZE && (words + tail) as usize <= MAX_FIELDS {
+            if !odd.is_empty() {
+                // Pointers off the word grid: the fields are the pointers
+                // alone, at their offsets (the class's size stays the
+                // object's: VisualVM reads it verbatim).
+                let mut offsets: Vec<u64> = pointer_words
+                    .iter()
+                    .map(|&word| word * word_size)
+                    .chain(odd)
+                    .collect();
+                offsets.sort_unstable();
+                offsets.dedup();
+                let elements = size.saturating_sub(8) / 4;
+                if offsets.len() > MAX_FIELDS && size <= MAX_INSTANCE_SIZE && size % 4 == 0 {
+                    class.dropped_pointer_words = (offsets.len() as u64).saturating_sub(elements);
+                    class.representation = Representation::ObjectArray {
+                        elements,
+                        positional: false,
+                    };
+                } else {
+                    class.dropped_pointer_words = offsets.len().saturating_sub(MAX_FIELDS) as u64;
+                    offsets.truncate(MAX_FIELDS);
+                }
+                class.fields = offsets
+                    .into_iter()
+                    .map(|offset| FieldSpec {
+                        offset,
+                        kind: FieldKind::Reference,
+                    })
+                    .collect();
+            } else if size <= MAX_INSTANCE_SIZE && (words + tail) as usize <= MAX_FIELDS {
                 let mut pointers = pointer_words.iter().peekable();
                 for word in 0..words {
                     let kind = if pointers.peek() == Some(&&word) {
@@ -440,8 +504,10 @@ impl<'g, 'data> Plan<'g, 'data> {
                     })
                     .collect();
             } else {
+                let elements = (size - 8) / 4;
                 class.representation = Representation::ObjectArray {
-                    elements: (size - 8) / 4,
+                    elements,
+                    positional: elements >= words,
                 };
                 class.fields = pointer_words
                     .iter()

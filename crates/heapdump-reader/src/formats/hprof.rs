@@ -21,10 +21,10 @@
 //!
 //! | HPROF | model |
 //! |---|---|
-//! | INSTANCE DUMP (0x21) | [`Object`] at its id, typed by its class ([`TypeInfo`] `java.util.HashMap$Node`); contents: the field values as stored (borrowed from the file), pointer list: the offsets of its reference fields (own fields first, then the superclass's, as HPROF lays them out) |
+//! | INSTANCE DUMP (0x21) | [`Object`] at its id, typed by its class ([`TypeInfo`] `java.util.HashMap$Node`); contents: the field values as stored (borrowed from the file), pointer list: the offsets of its reference fields (own fields first, then the superclass's, as HPROF lays them out); in subclasses of `java.lang.ref.Reference`, `referent` is a weak pointer word ([`Dump::weak_pointers`]), as VisualVM skips it |
 //! | OBJECT ARRAY DUMP (0x22) | [`Object`] typed `java.lang.String[]`; contents: the element ids, pointer list: a run over every element |
 //! | PRIMITIVE ARRAY DUMP (0x23) | [`Object`] typed `byte[]`, `char[]`, ...; contents: the elements; no pointers |
-//! | CLASS DUMP (0x20) | an [`Object`] of size 0 at the class's id (the `java.lang.Class` mirror), typed `java.lang.Class`; contents: the static field entries, pointer list: the values of reference statics. Field layouts, names and loaders go to [`HprofDump`] |
+//! | CLASS DUMP (0x20) | an [`Object`] of size 0 at the class's id (the `java.lang.Class` mirror), typed by the class it describes ([`TypeInfo`] `class java.util.HashMap`, [`CLASS_OBJECT_PREFIX`]); contents: the static field entries, pointer list: the values of reference statics. Field layouts, names and loaders go to [`HprofDump`] |
 //! | ROOT JAVA FRAME (0x03), ROOT JNI LOCAL (0x02) | [`RootKind::Frame`] of `thread N` at the frame's depth, the method from the thread's STACK TRACE (`java.lang.Thread.sleep`), the object as a value |
 //! | ROOT THREAD OBJECT (0x08) | [`RootKind::Held`] `thread object` of its thread, and an [`ExecutionContext`] (`thread`) with the frames of its STACK TRACE |
 //! | ROOT STICKY CLASS (0x05) | [`RootKind::Held`] `system class`, named by the class |
@@ -66,7 +66,7 @@ mod model;
 #[cfg(test)]
 mod tests;
 
-pub use model::{HprofClass, HprofDump, HprofStatic, HprofThread};
+pub use model::{HprofClass, HprofDump, HprofStatic, HprofThread, StringLayout};
 
 /// The format's name.
 pub const NAME: &str = "hprof";
@@ -76,6 +76,11 @@ pub const MAGIC: &[u8] = b"JAVA PROFILE 1.0.";
 
 /// What HPROF dumps call their execution contexts.
 pub const CONTEXT_NOUN: &str = "thread";
+
+/// What the type of a class object is named: `class ` and the class's
+/// name (`class java.util.HashMap`), so reports name the class a class
+/// object (its statics) belongs to.
+pub const CLASS_OBJECT_PREFIX: &str = "class ";
 
 /// How many bytes of the file between two calls of the progress callback.
 const PROGRESS_STEP: u64 = 16 << 20;
@@ -228,13 +233,36 @@ impl Format for HprofFormat {
         bytes.starts_with(MAGIC)
     }
 
-    /// References are explicit; the roots are the GC roots the JVM wrote.
+    /// References are explicit; the roots are the GC roots the JVM wrote,
+    /// which leave out some of what it holds (see `root_caveat`).
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             pointers_exact: true,
-            roots_complete: true,
+            roots_complete: false,
             every_site_hint: None,
         }
+    }
+
+    fn object_text(&self, dump: &Dump<'_>, object: &Object) -> Option<String> {
+        string_text(dump, object)
+    }
+
+    fn field_name(&self, dump: &Dump<'_>, object: &Object, offset: u64) -> Option<String> {
+        field_name(dump, object, offset)
+    }
+
+    fn root_caveat(&self, dump: &Dump<'_>) -> Option<String> {
+        let _ = dump;
+        Some(
+            "HotSpot's roots leave out what the JVM holds from places it does not dump: \
+             the instance fields of java.lang.Class objects (a class's cached name \
+             string, its reflection data), threads hidden from tools (compiler and \
+             service threads, with their names), and the VM's own tables (method \
+             types, member names); objects held only there look unreachable, in \
+             VisualVM too. Objects held only by Reference.referent (weak, soft, \
+             final, phantom) are unreachable as VisualVM counts them."
+                .to_owned(),
+        )
     }
 
     fn parse<'data>(
@@ -444,7 +472,11 @@ fn parse<'data>(
         .map(|&(offset, body)| segment(body, offset, id_size))
         .collect();
     let mut classes = Vec::new();
-    let mut raw_objects = Vec::new();
+    let objects: usize = parts
+        .iter()
+        .map(|part| part.as_ref().map_or(0, |part| part.objects.len()))
+        .sum();
+    let mut raw_objects = Vec::with_capacity(objects);
     let mut raw_roots = Vec::new();
     for part in parts {
         let part = part?;
@@ -890,6 +922,146 @@ struct Layout {
     stored: u64,
     shallow_fields: u64,
     pointers: Vec<u64>,
+    /// The offset of `Reference.referent` in a subclass of
+    /// `java.lang.ref.Reference` (a weak pointer word).
+    weak: Option<u64>,
+}
+
+/// Where `java.lang.ref.Reference.referent` is: the class's index and
+/// the field's position among its own fields.
+fn referent_field(
+    classes: &[RawClass<'_>],
+    names: &[String],
+    records: &Records<'_>,
+) -> Option<(usize, usize)> {
+    let class = names
+        .iter()
+        .position(|name| name == "java.lang.ref.Reference")?;
+    let field = classes
+        .get(class)?
+        .fields
+        .iter()
+        .position(|&(name, code)| {
+            code == OBJECT_TYPE && records.string(name).is_some_and(|name| name == "referent")
+        })?;
+    Some((class, field))
+}
+
+/// Where `java.lang.String` keeps its text: its own fields come first in
+/// an instance's stored values (its superclass, `Object`, has none).
+fn string_layout(
+    classes: &[RawClass<'_>],
+    names: &[String],
+    records: &Records<'_>,
+    id_size: u8,
+) -> Option<StringLayout> {
+    let index = names.iter().position(|name| name == "java.lang.String")?;
+    let mut offset = 0u64;
+    let mut value = None;
+    let mut coder = None;
+    for &(name, code) in &classes.get(index)?.fields {
+        let field = records.string(name);
+        match field.as_deref() {
+            Some("value") if code == OBJECT_TYPE => value = Some(offset),
+            Some("coder") if code == 8 => coder = Some(offset),
+            _ => {}
+        }
+        offset += basic_type(code, id_size).map_or(0, |(size, _)| u64::from(size));
+    }
+    Some(StringLayout {
+        type_index: u32::try_from(index).ok()?,
+        value_offset: value?,
+        coder_offset: coder,
+    })
+}
+
+/// The text of a `java.lang.String` instance: its `value` array decoded
+/// as Latin-1 (`coder` 0), UTF-16 in the little-endian order of x86 and
+/// ARM JVMs (`coder` 1: HotSpot dumps the array's bytes as they are in
+/// memory), or, for a `char[]` (JDK 8), UTF-16 as HPROF stores chars,
+/// big-endian. `None` for other objects or a value that is not there.
+fn string_text(dump: &Dump<'_>, object: &Object) -> Option<String> {
+    let extras = extras(dump)?;
+    let layout = extras.string_layout?;
+    if object.type_index() != Some(TypeIndex(layout.type_index)) {
+        return None;
+    }
+    let contents = dump.contents(object);
+    let at = usize::try_from(layout.value_offset).ok()?;
+    let id = read_id(
+        contents.get(at..at.checked_add(usize::from(extras.id_size))?)?,
+        extras.id_size,
+    );
+    let coder = match layout.coder_offset {
+        Some(offset) => contents.get(usize::try_from(offset).ok()?).copied(),
+        None => None,
+    };
+    let index = dump
+        .objects
+        .binary_search_by_key(&id, |object| object.address)
+        .ok()?;
+    let array = dump.objects.get(index)?;
+    let bytes = dump.contents(array);
+    let element = dump
+        .types
+        .get(array.type_index()?.0 as usize)?
+        .name
+        .as_str();
+    let units = |big_endian: bool| {
+        bytes.chunks_exact(2).map(move |pair| match pair {
+            [a, b] if big_endian => u16::from_be_bytes([*a, *b]),
+            [a, b] => u16::from_le_bytes([*a, *b]),
+            _ => 0,
+        })
+    };
+    Some(match (element, coder) {
+        ("char[]", _) => char::decode_utf16(units(true))
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+        ("byte[]", Some(1)) => char::decode_utf16(units(false))
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+        ("byte[]", _) => bytes.iter().map(|&byte| char::from(byte)).collect(),
+        _ => return None,
+    })
+}
+
+/// The name of the reference at `offset` of `object`: a class object's
+/// static (`LeakyCache.CACHE`), an instance's field (`next`, its own
+/// fields first, then its superclass's, as HPROF stores them), an object
+/// array's element (`[3]`).
+fn field_name(dump: &Dump<'_>, object: &Object, offset: u64) -> Option<String> {
+    let extras = extras(dump)?;
+    if extras.class_index.contains_key(&object.address) {
+        return extras.static_field_name(object.address, offset);
+    }
+    let type_index = object.type_index()?.0 as usize;
+    // Instances and object arrays are typed by their class, whose types
+    // come first, in class order.
+    let class = extras.classes.get(type_index)?;
+    if class.name.ends_with("[]") {
+        return Some(format!("[{}]", offset / u64::from(extras.id_size)));
+    }
+    let mut at = 0u64;
+    let mut current = Some(class);
+    let mut steps = 0usize;
+    while let Some(class) = current {
+        for (name, code) in &class.fields {
+            if at == offset && *code == OBJECT_TYPE {
+                return Some(name.clone());
+            }
+            at += basic_type(*code, extras.id_size).map_or(0, |(size, _)| u64::from(size));
+        }
+        steps += 1;
+        if steps > extras.classes.len() {
+            return None; // a superclass cycle
+        }
+        current = extras
+            .class_index
+            .get(&class.super_id)
+            .and_then(|&index| extras.classes.get(index));
+    }
+    None
 }
 
 /// The instance layout of class `index`: its own fields, then its
@@ -900,19 +1072,26 @@ fn layout(
     class_index: &HashMap<u64, usize>,
     id_size: u8,
     reference: u64,
+    referent: Option<(usize, usize)>,
 ) -> Layout {
     let mut layout = Layout {
         stored: 0,
         shallow_fields: 0,
         pointers: Vec::new(),
+        weak: None,
     };
     let mut current = Some(index);
     let mut steps = 0usize;
     while let Some(at) = current {
         let Some(class) = classes.get(at) else { break };
-        for &(_, code) in &class.fields {
+        for (position, &(_, code)) in class.fields.iter().enumerate() {
             let size = basic_type(code, id_size).map_or(0, |(size, _)| u64::from(size));
             if code == OBJECT_TYPE {
+                // VisualVM skips `referent` in the subclasses of Reference
+                // (weak, soft, final, phantom), not in Reference itself.
+                if referent == Some((at, position)) && at != index {
+                    layout.weak = Some(layout.stored);
+                }
                 layout.pointers.push(layout.stored);
                 layout.shallow_fields += reference;
             } else {
@@ -982,22 +1161,26 @@ fn build<'data>(
     });
     dump.data = bytes;
 
-    // Types: one per class, in class order; then java.lang.Class for class
-    // objects and primitive array types the dump has no class for.
+    // Types: one per class, in class order; then one per class for the
+    // class objects, and primitive array types the dump has no class for.
     let names: Vec<String> = classes
         .iter()
         .map(|class| records.class_name(class.id))
         .collect();
+    let referent = referent_field(&classes, &names, records);
+    let string_layout = string_layout(&classes, &names, records, id_size);
     let layouts: Vec<Layout> = (0..classes.len())
-        .map(|index| layout(index, &classes, &class_index, id_size, reference))
+        .map(|index| layout(index, &classes, &class_index, id_size, reference, referent))
         .collect();
     let mut model_classes = Vec::with_capacity(classes.len());
     for (index, class) in classes.iter().enumerate() {
         let name = names.get(index).cloned().unwrap_or_default();
         let is_array = name.ends_with("[]");
+        // Recorded sizes hold for every class an INSTANCE DUMP names (a
+        // converter may write an array-named class's objects as instances).
         let instance_size = match layouts.get(index) {
-            _ if is_array => 0,
             _ if recorded_sizes => u64::from(class.instance_size),
+            _ if is_array => 0,
             Some(layout) => align8(header + layout.shallow_fields),
             None => 0,
         };
@@ -1049,7 +1232,19 @@ fn build<'data>(
         });
         Some(TypeIndex(index))
     };
-    let class_type = extra_type(&mut dump, "java.lang.Class");
+    // Class objects: one type per class, named by the class it describes
+    // (`class java.lang.String`), size 0 like the objects.
+    let mut class_object_types: Vec<Option<TypeIndex>> = Vec::with_capacity(classes.len());
+    for (index, class) in classes.iter().enumerate() {
+        let name = names.get(index).map_or("", String::as_str);
+        class_object_types.push(u32::try_from(dump.types.len()).ok().map(TypeIndex));
+        dump.types.push(TypeInfo {
+            address: class.id,
+            name: format!("{CLASS_OBJECT_PREFIX}{name}"),
+            size: 0,
+            from_site: false,
+        });
+    }
     let mut primitive_types: HashMap<u8, Option<TypeIndex>> = HashMap::new();
 
     // Pointer lists: one with no pointers, one per class with reference
@@ -1072,20 +1267,25 @@ fn build<'data>(
             none
         } else {
             let offset = classes.get(index).map_or(0, |class| class.offset);
-            dump.push_pointer_list_encoded(Cow::Owned(PointerOffsets::encode(
-                layout.pointers.iter().copied(),
-            )))
-            .ok_or_else(|| too_many(offset))?
+            let list = dump
+                .push_pointer_list_encoded(Cow::Owned(PointerOffsets::encode(
+                    layout.pointers.iter().copied(),
+                )))
+                .ok_or_else(|| too_many(offset))?;
+            if let Some(weak) = layout.weak {
+                dump.weak_pointers.push((list, vec![weak]));
+            }
+            list
         };
         instance_lists.push(list);
     }
     let mut array_lists: HashMap<u32, PointerList> = HashMap::new();
 
-    let mut objects: Vec<Object> = Vec::with_capacity(raw_objects.len() + classes.len());
-    for class in &classes {
+    let mut class_objects: Vec<Object> = Vec::with_capacity(classes.len());
+    for (index, class) in classes.iter().enumerate() {
         let mut object = Object::new(class.id, 0, None, class.statics_at);
         object.set_contents_len(class.statics.len() as u64);
-        object.set_type_index(class_type);
+        object.set_type_index(class_object_types.get(index).copied().flatten());
         let statics = class
             .static_fields
             .iter()
@@ -1102,8 +1302,15 @@ fn build<'data>(
             none
         };
         object.set_pointer_list(Some(list));
-        objects.push(object);
+        class_objects.push(object);
     }
+    // Class ids are addresses: a multiplicative hash is enough, and much
+    // cheaper than SipHash once per object.
+    let fast_index: HashMap<u64, usize, BuildIdHasher> = class_index
+        .iter()
+        .map(|(&id, &index)| (id, index))
+        .collect();
+    let mut objects: Vec<Object> = Vec::with_capacity(raw_objects.len() + classes.len());
     for raw in &raw_objects {
         let unknown_class = |class_id: u64| {
             bad_value(
@@ -1115,7 +1322,7 @@ fn build<'data>(
         };
         let (size, type_index, list) = match raw.kind {
             RawKind::Instance { class_id } => {
-                let index = *class_index
+                let index = *fast_index
                     .get(&class_id)
                     .ok_or_else(|| unknown_class(class_id))?;
                 let layout = layouts.get(index).ok_or_else(|| unknown_class(class_id))?;
@@ -1135,7 +1342,7 @@ fn build<'data>(
                 )
             }
             RawKind::ObjectArray { class_id, length } => {
-                let index = *class_index
+                let index = *fast_index
                     .get(&class_id)
                     .ok_or_else(|| unknown_class(class_id))?;
                 let list =
@@ -1174,7 +1381,16 @@ fn build<'data>(
         object.set_pointer_list(list);
         objects.push(object);
     }
-    objects.par_sort_unstable_by_key(|object| object.address);
+    // HotSpot writes objects in address order, and class objects come
+    // first: sort only what is out of order, then merge the two runs.
+    class_objects.sort_unstable_by_key(|object| object.address);
+    let in_order = objects
+        .par_windows(2)
+        .all(|pair| matches!(pair, [a, b] if a.address <= b.address));
+    if !in_order {
+        objects.par_sort_unstable_by_key(|object| object.address);
+    }
+    let objects = merge_by_address(class_objects, objects);
     check_overlaps(&objects)?;
     dump.objects = objects;
 
@@ -1204,8 +1420,63 @@ fn build<'data>(
         skipped_records: skipped,
         threads,
         class_index,
+        string_layout,
     });
     Ok(dump)
+}
+
+/// Hashes a `u64` id by one multiplication (Fibonacci hashing): ids are
+/// addresses, spread enough for a hash table, and the table's own keys are
+/// compared in full.
+#[derive(Clone, Copy, Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (value ^ (value >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// [`IdHasher`]'s builder.
+type BuildIdHasher = std::hash::BuildHasherDefault<IdHasher>;
+
+/// Two address-sorted runs of objects as one, in `b`'s allocation: `a`
+/// (the few class objects) is merged in from the back, so the big table is
+/// neither copied nor reallocated more than once.
+fn merge_by_address(a: Vec<Object>, mut b: Vec<Object>) -> Vec<Object> {
+    let Some(&first) = a.first() else {
+        return b;
+    };
+    let mut i = b.len();
+    b.resize(b.len() + a.len(), first);
+    let mut j = a.len();
+    let mut k = b.len();
+    while j > 0 && k > 0 {
+        let from_b = i > 0
+            && matches!((b.get(i - 1), a.get(j - 1)), (Some(x), Some(y)) if x.address > y.address);
+        let next = if from_b {
+            i -= 1;
+            b.get(i).copied()
+        } else {
+            j -= 1;
+            a.get(j).copied()
+        };
+        k -= 1;
+        if let (Some(slot), Some(next)) = (b.get_mut(k), next) {
+            *slot = next;
+        }
+    }
+    b
 }
 
 /// The [`ContextRef`] of thread `serial`.

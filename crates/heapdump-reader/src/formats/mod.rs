@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use crate::dump::{Capabilities, Dump};
+use crate::dump::{Capabilities, Dump, Object};
 use crate::error::{Error, ErrorKind, FirstBytes};
 
 pub mod go;
@@ -40,6 +40,25 @@ pub trait Format: Sync {
     /// [`Dump::root_caveat`] asks the dump's format.
     fn root_caveat(&self, dump: &Dump<'_>) -> Option<String> {
         let _ = dump;
+        None
+    }
+
+    /// The value of `object` as text, when the format knows the object is
+    /// a string (HPROF: a `java.lang.String`, from its `value` array and
+    /// `coder`); `None` otherwise. [`Dump::object_text`] asks the dump's
+    /// format.
+    fn object_text(&self, dump: &Dump<'_>, object: &Object) -> Option<String> {
+        let _ = (dump, object);
+        None
+    }
+
+    /// The name of the reference at `offset` of `object`'s contents, when
+    /// the format names fields (HPROF: `LeakyCache.CACHE` for a static
+    /// field of a class object, `next` for an instance field, `[3]` for an
+    /// array element); `None` otherwise. [`Dump::field_name`] asks the
+    /// dump's format.
+    fn field_name(&self, dump: &Dump<'_>, object: &Object, offset: u64) -> Option<String> {
+        let _ = (dump, object, offset);
         None
     }
 

@@ -38,6 +38,21 @@ pub struct HprofDump {
     /// Class id → index in `classes`.
     #[serde(skip)]
     pub class_index: HashMap<u64, usize>,
+    /// Where a `java.lang.String` keeps its characters, when the dump has
+    /// the class with a `value` field.
+    pub string_layout: Option<StringLayout>,
+}
+
+/// The fields of `java.lang.String` that hold its text.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct StringLayout {
+    /// The type of `String` instances (an index into `Dump::types`).
+    pub type_index: u32,
+    /// Offset of `value` (a `byte[]`, or a `char[]` before JDK 9) in an
+    /// instance's stored fields.
+    pub value_offset: u64,
+    /// Offset of `coder` (0: Latin-1, 1: UTF-16), JDK 9 and later.
+    pub coder_offset: Option<u64>,
 }
 
 /// One class.

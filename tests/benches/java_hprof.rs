@@ -1,0 +1,297 @@
+//! heapdump on a big JDK heap dump, side by side with VisualVM's heap
+//! library and hprof-slurp; prints the figures and the ratios
+//! (docs/PERFORMANCE.md, "Java HPROF dumps").
+//!
+//! `tests/java/BigHeap.java` builds a heap of about N objects (default
+//! 3,000,000; `cargo bench -p heapdump-tests --bench java_hprof -- N`) and
+//! dumps it with `HotSpotDiagnosticMXBean.dumpHeap` (live objects) to
+//! `target/bench-dumps/java-big-N.hprof`, reused by later runs. Then, each
+//! in its own process, on the warm file:
+//!
+//! - heapdump's parse alone (the reader's HPROF decoder, best of 3): GB/s;
+//! - `heapdump leaks` end to end (open, parse, graph, dominators, retained
+//!   sizes, the leaks report: what the CLI runs): wall time, peak RSS;
+//! - VisualVM's heap library (`tests/java/VisualVmRetained.java`): open,
+//!   histogram, retained sizes (`getBiggestObjectsByRetainedSize`, its root
+//!   search and dominators over the whole heap): wall time, peak RSS
+//!   (`/usr/bin/time`), its cache directory removed before and after;
+//! - hprof-slurp (its class histogram): wall time, peak RSS.
+//!
+//! Needs a JDK, Debian's `visualvm` and `hprof-slurp` on the PATH; a
+//! missing tool's row is skipped with a note.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use heapdump_analysis::leaks::{leaks, LeakOptions};
+use heapdump_inspect::{Heap, NoProgress, Options};
+
+const DEFAULT_OBJECTS: u64 = 3_000_000;
+const VISUALVM_JAR: &str =
+    "/usr/share/visualvm/visualvm/modules/org-graalvm-visualvm-lib-jfluid-heap.jar";
+
+/// Peak resident set size of this process (`VmHWM`), bytes.
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+fn runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Runs `command` under `/usr/bin/time`: (wall seconds, peak RSS bytes,
+/// stdout).
+fn timed(command: &mut Command, label: &str) -> Option<(f64, u64, String)> {
+    let times = std::env::temp_dir().join(format!("java-hprof-bench-{}.time", std::process::id()));
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(|arg| arg.to_owned()).collect();
+    let output = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%e %M")
+        .arg("-o")
+        .arg(&times)
+        .arg(program)
+        .args(args)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        eprintln!(
+            "{label} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return None;
+    }
+    let text = std::fs::read_to_string(&times).ok()?;
+    let _ = std::fs::remove_file(&times);
+    let mut fields = text.split_whitespace();
+    let wall: f64 = fields.next()?.parse().ok()?;
+    let kb: u64 = fields.next()?.parse().ok()?;
+    Some((
+        wall,
+        kb * 1024,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
+}
+
+fn java_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("java")
+}
+
+/// The dump of `objects` objects, written by the JDK on first use.
+fn big_dump(objects: u64) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("bench-dumps");
+    std::fs::create_dir_all(&dir).expect("bench-dumps directory");
+    let dump = dir.join(format!("java-big-{objects}.hprof"));
+    if dump.is_file() {
+        return dump;
+    }
+    let classes = dir.join("java");
+    let status = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .arg(java_dir().join("BigHeap.java"))
+        .status()
+        .expect("javac");
+    assert!(status.success(), "javac BigHeap.java");
+    let partial = dump.with_extension("partial.hprof");
+    let _ = std::fs::remove_file(&partial);
+    let started = Instant::now();
+    let status = Command::new("java")
+        .arg("-Xmx4g")
+        .arg("-cp")
+        .arg(&classes)
+        .arg("BigHeap")
+        .arg(&partial)
+        .arg(objects.to_string())
+        .status()
+        .expect("java BigHeap");
+    assert!(status.success(), "java BigHeap");
+    std::fs::rename(&partial, &dump).expect("rename the dump");
+    eprintln!("wrote {} in {:.1?}", dump.display(), started.elapsed());
+    dump
+}
+
+/// Child: the reader's parse alone, best of three; prints seconds.
+fn child_parse(path: &Path) {
+    let file = heapdump_reader::DumpFile::open(path).expect("open");
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let dump = heapdump_reader::parse(file.bytes(), &mut |_, _| {}).expect("parse");
+        best = best.min(started.elapsed().as_secs_f64());
+        std::hint::black_box(dump.objects.len());
+    }
+    println!("{best}");
+}
+
+/// Child: `heapdump leaks` end to end; prints seconds, peak RSS, objects,
+/// references and the top suspect.
+fn child_leaks(path: &Path) {
+    let started = Instant::now();
+    let heap = Heap::open(path, &Options::default(), &mut NoProgress).expect("open");
+    let report = leaks(heap.graph(), heap.analysis(), &LeakOptions::default());
+    let seconds = started.elapsed().as_secs_f64();
+    let top = report
+        .suspects
+        .first()
+        .map(|suspect| {
+            format!(
+                "{} retaining {}",
+                suspect.object.class, suspect.retained_bytes
+            )
+        })
+        .unwrap_or_default();
+    println!(
+        "{seconds} {} {} {} {top}",
+        peak_rss(),
+        heap.graph().object_count(),
+        heap.graph().reference_count()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [mode, path] if mode == "--parse" => return child_parse(Path::new(path)),
+        [mode, path] if mode == "--leaks" => return child_leaks(Path::new(path)),
+        _ => {}
+    }
+    let objects = args
+        .iter()
+        .find_map(|arg| arg.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_OBJECTS);
+    if !runs("java", "-version") || !runs("javac", "-version") {
+        eprintln!("SKIPPED: java or javac is missing");
+        return;
+    }
+    let dump = big_dump(objects);
+    let bytes = std::fs::metadata(&dump).expect("dump").len();
+    // Warm the page cache.
+    let _ = std::fs::read(&dump);
+    let me = std::env::current_exe().expect("the bench binary");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "{}: {:.1} MB, load {}",
+        dump.display(),
+        bytes as f64 / 1e6,
+        load.split_whitespace().next().unwrap_or("?")
+    );
+
+    let parse = Command::new(&me)
+        .arg("--parse")
+        .arg(&dump)
+        .output()
+        .expect("parse child");
+    let parse_s: f64 = String::from_utf8_lossy(&parse.stdout)
+        .trim()
+        .parse()
+        .expect("parse seconds");
+    println!(
+        "heapdump parse:        {parse_s:7.2} s  {:.2} GB/s",
+        bytes as f64 / parse_s / 1e9
+    );
+
+    let (leaks_wall, _, out) = timed(
+        Command::new(&me).arg("--leaks").arg(&dump),
+        "heapdump leaks",
+    )
+    .expect("leaks");
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    let leaks_rss: u64 = fields.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    println!(
+        "heapdump leaks:        {leaks_wall:7.2} s  {:7.0} MiB  ({} objects, {} references; top suspect {})",
+        leaks_rss as f64 / (1 << 20) as f64,
+        fields.get(2).unwrap_or(&"?"),
+        fields.get(3).unwrap_or(&"?"),
+        fields.get(4..).map(|rest| rest.join(" ")).unwrap_or_default()
+    );
+
+    if Path::new(VISUALVM_JAR).is_file() {
+        let classes = dump.with_file_name("java");
+        let status = Command::new("javac")
+            .arg("-cp")
+            .arg(VISUALVM_JAR)
+            .arg("-d")
+            .arg(&classes)
+            .arg(java_dir().join("VisualVmRetained.java"))
+            .status()
+            .expect("javac");
+        assert!(status.success(), "javac VisualVmRetained.java");
+        let cache = dump.with_extension("hprof.hwcache");
+        let _ = std::fs::remove_dir_all(&cache);
+        let result = timed(
+            Command::new("java")
+                .arg("-Xmx8g")
+                .arg("-cp")
+                .arg(format!("{VISUALVM_JAR}:{}", classes.display()))
+                .arg("VisualVmRetained")
+                .arg(&dump),
+            "VisualVM",
+        );
+        let _ = std::fs::remove_dir_all(&cache);
+        if let Some((wall, rss, out)) = result {
+            let stages: Vec<f64> = out
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            let retained = stages.get(2).copied().unwrap_or(0.0);
+            println!(
+                "VisualVM library:      {wall:7.2} s  {:7.0} MiB  (open {:.2} s, histogram {:.2} s, retained sizes {retained:.2} s)",
+                rss as f64 / (1 << 20) as f64,
+                stages.first().copied().unwrap_or(0.0),
+                stages.get(1).copied().unwrap_or(0.0),
+            );
+            println!(
+                "ratio heapdump leaks / VisualVM: time {:.3} (1/{:.0}) of its whole run, {:.3} (1/{:.0}) of its retained sizes alone; peak RSS {:.3}",
+                leaks_wall / wall,
+                wall / leaks_wall,
+                leaks_wall / retained.max(1e-9),
+                retained / leaks_wall,
+                leaks_rss as f64 / rss as f64
+            );
+        }
+    } else {
+        println!("VisualVM library:      skipped ({VISUALVM_JAR} is missing)");
+    }
+
+    if runs("hprof-slurp", "--version") {
+        if let Some((wall, rss, _)) = timed(
+            Command::new("hprof-slurp")
+                .arg(&dump)
+                .arg("--top")
+                .arg("10"),
+            "hprof-slurp",
+        ) {
+            println!(
+                "hprof-slurp histogram: {wall:7.2} s  {:7.0} MiB  {:.2} GB/s",
+                rss as f64 / (1 << 20) as f64,
+                bytes as f64 / wall / 1e9
+            );
+            println!(
+                "ratio heapdump parse / hprof-slurp: time {:.3}; heapdump leaks / hprof-slurp: time {:.2}, peak RSS {:.2}",
+                parse_s / wall,
+                leaks_wall / wall,
+                leaks_rss as f64 / rss as f64
+            );
+        }
+    } else {
+        println!("hprof-slurp:           skipped (not on the PATH)");
+    }
+}
