@@ -148,6 +148,7 @@ pub fn path_report(served: &Served, id: ObjectId, address: u64) -> PathReport {
             site: None,
             retained: None,
             reachability: Reachability::DirectlyUnreachable,
+            text: None,
         }),
         offset_in_object: address.saturating_sub(start),
         dominators,
