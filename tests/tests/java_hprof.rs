@@ -431,3 +431,24 @@ fn object_counts_per_class_equal_hprof_slurps() {
         ours.values().sum::<u64>()
     );
 }
+
+/// `heapdump serve` on a JDK dump: the top suspect's object page names its
+/// fields (`table`) and the static field that holds it
+/// (`LeakyCache.CACHE`), from the format's field names.
+#[test]
+fn serve_names_the_fields_of_a_jdk_dump() {
+    let Some(path) = jdk_dump("serve") else {
+        return;
+    };
+    let heap = Heap::open(&path, &Options::default(), &mut NoProgress).expect("open the dump");
+    let app = heapdump_server::App::new(heap, "app.hprof");
+    let leaks = app.handle("/api/leaks");
+    assert_eq!(leaks.status, 200);
+    let leaks: serde_json::Value = serde_json::from_slice(&leaks.body).unwrap();
+    let address = leaks["suspects"][0]["object"]["address"].as_u64().unwrap();
+    let page = app.handle(&format!("/object/{address:#x}"));
+    assert_eq!(page.status, 200);
+    let page = String::from_utf8(page.body).unwrap();
+    assert!(page.contains("<code>table</code>"), "{page}");
+    assert!(page.contains("LeakyCache.CACHE"), "{page}");
+}

@@ -758,20 +758,26 @@ fn object(app: &App, served: &Served, address: &str) -> Result<String, Failure> 
         body.push_str(&root_path(path));
     }
 
-    // References out of it.
+    // References out of it, by offset (the graph keeps each object's in
+    // field order), with their names where the format knows them.
     let references: Vec<(ObjectId, u32)> = graph.references(id).collect();
     let mut references = references;
     references.sort_by_key(|&(_, offset)| offset);
+    let this = graph.object(id);
     let _ = write!(
         body,
-        "<h2>Pointer fields ({})</h2><table><tr><th class=\"n\">offset</th><th>points to</th><th>class</th><th class=\"n\">size</th><th class=\"n\">retained</th></tr>",
+        "<h2>Pointer fields ({})</h2><table><tr><th class=\"n\">offset</th><th>field</th><th>points to</th><th>class</th><th class=\"n\">size</th><th class=\"n\">retained</th></tr>",
         count(references.len() as u64)
     );
     for &(target, offset) in references.iter().take(OBJECT_ROWS) {
         if let Some(target) = ObjectRef::new(graph, analysis, target) {
+            let field = this
+                .and_then(|object| graph.dump().field_name(object, u64::from(offset)))
+                .unwrap_or_default();
             let _ = write!(
                 body,
-                "<tr><td class=\"n\"><code>+{offset:#x}</code></td>{}<td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td class=\"n\"><code>+{offset:#x}</code></td><td><code>{}</code></td>{}<td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                escape(&field),
                 object_cells(&target),
                 bytes(target.size),
                 target.retained.map(bytes).unwrap_or_default()
@@ -805,14 +811,24 @@ fn object(app: &App, served: &Served, address: &str) -> Result<String, Failure> 
         let Some(referrer) = ObjectRef::new(graph, analysis, ObjectId(source)) else {
             continue;
         };
+        // The referrer's field: its name where the format knows it.
         let field = graph
             .references(ObjectId(source))
             .find(|&(target, _)| target == id)
-            .map_or(String::new(), |(_, offset)| format!("+{offset:#x}"));
+            .map_or(String::new(), |(_, offset)| {
+                graph
+                    .object(ObjectId(source))
+                    .and_then(|object| graph.dump().field_name(object, u64::from(offset)))
+                    .map_or_else(
+                        || format!("+{offset:#x}"),
+                        |name| format!("{name} +{offset:#x}"),
+                    )
+            });
         let _ = write!(
             body,
-            "<tr>{}<td class=\"n\"><code>{field}</code></td><td class=\"n\">{}</td></tr>",
+            "<tr>{}<td class=\"n\"><code>{}</code></td><td class=\"n\">{}</td></tr>",
             object_cells(&referrer),
+            escape(&field),
             referrer.retained.map(bytes).unwrap_or_default()
         );
     }
