@@ -161,9 +161,21 @@ impl Tables {
         id
     }
 
-    /// A location that is only a name (a class, a root, a marker).
+    /// A location that is only a name: a class.
     fn named(&mut self, name: &str) -> u64 {
-        let function = self.function(name, "");
+        self.named_in(name, "")
+    }
+
+    /// A location of heapdump's own, not of the program (a root, a root
+    /// word, a marker such as `(allocation site not recorded)`): its
+    /// function's file is `<heapdump>`, so that a class of the same name
+    /// stays a frame of its own.
+    fn marker(&mut self, name: &str) -> u64 {
+        self.named_in(name, MARKER_FILE)
+    }
+
+    fn named_in(&mut self, name: &str, file: &str) -> u64 {
+        let function = self.function(name, file);
         self.location(LocationRow {
             mapping: 0,
             address: 0,
@@ -239,7 +251,7 @@ impl Tables {
             }
         }
         if out.is_empty() {
-            out.push(self.named(SITE_EMPTY));
+            out.push(self.marker(SITE_EMPTY));
         }
         out
     }
@@ -302,7 +314,7 @@ impl<'data> Classes<'data> {
                 }
                 location
             }
-            None => tables.named("?"),
+            None => tables.marker("?"),
         }
     }
 }
@@ -402,7 +414,7 @@ pub(super) fn sites(graph: &HeapGraph<'_>) -> Planned {
                     .and_then(|index| dump.stacks.get(index))
                 {
                     Some(stack) => tables.stack_locations(stack),
-                    None => vec![tables.named(SITE_NOT_RECORDED)],
+                    None => vec![tables.marker(SITE_NOT_RECORDED)],
                 };
                 stacks.insert(site, locations.clone());
                 locations
@@ -427,6 +439,9 @@ pub(super) fn sites(graph: &HeapGraph<'_>) -> Planned {
     )];
     planned(dump, report, samples, comments, tables)
 }
+
+/// The file of heapdump's own frames ([`Tables::marker`]).
+const MARKER_FILE: &str = "<heapdump>";
 
 /// A node of the trie of retention stacks: a frame on top of its parent's
 /// stack. Node 0 is the empty stack.
@@ -553,7 +568,7 @@ pub(super) fn retention(
         "(deeper dominators: chain cut at {} frames)",
         max_depth.max(2)
     );
-    let cut = tables.named(&cut_name);
+    let cut = tables.marker(&cut_name);
     let mut trie = Trie::new(max_depth, cut);
     let mut report = Report::default();
 
@@ -566,7 +581,7 @@ pub(super) fn retention(
     let mut root_frames: HashMap<(u32, u64, bool), u32> = HashMap::new();
     let mut root_stack = |tables: &mut Tables, trie: &mut Trie, reference: usize, shared: bool| {
         let Some(reference) = graph.root_references().get(reference) else {
-            return trie.push(0, tables.named("(root)")).0;
+            return trie.push(0, tables.marker("(root)")).0;
         };
         let key = (reference.root.0, reference.offset, shared);
         if let Some(&node) = root_frames.get(&key) {
@@ -574,19 +589,19 @@ pub(super) fn retention(
         }
         let node = match graph.root(reference.root) {
             Some(root) => {
-                let region = tables.named(&root.name);
+                let region = tables.marker(&root.name);
                 let (mut node, _) = trie.push(0, region);
                 let word = namer.slot_name(root, reference.offset);
                 if shared {
-                    let frame = tables.named(&format!("(shared) {word}"));
+                    let frame = tables.marker(&format!("(shared) {word}"));
                     node = trie.push(node, frame).0;
                 } else if word != root.name {
-                    let frame = tables.named(&word);
+                    let frame = tables.marker(&word);
                     node = trie.push(node, frame).0;
                 }
                 node
             }
-            None => trie.push(0, tables.named("(root)")).0,
+            None => trie.push(0, tables.marker("(root)")).0,
         };
         root_frames.insert(key, node);
         node
@@ -615,7 +630,7 @@ pub(super) fn retention(
                 .and_then(|first| first_reference.get(&first.0).copied());
             let node = match reference {
                 Some(reference) => root_stack(&mut tables, &mut trie, reference, true),
-                None => trie.push(0, tables.named("(shared) (no root path)")).0,
+                None => trie.push(0, tables.marker("(shared) (no root path)")).0,
             };
             if let Some(top) = analysis.node(object) {
                 top_stacks.insert(top.0, node);
@@ -703,7 +718,7 @@ pub(super) fn retention(
             Some(base) => base,
             None => {
                 let name = format!("(unreachable: {})", reachability.description());
-                let base = trie.push(0, tables.named(&name)).0;
+                let base = trie.push(0, tables.marker(&name)).0;
                 if let Some(slot) = unreachable_bases.get_mut(kind as usize) {
                     *slot = Some(base);
                 }
@@ -763,4 +778,21 @@ pub(super) fn retention(
         )),
     ];
     planned(dump, report, samples, comments, tables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapdump_reader::DumpInfo;
+
+    #[test]
+    fn a_class_named_like_a_marker_is_a_frame_of_its_own() {
+        let dump = Dump::new(DumpInfo::default());
+        let mut tables = Tables::new(&dump);
+        let class = tables.named("(root)");
+        let marker = tables.marker("(root)");
+        assert_ne!(class, marker);
+        assert_eq!(tables.marker("(root)"), marker, "markers are shared");
+        assert_eq!(tables.named("(root)"), class, "class frames are shared");
+    }
 }
