@@ -14,9 +14,6 @@
 #[path = "support/synthetic.rs"]
 mod synthetic;
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -57,41 +54,13 @@ fn mib(bytes: u64) -> u64 {
     bytes >> 20
 }
 
-fn dump_path(objects: u64) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target
-        .join("bench-dumps")
-        .join(format!("synthetic-{objects}.hdump"))
-}
-
-fn generate(path: &Path, objects: u64) {
-    if path.exists() {
-        return;
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    let start = Instant::now();
-    let partial = path.with_extension("partial");
-    let file = BufWriter::with_capacity(1 << 20, File::create(&partial).unwrap());
-    let references = synthetic::write(file, objects, 0x5eed).unwrap();
-    std::fs::rename(&partial, path).unwrap();
-    eprintln!(
-        "generated {} ({objects} objects, {references} references) in {:.1} s",
-        path.display(),
-        start.elapsed().as_secs_f64()
-    );
-}
-
 fn seconds(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
 /// Runs one size in this process and prints one line per stage.
 fn run(objects: u64) {
-    let path = dump_path(objects);
+    let path = synthetic::cached(objects);
     let total = Instant::now();
     let file = DumpFile::open(&path).unwrap();
     let start = Instant::now();
@@ -189,8 +158,8 @@ fn main() {
             run(objects);
             return;
         }
-        let path = dump_path(objects);
-        generate(&path, objects);
+        // Written here, so that the child's peak RSS is its own.
+        synthetic::cached(objects);
         let status = Command::new(std::env::current_exe().unwrap())
             .arg(objects.to_string())
             .env("HEAPDUMP_BENCH_CHILD", "1")
@@ -200,8 +169,8 @@ fn main() {
         return;
     }
     for objects in [1_000_000u64, 10_000_000] {
-        let path = dump_path(objects);
-        generate(&path, objects);
+        // Written here, so that the child's peak RSS is its own.
+        synthetic::cached(objects);
         let status = Command::new(std::env::current_exe().unwrap())
             .arg(objects.to_string())
             .env("HEAPDUMP_BENCH_CHILD", "1")

@@ -14,38 +14,11 @@
 #[path = "../../heapdump-analysis/benches/support/synthetic.rs"]
 mod synthetic;
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use heapdump_inspect::analysis::DomNode;
 use heapdump_inspect::{Heap, NoProgress, Options};
 use heapdump_server::App;
-
-fn dump_path(objects: u64) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target
-        .join("bench-dumps")
-        .join(format!("synthetic-{objects}.hdump"))
-}
-
-fn generate(path: &Path, objects: u64) {
-    if path.exists() {
-        return;
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    let start = Instant::now();
-    let partial = path.with_extension("partial");
-    let file = BufWriter::with_capacity(1 << 20, File::create(&partial).unwrap());
-    synthetic::write(file, objects, 0x5eed).unwrap();
-    std::fs::rename(&partial, path).unwrap();
-    eprintln!("generated {} in {:.1?}", path.display(), start.elapsed());
-}
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
@@ -57,8 +30,7 @@ fn main() {
         .filter(|arg| !arg.starts_with("--"))
         .find_map(|arg| arg.parse::<u64>().ok())
         .unwrap_or(1_000_000);
-    let path = dump_path(objects);
-    generate(&path, objects);
+    let path = synthetic::cached(objects);
 
     let start = Instant::now();
     let heap = Heap::open(&path, &Options::default(), &mut NoProgress).unwrap();

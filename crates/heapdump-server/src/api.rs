@@ -50,6 +50,25 @@ pub fn route(app: &App, path: &str, query: &Query) -> Result<Response, Failure> 
 
 /// The object holding the address `text` (`0x…`): 400 if it is not an
 /// address, 404 if no object holds it.
+/// The dominator-tree node of the object at `text` (an address as the URL
+/// has it) and the object as reports show it: 404 for an unreachable object,
+/// which is not in the tree.
+pub fn dominator_node(
+    served: &Served,
+    text: &str,
+) -> Result<(DomNode, Option<ObjectRef>), Failure> {
+    let graph = served.heap.graph();
+    let analysis = served.heap.analysis();
+    let id = object_id(served, text)?;
+    let node = analysis.node(id).ok_or_else(|| {
+        (
+            404,
+            format!("The object at {text} is unreachable: it is not in the dominator tree."),
+        )
+    })?;
+    Ok((node, ObjectRef::new(graph, analysis, id)))
+}
+
 pub fn object_id(served: &Served, text: &str) -> Result<ObjectId, Failure> {
     let address = parse_address(text)?;
     served.heap.graph().object_at(address).ok_or_else(|| {
@@ -222,17 +241,7 @@ fn dominators(
     let (offset, limit) = query.page(20)?;
     let node = match address {
         None => DomNode::ROOT,
-        Some(address) => {
-            let id = object_id(served, address)?;
-            analysis.node(id).ok_or_else(|| {
-                (
-                    404,
-                    format!(
-                        "The object at {address} is unreachable: it is not in the dominator tree."
-                    ),
-                )
-            })?
-        }
+        Some(address) => dominator_node(served, address)?.0,
     };
     let total = analysis.reachable_bytes();
     let children = analysis.children(node);

@@ -10,11 +10,10 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use heapdump_inspect::analysis::class::{Classifier, Grouping};
-use heapdump_inspect::analysis::describe::ObjectRef;
 use heapdump_inspect::analysis::DomNode;
 use heapdump_inspect::Heap;
 
-use crate::api::object_id;
+use crate::api::dominator_node;
 use crate::html::{bytes, count, escape, object_link, percent};
 use crate::pages::frame;
 use crate::{App, Failure, Query, Served};
@@ -190,18 +189,7 @@ fn draw(app: &App, served: &Served, query: &Query) -> Result<String, Failure> {
     let total = analysis.reachable_bytes();
     let (node, object) = match query.get("root") {
         None | Some("") => (DomNode::ROOT, None),
-        Some(address) => {
-            let id = object_id(served, address)?;
-            let node = analysis.node(id).ok_or_else(|| {
-                (
-                    404,
-                    format!(
-                        "The object at {address} is unreachable: it is not in the dominator tree."
-                    ),
-                )
-            })?;
-            (node, ObjectRef::new(graph, analysis, id))
-        }
+        Some(address) => dominator_node(served, address)?,
     };
     let top_bytes = match node {
         DomNode::ROOT => total,

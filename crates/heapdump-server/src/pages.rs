@@ -12,7 +12,7 @@ use heapdump_inspect::analysis::{DomNode, Reachability};
 use heapdump_inspect::reader::dump::contents_mode_name;
 use heapdump_inspect::reader::{ObjectId, RootId};
 
-use crate::api::{object_id, path_report};
+use crate::api::{dominator_node, object_id, path_report};
 use crate::html::{bar, bytes, count, escape, object_link, page, pager, percent};
 use crate::{flame, parse_address, App, Failure, Query, Response, Served};
 
@@ -558,18 +558,7 @@ fn dominators(
     let (offset, limit) = query.page(ROWS)?;
     let (node, object) = match address {
         None => (DomNode::ROOT, None),
-        Some(address) => {
-            let id = object_id(served, address)?;
-            let node = analysis.node(id).ok_or_else(|| {
-                (
-                    404,
-                    format!(
-                        "The object at {address} is unreachable: it is not in the dominator tree."
-                    ),
-                )
-            })?;
-            (node, ObjectRef::new(graph, analysis, id))
-        }
+        Some(address) => dominator_node(served, address)?,
     };
     if query.get("fragment").is_some() {
         return Ok(tree_items(

@@ -178,3 +178,34 @@ pub fn write<W: Write>(out: W, objects: u64, seed: u64) -> io::Result<u64> {
     dump.finish()?.flush()?;
     Ok(references)
 }
+
+/// The bench dump of `objects` objects, kept in `target/bench-dumps/` (or
+/// under `CARGO_TARGET_DIR`) and written there first if it is not; every
+/// bench that includes this file shares them.
+#[allow(dead_code)]
+pub fn cached(objects: u64) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let path = target
+        .join("bench-dumps")
+        .join(format!("synthetic-{objects}.hdump"));
+    if path.exists() {
+        return path;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    let start = std::time::Instant::now();
+    let partial = path.with_extension("partial");
+    let file = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial).unwrap());
+    let references = write(file, objects, 0x5eed).unwrap();
+    std::fs::rename(&partial, &path).unwrap();
+    eprintln!(
+        "generated {} ({objects} objects, {references} references) in {:.1} s",
+        path.display(),
+        start.elapsed().as_secs_f64()
+    );
+    path
+}
