@@ -249,6 +249,47 @@ fn dom(chromium: &Path, profile: &Path, url: &str) -> String {
     dom
 }
 
+/// The first link in `dom` whose target starts with `prefix`.
+fn first_link(dom: &str, prefix: &str) -> Option<String> {
+    let start = dom.find(&format!("href=\"{prefix}"))? + "href=\"".len();
+    let end = start + dom[start..].find('"')?;
+    Some(dom[start..end].replace("&amp;", "&"))
+}
+
+/// Loads `url` in chromium with its console on stderr, runs its scripts,
+/// and fails on anything the page's console shows (an uncaught exception,
+/// a refused script or request: the pages themselves log nothing).
+fn without_console_errors(chromium: &Path, profile: &Path, url: &str) {
+    let output = Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .output()
+        .expect("runs chromium");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        // Our pages log nothing: any console message is an error's.
+        .filter(|line| line.contains(":CONSOLE"))
+        .collect();
+    assert!(errors.is_empty(), "{url}: console errors: {errors:#?}");
+}
+
 /// The browser half: pages render in chromium and show what they must.
 fn check_browser(address: SocketAddr, label: &str, object: u64, needle: &str) {
     let Some(chromium) = chromium() else {
@@ -282,6 +323,28 @@ fn check_browser(address: SocketAddr, label: &str, object: u64, needle: &str) {
     let flame = dom(&chromium, &profile, &format!("{base}/flame"));
     assert!(flame.contains("href=\"/flame?root=0x"), "{flame}");
     assert!(flame.contains("all reachable objects"), "{flame}");
+
+    // A user's walk, by the links the pages render: the top suspect's
+    // object, then a root its paths start from, then a dominator subtree
+    // and a zoomed flame graph.
+    let suspect = first_link(&overview, "/object/0x").expect("a suspect's object link");
+    let object_page = dom(&chromium, &profile, &format!("{base}{suspect}"));
+    assert!(
+        object_page.contains("Shortest paths from roots"),
+        "{object_page}"
+    );
+    let root = first_link(&object_page, "/root/").expect("a path's root link");
+    let root_page = dom(&chromium, &profile, &format!("{base}{root}"));
+    assert!(root_page.contains("href=\"/object/0x"), "{root_page}");
+    let subtree = first_link(&tree, "/dominators/0x").expect("a dominator subtree link");
+    let subtree_page = dom(&chromium, &profile, &format!("{base}{subtree}"));
+    assert!(subtree_page.contains("href=\"/object/0x"), "{subtree_page}");
+    let zoom = first_link(&flame, "/flame?root=0x").expect("a flame zoom link");
+    let zoomed = dom(&chromium, &profile, &format!("{base}{zoom}"));
+    assert!(zoomed.contains("href=\"/flame"), "{zoomed}");
+    for page in ["/", "/dominators", "/flame", suspect.as_str()] {
+        without_console_errors(&chromium, &profile, &format!("{base}{page}"));
+    }
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
