@@ -216,20 +216,23 @@ fn require_oracles() -> bool {
 
 /// Runs headless chromium with `mode` (`--dump-dom` or a screenshot) on
 /// `url`; its stdout.
+/// Chromium headless, as root, on this machine's closed network.
+const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 fn browser(chromium: &Path, profile: &Path, mode: &[String], url: &str) -> String {
     let output = Command::new("timeout")
         .arg("120")
         .arg(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
+        .args(HEADLESS)
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(mode)
         .arg(url)
@@ -263,15 +266,8 @@ fn without_console_errors(chromium: &Path, profile: &Path, url: &str) {
     let output = Command::new("timeout")
         .arg("120")
         .arg(chromium)
+        .args(HEADLESS)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--enable-logging=stderr",
             "--v=0",
             "--virtual-time-budget=2000",

@@ -14,39 +14,9 @@ pub const HEADER: &[u8] = b"JAVA PROFILE 1.0.2\0";
 /// Bytes in an identifier (object, class, string, frame ids).
 pub const ID_SIZE: u32 = 8;
 
-/// Top-level record tags.
-pub mod tag {
-    /// A UTF-8 string with its id.
-    pub const UTF8: u8 = 0x01;
-    /// A class's serial number, id and name.
-    pub const LOAD_CLASS: u8 = 0x02;
-    /// One frame of a stack trace.
-    pub const STACK_FRAME: u8 = 0x04;
-    /// A stack trace: its frames' ids.
-    pub const STACK_TRACE: u8 = 0x05;
-    /// A bounded piece of the heap dump (1.0.2).
-    pub const HEAP_DUMP_SEGMENT: u8 = 0x1C;
-    /// The end of the heap dump segments.
-    pub const HEAP_DUMP_END: u8 = 0x2C;
-}
-
-/// Heap-dump sub-record tags.
-pub mod sub {
-    /// A root of no particular kind.
-    pub const ROOT_UNKNOWN: u8 = 0xFF;
-    /// A local variable of a thread's stack frame.
-    pub const ROOT_JAVA_FRAME: u8 = 0x03;
-    /// A class the VM never unloads.
-    pub const ROOT_STICKY_CLASS: u8 = 0x05;
-    /// A thread object.
-    pub const ROOT_THREAD_OBJECT: u8 = 0x08;
-    /// A class: super class, sizes, statics and instance fields.
-    pub const CLASS_DUMP: u8 = 0x20;
-    /// An instance with its field values.
-    pub const INSTANCE_DUMP: u8 = 0x21;
-    /// An array of object references.
-    pub const OBJECT_ARRAY_DUMP: u8 = 0x22;
-}
+// The record and sub-record tags are the reader's (one vocabulary for
+// the format, read and written).
+pub use heapdump_reader::formats::hprof::{sub, tag};
 
 /// Basic type codes of fields and array elements.
 pub mod basic {

@@ -346,6 +346,17 @@ fn site_index(dump: &Dump<'_>, object: &Object) -> u32 {
 }
 
 /// Sorts samples biggest first (then by stack), for a stable file.
+/// Counts `object` in a sample's `values` (objects, bytes), and in the
+/// report's unrecorded sites when `site` is 0.
+fn tally(values: &mut [u64; 2], report: &mut Report, site: u32, object: &Object) {
+    values[0] += 1;
+    values[1] = values[1].saturating_add(object.size);
+    if site == 0 {
+        report.site_not_recorded_objects += 1;
+        report.site_not_recorded_bytes = report.site_not_recorded_bytes.saturating_add(object.size);
+    }
+}
+
 /// A profile of `samples` (put in their order by [`finish`]) with the
 /// report's totals filled in from `dump`.
 fn planned(
@@ -389,14 +400,12 @@ pub(super) fn sites(graph: &HeapGraph<'_>) -> Planned {
     for object in &dump.objects {
         let site = site_index(dump, object);
         let class = classes.id(dump, &mut tables, object);
-        let entry = totals.entry((site, class)).or_insert([0, 0]);
-        entry[0] += 1;
-        entry[1] = entry[1].saturating_add(object.size);
-        if site == 0 {
-            report.site_not_recorded_objects += 1;
-            report.site_not_recorded_bytes =
-                report.site_not_recorded_bytes.saturating_add(object.size);
-        }
+        tally(
+            totals.entry((site, class)).or_insert([0, 0]),
+            &mut report,
+            site,
+            object,
+        );
     }
     let class_key = tables.string("class");
     let mut keys: Vec<((u32, u32), [u64; 2])> = totals.into_iter().collect();
@@ -696,13 +705,7 @@ pub(super) fn retention(
         let site = site_index(dump, object);
         let label = site_label(&mut tables, site);
         let entry = totals.entry((stack, class, label, 0)).or_insert([0, 0]);
-        entry[0] += 1;
-        entry[1] = entry[1].saturating_add(object.size);
-        if site == 0 {
-            report.site_not_recorded_objects += 1;
-            report.site_not_recorded_bytes =
-                report.site_not_recorded_bytes.saturating_add(object.size);
-        }
+        tally(entry, &mut report, site, object);
     }
     drop(stack_of);
 
