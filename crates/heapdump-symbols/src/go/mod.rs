@@ -35,7 +35,9 @@
 
 mod dwarf;
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use heapdump_reader::formats::go as go_format;
@@ -144,6 +146,48 @@ struct Assigned {
     via: Via,
 }
 
+/// Pages of `1 << PAGE_SHIFT` bytes index the objects for address lookups.
+const PAGE_SHIFT: u32 = 13;
+
+/// Object index ranges by page number, hashed with [`PageHasher`].
+type PageMap = HashMap<u64, (u32, u32), BuildHasherDefault<PageHasher>>;
+
+/// A hasher for page numbers: one multiplication (Fibonacci hashing), as
+/// the keys are plain integers from the dump, and lookups are on the hot
+/// path of the walk.
+#[derive(Default)]
+struct PageHasher(u64);
+
+impl Hasher for PageHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The index range of the objects that start in each page (`objects` are
+/// sorted by address).
+fn pages(objects: &[Object]) -> PageMap {
+    let mut pages = PageMap::default();
+    for (index, object) in objects.iter().enumerate() {
+        let Ok(index) = u32::try_from(index) else {
+            break;
+        };
+        let entry = pages
+            .entry(object.address >> PAGE_SHIFT)
+            .or_insert((index, index));
+        entry.1 = index + 1;
+    }
+    pages
+}
+
 /// Deepest nesting of types walked (structs in arrays in structs...).
 const MAX_DEPTH: usize = 64;
 
@@ -165,6 +209,15 @@ struct Typer<'a, 'd> {
     pointer_words: HashMap<TypeId, Rc<[u64]>>,
     /// The type of each itab, by runtime address.
     itab_types: HashMap<u64, u64>,
+    /// The memory (start address, bytes) that held the last word read.
+    last_memory: Cell<(u64, &'d [u8])>,
+    /// For each page where objects start: the index range of those
+    /// objects (the address-sorted objects are searched within it).
+    pages: PageMap,
+    /// The objects' addresses, dense for the search within a page.
+    addresses: Vec<u64>,
+    /// Indexes of the objects larger than a page, by address.
+    large: Vec<u32>,
 }
 
 impl<'a, 'd> Typer<'a, 'd> {
@@ -201,6 +254,17 @@ impl<'a, 'd> Typer<'a, 'd> {
             interior: HashSet::new(),
             pointer_words: HashMap::new(),
             itab_types,
+            last_memory: Cell::new((0, &[])),
+            pages: pages(&dump.objects),
+            addresses: dump.objects.iter().map(|object| object.address).collect(),
+            large: (0..dump.objects.len())
+                .filter(|&index| {
+                    dump.objects
+                        .get(index)
+                        .is_some_and(|object| object.size > 1 << PAGE_SHIFT)
+                })
+                .filter_map(|index| u32::try_from(index).ok())
+                .collect(),
         }
     }
 
@@ -260,9 +324,17 @@ impl<'a, 'd> Typer<'a, 'd> {
     }
 
     /// Types everything the queue reaches.
+    ///
+    /// Breadth-first, a level at a time, each level in address order (a
+    /// stable sort: the order found breaks ties between equal addresses):
+    /// the walk then sweeps the heap's memory instead of jumping about it.
     fn run(&mut self) {
-        while let Some(target) = self.queue.pop_front() {
-            self.visit(target);
+        while !self.queue.is_empty() {
+            let mut level: Vec<Target> = self.queue.drain(..).collect();
+            level.sort_by_key(|target| target.address);
+            for target in level {
+                self.visit(target);
+            }
         }
     }
 
@@ -300,9 +372,43 @@ impl<'a, 'd> Typer<'a, 'd> {
     /// The object holding `address`, by index.
     fn object_at(&self, address: u64) -> Option<usize> {
         let objects = &self.dump.objects;
-        let index = objects
-            .partition_point(|object| object.address <= address)
-            .checked_sub(1)?;
+        // The objects starting in the address's page, if any, narrow the
+        // search to a few; otherwise (inside a large object, or outside
+        // the heap) search all.
+        let page = address >> PAGE_SHIFT;
+        let (low, high) = match self.pages.get(&page) {
+            Some(&(first, end)) => (first as usize, end as usize),
+            None => {
+                // No object starts in the page: only the last of the page
+                // before, or an object larger than a page, can hold it.
+                let before = page
+                    .checked_sub(1)
+                    .and_then(|previous| self.pages.get(&previous))
+                    .map(|&(_, end)| end as usize);
+                if let Some(index) = before.and_then(|end| end.checked_sub(1)) {
+                    if objects.get(index).is_some_and(|o| o.contains(address)) {
+                        return Some(index);
+                    }
+                }
+                let large = self
+                    .large
+                    .partition_point(|&index| {
+                        objects
+                            .get(index as usize)
+                            .is_some_and(|o| o.address <= address)
+                    })
+                    .checked_sub(1)?;
+                let index = *self.large.get(large)? as usize;
+                return objects
+                    .get(index)
+                    .filter(|object| object.contains(address))
+                    .map(|_| index);
+            }
+        };
+        let within = self.addresses.get(low..high)?;
+        let after = low + within.partition_point(|&start| start <= address);
+        // The object before the page's first may reach into the page.
+        let index = after.checked_sub(1)?;
         objects
             .get(index)
             .filter(|object| object.contains(address))
@@ -324,12 +430,33 @@ impl<'a, 'd> Typer<'a, 'd> {
     /// The bytes from `address` to the end of whatever dumped memory holds
     /// it: an object or a root region.
     fn bytes_at(&self, address: u64) -> Option<&'d [u8]> {
-        if let Some(index) = self.object_at(address) {
-            let object = self.dump.objects.get(index)?;
-            let contents = self.dump.contents(object);
-            return contents.get(usize::try_from(address - object.address).ok()?..);
+        // Walks read the words of one object or region after another: look
+        // in the last one found before searching.
+        let (start, bytes) = self.last_memory.get();
+        if let Some(inside) = address
+            .checked_sub(start)
+            .and_then(|offset| usize::try_from(offset).ok())
+            .and_then(|offset| bytes.get(offset..))
+            .filter(|rest| !rest.is_empty())
+        {
+            return Some(inside);
         }
-        self.region_bytes(address)
+        let (start, bytes) = match self.object_at(address) {
+            Some(index) => {
+                let object = self.dump.objects.get(index)?;
+                (object.address, self.dump.contents(object))
+            }
+            None => {
+                let index = self
+                    .regions
+                    .partition_point(|&(start, _)| start <= address)
+                    .checked_sub(1)?;
+                let &(start, root) = self.regions.get(index)?;
+                (start, self.dump.roots.get(root)?.contents)
+            }
+        };
+        self.last_memory.set((start, bytes));
+        bytes.get(usize::try_from(address - start).ok()?..)
     }
 
     fn read_word(&self, bytes: &[u8], offset: u64) -> Option<u64> {
