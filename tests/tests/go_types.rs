@@ -196,18 +196,18 @@ fn check(version: &str) {
         .is_some_and(|minor| minor >= 24);
     let maps: &[(&str, u64)] = if swiss {
         &[
-            ("map<int64,*main.Entry>", 1),
-            ("[]*table<int64,*main.Entry>", 1),
-            ("map<string,*main.Node>", 1),
+            ("map[int64]*main.Entry", 1),
+            ("[]*map.table[int64]*main.Entry", 1),
+            ("map[string]*main.Node", 1),
             // The small map's single group.
             ("map.group[string]*main.Node", 1),
         ]
     } else {
         &[
-            ("hash<int64,*main.Entry>", 1),
-            ("[]bucket<int64,*main.Entry>", 1),
-            ("hash<string,*main.Node>", 1),
-            ("bucket<string,*main.Node>", 1),
+            ("map[int64]*main.Entry", 1),
+            ("[]map.bucket[int64]*main.Entry", 1),
+            ("map[string]*main.Node", 1),
+            ("map.bucket[string]*main.Node", 1),
         ]
     };
     for (name, count) in maps {
@@ -219,7 +219,7 @@ fn check(version: &str) {
         );
     }
     if swiss {
-        let tables = census.counts.get("table<int64,*main.Entry>").copied();
+        let tables = census.counts.get("map.table[int64]*main.Entry").copied();
         let groups = census.counts.get("[]map.group[int64]*main.Entry").copied();
         assert!(
             tables.is_some_and(|n| n > 0),

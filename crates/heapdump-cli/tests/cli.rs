@@ -160,7 +160,7 @@ fn summary_reads_go_dumps_with_and_without_the_binary() {
         "main.main (heapdump.invalid/goheap/main.go:",
         "Top types and shapes by bytes",
         // Typed from the binary's DWARF.
-        "map<int64,*main.Entry>",
+        "map[int64]*main.Entry",
         "main.Entry",
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");

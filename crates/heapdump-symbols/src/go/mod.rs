@@ -850,9 +850,77 @@ impl<'a, 'd> Typer<'a, 'd> {
     }
 }
 
-/// A type's name as users read it: without the linker's `noalg.` marks.
+/// A type's name as users read it: without the linker's `noalg.` marks,
+/// and the runtime structures the linker names with angle brackets in Go's
+/// own syntax: `map<K,V>` (Go 1.24+) and `hash<K,V>` (before) are the map
+/// `map[K]V`; `table<K,V>`, `bucket<K,V>` and `groupReference<K,V>` its
+/// `map.table[K]V`, `map.bucket[K]V`, ...; `hchan<T>` is `chan T`.
 fn display_name(name: &str) -> String {
-    name.replace("noalg.", "")
+    let name = name.replace("noalg.", "");
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name.as_str();
+    'scan: while !rest.is_empty() {
+        for (linker, go) in [
+            ("map<", "map"),
+            ("hash<", "map"),
+            ("table<", "map.table"),
+            ("bucket<", "map.bucket"),
+            ("groupReference<", "map.groupReference"),
+            ("hchan<", "chan"),
+        ] {
+            // Only at the start of a name part (not `foo.table<`).
+            let boundary = out
+                .chars()
+                .last()
+                .is_none_or(|c| matches!(c, '*' | '[' | ']' | ' ' | '(' | ','));
+            let Some(after) = rest.strip_prefix(linker).filter(|_| boundary) else {
+                continue;
+            };
+            let Some((arguments, tail)) = angle_arguments(after) else {
+                continue;
+            };
+            let arguments: Vec<String> = arguments.iter().map(|a| display_name(a)).collect();
+            match arguments.as_slice() {
+                [key, value] => out.push_str(&format!("{go}[{key}]{value}")),
+                [elem] if go == "chan" => out.push_str(&format!("chan {elem}")),
+                _ => break,
+            }
+            rest = tail;
+            continue 'scan;
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
+/// The comma-separated arguments up to the `>` closing an angle bracket
+/// (`int64,*main.Entry>...` gives `["int64", "*main.Entry"]` and the text
+/// after the `>`), nesting respected.
+fn angle_arguments(text: &str) -> Option<(Vec<&str>, &str)> {
+    let mut depth = 0usize;
+    let mut start = 0;
+    let mut arguments = Vec::new();
+    for (index, c) in text.char_indices() {
+        match c {
+            '<' | '[' | '(' | '{' => depth += 1,
+            ']' | ')' | '}' => depth = depth.checked_sub(1)?,
+            '>' if depth == 0 => {
+                arguments.push(text.get(start..index)?);
+                return Some((arguments, text.get(index + 1..)?));
+            }
+            '>' => depth -= 1,
+            ',' if depth == 0 => {
+                arguments.push(text.get(start..index)?);
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Most fields listed for one type (a huge array keeps its first ones).
@@ -1020,5 +1088,42 @@ fn apply(
         object.set_type_index(Some(index));
         stats.typed_objects += 1;
         stats.typed_bytes += object.size;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_name;
+
+    #[test]
+    fn runtime_structures_are_named_in_go_syntax() {
+        for (linker, shown) in [
+            ("map<int64,*main.Entry>", "map[int64]*main.Entry"),
+            (
+                "hash<string,*unicode.RangeTable>",
+                "map[string]*unicode.RangeTable",
+            ),
+            (
+                "[]*table<int64,*main.Entry>",
+                "[]*map.table[int64]*main.Entry",
+            ),
+            (
+                "[]bucket<int64,*main.Entry>",
+                "[]map.bucket[int64]*main.Entry",
+            ),
+            (
+                "noalg.map.group[int64]*main.Entry",
+                "map.group[int64]*main.Entry",
+            ),
+            ("hchan<uintptr>", "chan uintptr"),
+            (
+                "map<main.Key[int,string],func(int, int) bool>",
+                "map[main.Key[int,string]]func(int, int) bool",
+            ),
+            ("main.table<x>", "main.table<x>"),
+            ("map<broken", "map<broken"),
+        ] {
+            assert_eq!(display_name(linker), shown, "{linker}");
+        }
     }
 }
