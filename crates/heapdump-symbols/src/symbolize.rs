@@ -114,6 +114,17 @@ impl Symbolizer {
     /// without `main`) use the path the dump records, when that file exists
     /// with the same build-id; otherwise their PCs are named by offset.
     pub fn new(dump: &Dump<'_>, main: Option<Binary>) -> Result<Symbolizer, Error> {
+        Symbolizer::with_pcs(dump, main, &[])
+    }
+
+    /// As [`Symbolizer::new`], and the modules that hold any of `pcs`
+    /// (return addresses found elsewhere than in the dump's stacks: the
+    /// frames of thread stack roots) get their binaries too.
+    pub fn with_pcs(
+        dump: &Dump<'_>,
+        main: Option<Binary>,
+        pcs: &[u64],
+    ) -> Result<Symbolizer, Error> {
         let mut ranges = Vec::new();
         for (index, module) in dump.modules.iter().enumerate() {
             for range in &module.ranges {
@@ -122,15 +133,15 @@ impl Symbolizer {
         }
         ranges.sort_unstable();
         let mut used = vec![false; dump.modules.len()];
-        for stack in &dump.stacks {
-            if !stack.frames.is_empty() {
-                continue;
-            }
-            for &pc in &stack.pcs {
-                if let Some(index) = find_range(&ranges, pc.wrapping_sub(1)) {
-                    if let Some(slot) = used.get_mut(index) {
-                        *slot = true;
-                    }
+        let stack_pcs = dump
+            .stacks
+            .iter()
+            .filter(|stack| stack.frames.is_empty())
+            .flat_map(|stack| stack.pcs.iter());
+        for &pc in stack_pcs.chain(pcs) {
+            if let Some(index) = find_range(&ranges, pc.wrapping_sub(1)) {
+                if let Some(slot) = used.get_mut(index) {
+                    *slot = true;
                 }
             }
         }
@@ -197,6 +208,42 @@ impl Symbolizer {
         contexts.resolve(pc)
     }
 
+    /// The frames of each of `pcs` (return addresses), innermost (inlined)
+    /// first, one list per PC in the same order; resolved in parallel,
+    /// each DWARF context made once per worker. `progress(done, total)`
+    /// counts PCs.
+    pub fn resolve_all(
+        &self,
+        pcs: &[u64],
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Vec<Vec<Frame>> {
+        let total = pcs.len() as u64;
+        progress(0, total);
+        let threads = rayon::current_num_threads().max(1);
+        let chunk = pcs.len().div_ceil(threads * 4).max(256);
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let progress = std::sync::Mutex::new(progress);
+        pcs.par_chunks(chunk)
+            .flat_map_iter(|chunk| {
+                let mut contexts = Contexts::new(self);
+                let out: Vec<Vec<Frame>> = chunk.iter().map(|&pc| contexts.resolve(pc)).collect();
+                let now = done.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed)
+                    + chunk.len() as u64;
+                if let Ok(mut progress) = progress.try_lock() {
+                    (*progress)(now, total);
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// The binary that names the main executable (module 0): the one
+    /// given to [`Symbolizer::new`], or the one at the path the dump
+    /// records when its build-id matches.
+    pub fn main_binary(&self) -> Option<&Binary> {
+        self.modules.first()?.binary.as_ref()
+    }
+
     /// Fills the frames of every stack of `dump` that has PCs and no
     /// frames. `progress(done, total)` counts distinct PCs.
     pub fn symbolize(
@@ -212,25 +259,8 @@ impl Symbolizer {
             .collect();
         pcs.sort_unstable();
         pcs.dedup();
+        let resolved = self.resolve_all(&pcs, progress);
         let total = pcs.len() as u64;
-        progress(0, total);
-        let threads = rayon::current_num_threads().max(1);
-        let chunk = pcs.len().div_ceil(threads * 4).max(256);
-        let done = std::sync::atomic::AtomicU64::new(0);
-        let progress = std::sync::Mutex::new(progress);
-        let resolved: Vec<Vec<Frame>> = pcs
-            .par_chunks(chunk)
-            .flat_map_iter(|chunk| {
-                let mut contexts = Contexts::new(self);
-                let out: Vec<Vec<Frame>> = chunk.iter().map(|&pc| contexts.resolve(pc)).collect();
-                let now = done.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed)
-                    + chunk.len() as u64;
-                if let Ok(mut progress) = progress.try_lock() {
-                    (*progress)(now, total);
-                }
-                out
-            })
-            .collect();
         let named_pcs = resolved
             .iter()
             .filter(|frames| {
@@ -268,9 +298,7 @@ impl Symbolizer {
             stack.frames = frames;
             stack.frame_pcs = frame_pcs;
         }
-        if let Ok(mut progress) = progress.lock() {
-            (*progress)(total, total);
-        }
+        progress(total, total);
         SymbolizeStats {
             stacks,
             pcs: pcs.len(),
@@ -637,10 +665,25 @@ fn last_segment(path: &str) -> &str {
     path.get(start..).unwrap_or(path)
 }
 
-/// A demangled Rust name without its hash; other names as they are.
+/// A demangled Rust name without its hash, and without the suffixes LLVM
+/// gives the copies it makes (`myleak::AUDIT_LOG.0` when it splits a
+/// static, `.llvm.123`); other names as they are.
 pub fn demangle(name: &str) -> String {
     match rustc_demangle::try_demangle(name) {
-        Ok(demangled) => format!("{demangled:#}"),
+        Ok(demangled) => {
+            let mut out = format!("{demangled:#}");
+            while let Some((stem, suffix)) = out.rsplit_once('.') {
+                let llvm = !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit());
+                if !llvm || stem.is_empty() || stem.ends_with('.') {
+                    break;
+                }
+                out.truncate(stem.len());
+                if let Some(stem) = out.strip_suffix(".llvm") {
+                    out.truncate(stem.len());
+                }
+            }
+            out
+        }
         Err(_) => name.to_owned(),
     }
 }
@@ -1177,6 +1220,19 @@ mod tests {
                 line: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn llvm_suffixes_are_not_part_of_the_name() {
+        assert_eq!(
+            demangle("_ZN10root_names7CURRENT17h0123456789abcdefE.0"),
+            "root_names::CURRENT"
+        );
+        assert_eq!(
+            demangle("_ZN6myleak3run17h0123456789abcdefE.llvm.4242"),
+            "myleak::run"
+        );
+        assert_eq!(demangle("main.cache"), "main.cache");
     }
 
     #[test]
