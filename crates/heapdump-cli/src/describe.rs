@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use heapdump_inspect::analysis::describe::ObjectRef;
 use heapdump_inspect::analysis::paths::RootPath;
 use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability, SiteFrames};
+use heapdump_inspect::Caveat;
 
 use crate::human::{bytes, plural};
 
@@ -150,20 +151,47 @@ pub fn wrap(out: &mut dyn Write, text: &str, indent: &str, width: usize) -> io::
     Ok(())
 }
 
-/// Writes a subcommand's report to stdout: as JSON with `--json`, else as
-/// text with `print`.
+/// Writes a subcommand's report to stdout: as JSON with `--json` (the
+/// report's fields and `caveats`, always there, maybe empty), else as text
+/// with `print`, after one `Caveat:` line per caveat: what the dump cannot
+/// answer and the fix ([`Heap::caveats`](heapdump_inspect::Heap::caveats)).
 pub fn emit<T: serde::Serialize>(
     report: &T,
+    caveats: &[Caveat],
     as_json: bool,
     print: impl FnOnce(&T, &mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
+    /// A report with the caveats of its dumps beside its own fields.
+    #[derive(serde::Serialize)]
+    struct WithCaveats<'a, T> {
+        #[serde(flatten)]
+        report: &'a T,
+        caveats: &'a [Caveat],
+    }
     let mut out = io::BufWriter::new(io::stdout().lock());
     if as_json {
-        json(&mut out, report)?;
+        json(&mut out, &WithCaveats { report, caveats })?;
     } else {
+        for caveat in caveats {
+            writeln!(out, "Caveat: {caveat}")?;
+        }
+        if !caveats.is_empty() {
+            writeln!(out)?;
+        }
         print(report, &mut out)?;
     }
     out.flush()
+}
+
+/// The caveats of two dumps (`diff`), each once.
+pub fn caveats_of_both(old: &[Caveat], new: &[Caveat]) -> Vec<Caveat> {
+    let mut all: Vec<Caveat> = old.to_vec();
+    for caveat in new {
+        if !all.iter().any(|known| known.message == caveat.message) {
+            all.push(caveat.clone());
+        }
+    }
+    all
 }
 
 /// Writes `value` as pretty JSON and a newline.

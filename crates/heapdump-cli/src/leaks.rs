@@ -54,7 +54,7 @@ pub fn run(args: &Args) -> Result<()> {
         leaks(heap.graph(), heap.analysis(), &options)
     });
     report.name_roots(heap.graph(), &heap.root_namer());
-    emit(&report, args.json, print)?;
+    emit(&report, heap.caveats(), args.json, print)?;
     if let Some(limit) = args.fail_above {
         if let Some(suspect) = report
             .suspects

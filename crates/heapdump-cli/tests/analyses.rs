@@ -122,6 +122,9 @@ fn top_retained_and_path() {
     contains_all(
         &run_ok(&["top", path]),
         &[
+            "Caveat: the program was built without frame pointers: 2 of 2 allocation stacks are \
+             empty or end within 2 frames",
+            "fix: rebuild with RUSTFLAGS=\"-C force-frame-pointers=yes\"",
             "By class",
             "33..64 B",
             "By allocation site",
@@ -131,6 +134,13 @@ fn top_retained_and_path() {
     );
     let json: serde_json::Value = serde_json::from_str(&run_ok(&["top", path, "--json"])).unwrap();
     assert_eq!(json["objects"], 13);
+    // Stacks of one and two return addresses: a program without frame
+    // pointers, said in every report, with the fix.
+    assert_eq!(json["caveats"][0]["kind"], "no_frame_pointers");
+    assert!(json["caveats"][0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("force-frame-pointers=yes"));
     assert_eq!(json["by_site"][0]["label"], site_label(&["0x5010"]));
     assert_eq!(json["by_site"][0]["stack_id"], 10);
     assert_eq!(
@@ -142,6 +152,7 @@ fn top_retained_and_path() {
     contains_all(
         &run_ok(&["retained", path, "--min-percent", "0"]),
         &[
+            "Caveat: the program was built without frame pointers",
             "Reachable from the roots: 11 objects",
             "dominates 11 objects",
             "dominates 1 object",

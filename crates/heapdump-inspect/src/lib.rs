@@ -42,6 +42,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod caveats;
+
+pub use caveats::{Caveat, CaveatKind};
+
 pub use heapdump_analysis as analysis;
 pub use heapdump_convert as convert;
 pub use heapdump_reader as reader;
@@ -204,6 +208,8 @@ struct Opened<'file> {
     load_bias: u64,
     /// The frames of thread stack roots, for stack words' names.
     stack_frames: StackRootFrames,
+    /// What the dump cannot answer.
+    caveats: Vec<Caveat>,
     analysis: OnceLock<Analysis>,
 }
 
@@ -260,6 +266,7 @@ impl Heap {
                 binary: binary.or(built.recorded_binary),
                 load_bias: built.load_bias,
                 stack_frames: built.stack_frames,
+                caveats: built.caveats,
                 analysis,
             })
         })?;
@@ -309,6 +316,13 @@ impl Heap {
         &self.cell.borrow_dependent().stack_frames
     }
 
+    /// What the dump cannot answer (stacks cut short for want of frame
+    /// pointers, frames without lines), each with its fix: every report
+    /// prints them.
+    pub fn caveats(&self) -> &[Caveat] {
+        &self.cell.borrow_dependent().caveats
+    }
+
     /// The main executable: the one given in [`Options::binary`], else the
     /// one at the path the dump records when its build-id matches (and
     /// names were asked for).
@@ -341,6 +355,7 @@ struct Built<'file> {
     /// was given.
     recorded_binary: Option<Binary>,
     stack_frames: StackRootFrames,
+    caveats: Vec<Caveat>,
 }
 
 /// Parses `file`, checks that `binary` is the dumped program (its load
@@ -374,6 +389,12 @@ fn build_graph<'file>(
     // not add to the peak next to the graph and the analyses. (Pages read
     // again are mapped again.)
     file.release_pages();
+    let raw_stack_depths: Vec<usize> = dump
+        .stacks
+        .iter()
+        .filter(|stack| stack.frames.is_empty())
+        .map(|stack| stack.pcs.len())
+        .collect();
     let mut stack_frames = StackRootFrames::walk(&dump);
     let symbolizer = match symbols {
         true => name_from_binaries(&mut dump, binary, &stack_frames.pcs(), progress)?,
@@ -382,6 +403,7 @@ fn build_graph<'file>(
     if let Some(symbolizer) = &symbolizer {
         stack_frames.name(|pcs| symbolizer.resolve_all(pcs, &mut |_, _| {}));
     }
+    let caveats = caveats::caveats(&dump, &raw_stack_depths, &stack_frames, symbolizer.as_ref());
     let mut load_bias = load_bias;
     let recorded_binary = match (
         binary,
@@ -408,6 +430,7 @@ fn build_graph<'file>(
         load_bias,
         recorded_binary,
         stack_frames,
+        caveats,
     })
 }
 
@@ -430,13 +453,15 @@ fn name_from_binaries(
         return Ok(None);
     }
     let symbolizer = Symbolizer::with_pcs(dump, binary.cloned(), frame_pcs)?;
-    // Say where names are missing or thin: the executable without debug
-    // info, any module without a binary. A shared library with symbols but
-    // no debug info (libc, usually) is normal and not worth a line per run.
+    // Say where names are missing: a shared library without a binary. (The
+    // executable without debug info or without a binary is a caveat,
+    // which every report shows: `caveats`.) A shared library with symbols
+    // but no debug info (libc, usually) is normal and not worth a line per
+    // run.
     for source in symbolizer.sources() {
         let note = match source.source {
-            Source::Binary { debug_info, .. } => !debug_info && source.main,
-            Source::None(_) => true,
+            Source::Binary { .. } => false,
+            Source::None(_) => !source.main,
         };
         if note {
             progress.note(&format!("names: {source}"));
