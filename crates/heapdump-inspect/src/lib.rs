@@ -477,6 +477,13 @@ fn name_from_binaries(
         return Ok(Some(symbolizer));
     }
     let types = heapdump_symbols::infer_types(dump);
+    if types.pointer_free_objects > 0 {
+        progress.note(&format!(
+            "references: {} objects ({} bytes) of types without pointers (str, [u8], arrays \
+             of numbers) are not scanned for pointers",
+            types.pointer_free_objects, types.pointer_free_bytes
+        ));
+    }
     let untyped = types.unsampled_objects + types.untyped_objects;
     if untyped > 0 {
         let sampling = match dump.capabilities.every_site_hint {

@@ -730,36 +730,43 @@ fn is_library_frame(name: &str) -> bool {
         let path = path.strip_prefix("__rustc::").unwrap_or(path);
         LIBRARY.iter().any(|prefix| path.starts_with(prefix))
     };
+    // Inherent methods of primitive types are std's (`<[u8]>::to_vec_in`,
+    // `<str>::to_owned`, `<[_]>::to_vec_in::ConvertVec`).
+    let primitive = |ty: &str| {
+        let ty = ty.trim_start_matches(['<', '&', '*']);
+        ty.starts_with('[')
+            || ty.starts_with('(')
+            || matches!(
+                ty.split(['<', '>']).next().unwrap_or(""),
+                "str"
+                    | "u8"
+                    | "u16"
+                    | "u32"
+                    | "u64"
+                    | "usize"
+                    | "i8"
+                    | "i16"
+                    | "i32"
+                    | "i64"
+                    | "isize"
+                    | "bool"
+                    | "char"
+                    | "f32"
+                    | "f64"
+                    | "T"
+            )
+    };
     if let Some(rest) = name.strip_prefix('<') {
         // `<X as Trait>::f`: library if X is a library or primitive type and
         // the trait is the library's (a derived `Clone` of the program's own
         // type is the program's code).
         if let Some((self_ty, tail)) = rest.split_once(" as ") {
             let self_ty = self_ty.trim_start_matches(['<', '&', '*']);
-            let primitive = self_ty.starts_with('[')
-                || self_ty.starts_with('(')
-                || matches!(
-                    self_ty.split('<').next().unwrap_or(""),
-                    "str"
-                        | "u8"
-                        | "u16"
-                        | "u32"
-                        | "u64"
-                        | "usize"
-                        | "i8"
-                        | "i16"
-                        | "i32"
-                        | "i64"
-                        | "isize"
-                        | "bool"
-                        | "char"
-                        | "f32"
-                        | "f64"
-                        | "T"
-                );
-            return (primitive || is_lib_path(self_ty)) && is_lib_path(tail);
+            let tail = tail.trim_start_matches('<');
+            return (primitive(self_ty) || is_lib_path(self_ty))
+                && (is_lib_path(tail) || primitive(tail));
         }
-        return is_lib_path(rest);
+        return is_lib_path(rest) || primitive(rest);
     }
     is_lib_path(name)
 }
@@ -1105,6 +1112,62 @@ pub struct TypeStats {
     pub untyped_bytes: u64,
     /// Distinct types named.
     pub types: usize,
+    /// Typed objects whose type holds no pointers ([`is_pointer_free`]):
+    /// not scanned for pointers.
+    pub pointer_free_objects: u64,
+    /// Their bytes.
+    pub pointer_free_bytes: u64,
+}
+
+/// Whether values of block type `block` (as [`site_type`] names them) hold
+/// no pointers: `str`, a primitive number, `bool` or `char`, and slices and
+/// arrays of them (`[u8]`, `[u32; 16]`). `usize` and `isize` are left out:
+/// programs keep addresses in them.
+pub fn is_pointer_free(block: &str) -> bool {
+    let block = block.trim();
+    if block == "str" {
+        return true;
+    }
+    if let Some(inner) = block.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
+        // `[T]` or `[T; N]`: the `;` outside brackets.
+        let mut depth = 0i32;
+        let mut split = None;
+        for (at, byte) in inner.bytes().enumerate() {
+            match byte {
+                b'[' | b'(' | b'<' => depth += 1,
+                b']' | b')' | b'>' => depth -= 1,
+                b';' if depth == 0 => split = Some(at),
+                _ => {}
+            }
+        }
+        let element = match split {
+            Some(at) => {
+                let count = inner.get(at + 1..).unwrap_or("").trim();
+                if count.parse::<u64>().is_err() {
+                    return false;
+                }
+                inner.get(..at).unwrap_or("")
+            }
+            None => inner,
+        };
+        return is_pointer_free(element);
+    }
+    matches!(
+        block,
+        "u8" | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "f32"
+            | "f64"
+            | "bool"
+            | "char"
+    )
 }
 
 /// Names the types of `dump`'s objects that have none, from their
@@ -1164,6 +1227,7 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
                     name: block.to_owned(),
                     size: 0,
                     from_site: true,
+                    pointer_free: is_pointer_free(block),
                 });
                 names.insert(block.to_owned(), TypeIndex(next));
                 TypeIndex(next)
@@ -1172,6 +1236,13 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
         object.set_type_index(Some(index));
         stats.typed_objects += 1;
         stats.typed_bytes += object.size;
+        if types
+            .get(index.index())
+            .is_some_and(|info| info.pointer_free)
+        {
+            stats.pointer_free_objects += 1;
+            stats.pointer_free_bytes += object.size;
+        }
     }
     stats.types = names.len();
     stats
@@ -1301,6 +1372,18 @@ mod tests {
                 ],
                 Some("[u64]"),
             ),
+            (
+                &[
+                    "<alloc::raw_vec::RawVec<u8>>::with_capacity_in<u8, alloc::alloc::Global>",
+                    "<alloc::vec::Vec<u8>>::with_capacity_in<u8, alloc::alloc::Global>",
+                    "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>",
+                    "<[u8]>::to_vec_in::<alloc::alloc::Global>",
+                    "<alloc::vec::Vec<u8> as core::clone::Clone>::clone<u8, alloc::alloc::Global>",
+                    "<alloc::string::String as core::clone::Clone>::clone",
+                    "my::strings",
+                ],
+                Some("str"),
+            ),
             (&["__rust_alloc", "my::raw"], None),
             (&["my::Session as core::clone::Clone>::clone"], None),
         ];
@@ -1329,6 +1412,33 @@ mod tests {
         assert!(is_library_frame(
             "<str as alloc::string::ToString>::to_string"
         ));
+        // Newer rustc names inherent methods of primitive types so.
+        assert!(is_library_frame(
+            "<[u8]>::to_vec_in::<alloc::alloc::Global>"
+        ));
+        assert!(is_library_frame(
+            "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>"
+        ));
+        assert!(!is_library_frame("<my::Session>::new"));
+    }
+
+    #[test]
+    fn text_bytes_and_arrays_of_numbers_hold_no_pointers() {
+        for block in ["str", "[u8]", "[u32; 16]", "[[u8; 4]]", "f64", "[char]"] {
+            assert!(is_pointer_free(block), "{block}");
+        }
+        for block in [
+            "[usize]",
+            "[my::Session]",
+            "String",
+            "[String]",
+            "[u8; n]",
+            "hash table of (u64, u64)",
+            "ArcInner<str>",
+            "[&str]",
+        ] {
+            assert!(!is_pointer_free(block), "{block}");
+        }
     }
 
     #[test]

@@ -615,6 +615,7 @@ impl<'data> Parser<'data> {
             name: name.clone(),
             size,
             from_site: false,
+            pointer_free: false,
         });
         self.go.types.push(GoType {
             address,

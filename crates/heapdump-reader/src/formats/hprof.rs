@@ -1189,6 +1189,7 @@ fn build<'data>(
             name: name.clone(),
             size: instance_size,
             from_site: false,
+            pointer_free: false,
         });
         let string = |id: u64| {
             records
@@ -1229,6 +1230,7 @@ fn build<'data>(
             name: name.to_owned(),
             size: 0,
             from_site: false,
+            pointer_free: false,
         });
         Some(TypeIndex(index))
     };
@@ -1243,6 +1245,7 @@ fn build<'data>(
             name: format!("{CLASS_OBJECT_PREFIX}{name}"),
             size: 0,
             from_site: false,
+            pointer_free: false,
         });
     }
     let mut primitive_types: HashMap<u8, Option<TypeIndex>> = HashMap::new();
