@@ -292,6 +292,7 @@ impl Symbolizer {
                     }
                 }
             }
+            qualify_closures(&mut frames);
             stack.allocator_frames = site_start(&frames);
             stack.caller_frame = caller_frame(&frames, stack.allocator_frames);
             stack.runtime_frames = runtime_tail(&frames, stack.allocator_frames);
@@ -826,6 +827,121 @@ fn runtime_tail(frames: &[Frame], start: usize) -> usize {
     frames.len() - end
 }
 
+/// Names closures and async fn bodies with their enclosing function where
+/// the DWARF does not: line-tables-only debug info names an inlined
+/// `async fn login`'s body `{async_fn#0}` with no path (or only the
+/// module, from the source file: `svc::{async_fn#0}`), but the function
+/// that polls it is generic over its future, and its name carries the
+/// future's full type (`block_on<svc::login::{async_fn_env#0}>`, tokio's
+/// `Core<svc::login::{async_fn_env#0}, _>::poll`); a closure's caller
+/// names its `{closure_env#N}` type the same way (`Map<I, F>::fold<…,
+/// app::make::{closure_env#0}>`). So a frame named `…{async_fn#N}` or
+/// `…{closure#N}` whose path is not whole takes the path of the nearest
+/// caller's `PATH::{async_fn_env#N}` (`PATH::{closure_env#N}`) that
+/// agrees with the module it has. When several such frames sit below one
+/// mention (an async fn awaiting another), the outermost takes it: the
+/// future an executor polls is the outermost body; the inner ones keep
+/// their names.
+fn qualify_closures(frames: &mut [Frame]) {
+    // (index, kind, number, prefix) of frames to name.
+    let mut pending: Vec<(usize, &'static str, String, String)> = Vec::new();
+    for index in 0..frames.len() {
+        let Some(name) = frames.get(index).and_then(|frame| frame.function.clone()) else {
+            continue;
+        };
+        // A mention of an environment type names the nearest pending frame
+        // (the outermost of those below it) of that kind and number.
+        if !pending.is_empty() {
+            let mut found = None;
+            for (at, (_, kind, number, prefix)) in pending.iter().enumerate().rev() {
+                if let Some(path) = env_path(&name, kind, number) {
+                    if path_agrees(&path, prefix) {
+                        found = Some((at, path));
+                        break;
+                    }
+                }
+            }
+            if let Some((at, path)) = found {
+                let (frame_index, kind, number, _) = pending.swap_remove(at);
+                if let Some(frame) = frames.get_mut(frame_index) {
+                    let tail = frame
+                        .function
+                        .as_deref()
+                        .and_then(|name| name.find(&format!("{{{kind}#{number}}}")))
+                        .and_then(|start| frame.function.as_deref()?.get(start..))
+                        .unwrap_or("")
+                        .to_owned();
+                    frame.function = Some(format!("{path}::{tail}").into());
+                }
+                // Frames below it are not the future polled here.
+                pending.retain(|&(pending_index, ..)| pending_index > frame_index);
+            }
+        }
+        if let Some((kind, number, prefix)) = bare_closure(&name) {
+            pending.push((index, kind, number, prefix));
+        }
+    }
+}
+
+/// A frame name that is a closure or async fn body without its enclosing
+/// function: (kind, number, module prefix), for `{async_fn#0}`,
+/// `svc::{async_fn#0}`, `{closure#1}<T>`. A name with a path that holds a
+/// function already (as symbol tables name them) is not taken: only names
+/// whose prefix has no segment that looks like a function can tell; so a
+/// prefix is taken as it is, and [`path_agrees`] checks it against the
+/// mention.
+fn bare_closure(name: &str) -> Option<(&'static str, String, String)> {
+    // Generic arguments after the closure (`{closure#0}<T>`).
+    let base = match name.rfind("}<") {
+        Some(at) if name.ends_with('>') => name.get(..=at).unwrap_or(name),
+        _ => split_generic_args(name).0,
+    };
+    let last = last_segment(base);
+    let prefix = base
+        .get(..base.len() - last.len())
+        .unwrap_or("")
+        .trim_end_matches("::");
+    for kind in ["async_fn", "async_block", "closure"] {
+        if let Some(number) = last
+            .strip_prefix(&format!("{{{kind}#"))
+            .and_then(|rest| rest.strip_suffix('}'))
+            .filter(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+        {
+            // A closure inside a closure (`f::{closure#0}::{closure#0}`)
+            // has its enclosing function's path already when the prefix
+            // ends in a closure.
+            if prefix.ends_with('}') {
+                return None;
+            }
+            return Some((kind, number.to_owned(), prefix.to_owned()));
+        }
+    }
+    None
+}
+
+/// In `name`, the path of a `PATH::{KIND_env#NUMBER}` type, if mentioned.
+fn env_path(name: &str, kind: &str, number: &str) -> Option<String> {
+    let needle = format!("::{{{kind}_env#{number}}}");
+    let end = name.find(&needle)?;
+    let before = name.get(..end)?;
+    let start = before
+        .rfind(['<', ',', ' ', '(', '&', '*', '[', ';'])
+        .map_or(0, |at| at + 1);
+    let path = before.get(start..)?.trim();
+    (!path.is_empty()).then(|| path.to_owned())
+}
+
+/// Whether `path` (from an environment type) can be the enclosing
+/// function of a frame whose name had module `prefix`: every segment of
+/// the prefix appears in the path, in order.
+fn path_agrees(path: &str, prefix: &str) -> bool {
+    let mut segments = path.split("::");
+    prefix
+        .split("::")
+        .filter(|segment| !segment.is_empty())
+        .all(|wanted| segments.any(|segment| segment == wanted))
+}
+
 /// Splits `f<A, B>` into (`f`, [`A`, `B`]) when the name ends with generic
 /// arguments.
 fn split_generic_args(name: &str) -> (&str, Vec<&str>) {
@@ -1304,6 +1420,41 @@ mod tests {
             "myleak::run"
         );
         assert_eq!(demangle("main.cache"), "main.cache");
+    }
+
+    #[test]
+    fn closures_and_async_fns_take_their_function_from_the_caller() {
+        let mut stack = frames(&[
+            "alloc::boxed::new<app::Session>",
+            "svc::{async_fn#0}",
+            "svc::{async_fn#0}",
+            "block_on<app::svc::login::{async_fn_env#0}>",
+            "{closure#0}",
+            "core::iter::adapters::map::{closure#0}",
+            "<core::iter::adapters::map::Map<I,F> as core::iter::traits::iterator::Iterator>::fold<core::ops::range::Range<u64>, (), app::make_sessions::{closure_env#0}>",
+            "app::main",
+        ]);
+        qualify_closures(&mut stack);
+        let names: Vec<&str> = stack
+            .iter()
+            .filter_map(|frame| frame.function.as_deref())
+            .collect();
+        assert_eq!(
+            names[1..5],
+            [
+                // Inner body: the executor's future is the outer one.
+                "svc::{async_fn#0}",
+                "app::svc::login::{async_fn#0}",
+                "block_on<app::svc::login::{async_fn_env#0}>",
+                "app::make_sessions::{closure#0}",
+            ]
+        );
+        // The library's own closure keeps its name (its module disagrees).
+        assert_eq!(names[5], "core::iter::adapters::map::{closure#0}");
+        // A path that names its function already is left alone.
+        assert_eq!(bare_closure("app::f::{closure#0}::{closure#1}"), None);
+        assert!(bare_closure("{closure#2}<u8>").is_some());
+        assert_eq!(bare_closure("app::f"), None);
     }
 
     #[test]
