@@ -59,6 +59,8 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+// Each session its own allocation: what the site must count.
+#[allow(clippy::vec_box)]
 #[inline(never)]
 fn make_sessions(count: u64) -> Vec<Box<Session>> {
     (0..count)

@@ -29,6 +29,8 @@ struct Entry {
 }
 
 /// The function whose site must grow: one `Box<Entry>` per entry.
+// Each session its own allocation: what the site must count.
+#[allow(clippy::vec_box)]
 #[inline(never)]
 fn add_entries(cache: &mut Vec<Box<Entry>>, count: u64) {
     let first = cache.len() as u64;
@@ -42,6 +44,7 @@ fn add_entries(cache: &mut Vec<Box<Entry>>, count: u64) {
 
 /// Adds the batches (one call site for all of them, as a request loop
 /// has) and writes a dump after each.
+#[allow(clippy::vec_box)]
 fn run_batches(cache: &mut Vec<Box<Entry>>, batches: &[(u64, PathBuf)]) {
     for (count, path) in black_box(batches) {
         let count = *count;

@@ -12,7 +12,7 @@ use crate::human::{bytes, plural};
 /// Most frames of a stack printed (JSON has all).
 pub const MAX_FRAMES: usize = 8;
 
-/// `0x55d0c4a3b010 (1.50 KiB, 1025..2048-byte objects, site 7)`; a
+/// `0x55d0c4a3b010 (1.50 KiB, 1025..2048-byte objects, site 3f2a9c1e)`; a
 /// string's text after its class (`java.lang.String "user-7"`).
 pub fn object(object: &ObjectRef) -> String {
     let mut text = format!(
@@ -24,9 +24,10 @@ pub fn object(object: &ObjectRef) -> String {
     if let Some(value) = &object.text {
         text.push_str(&format!(" {value:?}"));
     }
-    match object.site {
-        Some(site) => text.push_str(&format!(", site {site}")),
-        None => text.push_str(", site not sampled"),
+    match (object.site_id, object.site) {
+        (Some(site), _) => text.push_str(&format!(", site {}", site.short())),
+        (None, Some(stack)) => text.push_str(&format!(", stack {stack}")),
+        (None, None) => text.push_str(", site not sampled"),
     }
     if object.reachability != Reachability::Reachable {
         text.push_str(&format!(", {}", object.reachability.description()));

@@ -97,7 +97,7 @@ impl ThreadFrames {
         let link = |index: usize| -> Option<usize> {
             let saved = read(index)?;
             let here = base.checked_add((index * word) as u64)?;
-            if saved <= here || saved >= end || (saved - base) % word as u64 != 0 {
+            if saved <= here || saved >= end || !(saved - base).is_multiple_of(word as u64) {
                 return None;
             }
             let ret = read(index + 1)?;
