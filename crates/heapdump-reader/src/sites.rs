@@ -18,9 +18,9 @@ use serde::{Serialize, Serializer};
 
 use crate::dump::{Dump, Module, Stack, StackId};
 
-/// A site's identity: a 64-bit FNV-1a hash of its program frames
-/// ([`site_key`]). The same function and line in two dumps of the same
-/// binary have the same id, whatever the depot's layout.
+/// A site's identity: a 64-bit FNV-1a hash of its program frames (as
+/// reports show them). The same functions and lines in two dumps of the
+/// same binary have the same id, whatever the depot's layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SiteId(pub u64);
 
