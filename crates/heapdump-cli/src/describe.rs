@@ -184,6 +184,17 @@ pub fn emit<T: serde::Serialize>(
     out.flush()
 }
 
+/// Prints what the dump cannot answer on stderr, one line each, for
+/// commands whose output is a file rather than a report (`hprof`, `dot`,
+/// `pprof`).
+pub fn caveats_to_stderr(caveats: &[Caveat]) -> io::Result<()> {
+    let mut err = io::stderr().lock();
+    for caveat in caveats {
+        writeln!(err, "heapdump: caveat: {caveat}")?;
+    }
+    Ok(())
+}
+
 /// The caveats of two dumps (`diff`), each once.
 pub fn caveats_of_both(old: &[Caveat], new: &[Caveat]) -> Vec<Caveat> {
     let mut all: Vec<Caveat> = old.to_vec();
