@@ -1339,11 +1339,8 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
                     continue;
                 };
                 types.push(TypeInfo {
-                    address: 0,
-                    name: block.to_owned(),
-                    size: 0,
-                    from_site: true,
                     pointer_free: is_pointer_free(block),
+                    ..TypeInfo::named(0, block.to_owned(), 0, true)
                 });
                 names.insert(block.to_owned(), TypeIndex(next));
                 TypeIndex(next)
