@@ -38,7 +38,7 @@ pub fn run(args: &Args) -> Result<()> {
         .as_ref()
         .map(|path| path.display().to_string());
     let summary = Summary::compute_with(heap.graph(), args.top, &heap.root_namer(), symbols_from);
-    Ok(emit(&summary, args.json, print)?)
+    Ok(emit(&summary, heap.caveats(), args.json, print)?)
 }
 
 /// Writes the text report.

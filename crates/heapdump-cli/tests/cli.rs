@@ -181,6 +181,8 @@ fn summary_reads_go_dumps_with_and_without_the_binary() {
         .unwrap()
         .starts_with("data+0x"));
     assert!(json["go_memstats"]["heap_objects"].as_u64().unwrap() > 0);
+    // Go's stacks come named, its roots exact: nothing to caveat.
+    assert_eq!(json["caveats"], serde_json::json!([]));
 
     // The wrong executable is refused, not used for wrong names.
     let other = go_sample("go1.19.bin");

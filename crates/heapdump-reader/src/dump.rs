@@ -191,15 +191,29 @@ impl<'data> Dump<'data> {
     }
 
     /// Which words of `object`'s contents are pointers: its entry of
-    /// [`Dump::pointer_lists`], or [`Pointers::Unknown`] when it has none
-    /// (or the index is out of range).
+    /// [`Dump::pointer_lists`]; none (an empty exact layout) when its type
+    /// is [pointer-free](TypeInfo::pointer_free); else
+    /// [`Pointers::Unknown`] (every word is scanned).
     pub fn pointers(&self, object: &Object) -> Pointers<'_> {
-        object
+        if let Some(encoded) = object
             .pointer_list()
             .and_then(|list| self.pointer_lists.get(list.index()))
-            .map_or(Pointers::Unknown, |encoded| {
-                Pointers::Exact(PointerOffsets::from_field_list(encoded))
-            })
+        {
+            return Pointers::Exact(PointerOffsets::from_field_list(encoded));
+        }
+        if self.is_pointer_free(object) {
+            return Pointers::Exact(PointerOffsets::from_field_list(&[]));
+        }
+        Pointers::Unknown
+    }
+
+    /// Whether `object`'s type holds no pointers
+    /// ([`TypeInfo::pointer_free`]).
+    pub fn is_pointer_free(&self, object: &Object) -> bool {
+        object
+            .type_index()
+            .and_then(|index| self.types.get(index.index()))
+            .is_some_and(|info| info.pointer_free)
     }
 
     /// Adds a pointer layout to [`Dump::pointer_lists`], for
@@ -922,6 +936,12 @@ pub struct TypeInfo {
     /// The dump does not record the type: it was inferred from the
     /// object's allocation site (heapdump-rs dumps, `heapdump_symbols::symbolize`).
     pub from_site: bool,
+    /// Values of the type hold no pointers (`str`, `[u8]`, arrays of
+    /// primitive numbers): objects of it whose pointer layout is not known
+    /// otherwise are not scanned for pointers ([`Dump::pointers`] gives an
+    /// empty exact layout), so text and byte buffers draw no false
+    /// references. Set by whoever names the type from what it knows.
+    pub pointer_free: bool,
     /// The named parts of one value, by offset, when the dump or the
     /// program's debug info describes the type's layout (Go types from
     /// DWARF); empty otherwise. An object of this type that holds more
@@ -939,6 +959,7 @@ impl TypeInfo {
             name: name.into(),
             size,
             from_site,
+            pointer_free: false,
             fields: Vec::new(),
         }
     }
