@@ -113,61 +113,133 @@ pub(crate) const SHORT_FRAMES: usize = 5;
 /// Set in a depot entry's length word for a short site.
 const SHORT_BIT: usize = 1 << (usize::BITS - 1);
 
-/// Room for a short site's return addresses.
-pub(crate) type ShortBuffer = [usize; SHORT_FRAMES];
+/// Multiplier of the short-site hash (a 64-bit odd constant from
+/// splitmix64).
+const SHORT_MULTIPLIER: u64 = 0xBF58_476D_1CE4_E5B9;
 
-/// The short site of the allocation being made: the first
+/// A thread's short sites seen lately, direct-mapped by the top bits of
+/// their hash: `(hash, id)`, hash 0 for an empty entry. A hit is taken on
+/// the 63-bit hash alone, without comparing frames: two short sites of one
+/// thread would have to agree in all 63 bits (a chance of about n²/2^64
+/// for n sites, 10^-11 for ten thousand). The depot itself compares frames.
+pub(crate) struct ShortSiteCache {
+    entries: [core::cell::Cell<(u64, u64)>; SHORT_CACHE_ENTRIES],
+}
+
+/// Entries of a [`ShortSiteCache`] (a power of two): every allocation
+/// looks there, and a service allocates from more places than it samples.
+const SHORT_CACHE_ENTRIES: usize = 256;
+
+impl ShortSiteCache {
+    pub(crate) const fn new() -> ShortSiteCache {
+        ShortSiteCache {
+            entries: [const { core::cell::Cell::new((0, 0)) }; SHORT_CACHE_ENTRIES],
+        }
+    }
+}
+
+/// The short site of the allocation being made, as a depot id (0 if the
+/// stack cannot be walked or the depot is full): the first
 /// [`SHORT_FRAMES`] return addresses of the frame-pointer chain, starting
 /// with the one of the frame that reads the registers. Inlined into the
 /// tracker's `GlobalAlloc` methods (which the allocator shim
 /// `__rust_alloc` inlines in turn), so in an optimised build the first
 /// address is the return into the code that called `__rust_alloc`: the
-/// same first frame as a sampled stack's ([`capture`]). Bounds as in
-/// [`capture`]: nothing outside `[stack pointer, stack_high)` is read.
+/// same first frame as a sampled stack's ([`capture`]).
+///
+/// The walk only hashes (a multiply per frame, which overlaps the next
+/// frame's load) and looks the hash up in the thread's `cache`; only on a
+/// miss does [`short_site_miss`] walk again from the same frame to store
+/// the frames. Bounds as in [`capture`]: nothing outside
+/// `[stack pointer, stack_high)` is read.
 #[inline(always)]
-pub(crate) fn capture_short(
+pub(crate) fn short_site(
     stack_low: usize,
     stack_high: usize,
-    buffer: &mut ShortBuffer,
-) -> Captured<'_> {
-    let mut len = 0;
-    let mut hasher = StackHasher::new();
+    cache: &ShortSiteCache,
+    depot: &Depot,
+) -> u32 {
     let word = core::mem::size_of::<usize>();
-    let (frame, stack_pointer) = frame_and_stack_pointer();
-    if stack_high < 2 * word
-        || stack_pointer < stack_low
-        || stack_pointer >= stack_high
-        || frame < stack_pointer
-    {
-        return Captured {
-            pcs: &[],
-            hash: hasher.finish(SHORT_BIT),
-        };
+    let (first, stack_pointer) = frame_and_stack_pointer();
+    if stack_pointer < stack_low || stack_pointer >= stack_high || first < stack_pointer {
+        return 0;
     }
-    let last_frame = stack_high - 2 * word;
-    let mut frame = frame;
-    while len < SHORT_FRAMES && frame <= last_frame && frame.is_multiple_of(word) {
-        // SAFETY: as in `capture`: [frame, frame + 2 words) lies inside the
-        // current thread's stack, above the stack pointer.
+    let last_frame = stack_high.wrapping_sub(2 * word);
+    let mut hash = SHORT_MULTIPLIER;
+    let mut frame = first;
+    for _ in 0..SHORT_FRAMES {
+        if frame > last_frame {
+            break;
+        }
+        // SAFETY: [frame, frame + 2 words) lies inside the current
+        // thread's stack, at or above the stack pointer, so it is mapped
+        // (unaligned reads: without frame pointers the register may hold
+        // anything in that range).
         let (next, return_address) = unsafe {
             let slot = frame as *const usize;
-            (ptr::read(slot), ptr::read(slot.add(1)))
+            (
+                ptr::read_unaligned(slot),
+                ptr::read_unaligned(slot.wrapping_add(1)),
+            )
         };
         if return_address == 0 {
             break;
         }
-        buffer[len] = return_address;
-        hasher.add(return_address);
+        hash = (hash ^ return_address as u64).wrapping_mul(SHORT_MULTIPLIER);
+        if next <= frame {
+            break;
+        }
+        frame = next;
+    }
+    let hash = hash | 1;
+    let entry = &cache.entries[(hash >> 56) as usize % SHORT_CACHE_ENTRIES];
+    let (cached, id) = entry.get();
+    if cached == hash {
+        return id as u32;
+    }
+    short_site_miss(first, last_frame, hash, entry, depot)
+}
+
+/// [`short_site`] when the thread's cache does not know the hash: walks
+/// again from `first` (the frames above the allocator's are unchanged: their
+/// functions are still running) and stores the frames in the depot.
+#[cold]
+#[inline(never)]
+fn short_site_miss(
+    first: usize,
+    last_frame: usize,
+    hash: u64,
+    entry: &core::cell::Cell<(u64, u64)>,
+    depot: &Depot,
+) -> u32 {
+    let mut pcs = [0usize; SHORT_FRAMES];
+    let mut len = 0;
+    let mut frame = first;
+    while len < SHORT_FRAMES && frame <= last_frame {
+        // SAFETY: as in `short_site`, which checked `first` against the
+        // stack pointer of the same walk.
+        let (next, return_address) = unsafe {
+            let slot = frame as *const usize;
+            (
+                ptr::read_unaligned(slot),
+                ptr::read_unaligned(slot.wrapping_add(1)),
+            )
+        };
+        if return_address == 0 {
+            break;
+        }
+        pcs[len] = return_address;
         len += 1;
         if next <= frame {
             break;
         }
         frame = next;
     }
-    Captured {
-        pcs: &buffer[..len],
-        hash: hasher.finish(len | SHORT_BIT),
+    let id = depot.intern_hashed(hash, &pcs[..len], true);
+    if id != 0 {
+        entry.set((hash, u64::from(id)));
     }
+    id
 }
 
 /// The frame-pointer and stack-pointer registers.
@@ -207,23 +279,14 @@ const SITE_CACHE_ENTRIES: usize = 64;
 /// allocation): two different stacks this thread records would have to
 /// agree in 95 bits of two independent hashes, a chance of about n²/2^96
 /// for n stacks (about 10^-17 for a million).
-/// A thread has one for its sampled stacks and a larger one,
-/// [`ShortSiteCache`], for the short sites of all its allocations.
-pub(crate) struct SiteCache<const N: usize = SITE_CACHE_ENTRIES> {
-    entries: [core::cell::Cell<(u64, u64)>; N],
+pub(crate) struct SiteCache {
+    entries: [core::cell::Cell<(u64, u64)>; SITE_CACHE_ENTRIES],
 }
 
-/// Entries of a thread's cache of short sites: every allocation looks
-/// there, and a service allocates from more places than it samples.
-const SHORT_CACHE_ENTRIES: usize = 256;
-
-/// A thread's cache of the short sites it recorded lately.
-pub(crate) type ShortSiteCache = SiteCache<SHORT_CACHE_ENTRIES>;
-
-impl<const N: usize> SiteCache<N> {
-    pub(crate) const fn new() -> SiteCache<N> {
+impl SiteCache {
+    pub(crate) const fn new() -> SiteCache {
         SiteCache {
-            entries: [const { core::cell::Cell::new((0, 0)) }; N],
+            entries: [const { core::cell::Cell::new((0, 0)) }; SITE_CACHE_ENTRIES],
         }
     }
 }
@@ -358,31 +421,24 @@ impl Depot {
     /// out of memory (the allocation then counts as not sampled). Looks in
     /// the thread's `cache` first, which saves the shard lock (a cache line
     /// shared by all threads) for stacks this thread has seen.
-    /// `short`: the stack is a short site ([`capture_short`]), stored apart
-    /// from a full stack with the same frames.
-    #[inline(always)]
-    pub(crate) fn intern<const N: usize>(
-        &self,
-        stack: &Captured<'_>,
-        cache: &SiteCache<N>,
-        short: bool,
-    ) -> u32 {
+    pub(crate) fn intern(&self, stack: &Captured<'_>, cache: &SiteCache) -> u32 {
         let (pcs, hash) = (stack.pcs, stack.hash);
-        let entry = &cache.entries[(hash.primary >> 7) as usize % N];
+        let entry = &cache.entries[(hash.primary >> 7) as usize % SITE_CACHE_ENTRIES];
         let check = hash.secondary & !u64::from(u32::MAX);
         let (cached_primary, cached_rest) = entry.get();
         if cached_primary == hash.primary && cached_rest & !u64::from(u32::MAX) == check {
             return cached_rest as u32;
         }
-        let id = self.intern_hashed(hash.primary, pcs, short);
+        let id = self.intern_hashed(hash.primary, pcs, false);
         if id != 0 {
             entry.set((hash.primary, check | u64::from(id)));
         }
         id
     }
 
-    #[cold]
-    #[inline(never)]
+    /// Finds or stores `pcs` (a short site if `short`, else a full stack),
+    /// whose hash (of either kind) is `hash`; its id, or 0 if the depot is
+    /// full.
     fn intern_hashed(&self, hash: u64, pcs: &[usize], short: bool) -> u32 {
         let shard_index = (hash >> 40) as usize & (DEPOT_SHARDS - 1);
         let shard = &self.shards[shard_index];
@@ -606,7 +662,7 @@ mod tests {
     #[test]
     fn equal_stacks_share_an_id_and_others_do_not() {
         static DEPOT: Depot = Depot::new();
-        let cache = SiteCache::<64>::new();
+        let cache = SiteCache::new();
         let intern = |pcs: &[usize]| {
             DEPOT.intern(
                 &Captured {
@@ -614,7 +670,6 @@ mod tests {
                     hash: hash_frames(pcs),
                 },
                 &cache,
-                false,
             )
         };
         let stacks: Vec<Vec<usize>> = (0..2000usize)
@@ -653,37 +708,23 @@ mod tests {
     }
 
     /// A short site of the same frames as a full stack is another entry,
-    /// marked short; the short walk starts with the return address of the
-    /// frame that called it, as a full walk from the same frame would after
-    /// the frame it leaves out.
+    /// marked short.
     #[test]
     fn short_sites_are_marked_and_kept_apart() {
         static DEPOT: Depot = Depot::new();
-        let cache = SiteCache::<64>::new();
-        let short_cache = ShortSiteCache::new();
+        let cache = SiteCache::new();
         let pcs = [0x40_1000usize, 0x40_2000, 0x40_3000];
-        let mut hash = StackHasher::new();
-        for &pc in &pcs {
-            hash.add(pc);
-        }
-        let short_hash = hash.finish(pcs.len() | SHORT_BIT);
         let full = DEPOT.intern(
             &Captured {
                 pcs: &pcs,
                 hash: hash_frames(&pcs),
             },
             &cache,
-            false,
         );
-        let short = DEPOT.intern(
-            &Captured {
-                pcs: &pcs,
-                hash: short_hash,
-            },
-            &short_cache,
-            true,
-        );
+        let short = DEPOT.intern_hashed(0x1234_5679, &pcs, true);
         assert!(full != 0 && short != 0 && full != short);
+        // Found again, not stored twice.
+        assert_eq!(DEPOT.intern_hashed(0x1234_5679, &pcs, true), short);
         let guard = DEPOT.lock_all();
         let mut seen = Vec::new();
         guard
@@ -699,35 +740,61 @@ mod tests {
         assert_eq!(seen, expected);
     }
 
+    /// The short site of the calling frame's allocation, from one call site.
     #[inline(never)]
-    fn short_walk(buffer: &mut ShortBuffer) -> (Vec<usize>, StackHash) {
+    fn short_site_here(cache: &ShortSiteCache, depot: &Depot) -> u32 {
         let (low, high) = sys::thread_stack_bounds().expect("this thread's stack");
-        let stack = capture_short(low, high, buffer);
-        (stack.pcs.to_vec(), stack.hash)
+        short_site(low, high, cache, depot)
     }
 
     #[test]
-    fn the_short_walk_keeps_its_first_frames() {
-        // Twice from one call site: the same walk.
-        let mut walks = Vec::new();
+    fn short_sites_keep_their_first_frames_and_are_cached() {
+        static DEPOT: Depot = Depot::new();
+        let cache = ShortSiteCache::new();
+        // Twice from one call site: one id, the second from the cache; from
+        // another call site, another.
+        let mut ids = Vec::new();
         for _ in 0..core::hint::black_box(2) {
-            walks.push(short_walk(&mut [0usize; SHORT_FRAMES]));
+            ids.push(short_site_here(&cache, &DEPOT));
         }
-        let (short, hash) = walks[0].clone();
-        assert_eq!(short.len(), SHORT_FRAMES, "{short:x?}");
-        assert_eq!(walks[1], walks[0]);
-        let mut hasher = StackHasher::new();
-        for &pc in &short {
-            hasher.add(pc);
-        }
-        assert_eq!(hash, hasher.finish(short.len() | SHORT_BIT));
-        // Its outer frames are the test's callers, which a full walk from
-        // here sees too.
+        let other = short_site_here(&cache, &DEPOT);
+        assert!(
+            ids[0] != 0 && ids[0] == ids[1] && other != ids[0],
+            "{ids:?} {other}"
+        );
+        assert!(cache
+            .entries
+            .iter()
+            .any(|entry| entry.get().1 == u64::from(ids[0])));
+        let guard = DEPOT.lock_all();
+        let mut stored = Vec::new();
+        guard
+            .for_each(|id, frames, short| {
+                assert!(short);
+                stored.push((id, frames.to_vec()));
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        drop(guard);
+        assert_eq!(stored.len(), 2);
+        let frames = |id: u32| {
+            stored
+                .iter()
+                .find(|(stored_id, _)| *stored_id == u64::from(id))
+                .map(|(_, frames)| frames.clone())
+                .unwrap()
+        };
+        let (first, second) = (frames(ids[0]), frames(other));
+        assert_eq!(first.len(), SHORT_FRAMES, "{first:x?}");
+        // The first frame is this test's (two call sites), the outer ones
+        // the harness's, which a full walk from here sees too.
+        assert_ne!(first[0], second[0]);
+        assert_eq!(first[1..], second[1..]);
         let mut deep = [core::mem::MaybeUninit::uninit(); MAX_FRAMES];
         let (full, _) = nested(0, &mut deep);
         assert!(
-            short[1..].iter().all(|pc| full.contains(pc)),
-            "{short:x?} vs {full:x?}"
+            first[1..].iter().all(|pc| full.contains(pc)),
+            "{first:x?} vs {full:x?}"
         );
     }
 }

@@ -495,7 +495,7 @@ fn sample_site(thread: &ThreadState) -> u32 {
     let mut buffer = [core::mem::MaybeUninit::uninit(); stacks::MAX_FRAMES];
     // Leaves out the first return address, into `allocation_event`.
     let stack = stacks::capture(low, high, &mut buffer);
-    STATE.depot.intern(&stack, &thread.sites, false)
+    STATE.depot.intern(&stack, &thread.sites)
 }
 
 /// The short site of an allocation that is not sampled: its first
@@ -506,9 +506,7 @@ fn sample_site(thread: &ThreadState) -> u32 {
 #[inline(always)]
 fn short_site(thread: &ThreadState) -> u32 {
     let (low, high) = thread.stack_bounds();
-    let mut buffer = [0usize; stacks::SHORT_FRAMES];
-    let stack = stacks::capture_short(low, high, &mut buffer);
-    STATE.depot.intern(&stack, &thread.short_sites, true)
+    stacks::short_site(low, high, &thread.short_sites, &STATE.depot)
 }
 
 impl<A: GlobalAlloc> Tracker<A> {
