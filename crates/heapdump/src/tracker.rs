@@ -328,11 +328,10 @@ fn refuse_env_rate() {
     unsafe { libc::write(2, line.as_ptr().cast(), used) };
 }
 
-/// Why `HEAPDUMP_SAMPLE_RATE` is refused, if it is (for [`crate::Error`]
-/// and a dump's report).
-pub(crate) fn env_rate_refused() -> Option<String> {
-    (rate_from_env() == EnvRate::Refused)
-        .then(|| String::from_utf8_lossy(env_rate_bytes().unwrap_or(b"")).into_owned())
+/// Whether `HEAPDUMP_SAMPLE_RATE` holds a value the tracker refuses (for a
+/// dump's report and [`crate::dump_on_signal`]). Does not allocate.
+pub(crate) fn env_rate_is_refused() -> bool {
+    rate_from_env() == EnvRate::Refused
 }
 
 /// Sets the mean number of bytes between sampled allocation sites: 1 records

@@ -96,6 +96,8 @@ pub(super) fn write_frozen(frozen: &Frozen<'_>) -> Result<DumpReport, Error> {
         stacks,
         records: records + 1,
         file_bytes: writer.sink.written,
+        snapshot: frozen.taken,
+        sample_rate_env_refused: frozen.sample_rate_env_refused,
     })
 }
 
