@@ -676,3 +676,17 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         new_block
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_rates_from_the_environment_are_whole_numbers_of_bytes() {
+        assert_eq!(parse_rate(b"4096"), EnvRate::Rate(4096));
+        assert_eq!(parse_rate(b" 1\n"), EnvRate::Rate(1));
+        for refused in [&b"0"[..], b"", b"12kb", b"-1", b"1.5", b"0x100", b"\xff"] {
+            assert_eq!(parse_rate(refused), EnvRate::Refused, "{refused:?}");
+        }
+    }
+}

@@ -219,6 +219,8 @@ fn dump_when_woken(wake: OwnedFd, directory: &Path, options: &Options) {
                 }
                 eprintln!("{line}");
             }
+            // File errors name the path themselves.
+            Err(error @ crate::Error::File { .. }) => eprintln!("heapdump: {error}"),
             Err(error) => eprintln!("heapdump: no dump in {}: {error}", path.display()),
         }
     }
