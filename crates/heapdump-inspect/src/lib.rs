@@ -105,6 +105,9 @@ pub enum Step {
     /// Naming stack frames from the binaries; progress in distinct
     /// addresses.
     Symbolize,
+    /// Typing objects from the executable's debug info (Go); no progress
+    /// within it.
+    Types,
     /// Finding the references between objects; progress in bytes of
     /// object contents scanned.
     BuildGraph,
@@ -118,6 +121,7 @@ impl Step {
         match self {
             Step::Parse => "parsing",
             Step::Symbolize => "symbolising",
+            Step::Types => "typing objects",
             Step::BuildGraph => "building graph",
             Step::Analyze(step) => step.description(),
         }
@@ -129,7 +133,7 @@ impl Step {
         match self {
             Step::Parse | Step::BuildGraph => Some(Unit::Bytes),
             Step::Symbolize => Some(Unit::Addresses),
-            Step::Analyze(_) => None,
+            Step::Types | Step::Analyze(_) => None,
         }
     }
 }
@@ -344,6 +348,9 @@ fn build_graph<'file>(
     // again are mapped again.)
     file.release_pages();
     if symbols {
+        if let Some(binary) = binary {
+            type_from_debug_info(&mut dump, binary, load_bias, progress);
+        }
         name_from_binaries(&mut dump, binary, progress)?;
     }
     progress.start(Step::BuildGraph);
@@ -354,6 +361,45 @@ fn build_graph<'file>(
     progress.finish();
     file.release_pages();
     Ok((graph, load_bias))
+}
+
+/// Types the objects of a dump whose runtime records no types (Go) from
+/// the executable's debug info, and notes how many kept their shapes.
+fn type_from_debug_info(
+    dump: &mut Dump<'_>,
+    binary: &Binary,
+    load_bias: u64,
+    progress: &mut dyn Progress,
+) {
+    progress.start(Step::Types);
+    let stats = heapdump_symbols::go::type_objects(dump, binary, load_bias);
+    progress.finish();
+    let Some(stats) = stats else {
+        return;
+    };
+    if let Some(reason) = &stats.skipped {
+        progress.note(&format!("types: {reason}"));
+        return;
+    }
+    let percent = |part: u64, whole: u64| {
+        if whole == 0 {
+            100.0
+        } else {
+            part as f64 * 100.0 / whole as f64
+        }
+    };
+    let untyped = stats.objects - stats.typed_objects;
+    if untyped > 0 {
+        progress.note(&format!(
+            "types: {} of {} objects ({:.1}%, {:.1}% of bytes) typed from the DWARF of {}; \
+             {untyped} not reached through a typed pointer keep their shapes",
+            stats.typed_objects,
+            stats.objects,
+            percent(stats.typed_objects, stats.objects),
+            percent(stats.typed_bytes, stats.bytes),
+            binary.path().display(),
+        ));
+    }
 }
 
 /// Names the frames of `dump`'s raw stacks and the types of its objects

@@ -120,8 +120,34 @@ impl<'data> Dump<'data> {
     /// The name of the reference at `offset` of `object`'s contents when
     /// the format names fields (`LeakyCache.CACHE`, `next`, `[3]`); `None`
     /// otherwise ([`Format::field_name`](crate::Format::field_name)).
+    ///
+    /// Where the format names nothing, the layout of the object's type
+    /// ([`TypeInfo::fields`]) does: `Payload`, and `[3].elem` in an object
+    /// holding several values of its type.
     pub fn field_name(&self, object: &Object, offset: u64) -> Option<String> {
-        crate::formats::by_name(self.info.format)?.field_name(self, object, offset)
+        if let Some(name) = crate::formats::by_name(self.info.format)
+            .and_then(|format| format.field_name(self, object, offset))
+        {
+            return Some(name);
+        }
+        let ty = self.type_info(object.type_index()?)?;
+        if ty.fields.is_empty() || ty.size == 0 {
+            return None;
+        }
+        let header = if object.has_header() {
+            u64::from(self.info.pointer_size)
+        } else {
+            0
+        };
+        let relative = offset.checked_sub(header)?;
+        let (index, within) = (relative / ty.size, relative % ty.size);
+        let field = ty.field_at(within)?;
+        let several = object.size.saturating_sub(header) / ty.size > 1;
+        Some(match (several, field.name.is_empty()) {
+            (false, _) => field.name.clone(),
+            (true, true) => format!("[{index}]"),
+            (true, false) => format!("[{index}].{}", field.name),
+        })
     }
 
     /// The allocation profile of site `id`, if the dump has one.
@@ -896,6 +922,48 @@ pub struct TypeInfo {
     /// The dump does not record the type: it was inferred from the
     /// object's allocation site (heapdump-rs dumps, `heapdump_symbols::symbolize`).
     pub from_site: bool,
+    /// The named parts of one value, by offset, when the dump or the
+    /// program's debug info describes the type's layout (Go types from
+    /// DWARF); empty otherwise. An object of this type that holds more
+    /// than one value (a slice's backing array) repeats the layout every
+    /// [`size`](TypeInfo::size) bytes, after its runtime header if it has
+    /// one ([`Object::has_header`]).
+    pub fields: Vec<FieldInfo>,
+}
+
+impl TypeInfo {
+    /// A type known by name and size only, without a field layout.
+    pub fn named(address: u64, name: impl Into<String>, size: u64, from_site: bool) -> TypeInfo {
+        TypeInfo {
+            address,
+            name: name.into(),
+            size,
+            from_site,
+            fields: Vec::new(),
+        }
+    }
+
+    /// The field at byte `offset` of one value, if the layout names one
+    /// there.
+    pub fn field_at(&self, offset: u64) -> Option<&FieldInfo> {
+        let index = self.fields.partition_point(|field| field.offset <= offset);
+        let field = self.fields.get(index.checked_sub(1)?)?;
+        (offset - field.offset < field.size.max(1)).then_some(field)
+    }
+}
+
+/// A named leaf of a type's layout: a word or smaller value at an offset
+/// (`ID`, `Payload.len`, `entries.dirPtr`, `Tag[2]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldInfo {
+    /// Byte offset in one value of the type.
+    pub offset: u64,
+    /// Bytes it takes.
+    pub size: u64,
+    /// Its name, with the path through nested structs and arrays.
+    pub name: String,
+    /// It holds a reference (a pointer word) rather than a plain value.
+    pub reference: bool,
 }
 
 /// What groups objects of one kind in reports: a named type when the dump

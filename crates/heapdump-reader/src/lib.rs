@@ -45,8 +45,8 @@ pub mod graph_petgraph;
 
 pub use dump::{
     AllocationProfile, AllocatorStats, Capabilities, ContextFrame, ContextRef, Dump, DumpInfo,
-    ExecutionContext, ExecutionContexts, FormatExtras, Frame, Hex, Module, ModuleRange, Object,
-    ObjectClass, PointerList, PointerOffsets, Pointers, Root, RootKind, RuntimeStats,
+    ExecutionContext, ExecutionContexts, FieldInfo, FormatExtras, Frame, Hex, Module, ModuleRange,
+    Object, ObjectClass, PointerList, PointerOffsets, Pointers, Root, RootKind, RuntimeStats,
     SectionSymbols, Stack, StackId, ThreadCoverage, TypeIndex, TypeInfo,
 };
 pub use error::{Error, ErrorKind};

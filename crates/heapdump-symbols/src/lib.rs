@@ -12,6 +12,8 @@
 //!   line tables and inlined chains (addr2line over gimli), demangled.
 //! - [`infer_types`]: object types from their allocation sites
 //!   (`Box::<T>::new` → `T`).
+//! - [`go::type_objects`]: Go heap objects typed from the executable's
+//!   DWARF, by propagation from typed roots.
 //! - [`RootNamer`]: names of root words (`main.cache`, `data+0x1a8`, a
 //!   frame slot by its function).
 //!
@@ -22,6 +24,7 @@
 
 pub mod binary;
 pub mod error;
+pub mod go;
 mod naming;
 pub mod symbolize;
 

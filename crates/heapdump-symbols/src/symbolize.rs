@@ -1116,12 +1116,7 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
                 let Ok(next) = u32::try_from(types.len()) else {
                     continue;
                 };
-                types.push(TypeInfo {
-                    address: 0,
-                    name: block.to_owned(),
-                    size: 0,
-                    from_site: true,
-                });
+                types.push(TypeInfo::named(0, block.to_owned(), 0, true));
                 names.insert(block.to_owned(), TypeIndex(next));
                 TypeIndex(next)
             }
