@@ -163,10 +163,16 @@ fn summary_reads_go_dumps_with_and_without_the_binary() {
         "agree with HeapObjects and HeapAlloc",
         "main.main (heapdump.invalid/goheap/main.go:",
         "Top types and shapes by bytes",
-        "obj16[_,p]",
+        // Typed from the binary's DWARF.
+        "map<int64,*main.Entry>",
+        "main.Entry",
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
     }
+    // Without the binary, objects keep their shapes.
+    let output = heapdump(&["summary", &dump]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("obj16[_,p]"));
 
     let output = heapdump(&["summary", &dump, "--json"]);
     assert!(output.status.success(), "{}", text(&output.stderr));

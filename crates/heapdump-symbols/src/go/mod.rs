@@ -36,6 +36,7 @@
 mod dwarf;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 use heapdump_reader::formats::go as go_format;
 use heapdump_reader::{Dump, FieldInfo, Object, RootKind, TypeIndex, TypeInfo};
@@ -111,7 +112,7 @@ pub fn type_objects(dump: &mut Dump<'_>, binary: &Binary, load_bias: u64) -> Opt
     typer.roots(&mut stats);
     typer.run();
     let assigned = typer.assigned;
-    apply(dump, &types, assigned, &mut stats);
+    apply(dump, &types, assigned, load_bias, &mut stats);
     Some(stats)
 }
 
@@ -161,7 +162,7 @@ struct Typer<'a, 'd> {
     /// Interior targets walked already: (address, type).
     interior: HashSet<(u64, TypeId)>,
     /// Pointer words of one value of each type (offsets), memoised.
-    pointer_words: HashMap<TypeId, Vec<u64>>,
+    pointer_words: HashMap<TypeId, Rc<[u64]>>,
     /// The type of each itab, by runtime address.
     itab_types: HashMap<u64, u64>,
 }
@@ -659,15 +660,16 @@ impl<'a, 'd> Typer<'a, 'd> {
     }
 
     /// Offsets of the pointer words of one value of `ty`.
-    fn pointer_words_of(&mut self, ty: TypeId) -> Vec<u64> {
+    fn pointer_words_of(&mut self, ty: TypeId) -> Rc<[u64]> {
         if let Some(words) = self.pointer_words.get(&ty) {
-            return words.clone();
+            return Rc::clone(words);
         }
         let mut words = Vec::new();
         self.collect_pointer_words(ty, 0, &mut words, 0);
         words.sort_unstable();
         words.dedup();
-        self.pointer_words.insert(ty, words.clone());
+        let words: Rc<[u64]> = words.into();
+        self.pointer_words.insert(ty, Rc::clone(&words));
         words
     }
 
@@ -829,6 +831,7 @@ fn apply(
     dump: &mut Dump<'_>,
     types: &GoDwarf,
     assigned: Vec<Option<Assigned>>,
+    bias: u64,
     stats: &mut GoTypeStats,
 ) {
     let word = u64::from(dump.info.pointer_size.max(4));
@@ -863,13 +866,24 @@ fn apply(
                     .get(index.index())
                     .is_some_and(|t| t.size == go.size) =>
             {
+                // A type the dump names already (a malloc header's type
+                // record): give it its layout.
+                if let Some(info) = dump.types.get_mut(index.index()) {
+                    if info.fields.is_empty() {
+                        info.fields = layout(types, ty, word);
+                    }
+                }
                 index
             }
             _ => {
                 let Ok(next) = u32::try_from(dump.types.len()) else {
                     continue;
                 };
-                let mut info = TypeInfo::named(go.runtime_type, name.clone(), go.size, false);
+                let address = match go.runtime_type {
+                    0 => 0,
+                    link => link.wrapping_add(bias),
+                };
+                let mut info = TypeInfo::named(address, name.clone(), go.size, false);
                 info.fields = layout(types, ty, word);
                 dump.types.push(info);
                 by_name.insert(name, TypeIndex(next));
