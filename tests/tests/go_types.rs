@@ -154,12 +154,19 @@ fn check(version: &str) {
         return;
     };
     let (dump, binary, facts) = fresh_dump(&go, version);
+    check_typed(&dump, &binary, &facts, version);
+    std::fs::remove_file(&dump).unwrap();
+}
+
+/// Checks that `dump`, written by Go `version` (`1.26`), is typed from
+/// `binary` as the module docs say.
+fn check_typed(dump: &Path, binary: &Path, facts: &Facts, version: &str) {
     let mut notes = Notes::default();
     let options = Options {
-        binary: Some(binary.clone()),
+        binary: Some(binary.to_path_buf()),
         ..Options::default()
     };
-    let heap = Heap::open(&dump, &options, &mut notes).unwrap();
+    let heap = Heap::open(dump, &options, &mut notes).unwrap();
     let census = census(&heap);
     let label = format!("Go {version}");
 
@@ -252,7 +259,19 @@ fn check(version: &str) {
         fields.iter().any(|field| field == map_field),
         "{label}: {fields:?}"
     );
-    std::fs::remove_file(&dump).unwrap();
+}
+
+/// The committed dumps (`samples/go/dumps`, written with their binaries'
+/// DWARF by `regen-dumps.sh`) are typed as fresh ones are.
+#[test]
+fn committed_dumps_are_typed() {
+    let dir = repo().join("samples/go/dumps");
+    for version in ["1.19", "1.26"] {
+        let name = format!("go{version}");
+        let facts = Facts::read(&dir.join(format!("{name}.facts.json")));
+        let dump = dir.join(format!("{name}.godump"));
+        check_typed(&dump, &dir.join(format!("{name}.bin")), &facts, version);
+    }
 }
 
 #[test]
