@@ -20,7 +20,7 @@ use std::process::Command;
 
 use heapdump_analysis::paths::{path, PathOptions};
 use heapdump_inspect::{Heap, Options, Progress};
-use heapdump_tests::Facts;
+use heapdump_tests::{build_go_sample, go_toolchain, Facts};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,63 +39,11 @@ impl Progress for Notes {
     }
 }
 
-/// The `go` command for `version` (`1.22`), if it runs; fails under
-/// `HEAPDUMP_REQUIRE_GO=1` when there is none.
-fn toolchain(version: &str) -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if version == "1.19" {
-        candidates.push(PathBuf::from("/usr/bin/go"));
-    }
-    if let Some(new) = std::env::var_os("HEAPDUMP_GO_NEW") {
-        candidates.push(PathBuf::from(new));
-    }
-    if let Ok(entries) = std::fs::read_dir("/opt") {
-        let mut dirs: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
-        dirs.sort();
-        candidates.extend(dirs.into_iter().map(|dir| dir.join("bin/go")));
-    }
-    for go in &candidates {
-        let Ok(output) = Command::new(go)
-            .args(["env", "GOVERSION"])
-            .env("GOTOOLCHAIN", "local")
-            .output()
-        else {
-            continue;
-        };
-        let found = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        if output.status.success() && found.starts_with(&format!("go{version}.")) {
-            return Some(go.clone());
-        }
-    }
-    let message = format!("no Go {version} toolchain (tried {candidates:?})");
-    if std::env::var("HEAPDUMP_REQUIRE_GO").as_deref() == Ok("1") {
-        panic!("{message}, and HEAPDUMP_REQUIRE_GO=1 requires it");
-    }
-    eprintln!("\n**********\n*** SKIPPED: {message}\n**********\n");
-    None
-}
-
 /// Builds `samples/go` with `go` (with DWARF, as `go build` does by
 /// default), runs it, and returns (dump, binary, facts).
 fn fresh_dump(go: &Path, version: &str) -> (PathBuf, PathBuf, Facts) {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("go-types-{version}"));
-    std::fs::create_dir_all(&work).unwrap();
-    let binary = work.join("goheap");
-    let build = Command::new(go)
-        .args(["build", "-o"])
-        .arg(&binary)
-        .arg(".")
-        .current_dir(repo().join("samples/go"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOCACHE", work.join("cache"))
-        .env("GOFLAGS", "-trimpath")
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "Go {version} build: {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    let binary = build_go_sample(go, &work, "goheap", &[]);
     let dump = work.join(format!("heap-{}.godump", std::process::id()));
     let run = Command::new(&binary)
         .args([
@@ -150,7 +98,7 @@ fn census(heap: &Heap) -> Census {
 
 /// Checks a fresh dump of Go `version` typed from its binary.
 fn check(version: &str) {
-    let Some(go) = toolchain(version) else {
+    let Some((go, _)) = go_toolchain(version) else {
         return;
     };
     let (dump, binary, facts) = fresh_dump(&go, version);
