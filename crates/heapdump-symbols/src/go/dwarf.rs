@@ -743,7 +743,7 @@ fn pieces(unit: &gimli::Unit<Reader<'_>>, expr: gimli::Expression<Reader<'_>>) -
                     size,
                     cfa_offset: current.take(),
                 });
-                value_offset += size;
+                value_offset = value_offset.wrapping_add(size);
                 pending = None;
             }
             _ => {
