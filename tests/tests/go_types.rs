@@ -165,6 +165,14 @@ fn check_typed(dump: &Path, binary: &Path, facts: &Facts, version: &str) {
             ("map.bucket[string]*main.Node", 1),
         ]
     };
+    // The map of a struct that only a package-level `&Registry{...}` (a
+    // static temporary, not a heap object) holds.
+    assert_eq!(
+        census.counts.get("map[int64]*main.Tree").copied(),
+        Some(1),
+        "{label}: {:?}",
+        census.counts
+    );
     for (name, count) in maps {
         assert_eq!(
             census.counts.get(*name).copied().unwrap_or(0),

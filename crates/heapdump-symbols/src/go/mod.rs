@@ -703,6 +703,18 @@ impl<'a, 'd> Typer<'a, 'd> {
 
     fn visit(&mut self, target: Target) {
         let Some(index) = self.object_at(target.address) else {
+            // Not a heap object: global memory the compiler laid out
+            // (a package-level `&T{...}` is a static temporary in data or
+            // BSS, with no DWARF variable of its own), or a stack slot.
+            // Walk it once as the pointer's type says.
+            if let Some(bytes) = self.region_bytes(target.address) {
+                if self.interior.insert((target.address, target.ty)) {
+                    let end = target.address.saturating_add(bytes.len() as u64);
+                    let size = self.size(target.ty).max(1);
+                    let count = target.count.min((bytes.len() as u64 / size).max(1));
+                    self.walk(target.address, target.ty, count, (target.address, end), 0);
+                }
+            }
             return;
         };
         let Some(object) = self.dump.objects.get(index) else {
