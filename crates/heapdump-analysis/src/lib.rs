@@ -44,6 +44,7 @@ pub mod retained;
 pub mod roots;
 pub mod summary;
 pub mod top;
+pub mod waste;
 
 pub use analysis::{analyze, analyze_with_progress, Analysis, Dominator, Reachability, Step};
 pub use class::{Classifier, GroupKey, GroupLabel, Grouping, ObjectClass, SiteFrames, SizeClass};

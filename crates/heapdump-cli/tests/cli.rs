@@ -287,6 +287,7 @@ fn every_dump_reading_command_takes_the_common_options() {
         vec!["top", &dump],
         vec!["retained", &dump],
         vec!["leaks", &dump],
+        vec!["waste", &dump],
         vec!["dot", &dump, "-o", &dot],
         vec!["pprof", &dump, "-o", &pprof],
     ];
