@@ -9,7 +9,7 @@ use heapdump_inspect::analysis::waste::{
 };
 
 use crate::describe::emit;
-use crate::human::{bytes, count, label_width, table_row};
+use crate::human::{bytes, count, label_width, plural, table_row};
 use crate::{load, Result};
 
 /// Arguments of `heapdump waste`.
@@ -65,9 +65,9 @@ fn referrers(out: &mut dyn Write, referrers: &[Referrer]) -> io::Result<()> {
 fn duplicates(out: &mut dyn Write, title: &str, section: &DuplicateSection) -> io::Result<()> {
     writeln!(
         out,
-        "{title}: {} groups, {} extra copies, {} wasted ({} examined)",
-        count(section.groups),
-        count(section.extra_copies),
+        "{title}: {}, {}, {} wasted ({} examined)",
+        plural(section.groups, "group", "groups"),
+        plural(section.extra_copies, "extra copy", "extra copies"),
         bytes(section.wasted_bytes),
         count(section.examined),
     )?;
