@@ -49,6 +49,8 @@ fn dump_path(name: &str, bytes: &[u8]) -> PathBuf {
 
 fn heapdump(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_heapdump"))
+        // Plain output whatever the caller's terminal width.
+        .env_remove("COLUMNS")
         .args(args)
         .output()
         .unwrap()
