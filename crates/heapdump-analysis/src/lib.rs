@@ -37,6 +37,7 @@ pub mod class;
 pub mod describe;
 pub mod diff;
 pub mod dominators;
+pub mod internals;
 pub mod leaks;
 pub mod paths;
 pub mod reach;
