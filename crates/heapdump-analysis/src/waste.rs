@@ -32,10 +32,11 @@
 //! at its members and, where the format names fields, the field (array
 //! elements as `[]`), or the kind of root.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::Hasher;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use heapdump_reader::{HeapGraph, Object, ObjectId, Pointers};
+use heapdump_reader::{HeapGraph, Object, ObjectClass, ObjectId, Pointers};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -670,16 +671,16 @@ fn collection_section(
 
 /// The top `limit` referrers of each set of `members`: one pass over every
 /// reference and root reference.
-fn referrers(graph: &HeapGraph<'_>, members: &[&[u32]], limit: usize) -> Vec<Vec<Referrer>> {
+fn referrers<'g>(graph: &'g HeapGraph<'_>, members: &[&[u32]], limit: usize) -> Vec<Vec<Referrer>> {
     let dump = graph.dump();
     let count = graph.object_count();
     // Row of each member object; a bitmap in front of the map.
     let mut marked = vec![0u64; count.div_ceil(64)];
-    let mut row_of: HashMap<u32, u32> = HashMap::new();
+    let mut row_of: HashMap<u32, u32, FastHash> = HashMap::default();
     for (row, ids) in members.iter().enumerate() {
         for &id in *ids {
             if let Some(word) = marked.get_mut(id as usize / 64) {
-                *word |= 1 << (id % 64);
+                *word |= 1u64 << (id % 64);
                 row_of.insert(id, row as u32);
             }
         }
@@ -687,20 +688,20 @@ fn referrers(graph: &HeapGraph<'_>, members: &[&[u32]], limit: usize) -> Vec<Vec
     let is_marked = |id: u32| {
         marked
             .get(id as usize / 64)
-            .is_some_and(|word| word & (1 << (id % 64)) != 0)
+            .is_some_and(|word| word & (1u64 << (id % 64)) != 0)
     };
-    // (row, referrer class or root label, field) -> references
-    type Tally = HashMap<(u32, String, Option<String>), u64>;
-    let merge = |mut a: Tally, b: Tally| {
+    // (row, referrer's class or root kind, field) -> references
+    type Tally<'a> = HashMap<(u32, Holder<'a>, Option<String>), u64, FastHash>;
+    let merge = |mut a: Tally<'g>, b: Tally<'g>| {
         for (key, n) in b {
             *a.entry(key).or_default() += n;
         }
         a
     };
-    let mut tally: Tally = (0..count)
+    let mut tally: Tally<'g> = (0..count)
         .into_par_iter()
         .with_min_len(CHUNK)
-        .fold(Tally::new, |mut tally, index| {
+        .fold(Tally::default, |mut tally, index| {
             let id = ObjectId(index as u32);
             let mut references = graph
                 .references(id)
@@ -712,7 +713,7 @@ fn referrers(graph: &HeapGraph<'_>, members: &[&[u32]], limit: usize) -> Vec<Vec
             let Some(object) = graph.object(id) else {
                 return tally;
             };
-            let class = class_name(graph, object);
+            let class = Holder::Class(dump.object_class(object));
             for (target, offset) in references {
                 let Some(&row) = row_of.get(&target.0) else {
                     continue;
@@ -728,7 +729,7 @@ fn referrers(graph: &HeapGraph<'_>, members: &[&[u32]], limit: usize) -> Vec<Vec
             }
             tally
         })
-        .reduce(Tally::new, merge);
+        .reduce(Tally::default, merge);
     for reference in graph.root_references() {
         let Some(&row) = row_of.get(&reference.target.0) else {
             continue;
@@ -737,14 +738,17 @@ fn referrers(graph: &HeapGraph<'_>, members: &[&[u32]], limit: usize) -> Vec<Vec
             continue;
         };
         *tally
-            .entry((row, format!("root: {}", root.kind.label()), None))
+            .entry((row, Holder::Root(root.kind.label()), None))
             .or_default() += 1;
     }
     let mut by_row: Vec<Vec<Referrer>> = vec![Vec::new(); members.len()];
-    for ((row, class, field), count) in tally.drain() {
+    for ((row, holder, field), count) in tally.drain() {
         if let Some(list) = by_row.get_mut(row as usize) {
             list.push(Referrer {
-                class,
+                class: match holder {
+                    Holder::Class(class) => dump.class_name(&class),
+                    Holder::Root(kind) => format!("root: {kind}"),
+                },
                 field,
                 count,
             });
@@ -761,6 +765,16 @@ fn referrers(graph: &HeapGraph<'_>, members: &[&[u32]], limit: usize) -> Vec<Vec
     }
     by_row
 }
+
+/// What refers to a row's members: objects of a class, or roots of a kind.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Holder<'a> {
+    Class(ObjectClass<'a>),
+    Root(Cow<'static, str>),
+}
+
+/// Hash maps keyed by ids and classes, hashed with [`WordHasher`].
+type FastHash = BuildHasherDefault<WordHasher>;
 
 /// A fast 64-bit hash over words (multiply and rotate, as in FxHash): the
 /// groups are checked by comparing values, so it only has to spread them.
