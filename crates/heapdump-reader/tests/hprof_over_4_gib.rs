@@ -43,10 +43,20 @@ fn root(id: u64) -> Vec<u8> {
     out
 }
 
+/// Removes the file when the test ends, passed or failed.
+struct Removed(std::path::PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[test]
 fn an_hprof_file_over_4_gib_parses() {
     let path =
         std::env::temp_dir().join(format!("heapdump-hprof-4gib-{}.hprof", std::process::id()));
+    let _removed = Removed(path.clone());
     let mut file = File::create(&path).unwrap();
     let mut header = b"JAVA PROFILE 1.0.2\0".to_vec();
     header.extend_from_slice(&8u32.to_be_bytes());
