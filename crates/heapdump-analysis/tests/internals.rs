@@ -2,8 +2,8 @@
 //! with a program site (3 objects) and std's start-up site (2 objects), its
 //! stacks named as the symboliser names them.
 
-use heapdump_analysis::analyze;
 use heapdump_analysis::top::{top_with, Internals, TopOptions, INTERNALS_LABEL};
+use heapdump_analysis::{analyze, Summary};
 use heapdump_format::builder::{DumpBuilder, Module, Params};
 use heapdump_reader::{parse, Frame, HeapGraph};
 
@@ -103,4 +103,17 @@ fn top_folds_the_runtimes_own_sites_and_classes() {
         .sum();
     assert_eq!(folded_classes, std_only);
     assert!(std_only > 0);
+
+    // The summary marks the same class as the runtime's and sums it.
+    let summary = Summary::compute(&graph, 10);
+    let marked: Vec<&str> = summary
+        .top_classes
+        .iter()
+        .filter(|class| class.runtime)
+        .map(|class| class.name.as_str())
+        .collect();
+    assert_eq!(marked, ["obj96[?]", "obj80[?]"]);
+    assert_eq!(summary.runtime_classes.classes, 2);
+    assert_eq!(summary.runtime_classes.totals.objects, 2);
+    assert_eq!(summary.runtime_classes.totals.bytes, 80 + 96);
 }
