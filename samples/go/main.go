@@ -60,6 +60,9 @@ var (
 	cycle     *CycleNode
 	shown     fmt.Stringer
 	finalized *Finalized
+	// labels is a small map: a single group of Go 1.24+'s Swiss tables
+	// (no directory), a single bucket before.
+	labels    map[string]*Node
 	holderMsg = make(chan struct{})
 	holderUp  = make(chan uintptr)
 	// memstats is read to measure what the cache adds to the heap; a
@@ -120,7 +123,10 @@ type Facts struct {
 	BigAddr        uintptr   `json:"big_addr"`
 	BigType        string    `json:"big_type"`
 	FinalizedAddr  uintptr   `json:"finalized_addr"`
-	DumpPath       string    `json:"dump_path"`
+	// TypeCounts is how many heap objects of each struct type the program
+	// built and keeps.
+	TypeCounts map[string]int `json:"type_counts"`
+	DumpPath   string         `json:"dump_path"`
 }
 
 func main() {
@@ -140,7 +146,7 @@ func main() {
 		ListLen: *listLen, TreeDepth: *depth, HeldSliceBytes: *heldBytes,
 		HolderFunction: "main.holder", DumpPath: *out,
 		Globals: []string{"main.cache", "main.listHead", "main.treeRoot", "main.cycle", "main.shown",
-			"main.finalized"},
+			"main.finalized", "main.labels"},
 		BigType: "main.Big",
 	}
 	// The cache, built in two measured steps (each a full GC and a
@@ -194,6 +200,12 @@ func main() {
 	finalized = &Finalized{}
 	runtime.SetFinalizer(finalized, func(*Finalized) {})
 	facts.FinalizedAddr = addr(finalized)
+
+	labels = map[string]*Node{"head": listHead, "second": listHead.Next, "third": listHead.Next.Next}
+	facts.TypeCounts = map[string]int{
+		"main.Entry": *entries, "main.Node": *listLen, "main.Tree": 1<<*depth - 1,
+		"main.CycleNode": 2, "main.Big": 1, "main.Finalized": 1,
+	}
 
 	go holder(*heldBytes)
 	facts.HeldSliceAddr = <-holderUp

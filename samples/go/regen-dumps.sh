@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Go heap dumps kept for offline tests (samples/go/dumps/):
-# for each Go toolchain, builds this sample with the symbol table but no
-# DWARF (-ldflags=-w keeps binaries small), runs it with a small heap in
+# for each Go toolchain, builds this sample as `go build` does by default
+# (symbols and DWARF: the DWARF types the objects), runs it with a small heap in
 # which the cache (1,000 entries of a 32-byte Entry and a 128-byte payload,
 # ~200 KB with the map) is most of the heap, and keeps the binary, the dump
 # (~650 KB) and the facts JSON it printed.
@@ -37,7 +37,7 @@ for go in "$GO_OLD" "$GO_NEW"; do
     version=$("$go" env GOVERSION)          # go1.19.8, go1.26.6
     name=${version%.*}                      # go1.19, go1.26
     echo "== $version ($go) -> dumps/$name.*"
-    "$go" build -ldflags=-w -o "dumps/$name.bin" .
+    "$go" build -o "dumps/$name.bin" .
     for attempt in 1 2 3 4 5; do
         (cd dumps && "./$name.bin" -out "$name.godump" -entries 1000 -payload 128 -list 50 \
             -depth 5 -held 16384 > "$name.facts.json")

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use heapdump_analysis::class::{Classifier, Grouping};
+use heapdump_inspect::{Caveat, CaveatKind, NoProgress, Options};
 use heapdump_reader::{DumpFile, HeapGraph, Object};
 use heapdump_symbols::symbolize::{infer_types, Symbolizer};
 use heapdump_symbols::Binary;
@@ -313,6 +314,15 @@ fn another_binary_is_refused_and_stripped_ones_fall_back() {
             .flat_map(|stack| stack.frames.iter())
             .all(|frame| frame.line.is_none()));
     });
+    // Every report says why, with the fix.
+    let caveats = caveats_with(&path, &no_debug);
+    assert!(
+        caveats
+            .iter()
+            .any(|caveat| caveat.kind == CaveatKind::NoLineTables
+                && caveat.fix.contains("debug = \"line-tables-only\"")),
+        "{caveats:#?}"
+    );
     // No symbols either: offsets in the module.
     let stripped = temp_path("symbols-stripped.bin");
     run(
@@ -329,10 +339,31 @@ fn another_binary_is_refused_and_stripped_ones_fall_back() {
             .filter_map(|frame| frame.function.as_deref())
             .any(|name| name.starts_with(&format!("{module}+0x"))));
     });
+    let caveats = caveats_with(&path, &stripped);
+    assert!(
+        caveats
+            .iter()
+            .any(|caveat| caveat.kind == CaveatKind::NoSymbols
+                && caveat.message.contains("stripped")),
+        "{caveats:#?}"
+    );
+    // With its own (unstripped, line tables) executable: no caveat.
+    assert_eq!(caveats_with(&path, &exe), Vec::new());
     black_box(&heap.expected);
     for file in [&path, &no_debug, &stripped] {
         std::fs::remove_file(file).ok();
     }
+}
+
+/// The caveats of the dump at `path` named with `binary`.
+fn caveats_with(path: &Path, binary: &Path) -> Vec<Caveat> {
+    let options = Options {
+        binary: Some(binary.to_owned()),
+        ..Options::default()
+    };
+    let heap = heapdump_inspect::Heap::open(path, &options, &mut NoProgress)
+        .unwrap_or_else(|e| panic!("{e}"));
+    heap.caveats().to_vec()
 }
 
 fn run(program: &str, args: &[&str]) {

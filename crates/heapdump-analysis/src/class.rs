@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use heapdump_reader::{HeapGraph, Object, Stack, StackId, TypeIndex};
+use heapdump_reader::{HeapGraph, Object, SiteId, SiteTable, Stack, StackId, TypeIndex};
 use serde::Serialize;
 
 /// Number of size classes: 0, `1..=16`, then one per power of two up to 2⁶⁴.
@@ -98,7 +98,9 @@ pub enum ObjectClass {
 pub enum Grouping {
     /// By [`ObjectClass`].
     Class,
-    /// By allocation site (objects not sampled form one group).
+    /// By allocation site as the user sees it: stacks with the same
+    /// program frames are one site ([`SiteTable`]); objects not sampled
+    /// form one group.
     Site,
 }
 
@@ -118,25 +120,41 @@ pub enum GroupKey {
     /// Objects of one class.
     Class(ObjectClass),
     /// Objects allocated at one site; `None`: allocations not sampled.
-    Site(Option<StackId>),
+    Site(Option<SiteId>),
 }
 
 /// A group as reports show it: serializable, and comparable across two
-/// dumps of one process (by `grouping` and `label`, and for sites by the
-/// stack's return addresses).
+/// dumps of the same binary (by `grouping` and `label`, and for sites by
+/// their [`SiteId`], derived from their frames).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct GroupLabel {
     /// `class` or `site`.
     pub grouping: Grouping,
-    /// E.g. `33..64 B` (a size class), `site 17`, `allocation not sampled`.
+    /// E.g. `33..64 B` (a size class), `site 3f2a9c1e` (the first 8 hex
+    /// digits of the site id), `allocation not sampled`.
     pub label: String,
-    /// The site's stack id, for site groups of sampled allocations.
+    /// The site's id (16 hex digits in JSON), for site groups of sampled
+    /// allocations: the same in every dump of the same binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<SiteId>,
+    /// The stack id of the site's first stack (the one whose frames are
+    /// shown), for site groups of sampled allocations. A site may have
+    /// several stacks (`stacks`), which differ only in the allocator's or
+    /// the runtime's frames.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack_id: Option<StackId>,
+    /// How many of the dump's stacks the site groups (0 for classes and
+    /// unsampled allocations).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stacks: usize,
     /// The site's frames, innermost first: `function (file:line)` when the
     /// dump's stacks are symbolised, else the return address as `0x…`.
     #[serde(skip_serializing_if = "SiteFrames::is_empty")]
     pub frames: SiteFrames,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 /// An allocation site's frames as reports show them, innermost first:
@@ -192,6 +210,8 @@ impl SiteFrames {
 pub struct Classifier<'g> {
     grouping: Grouping,
     stacks: &'g [Stack],
+    /// The dump's sites (site groups only; made on first use by the graph).
+    sites: Option<&'g SiteTable>,
     graph: &'g HeapGraph<'g>,
 }
 
@@ -201,6 +221,7 @@ impl<'g> Classifier<'g> {
         Classifier {
             grouping,
             stacks: &graph.dump().stacks,
+            sites: (grouping == Grouping::Site).then(|| graph.sites()),
             graph,
         }
     }
@@ -220,7 +241,7 @@ impl<'g> Classifier<'g> {
     pub fn group_count(&self) -> usize {
         match self.grouping {
             Grouping::Class => SIZE_CLASSES + self.type_count(),
-            Grouping::Site => self.stacks.len() + 1,
+            Grouping::Site => self.sites.map_or(0, SiteTable::len) + 1,
         }
     }
 
@@ -235,7 +256,8 @@ impl<'g> Classifier<'g> {
             Grouping::Site => object
                 .site
                 .and_then(|id| self.stacks.binary_search_by_key(&id, |stack| stack.id).ok())
-                .map_or(0, |index| index + 1),
+                .and_then(|index| self.sites?.site_of_stack(index))
+                .map_or(0, |site| site + 1),
         }
     }
 
@@ -253,9 +275,9 @@ impl<'g> Classifier<'g> {
             Grouping::Site => match group {
                 0 => Some(GroupKey::Site(None)),
                 _ => self
-                    .stacks
-                    .get(group - 1)
-                    .map(|stack| GroupKey::Site(Some(stack.id))),
+                    .sites?
+                    .site(group - 1)
+                    .map(|site| GroupKey::Site(Some(site.id))),
             },
         }
     }
@@ -277,26 +299,32 @@ impl<'g> Classifier<'g> {
                         dump.class_name(&heapdump_reader::ObjectClass::Type(index))
                     }
                 },
+                site_id: None,
                 stack_id: None,
+                stacks: 0,
                 frames: SiteFrames::default(),
             },
-            Some(GroupKey::Site(Some(id))) => GroupLabel {
-                grouping: Grouping::Site,
-                label: format!("site {id}"),
-                stack_id: Some(id),
-                frames: self
-                    .stacks
-                    .get(group.wrapping_sub(1))
-                    .map(SiteFrames::of)
-                    .unwrap_or_default(),
-            },
+            Some(GroupKey::Site(Some(id))) => {
+                let site = self.sites.and_then(|sites| sites.site(group - 1));
+                let stack = site.and_then(|site| site.stack(self.graph.dump()));
+                GroupLabel {
+                    grouping: Grouping::Site,
+                    label: format!("site {}", id.short()),
+                    site_id: Some(id),
+                    stack_id: stack.map(|stack| stack.id),
+                    stacks: site.map_or(0, |site| site.stacks.len()),
+                    frames: stack.map(SiteFrames::of).unwrap_or_default(),
+                }
+            }
             Some(GroupKey::Site(None)) | None => GroupLabel {
                 grouping: self.grouping,
                 label: match self.grouping {
                     Grouping::Site => "allocation not sampled".to_owned(),
                     Grouping::Class => format!("class {group}"),
                 },
+                site_id: None,
                 stack_id: None,
+                stacks: 0,
                 frames: SiteFrames::default(),
             },
         }

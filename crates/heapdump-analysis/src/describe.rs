@@ -1,6 +1,6 @@
 //! How reports describe objects, and per-group totals shared by reports.
 
-use heapdump_reader::{HeapGraph, ObjectId, StackId};
+use heapdump_reader::{HeapGraph, ObjectId, SiteId, StackId};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -21,6 +21,14 @@ pub struct ObjectRef {
     pub class: String,
     /// Its allocation site's stack id, if the allocation was sampled.
     pub site: Option<StackId>,
+    /// Its allocation site's id ([`SiteId`], 16 hex digits in JSON): the
+    /// site group reports show it in (`site 3f2a9c1e`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<SiteId>,
+    /// The program's function that allocated it (the site's first frame
+    /// outside the standard library and the allocator), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocated_in: Option<String>,
     /// What it retains; `None` when it is unreachable.
     pub retained: Option<u64>,
     /// Whether it is reachable, and if not, how it is held.
@@ -39,12 +47,28 @@ impl ObjectRef {
     pub fn new(graph: &HeapGraph<'_>, analysis: &Analysis, id: ObjectId) -> Option<ObjectRef> {
         let object = graph.object(id)?;
         let classes = Classifier::new(graph, Grouping::Class);
+        let dump = graph.dump();
+        let stack_index = object.site.and_then(|site| {
+            dump.stacks
+                .binary_search_by_key(&site, |stack| stack.id)
+                .ok()
+        });
+        let site_id = stack_index
+            .and_then(|index| graph.sites().site_of_stack(index))
+            .and_then(|site| graph.sites().site(site))
+            .map(|site| site.id);
+        let allocated_in = stack_index
+            .and_then(|index| dump.stacks.get(index))
+            .and_then(|stack| stack.caller_function())
+            .map(str::to_owned);
         Some(ObjectRef {
             id: id.0,
             address: object.address,
             size: object.size,
             class: classes.label(classes.group_of(object)).label,
             site: object.site,
+            site_id,
+            allocated_in,
             retained: analysis.retained_size_of(id),
             reachability: analysis.reachability(id),
             text: graph

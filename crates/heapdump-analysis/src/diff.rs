@@ -1,8 +1,10 @@
 //! `heapdump diff`: what grew between two dumps of one process, by class and
 //! by allocation site, and what holds the top growers in the newer dump.
 //!
-//! Groups are matched by class name, and sites by their frames (return
-//! addresses are stable within one process run).
+//! Groups are matched by class name, and sites by their id, which is
+//! derived from their program frames ([`heapdump_reader::SiteId`]): the
+//! same in any two dumps of the same binary. Groups that look the same add
+//! up.
 
 use std::collections::HashMap;
 
@@ -118,12 +120,12 @@ pub struct DiffReport {
     pub growers: Vec<Grower>,
 }
 
-/// What makes a group the same group in two dumps.
+/// What makes a group the same group in two dumps: a site's id, else the
+/// label.
 fn identity(label: &GroupLabel) -> (Grouping, String) {
-    if label.frames.is_empty() {
-        (label.grouping, label.label.clone())
-    } else {
-        (label.grouping, label.frames.labels.join(" "))
+    match label.site_id {
+        Some(id) => (label.grouping, id.to_string()),
+        None => (label.grouping, label.label.clone()),
     }
 }
 
@@ -164,8 +166,8 @@ fn growth(
             GroupTotals::default(),
             GroupTotals::default(),
         ));
-        // Groups that look the same (sites whose frames differ only in
-        // the allocator's) are one row: their counts add up.
+        // Groups that look the same (two sites whose ids collide) are one
+        // row: their counts add up.
         entry.2.merge(totals);
     }
     for (group, totals) in new_totals.iter().enumerate() {
@@ -209,13 +211,13 @@ fn growth(
         // Unchanged groups are not growth.
         .filter(|(_, row)| row.object_growth != 0 || row.byte_growth != 0)
         .collect();
-    // Ties in order of stack id (numbers as numbers), then label.
+    // Ties in order of site id, then label.
     rows.sort_by(|a, b| {
         b.1.byte_growth
             .cmp(&a.1.byte_growth)
             .then(b.1.object_growth.cmp(&a.1.object_growth))
             .then(a.1.group.grouping.cmp(&b.1.group.grouping))
-            .then(a.1.group.stack_id.cmp(&b.1.group.stack_id))
+            .then(a.1.group.site_id.cmp(&b.1.group.site_id))
             .then_with(|| a.1.group.label.cmp(&b.1.group.label))
     });
     rows

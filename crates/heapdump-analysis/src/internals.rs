@@ -14,7 +14,7 @@
 use heapdump_reader::{HeapGraph, Stack};
 use rayon::prelude::*;
 
-use crate::class::{Classifier, Grouping};
+use crate::class::Classifier;
 
 /// Whether `stack` is a site of the runtime's own (see the module docs).
 pub fn is_runtime_site(stack: &Stack) -> bool {
@@ -31,9 +31,9 @@ pub fn is_runtime_site(stack: &Stack) -> bool {
     }
 }
 
-/// For each group of `classifier`, whether it is the runtime's own: a site
-/// that [`is_runtime_site`], or a class all of whose objects were allocated
-/// at such sites.
+/// For each group of `classifier`, whether it is the runtime's own: a
+/// site or a class all of whose objects were allocated at stacks that
+/// [`is_runtime_site`].
 pub fn runtime_groups(graph: &HeapGraph<'_>, classifier: &Classifier<'_>) -> Vec<bool> {
     let dump = graph.dump();
     let runtime_stacks: Vec<bool> = dump.stacks.iter().map(is_runtime_site).collect();
@@ -44,48 +44,39 @@ pub fn runtime_groups(graph: &HeapGraph<'_>, classifier: &Classifier<'_>) -> Vec
             .and_then(|index| runtime_stacks.get(index).copied())
             .unwrap_or(false)
     };
-    match classifier.grouping() {
-        Grouping::Site => {
-            // Group 0: not sampled; then the stacks in order.
-            let mut groups = vec![false];
-            groups.extend(runtime_stacks.iter().copied());
-            groups.resize(classifier.group_count(), false);
-            groups
-        }
-        Grouping::Class => {
-            // (objects, of which the runtime's) per class.
-            let groups = classifier.group_count();
-            let counts = dump
-                .objects
-                .par_chunks(64 * 1024)
-                .fold(
-                    || vec![(0u64, 0u64); groups],
-                    |mut counts, objects| {
-                        for object in objects {
-                            if let Some(slot) = counts.get_mut(classifier.group_of(object)) {
-                                slot.0 += 1;
-                                slot.1 += u64::from(is_runtime_object(object));
-                            }
-                        }
-                        counts
-                    },
-                )
-                .reduce(
-                    || vec![(0u64, 0u64); groups],
-                    |mut a, b| {
-                        for (mine, theirs) in a.iter_mut().zip(b) {
-                            mine.0 += theirs.0;
-                            mine.1 += theirs.1;
-                        }
-                        a
-                    },
-                );
-            counts
-                .into_iter()
-                .map(|(objects, runtime)| objects > 0 && runtime == objects)
-                .collect()
-        }
-    }
+    // (objects, of which the runtime's) per group: a site groups stacks
+    // that differ only in the allocator's or the runtime's frames, so a
+    // site is the runtime's when all its objects come from such stacks.
+    let groups = classifier.group_count();
+    let counts = dump
+        .objects
+        .par_chunks(64 * 1024)
+        .fold(
+            || vec![(0u64, 0u64); groups],
+            |mut counts, objects| {
+                for object in objects {
+                    if let Some(slot) = counts.get_mut(classifier.group_of(object)) {
+                        slot.0 += 1;
+                        slot.1 += u64::from(is_runtime_object(object));
+                    }
+                }
+                counts
+            },
+        )
+        .reduce(
+            || vec![(0u64, 0u64); groups],
+            |mut a, b| {
+                for (mine, theirs) in a.iter_mut().zip(b) {
+                    mine.0 += theirs.0;
+                    mine.1 += theirs.1;
+                }
+                a
+            },
+        );
+    counts
+        .into_iter()
+        .map(|(objects, runtime)| objects > 0 && runtime == objects)
+        .collect()
 }
 
 #[cfg(test)]

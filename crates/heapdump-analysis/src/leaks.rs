@@ -19,7 +19,7 @@
 //!   indirectly unreachable and held only by cycles, grouped by allocation
 //!   site and by class.
 
-use heapdump_reader::{HeapGraph, ObjectId, StackId};
+use heapdump_reader::{HeapGraph, ObjectId};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -308,10 +308,14 @@ fn objects_phrase(count: u64) -> String {
     }
 }
 
-fn site_phrase(site: Option<StackId>) -> String {
-    match site {
-        Some(id) => format!("allocated at site {id}"),
-        None => "whose allocation was not sampled".to_owned(),
+/// `allocated in app::Cache::insert (site 3f2a9c1e)`, `allocated at site
+/// 3f2a9c1e`, or not sampled.
+fn site_phrase(object: &ObjectRef) -> String {
+    match (&object.allocated_in, object.site_id, object.site) {
+        (Some(function), Some(id), _) => format!("allocated in {function} (site {})", id.short()),
+        (None, Some(id), _) => format!("allocated at site {}", id.short()),
+        (_, None, Some(stack)) => format!("allocated at stack {stack}"),
+        (_, None, None) => "whose allocation was not sampled".to_owned(),
     }
 }
 
@@ -339,7 +343,7 @@ fn summary(suspect: &Suspect, reachable_bytes: u64) -> String {
             human_bytes(suspect.object.size),
             suspect.object.address,
             suspect.object.class,
-            site_phrase(suspect.object.site),
+            site_phrase(&suspect.object),
             human_bytes(suspect.retained_bytes),
             suspect.percent,
             human_bytes(reachable_bytes),
@@ -357,7 +361,7 @@ fn summary(suspect: &Suspect, reachable_bytes: u64) -> String {
             human_bytes(point.object.size),
             point.object.address,
             point.object.class,
-            site_phrase(point.object.site),
+            site_phrase(&point.object),
             human_bytes(point.object.retained.unwrap_or(0)),
         ));
     }

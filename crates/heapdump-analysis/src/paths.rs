@@ -172,13 +172,12 @@ pub struct PathRoot {
 impl RootPath {
     /// Names the root word from the dumped executable's symbols
     /// (`main.cache` rather than `bss`) when `namer` has one and the root is
-    /// a global segment; other roots keep their names.
+    /// a global segment, and a thread stack's word by the frame that holds
+    /// it when `namer` knows the stack's frames; other roots keep their
+    /// names.
     pub fn name_root(&mut self, graph: &HeapGraph<'_>, namer: &RootNamer<'_>) {
-        if !namer.has_binary() {
-            return;
-        }
         if let Some(root) = graph.root(RootId(self.root.root)) {
-            if root.kind.is_global() {
+            if namer.names_words_of(root) {
                 self.root.name = namer.slot_name(root, self.root.offset);
             }
         }

@@ -139,7 +139,9 @@ fn rows(
                 GroupLabel {
                     grouping: classifier.grouping(),
                     label: format!("{INTERNALS_LABEL} ({} {noun})", folded.0),
+                    site_id: None,
                     stack_id: None,
+                    stacks: 0,
                     frames: Default::default(),
                 }
             } else {

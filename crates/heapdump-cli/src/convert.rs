@@ -136,6 +136,8 @@ pub fn run_hprof(args: &HprofArgs) -> Result<()> {
             report.dropped_references
         )?;
     }
+    drop(err);
+    crate::describe::caveats_to_stderr(heap.caveats())?;
     Ok(())
 }
 
@@ -190,5 +192,6 @@ pub fn run_dot(args: &DotArgs) -> Result<()> {
             report.objects_left_out
         )?;
     }
+    crate::describe::caveats_to_stderr(heap.caveats())?;
     Ok(())
 }

@@ -5,13 +5,14 @@ use std::io::{self, Write};
 use heapdump_inspect::analysis::describe::ObjectRef;
 use heapdump_inspect::analysis::paths::RootPath;
 use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability, SiteFrames};
+use heapdump_inspect::Caveat;
 
 use crate::human::{bytes, fit_line, plural};
 
 /// Most frames of a stack printed (JSON has all).
 pub const MAX_FRAMES: usize = 8;
 
-/// `0x55d0c4a3b010 (1.50 KiB, 1025..2048-byte objects, site 7)`; a
+/// `0x55d0c4a3b010 (1.50 KiB, 1025..2048-byte objects, site 3f2a9c1e)`; a
 /// string's text after its class (`java.lang.String "user-7"`).
 pub fn object(object: &ObjectRef) -> String {
     let mut text = format!(
@@ -23,9 +24,10 @@ pub fn object(object: &ObjectRef) -> String {
     if let Some(value) = &object.text {
         text.push_str(&format!(" {value:?}"));
     }
-    match object.site {
-        Some(site) => text.push_str(&format!(", site {site}")),
-        None => text.push_str(", site not sampled"),
+    match (object.site_id, object.site) {
+        (Some(site), _) => text.push_str(&format!(", site {}", site.short())),
+        (None, Some(stack)) => text.push_str(&format!(", stack {stack}")),
+        (None, None) => text.push_str(", site not sampled"),
     }
     if object.reachability != Reachability::Reachable {
         text.push_str(&format!(", {}", object.reachability.description()));
@@ -157,20 +159,58 @@ pub fn wrap(out: &mut dyn Write, text: &str, indent: &str, width: usize) -> io::
     Ok(())
 }
 
-/// Writes a subcommand's report to stdout: as JSON with `--json`, else as
-/// text with `print`.
+/// Writes a subcommand's report to stdout: as JSON with `--json` (the
+/// report's fields and `caveats`, always there, maybe empty), else as text
+/// with `print`, after one `Caveat:` line per caveat: what the dump cannot
+/// answer and the fix ([`Heap::caveats`](heapdump_inspect::Heap::caveats)).
 pub fn emit<T: serde::Serialize>(
     report: &T,
+    caveats: &[Caveat],
     as_json: bool,
     print: impl FnOnce(&T, &mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
+    /// A report with the caveats of its dumps beside its own fields.
+    #[derive(serde::Serialize)]
+    struct WithCaveats<'a, T> {
+        #[serde(flatten)]
+        report: &'a T,
+        caveats: &'a [Caveat],
+    }
     let mut out = io::BufWriter::new(io::stdout().lock());
     if as_json {
-        json(&mut out, report)?;
+        json(&mut out, &WithCaveats { report, caveats })?;
     } else {
+        for caveat in caveats {
+            writeln!(out, "Caveat: {caveat}")?;
+        }
+        if !caveats.is_empty() {
+            writeln!(out)?;
+        }
         print(report, &mut out)?;
     }
     out.flush()
+}
+
+/// Prints what the dump cannot answer on stderr, one line each, for
+/// commands whose output is a file rather than a report (`hprof`, `dot`,
+/// `pprof`).
+pub fn caveats_to_stderr(caveats: &[Caveat]) -> io::Result<()> {
+    let mut err = io::stderr().lock();
+    for caveat in caveats {
+        writeln!(err, "heapdump: caveat: {caveat}")?;
+    }
+    Ok(())
+}
+
+/// The caveats of two dumps (`diff`), each once.
+pub fn caveats_of_both(old: &[Caveat], new: &[Caveat]) -> Vec<Caveat> {
+    let mut all: Vec<Caveat> = old.to_vec();
+    for caveat in new {
+        if !all.iter().any(|known| known.message == caveat.message) {
+            all.push(caveat.clone());
+        }
+    }
+    all
 }
 
 /// Writes `value` as pretty JSON and a newline.

@@ -58,7 +58,8 @@ pub fn run(args: &Args) -> Result<()> {
             }
         }
     }
-    Ok(emit(&report, args.json, print)?)
+    let caveats = crate::describe::caveats_of_both(old.caveats(), new.caveats());
+    Ok(emit(&report, &caveats, args.json, print)?)
 }
 
 fn table(out: &mut dyn Write, title: &str, rows: &[GroupGrowth]) -> io::Result<()> {

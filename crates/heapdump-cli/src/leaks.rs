@@ -54,7 +54,7 @@ pub fn run(args: &Args) -> Result<()> {
         leaks(heap.graph(), heap.analysis(), &options)
     });
     report.name_roots(heap.graph(), &heap.root_namer());
-    emit(&report, args.json, print)?;
+    emit(&report, heap.caveats(), args.json, print)?;
     if let Some(limit) = args.fail_above {
         if let Some(suspect) = report
             .suspects
@@ -207,8 +207,12 @@ pub fn print(report: &LeakReport, out: &mut dyn Write) -> io::Result<()> {
             None => writeln!(out, "  shortest path from a root: none found")?,
         }
         match suspect.object.site {
-            Some(site) => {
-                writeln!(out, "  allocation site of the object (stack {site}):")?;
+            Some(stack) => {
+                writeln!(
+                    out,
+                    "  allocation site of the object ({}):",
+                    site_and_stack(&suspect.object, stack)
+                )?;
                 frames(out, &suspect.site, "    ")?;
             }
             None => match report.every_site_hint {
@@ -219,10 +223,11 @@ pub fn print(report: &LeakReport, out: &mut dyn Write) -> io::Result<()> {
             },
         }
         if point.depth > 0 {
-            if let Some(site) = point.object.site {
+            if let Some(stack) = point.object.site {
                 writeln!(
                     out,
-                    "  allocation site of the accumulation point (stack {site}):"
+                    "  allocation site of the accumulation point ({}):",
+                    site_and_stack(&point.object, stack)
                 )?;
                 frames(out, &suspect.accumulation_site, "    ")?;
             }
@@ -257,4 +262,15 @@ pub fn print(report: &LeakReport, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `site 3f2a9c1e, stack 154` (the site's id and the dump's stack id).
+fn site_and_stack(
+    object: &heapdump_inspect::analysis::describe::ObjectRef,
+    stack: heapdump_inspect::reader::StackId,
+) -> String {
+    match object.site_id {
+        Some(site) => format!("site {}, stack {stack}", site.short()),
+        None => format!("stack {stack}"),
+    }
 }

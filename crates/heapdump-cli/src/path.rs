@@ -40,7 +40,7 @@ pub fn run(args: &Args) -> Result<()> {
     for path in &mut report.paths {
         path.name_root(heap.graph(), &namer);
     }
-    Ok(emit(&report, args.json, print)?)
+    Ok(emit(&report, heap.caveats(), args.json, print)?)
 }
 
 /// Writes the text report.

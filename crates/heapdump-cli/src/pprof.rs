@@ -152,5 +152,6 @@ pub fn run(args: &Args) -> Result<()> {
             format!("; {}", notes.join("; "))
         }
     )?;
+    crate::describe::caveats_to_stderr(heap.caveats())?;
     Ok(())
 }

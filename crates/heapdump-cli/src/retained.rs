@@ -43,7 +43,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let mut report = retained(heap.graph(), heap.analysis(), &options);
     report.name_roots(heap.graph(), &heap.root_namer());
-    Ok(emit(&report, args.json, print)?)
+    Ok(emit(&report, heap.caveats(), args.json, print)?)
 }
 
 fn others(out: &mut dyn Write, indent: &str, others: u64, other_bytes: u64) -> io::Result<()> {

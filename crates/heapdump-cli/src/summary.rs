@@ -44,9 +44,12 @@ pub fn run(args: &Args) -> Result<()> {
         .map(|path| path.display().to_string());
     let summary = Summary::compute_with(heap.graph(), args.top, &heap.root_namer(), symbols_from);
     let internals = args.internals;
-    Ok(emit(&summary, args.json, |summary, out| {
-        print_with(summary, internals, out)
-    })?)
+    Ok(emit(
+        &summary,
+        heap.caveats(),
+        args.json,
+        |summary, out| print_with(summary, internals, out),
+    )?)
 }
 
 /// Writes the text report, the runtime's own types folded into one row.

@@ -62,7 +62,7 @@ pub fn run(args: &Args) -> Result<()> {
     let report = load::report("histogram", || {
         top_with(heap.graph(), heap.analysis(), &options, internals)
     });
-    Ok(emit(&report, args.json, print)?)
+    Ok(emit(&report, heap.caveats(), args.json, print)?)
 }
 
 fn table(out: &mut dyn Write, title: &str, rows: &[TopRow], with_frames: bool) -> io::Result<()> {

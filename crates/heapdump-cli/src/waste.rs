@@ -38,7 +38,7 @@ pub fn run(args: &Args) -> Result<()> {
         referrers: usize::from(args.referrers),
     };
     let report = load::report("waste", || waste(heap.graph(), heap.analysis(), &options));
-    Ok(emit(&report, args.json, print)?)
+    Ok(emit(&report, heap.caveats(), args.json, print)?)
 }
 
 /// A referrer as text: `Class.field` (a field that names its class

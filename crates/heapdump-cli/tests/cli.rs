@@ -161,10 +161,16 @@ fn summary_reads_go_dumps_with_and_without_the_binary() {
         "agree with HeapObjects and HeapAlloc",
         "main.main (heapdump.invalid/goheap/main.go:",
         "Top types and shapes by bytes",
-        "obj16[_,p]",
+        // Typed from the binary's DWARF.
+        "map[int64]*main.Entry",
+        "main.Entry",
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
     }
+    // Without the binary, objects keep their shapes.
+    let output = heapdump(&["summary", &dump]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("obj16[_,p]"));
 
     let output = heapdump(&["summary", &dump, "--json"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -177,6 +183,8 @@ fn summary_reads_go_dumps_with_and_without_the_binary() {
         .unwrap()
         .starts_with("data+0x"));
     assert!(json["go_memstats"]["heap_objects"].as_u64().unwrap() > 0);
+    // Go's stacks come named, its roots exact: nothing to caveat.
+    assert_eq!(json["caveats"], serde_json::json!([]));
 
     // The wrong executable is refused, not used for wrong names.
     let other = go_sample("go1.19.bin");

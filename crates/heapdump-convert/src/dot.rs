@@ -11,7 +11,8 @@
 //!
 //! Object nodes are labelled with their type or shape, address, shallow
 //! and retained size, and filled darker the more they retain; edges carry
-//! the offset of the pointer word in the referring object (dotted edges
+//! the name of the field holding the pointer where the dump names fields
+//! (Java, Go with its binary's DWARF), else its offset (dotted edges
 //! stand for "dominates" where the picture leaves the path out). Roots are
 //! drawn apart, in a cluster: each global the binary names (`main.cache`)
 //! is a node of its own, labelled with its section, its edges with the
@@ -471,10 +472,16 @@ fn draw(
             if shown.contains(&target) {
                 has_shown_referrer.insert(target);
                 report.edges += 1;
+                // The field's name where the dump names it (HPROF
+                // fields, Go fields from DWARF), else its offset.
+                let label = graph
+                    .object(source)
+                    .and_then(|object| graph.dump().field_name(object, u64::from(offset)))
+                    .map_or_else(|| offset_label(offset), |name| escape(&name));
                 digraph
                     .edge(format!("o{}", source.0), format!("o{}", target.0))
                     .attributes()
-                    .set_label(&offset_label(offset));
+                    .set_label(&label);
             }
         }
     }

@@ -45,7 +45,7 @@ fn visualvm_sees_what_heapdump_sees_in_go_dumps() {
     for path in dumps {
         let label = path.display().to_string();
         let file = DumpFile::open(&path).unwrap();
-        let dump =
+        let mut dump =
             parse(file.bytes(), &mut |_, _| {}).unwrap_or_else(|err| panic!("{label}: {err}"));
         assert!(
             heapdump_reader::formats::go::extras(&dump).is_some(),
@@ -55,6 +55,11 @@ fn visualvm_sees_what_heapdump_sees_in_go_dumps() {
             .filter(|bin| bin.is_file())
             .map(|bin| Binary::open(bin).unwrap_or_else(|err| panic!("{label}: {err}")));
         let namer = RootNamer::new(&dump, binary.as_ref()).unwrap_or_else(|err| panic!("{err}"));
+        // Objects typed from the binary's DWARF, as `heapdump hprof` does.
+        let typed = binary.as_ref().and_then(|binary| {
+            heapdump_symbols::go::type_objects(&mut dump, binary, namer.load_bias())
+        });
+        let typed = typed.is_some_and(|stats| stats.typed_objects > 0);
         let graph = HeapGraph::build(dump, &mut |_, _| {});
         let analysis = heapdump_analysis::analyze(&graph);
         let plan = Plan::new(&graph, &namer, &hprof::Options::default());
@@ -89,6 +94,31 @@ fn visualvm_sees_what_heapdump_sees_in_go_dumps() {
                     statics.iter().any(|name| name == global),
                     "{label}: no static field {global} in {statics:?}"
                 );
+            }
+        }
+        if typed {
+            // Go types are classes, with the fields named as in the source.
+            let facts: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(path.with_extension("facts.json")).unwrap())
+                    .unwrap();
+            let entries = facts["cache_entries"].as_u64().unwrap();
+            for (class, count, fields) in [
+                ("main.Entry", entries, &["ID", "Payload"][..]),
+                (
+                    "main.Node",
+                    facts["list_len"].as_u64().unwrap(),
+                    &["Value", "Next"][..],
+                ),
+            ] {
+                let seen = view.classes.get(class).map(|(count, _, _)| *count);
+                assert_eq!(seen, Some(count), "{label}: VisualVM's {class} instances");
+                let names = view.fields.get(class).cloned().unwrap_or_default();
+                for field in fields {
+                    assert!(
+                        names.iter().any(|name| name == field),
+                        "{label}: {class} has no field {field}: {names:?}"
+                    );
+                }
             }
         }
     }

@@ -42,6 +42,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod caveats;
+
+pub use caveats::{Caveat, CaveatKind};
+
 pub use heapdump_analysis as analysis;
 pub use heapdump_convert as convert;
 pub use heapdump_reader as reader;
@@ -49,7 +53,7 @@ pub use heapdump_symbols as symbols;
 
 use heapdump_analysis::Analysis;
 use heapdump_reader::{Dump, DumpFile, HeapGraph};
-use heapdump_symbols::{Binary, RootNamer, Source, Symbolizer};
+use heapdump_symbols::{Binary, RootNamer, Source, StackRootFrames, Symbolizer};
 
 /// Why a heap could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +109,9 @@ pub enum Step {
     /// Naming stack frames from the binaries; progress in distinct
     /// addresses.
     Symbolize,
+    /// Typing objects from the executable's debug info (Go); no progress
+    /// within it.
+    Types,
     /// Finding the references between objects; progress in bytes of
     /// object contents scanned.
     BuildGraph,
@@ -118,6 +125,7 @@ impl Step {
         match self {
             Step::Parse => "parsing",
             Step::Symbolize => "symbolising",
+            Step::Types => "typing objects",
             Step::BuildGraph => "building graph",
             Step::Analyze(step) => step.description(),
         }
@@ -129,7 +137,7 @@ impl Step {
         match self {
             Step::Parse | Step::BuildGraph => Some(Unit::Bytes),
             Step::Symbolize => Some(Unit::Addresses),
-            Step::Analyze(_) => None,
+            Step::Types | Step::Analyze(_) => None,
         }
     }
 }
@@ -198,8 +206,14 @@ const _: fn() = || {
 /// What a [`Heap`] holds besides its file, borrowing from it.
 struct Opened<'file> {
     graph: HeapGraph<'file>,
+    /// The main executable: the one given, else the one at the path the
+    /// dump records (build-id checked), for global roots' names.
     binary: Option<Binary>,
     load_bias: u64,
+    /// The frames of thread stack roots, for stack words' names.
+    stack_frames: StackRootFrames,
+    /// What the dump cannot answer.
+    caveats: Vec<Caveat>,
     analysis: OnceLock<Analysis>,
 }
 
@@ -234,7 +248,8 @@ impl Heap {
             None => None,
         };
         let cell = HeapCell::try_new(file, |file| {
-            let (graph, load_bias) = build_graph(file, binary.as_ref(), options.symbols, progress)?;
+            let built = build_graph(file, binary.as_ref(), options.symbols, progress)?;
+            let graph = built.graph;
             let analysis = OnceLock::new();
             if options.analyze {
                 let mut started = false;
@@ -252,8 +267,10 @@ impl Heap {
             }
             Ok::<_, Error>(Opened {
                 graph,
-                binary,
-                load_bias,
+                binary: binary.or(built.recorded_binary),
+                load_bias: built.load_bias,
+                stack_frames: built.stack_frames,
+                caveats: built.caveats,
                 analysis,
             })
         })?;
@@ -280,19 +297,39 @@ impl Heap {
             .get_or_init(|| analysis::analyze(&opened.graph))
     }
 
-    /// Names root words: by the symbols of [`Options::binary`] where it
-    /// was given, else by address (`data+0x1a8`).
+    /// Names root words: globals by the symbols of [`Options::binary`]
+    /// where it was given, else of the executable at the path the dump
+    /// records (when its build-id matches), else by address
+    /// (`data+0x1a8`); words of thread stacks by the frame that holds them
+    /// when the stack has a frame-pointer chain.
     pub fn root_namer(&self) -> RootNamer<'_> {
         let opened = self.cell.borrow_dependent();
-        match &opened.binary {
+        let namer = match &opened.binary {
             Some(binary) => {
                 RootNamer::with_load_bias(opened.graph.dump(), binary, opened.load_bias)
             }
             None => RootNamer::without_binary(),
-        }
+        };
+        namer.with_stack_frames(&opened.stack_frames)
     }
 
-    /// The executable given in [`Options::binary`], if any.
+    /// The frames of thread stack roots found from their frame-pointer
+    /// chains (empty without frame pointers, or for formats whose threads
+    /// are not whole stacks).
+    pub fn stack_frames(&self) -> &StackRootFrames {
+        &self.cell.borrow_dependent().stack_frames
+    }
+
+    /// What the dump cannot answer (stacks cut short for want of frame
+    /// pointers, frames without lines), each with its fix: every report
+    /// prints them.
+    pub fn caveats(&self) -> &[Caveat] {
+        &self.cell.borrow_dependent().caveats
+    }
+
+    /// The main executable: the one given in [`Options::binary`], else the
+    /// one at the path the dump records when its build-id matches (and
+    /// names were asked for).
     pub fn binary(&self) -> Option<&Binary> {
         self.cell.borrow_dependent().binary.as_ref()
     }
@@ -313,15 +350,28 @@ impl std::fmt::Debug for Heap {
     }
 }
 
+/// What [`build_graph`] makes.
+struct Built<'file> {
+    graph: HeapGraph<'file>,
+    /// The load bias of the main executable.
+    load_bias: u64,
+    /// The main executable found at the path the dump records, when none
+    /// was given.
+    recorded_binary: Option<Binary>,
+    stack_frames: StackRootFrames,
+    caveats: Vec<Caveat>,
+}
+
 /// Parses `file`, checks that `binary` is the dumped program (its load
-/// bias, returned with the graph), names sites and types (unless `symbols`
-/// is off) and builds the graph, giving the file's pages back as it goes.
+/// bias), names sites and types (unless `symbols` is off), finds the
+/// frames of thread stacks, and builds the graph, giving the file's pages
+/// back as it goes.
 fn build_graph<'file>(
     file: &'file DumpFile,
     binary: Option<&Binary>,
     symbols: bool,
     progress: &mut dyn Progress,
-) -> Result<(HeapGraph<'file>, u64), Error> {
+) -> Result<Built<'file>, Error> {
     progress.start(Step::Parse);
     let dump = heapdump_reader::parse(file.bytes(), &mut |done, total| {
         progress.advance(done, total)
@@ -343,9 +393,40 @@ fn build_graph<'file>(
     // not add to the peak next to the graph and the analyses. (Pages read
     // again are mapped again.)
     file.release_pages();
+    let raw_stack_depths: Vec<usize> = dump
+        .stacks
+        .iter()
+        .filter(|stack| stack.frames.is_empty())
+        .map(|stack| stack.pcs.len())
+        .collect();
+    let mut stack_frames = StackRootFrames::walk(&dump);
     if symbols {
-        name_from_binaries(&mut dump, binary, progress)?;
+        if let Some(binary) = binary {
+            type_from_debug_info(&mut dump, binary, load_bias, progress);
+        }
     }
+    let symbolizer = match symbols {
+        true => name_from_binaries(&mut dump, binary, &stack_frames.pcs(), progress)?,
+        false => None,
+    };
+    if let Some(symbolizer) = &symbolizer {
+        stack_frames.name(|pcs| symbolizer.resolve_all(pcs, &mut |_, _| {}));
+    }
+    let caveats = caveats::caveats(&dump, &raw_stack_depths, &stack_frames, symbolizer.as_ref());
+    let mut load_bias = load_bias;
+    let recorded_binary = match (
+        binary,
+        symbolizer.as_ref().and_then(Symbolizer::main_binary),
+    ) {
+        (None, Some(recorded)) => match recorded.load_bias(&dump) {
+            Ok(bias) => {
+                load_bias = bias;
+                Some(recorded.clone())
+            }
+            Err(_) => None,
+        },
+        _ => None,
+    };
     progress.start(Step::BuildGraph);
     let graph = HeapGraph::build(dump, &mut |done, total| {
         file.release_pages();
@@ -353,47 +434,104 @@ fn build_graph<'file>(
     });
     progress.finish();
     file.release_pages();
-    Ok((graph, load_bias))
+    Ok(Built {
+        graph,
+        load_bias,
+        recorded_binary,
+        stack_frames,
+        caveats,
+    })
+}
+
+/// Types the objects of a dump whose runtime records no types (Go) from
+/// the executable's debug info, and notes how many kept their shapes.
+fn type_from_debug_info(
+    dump: &mut Dump<'_>,
+    binary: &Binary,
+    load_bias: u64,
+    progress: &mut dyn Progress,
+) {
+    progress.start(Step::Types);
+    let stats = heapdump_symbols::go::type_objects(dump, binary, load_bias);
+    progress.finish();
+    let Some(stats) = stats else {
+        return;
+    };
+    if let Some(reason) = &stats.skipped {
+        progress.note(&format!("types: {reason}"));
+        return;
+    }
+    let percent = |part: u64, whole: u64| {
+        if whole == 0 {
+            100.0
+        } else {
+            part as f64 * 100.0 / whole as f64
+        }
+    };
+    let untyped = stats.objects - stats.typed_objects;
+    if untyped > 0 {
+        progress.note(&format!(
+            "types: {} of {} objects ({:.1}%, {:.1}% of bytes) typed from the DWARF of {}; \
+             {untyped} not reached through a typed pointer keep their shapes",
+            stats.typed_objects,
+            stats.objects,
+            percent(stats.typed_objects, stats.objects),
+            percent(stats.typed_bytes, stats.bytes),
+            binary.path().display(),
+        ));
+    }
 }
 
 /// Names the frames of `dump`'s raw stacks and the types of its objects
 /// from the binaries, and notes where names came from and how many objects
-/// keep a size class.
+/// keep a size class. The symbolizer, when the dump has raw stacks or
+/// `frame_pcs` (the return addresses of thread stacks' frames, which it
+/// names too).
 fn name_from_binaries(
     dump: &mut Dump<'_>,
     binary: Option<&Binary>,
+    frame_pcs: &[u64],
     progress: &mut dyn Progress,
-) -> Result<(), Error> {
+) -> Result<Option<Symbolizer>, Error> {
     let raw = dump
         .stacks
         .iter()
         .any(|stack| stack.frames.is_empty() && !stack.pcs.is_empty());
-    if !raw {
-        return Ok(());
+    if !raw && frame_pcs.is_empty() {
+        return Ok(None);
     }
-    let symbolizer = Symbolizer::new(dump, binary.cloned())?;
-    // Say where names are missing or thin: the executable without debug
-    // info, any module without a binary. A shared library with symbols but
-    // no debug info (libc, usually) is normal and not worth a line per run.
+    let symbolizer = Symbolizer::with_pcs(dump, binary.cloned(), frame_pcs)?;
+    // Say where names are missing: a shared library without a binary. (The
+    // executable without debug info or without a binary is a caveat,
+    // which every report shows: `caveats`.) A shared library with symbols
+    // but no debug info (libc, usually) is normal and not worth a line per
+    // run.
     for source in symbolizer.sources() {
         let note = match source.source {
-            Source::Binary { debug_info, .. } => !debug_info && source.main,
-            Source::None(_) => true,
+            Source::Binary { .. } => false,
+            Source::None(_) => !source.main,
         };
         if note {
             progress.note(&format!("names: {source}"));
         }
     }
     if !symbolizer.has_binaries() {
-        return Ok(());
+        return Ok(Some(symbolizer));
     }
     progress.start(Step::Symbolize);
     let stats = symbolizer.symbolize(dump, &mut |done, total| progress.advance(done, total));
     progress.finish();
     if stats.named_pcs == 0 {
-        return Ok(());
+        return Ok(Some(symbolizer));
     }
     let types = heapdump_symbols::infer_types(dump);
+    if types.pointer_free_objects > 0 {
+        progress.note(&format!(
+            "references: {} objects ({} bytes) of types without pointers (str, [u8], arrays \
+             of numbers) are not scanned for pointers",
+            types.pointer_free_objects, types.pointer_free_bytes
+        ));
+    }
     let untyped = types.unsampled_objects + types.untyped_objects;
     if untyped > 0 {
         let sampling = match dump.capabilities.every_site_hint {
@@ -409,5 +547,5 @@ fn name_from_binaries(
             types.typed_objects, untyped, types.unsampled_objects, types.untyped_objects,
         ));
     }
-    Ok(())
+    Ok(Some(symbolizer))
 }

@@ -120,8 +120,34 @@ impl<'data> Dump<'data> {
     /// The name of the reference at `offset` of `object`'s contents when
     /// the format names fields (`LeakyCache.CACHE`, `next`, `[3]`); `None`
     /// otherwise ([`Format::field_name`](crate::Format::field_name)).
+    ///
+    /// Where the format names nothing, the layout of the object's type
+    /// ([`TypeInfo::fields`]) does: `Payload`, and `[3].elem` in an object
+    /// holding several values of its type.
     pub fn field_name(&self, object: &Object, offset: u64) -> Option<String> {
-        crate::formats::by_name(self.info.format)?.field_name(self, object, offset)
+        if let Some(name) = crate::formats::by_name(self.info.format)
+            .and_then(|format| format.field_name(self, object, offset))
+        {
+            return Some(name);
+        }
+        let ty = self.type_info(object.type_index()?)?;
+        if ty.fields.is_empty() || ty.size == 0 {
+            return None;
+        }
+        let header = if object.has_header() {
+            u64::from(self.info.pointer_size)
+        } else {
+            0
+        };
+        let relative = offset.checked_sub(header)?;
+        let (index, within) = (relative / ty.size, relative % ty.size);
+        let field = ty.field_at(within)?;
+        let several = object.size.saturating_sub(header) / ty.size > 1;
+        Some(match (several, field.name.is_empty()) {
+            (false, _) => field.name.clone(),
+            (true, true) => format!("[{index}]"),
+            (true, false) => format!("[{index}].{}", field.name),
+        })
     }
 
     /// The allocation profile of site `id`, if the dump has one.
@@ -165,15 +191,29 @@ impl<'data> Dump<'data> {
     }
 
     /// Which words of `object`'s contents are pointers: its entry of
-    /// [`Dump::pointer_lists`], or [`Pointers::Unknown`] when it has none
-    /// (or the index is out of range).
+    /// [`Dump::pointer_lists`]; none (an empty exact layout) when its type
+    /// is [pointer-free](TypeInfo::pointer_free); else
+    /// [`Pointers::Unknown`] (every word is scanned).
     pub fn pointers(&self, object: &Object) -> Pointers<'_> {
-        object
+        if let Some(encoded) = object
             .pointer_list()
             .and_then(|list| self.pointer_lists.get(list.index()))
-            .map_or(Pointers::Unknown, |encoded| {
-                Pointers::Exact(PointerOffsets::from_field_list(encoded))
-            })
+        {
+            return Pointers::Exact(PointerOffsets::from_field_list(encoded));
+        }
+        if self.is_pointer_free(object) {
+            return Pointers::Exact(PointerOffsets::from_field_list(&[]));
+        }
+        Pointers::Unknown
+    }
+
+    /// Whether `object`'s type holds no pointers
+    /// ([`TypeInfo::pointer_free`]).
+    pub fn is_pointer_free(&self, object: &Object) -> bool {
+        object
+            .type_index()
+            .and_then(|index| self.types.get(index.index()))
+            .is_some_and(|info| info.pointer_free)
     }
 
     /// Adds a pointer layout to [`Dump::pointer_lists`], for
@@ -896,6 +936,55 @@ pub struct TypeInfo {
     /// The dump does not record the type: it was inferred from the
     /// object's allocation site (heapdump-rs dumps, `heapdump_symbols::symbolize`).
     pub from_site: bool,
+    /// Values of the type hold no pointers (`str`, `[u8]`, arrays of
+    /// primitive numbers): objects of it whose pointer layout is not known
+    /// otherwise are not scanned for pointers ([`Dump::pointers`] gives an
+    /// empty exact layout), so text and byte buffers draw no false
+    /// references. Set by whoever names the type from what it knows.
+    pub pointer_free: bool,
+    /// The named parts of one value, by offset, when the dump or the
+    /// program's debug info describes the type's layout (Go types from
+    /// DWARF); empty otherwise. An object of this type that holds more
+    /// than one value (a slice's backing array) repeats the layout every
+    /// [`size`](TypeInfo::size) bytes, after its runtime header if it has
+    /// one ([`Object::has_header`]).
+    pub fields: Vec<FieldInfo>,
+}
+
+impl TypeInfo {
+    /// A type known by name and size only, without a field layout.
+    pub fn named(address: u64, name: impl Into<String>, size: u64, from_site: bool) -> TypeInfo {
+        TypeInfo {
+            address,
+            name: name.into(),
+            size,
+            from_site,
+            pointer_free: false,
+            fields: Vec::new(),
+        }
+    }
+
+    /// The field at byte `offset` of one value, if the layout names one
+    /// there.
+    pub fn field_at(&self, offset: u64) -> Option<&FieldInfo> {
+        let index = self.fields.partition_point(|field| field.offset <= offset);
+        let field = self.fields.get(index.checked_sub(1)?)?;
+        (offset - field.offset < field.size.max(1)).then_some(field)
+    }
+}
+
+/// A named leaf of a type's layout: a word or smaller value at an offset
+/// (`ID`, `Payload.len`, `entries.dirPtr`, `Tag[2]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldInfo {
+    /// Byte offset in one value of the type.
+    pub offset: u64,
+    /// Bytes it takes.
+    pub size: u64,
+    /// Its name, with the path through nested structs and arrays.
+    pub name: String,
+    /// It holds a reference (a pointer word) rather than a plain value.
+    pub reference: bool,
 }
 
 /// What groups objects of one kind in reports: a named type when the dump

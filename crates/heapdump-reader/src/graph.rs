@@ -14,11 +14,13 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use byteorder::{BigEndian, ByteOrder, LittleEndian};
 use rayon::prelude::*;
 
 use crate::dump::{Dump, Object, PointerOffsets, Pointers, Root};
+use crate::sites::SiteTable;
 
 /// The most objects a graph numbers. One below `u32::MAX`, which stays free
 /// for analyses that need a sentinel or a virtual root.
@@ -175,6 +177,8 @@ pub struct HeapGraph<'data> {
     graph: ReferenceGraph,
     root_references: Vec<RootReference>,
     index: AddressIndex,
+    /// The dump's allocation sites, made on first use ([`HeapGraph::sites`]).
+    sites: OnceLock<SiteTable>,
 }
 
 impl<'data> HeapGraph<'data> {
@@ -281,12 +285,20 @@ impl<'data> HeapGraph<'data> {
             graph,
             root_references,
             index,
+            sites: OnceLock::new(),
         }
     }
 
     /// The dump the graph was built from.
     pub fn dump(&self) -> &Dump<'data> {
         &self.dump
+    }
+
+    /// The dump's allocation sites: its stacks grouped by their program
+    /// frames, with ids stable across dumps of the same binary
+    /// ([`SiteTable`]); computed on first use.
+    pub fn sites(&self) -> &SiteTable {
+        self.sites.get_or_init(|| SiteTable::new(&self.dump))
     }
 
     /// Gives the dump back.

@@ -42,11 +42,12 @@ pub mod formats;
 pub mod graph;
 #[cfg(feature = "petgraph")]
 pub mod graph_petgraph;
+pub mod sites;
 
 pub use dump::{
     AllocationProfile, AllocatorStats, Capabilities, ContextFrame, ContextRef, Dump, DumpInfo,
-    ExecutionContext, ExecutionContexts, FormatExtras, Frame, Hex, Module, ModuleRange, Object,
-    ObjectClass, PointerList, PointerOffsets, Pointers, Root, RootKind, RuntimeStats,
+    ExecutionContext, ExecutionContexts, FieldInfo, FormatExtras, Frame, Hex, Module, ModuleRange,
+    Object, ObjectClass, PointerList, PointerOffsets, Pointers, Root, RootKind, RuntimeStats,
     SectionSymbols, Stack, StackId, ThreadCoverage, TypeIndex, TypeInfo,
 };
 pub use error::{Error, ErrorKind};
@@ -56,3 +57,4 @@ pub use graph::{HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJE
 #[cfg(feature = "petgraph")]
 pub use graph_petgraph::HeapNode;
 pub use heapdump_format::ContentsMode;
+pub use sites::{Site, SiteId, SiteTable};

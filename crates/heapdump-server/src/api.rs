@@ -30,6 +30,7 @@ pub fn route(app: &App, path: &str, query: &Query) -> Result<Response, Failure> 
         ["leaks"] => Ok(Response::json(&served.index.leaks)),
         ["unreachable"] => Ok(Response::json(&served.index.leaks.unreachable)),
         ["waste"] => Ok(Response::json(&served.index.waste)),
+        ["caveats"] => Ok(Response::json(&served.heap.caveats())),
         ["top"] => top(served, query).map(|report| Response::json(&report)),
         ["dominators"] => dominators(served, None, query).map(|report| Response::json(&report)),
         ["dominators", address] => {
@@ -166,6 +167,8 @@ pub fn path_report(served: &Served, id: ObjectId, address: u64) -> PathReport {
             size: 0,
             class: String::new(),
             site: None,
+            site_id: None,
+            allocated_in: None,
             retained: None,
             reachability: Reachability::DirectlyUnreachable,
             text: None,

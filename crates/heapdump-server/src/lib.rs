@@ -14,7 +14,9 @@
 //! `/object/0xADDR`, `/roots`, `/root/N`, `/unreachable`, `/flame`
 //! (`?root=0xADDR`), `/diff`. JSON: `/api/summary`, `/api/leaks`,
 //! `/api/top`, `/api/dominators[/0xADDR]`, `/api/object/0xADDR`,
-//! `/api/path/0xADDR`, `/api/unreachable`, `/api/diff`: the shapes of the
+//! `/api/path/0xADDR`, `/api/unreachable`, `/api/diff`, `/api/caveats`
+//! (what the dump cannot answer, with the fix; the CLI puts them in each
+//! report as `caveats`): the shapes of the
 //! CLI's `--json` where the CLI has the report.
 //!
 //! Every list is paged or bounded; every text from the dump is escaped; a

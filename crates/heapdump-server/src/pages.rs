@@ -206,6 +206,17 @@ fn overview(app: &App, served: &Served) -> String {
             count(leaks.roots.references)
         ),
     );
+    // What the dump cannot answer, with the fix (`Heap::caveats`).
+    for caveat in served.heap.caveats() {
+        item(
+            "caveat",
+            format!(
+                "{}; <span class=\"muted\">fix: {}</span>",
+                escape(&caveat.message),
+                escape(&caveat.fix)
+            ),
+        );
+    }
     if !leaks.roots.caveat.is_empty() {
         item(
             "roots leave out",

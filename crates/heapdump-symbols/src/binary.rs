@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
 use heapdump_reader::{Dump, Hex, Module, RootKind, SectionSymbols};
 
@@ -50,6 +50,10 @@ pub struct Binary {
     sized: Vec<usize>,
     build_id: Vec<u8>,
     position_independent: bool,
+    /// Loaded sections whose bytes are in the file (code, read-only and
+    /// initialised data), by address: (link-time address, size, file
+    /// offset).
+    loaded: Vec<(u64, u64, u64)>,
 }
 
 impl Binary {
@@ -110,6 +114,26 @@ impl Binary {
             .collect();
         let build_id = file.build_id().ok().flatten().unwrap_or(&[]).to_vec();
         let position_independent = file.kind() == object::ObjectKind::Dynamic;
+        let mut loaded: Vec<(u64, u64, u64)> = file
+            .sections()
+            .filter(|section| {
+                section.address() != 0
+                    && !matches!(
+                        section.kind(),
+                        SectionKind::UninitializedData
+                            | SectionKind::UninitializedTls
+                            | SectionKind::Metadata
+                            | SectionKind::Debug
+                            | SectionKind::Other
+                    )
+            })
+            .filter_map(|section| {
+                let (offset, size) = section.file_range()?;
+                let size = size.min(section.size());
+                Some((section.address(), size, offset))
+            })
+            .collect();
+        loaded.sort_unstable();
         Ok(Binary {
             path,
             data: data_arc,
@@ -117,7 +141,26 @@ impl Binary {
             sized,
             build_id,
             position_independent,
+            loaded,
         })
+    }
+
+    /// The `len` bytes at link-time `address` in a loaded section whose
+    /// bytes the file holds (code, read-only data such as Go's itabs,
+    /// initialised data as linked); `None` outside them.
+    pub fn read(&self, address: u64, len: u64) -> Option<&[u8]> {
+        let index = self
+            .loaded
+            .partition_point(|&(start, _, _)| start <= address)
+            .checked_sub(1)?;
+        let &(start, size, offset) = self.loaded.get(index)?;
+        let inside = address - start;
+        if inside.checked_add(len)? > size {
+            return None;
+        }
+        let from = usize::try_from(offset.checked_add(inside)?).ok()?;
+        let to = from.checked_add(usize::try_from(len).ok()?)?;
+        self.data().get(from..to)
     }
 
     /// The path the binary was read from.

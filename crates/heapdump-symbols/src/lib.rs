@@ -12,8 +12,12 @@
 //!   line tables and inlined chains (addr2line over gimli), demangled.
 //! - [`infer_types`]: object types from their allocation sites
 //!   (`Box::<T>::new` → `T`).
-//! - [`RootNamer`]: names of root words (`main.cache`, `data+0x1a8`, a
-//!   frame slot by its function).
+//! - [`go::type_objects`]: Go heap objects typed from the executable's
+//!   DWARF, by propagation from typed roots.
+//! - [`RootNamer`]: names of root words (`main.cache`, `myleak::AUDIT_LOG`,
+//!   `data+0x1a8`, a frame slot by its function; a word of a Rust thread's
+//!   stack by the frame that holds it, from the frame-pointer chain found
+//!   in the stack's bytes: [`StackRootFrames`]).
 //!
 //! Most programs want all of this done in one call: `heapdump-inspect`'s
 //! pipeline runs it.
@@ -22,10 +26,13 @@
 
 pub mod binary;
 pub mod error;
+pub mod go;
 mod naming;
+pub mod stack_frames;
 pub mod symbolize;
 
 pub use binary::{Binary, Symbol};
 pub use error::Error;
 pub use naming::RootNamer;
+pub use stack_frames::{StackRootFrames, ThreadFrames};
 pub use symbolize::{infer_types, Source, Symbolizer, TypeStats};

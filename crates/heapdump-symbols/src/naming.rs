@@ -1,11 +1,17 @@
-//! Human names for the words of roots: `main.listHead` for a Go global when
-//! the executable is given, `bss+0x8` without it; `main.holder (goroutine
-//! 18, frame 0) +0x20` for a frame slot.
+//! Human names for the words of roots: `main.listHead` for a Go global and
+//! `myleak::AUDIT_LOG+0x10` for a Rust static (demangled) when the
+//! executable is known, `bss+0x8` without it; `main.holder (goroutine 18,
+//! frame 0) +0x20` for a Go frame slot, and for a word of a Rust thread's
+//! stack the function whose frame holds it (`myleak::worker
+//! (src/main.rs:42) (thread 7 "worker", frame 3) +0x18`, from the
+//! frame-pointer chain: [`StackRootFrames`]).
 
 use heapdump_reader::{Dump, HeapGraph, Root, RootKind, RootReference};
 
 use crate::binary::Binary;
 use crate::error::Error;
+use crate::stack_frames::StackRootFrames;
+use crate::symbolize::demangle;
 
 /// Names root words, with the dumped executable's symbols when there is
 /// one.
@@ -16,6 +22,8 @@ pub struct RootNamer<'a> {
     /// The module whose segments the executable's symbols name (the main
     /// executable, module 0 in heapdump-rs dumps).
     main_module: u64,
+    /// The frames of thread stack roots, when known.
+    frames: Option<&'a StackRootFrames>,
 }
 
 impl<'a> RootNamer<'a> {
@@ -32,6 +40,7 @@ impl<'a> RootNamer<'a> {
             binary,
             bias,
             main_module,
+            frames: None,
         })
     }
 
@@ -43,6 +52,16 @@ impl<'a> RootNamer<'a> {
             binary: Some(binary),
             bias: load_bias,
             main_module: dump.modules.first().map_or(0, |module| module.id),
+            frames: None,
+        }
+    }
+
+    /// This namer, naming the words of thread stack roots by the frame
+    /// that holds them ([`StackRootFrames::slot_name`]).
+    pub fn with_stack_frames(self, frames: &'a StackRootFrames) -> RootNamer<'a> {
+        RootNamer {
+            frames: Some(frames),
+            ..self
         }
     }
 
@@ -52,6 +71,7 @@ impl<'a> RootNamer<'a> {
             binary: None,
             bias: 0,
             main_module: 0,
+            frames: None,
         }
     }
 
@@ -65,14 +85,32 @@ impl<'a> RootNamer<'a> {
         self.binary.is_some()
     }
 
-    /// The symbol holding runtime address `address`, as `name` or
-    /// `name+0x10`, if the executable has one.
+    /// Whether the namer names some words better than
+    /// [`Root::slot_name`] does: globals by symbol, or stack words by
+    /// frame.
+    pub fn names_words(&self) -> bool {
+        self.binary.is_some() || self.frames.is_some_and(|frames| !frames.is_empty())
+    }
+
+    /// Whether words of `root` get a better name than [`Root::slot_name`].
+    pub fn names_words_of(&self, root: &Root<'_>) -> bool {
+        match root.kind {
+            RootKind::ThreadStack { .. } => self
+                .frames
+                .is_some_and(|frames| frames.thread(root.address).is_some()),
+            _ => root.kind.is_global() && self.binary.is_some(),
+        }
+    }
+
+    /// The symbol holding runtime address `address`, demangled, as `name`
+    /// or `name+0x10`, if the executable has one.
     pub fn symbol_name(&self, address: u64) -> Option<String> {
         let (symbol, offset) = self.binary?.symbol_at(address.wrapping_sub(self.bias))?;
+        let name = demangle(&symbol.name);
         Some(if offset == 0 {
-            symbol.name.clone()
+            name
         } else {
-            format!("{}+{offset:#x}", symbol.name)
+            format!("{name}+{offset:#x}")
         })
     }
 
@@ -80,9 +118,16 @@ impl<'a> RootNamer<'a> {
     /// the symbol there (`main.cache`; only the main executable's segments
     /// are named from its symbols) or `data+0x1a8`; for any other root,
     /// the root's name and, inside its contents, the offset
-    /// (`main.holder (goroutine 18, frame 0) +0x20`); for a value
+    /// (`main.holder (goroutine 18, frame 0) +0x20`), for a thread stack
+    /// with a frame chain the frame that holds the word; for a value
     /// ([`Root::values`]), the root's name.
     pub fn slot_name(&self, root: &Root<'_>, offset: u64) -> String {
+        if let Some(name) = self
+            .frames
+            .and_then(|frames| frames.slot_name(root, offset))
+        {
+            return name;
+        }
         let main = match root.kind {
             RootKind::Segment { module_id } => module_id == self.main_module,
             _ => true,

@@ -114,6 +114,17 @@ impl Symbolizer {
     /// without `main`) use the path the dump records, when that file exists
     /// with the same build-id; otherwise their PCs are named by offset.
     pub fn new(dump: &Dump<'_>, main: Option<Binary>) -> Result<Symbolizer, Error> {
+        Symbolizer::with_pcs(dump, main, &[])
+    }
+
+    /// As [`Symbolizer::new`], and the modules that hold any of `pcs`
+    /// (return addresses found elsewhere than in the dump's stacks: the
+    /// frames of thread stack roots) get their binaries too.
+    pub fn with_pcs(
+        dump: &Dump<'_>,
+        main: Option<Binary>,
+        pcs: &[u64],
+    ) -> Result<Symbolizer, Error> {
         let mut ranges = Vec::new();
         for (index, module) in dump.modules.iter().enumerate() {
             for range in &module.ranges {
@@ -122,15 +133,15 @@ impl Symbolizer {
         }
         ranges.sort_unstable();
         let mut used = vec![false; dump.modules.len()];
-        for stack in &dump.stacks {
-            if !stack.frames.is_empty() {
-                continue;
-            }
-            for &pc in &stack.pcs {
-                if let Some(index) = find_range(&ranges, pc.wrapping_sub(1)) {
-                    if let Some(slot) = used.get_mut(index) {
-                        *slot = true;
-                    }
+        let stack_pcs = dump
+            .stacks
+            .iter()
+            .filter(|stack| stack.frames.is_empty())
+            .flat_map(|stack| stack.pcs.iter());
+        for &pc in stack_pcs.chain(pcs) {
+            if let Some(index) = find_range(&ranges, pc.wrapping_sub(1)) {
+                if let Some(slot) = used.get_mut(index) {
+                    *slot = true;
                 }
             }
         }
@@ -197,6 +208,42 @@ impl Symbolizer {
         contexts.resolve(pc)
     }
 
+    /// The frames of each of `pcs` (return addresses), innermost (inlined)
+    /// first, one list per PC in the same order; resolved in parallel,
+    /// each DWARF context made once per worker. `progress(done, total)`
+    /// counts PCs.
+    pub fn resolve_all(
+        &self,
+        pcs: &[u64],
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Vec<Vec<Frame>> {
+        let total = pcs.len() as u64;
+        progress(0, total);
+        let threads = rayon::current_num_threads().max(1);
+        let chunk = pcs.len().div_ceil(threads * 4).max(256);
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let progress = std::sync::Mutex::new(progress);
+        pcs.par_chunks(chunk)
+            .flat_map_iter(|chunk| {
+                let mut contexts = Contexts::new(self);
+                let out: Vec<Vec<Frame>> = chunk.iter().map(|&pc| contexts.resolve(pc)).collect();
+                let now = done.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed)
+                    + chunk.len() as u64;
+                if let Ok(mut progress) = progress.try_lock() {
+                    (*progress)(now, total);
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// The binary that names the main executable (module 0): the one
+    /// given to [`Symbolizer::new`], or the one at the path the dump
+    /// records when its build-id matches.
+    pub fn main_binary(&self) -> Option<&Binary> {
+        self.modules.first()?.binary.as_ref()
+    }
+
     /// Fills the frames of every stack of `dump` that has PCs and no
     /// frames. `progress(done, total)` counts distinct PCs.
     pub fn symbolize(
@@ -212,25 +259,8 @@ impl Symbolizer {
             .collect();
         pcs.sort_unstable();
         pcs.dedup();
+        let resolved = self.resolve_all(&pcs, progress);
         let total = pcs.len() as u64;
-        progress(0, total);
-        let threads = rayon::current_num_threads().max(1);
-        let chunk = pcs.len().div_ceil(threads * 4).max(256);
-        let done = std::sync::atomic::AtomicU64::new(0);
-        let progress = std::sync::Mutex::new(progress);
-        let resolved: Vec<Vec<Frame>> = pcs
-            .par_chunks(chunk)
-            .flat_map_iter(|chunk| {
-                let mut contexts = Contexts::new(self);
-                let out: Vec<Vec<Frame>> = chunk.iter().map(|&pc| contexts.resolve(pc)).collect();
-                let now = done.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed)
-                    + chunk.len() as u64;
-                if let Ok(mut progress) = progress.try_lock() {
-                    (*progress)(now, total);
-                }
-                out
-            })
-            .collect();
         let named_pcs = resolved
             .iter()
             .filter(|frames| {
@@ -262,15 +292,14 @@ impl Symbolizer {
                     }
                 }
             }
+            qualify_closures(&mut frames);
             stack.allocator_frames = site_start(&frames);
             stack.caller_frame = caller_frame(&frames, stack.allocator_frames);
             stack.runtime_frames = runtime_tail(&frames, stack.allocator_frames);
             stack.frames = frames;
             stack.frame_pcs = frame_pcs;
         }
-        if let Ok(mut progress) = progress.lock() {
-            (*progress)(total, total);
-        }
+        progress(total, total);
         SymbolizeStats {
             stacks,
             pcs: pcs.len(),
@@ -637,10 +666,25 @@ fn last_segment(path: &str) -> &str {
     path.get(start..).unwrap_or(path)
 }
 
-/// A demangled Rust name without its hash; other names as they are.
+/// A demangled Rust name without its hash, and without the suffixes LLVM
+/// gives the copies it makes (`myleak::AUDIT_LOG.0` when it splits a
+/// static, `.llvm.123`); other names as they are.
 pub fn demangle(name: &str) -> String {
     match rustc_demangle::try_demangle(name) {
-        Ok(demangled) => format!("{demangled:#}"),
+        Ok(demangled) => {
+            let mut out = format!("{demangled:#}");
+            while let Some((stem, suffix)) = out.rsplit_once('.') {
+                let llvm = !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit());
+                if !llvm || stem.is_empty() || stem.ends_with('.') {
+                    break;
+                }
+                out.truncate(stem.len());
+                if let Some(stem) = out.strip_suffix(".llvm") {
+                    out.truncate(stem.len());
+                }
+            }
+            out
+        }
         Err(_) => name.to_owned(),
     }
 }
@@ -687,36 +731,43 @@ fn is_library_frame(name: &str) -> bool {
         let path = path.strip_prefix("__rustc::").unwrap_or(path);
         LIBRARY.iter().any(|prefix| path.starts_with(prefix))
     };
+    // Inherent methods of primitive types are std's (`<[u8]>::to_vec_in`,
+    // `<str>::to_owned`, `<[_]>::to_vec_in::ConvertVec`).
+    let primitive = |ty: &str| {
+        let ty = ty.trim_start_matches(['<', '&', '*']);
+        ty.starts_with('[')
+            || ty.starts_with('(')
+            || matches!(
+                ty.split(['<', '>']).next().unwrap_or(""),
+                "str"
+                    | "u8"
+                    | "u16"
+                    | "u32"
+                    | "u64"
+                    | "usize"
+                    | "i8"
+                    | "i16"
+                    | "i32"
+                    | "i64"
+                    | "isize"
+                    | "bool"
+                    | "char"
+                    | "f32"
+                    | "f64"
+                    | "T"
+            )
+    };
     if let Some(rest) = name.strip_prefix('<') {
         // `<X as Trait>::f`: library if X is a library or primitive type and
         // the trait is the library's (a derived `Clone` of the program's own
         // type is the program's code).
         if let Some((self_ty, tail)) = rest.split_once(" as ") {
             let self_ty = self_ty.trim_start_matches(['<', '&', '*']);
-            let primitive = self_ty.starts_with('[')
-                || self_ty.starts_with('(')
-                || matches!(
-                    self_ty.split('<').next().unwrap_or(""),
-                    "str"
-                        | "u8"
-                        | "u16"
-                        | "u32"
-                        | "u64"
-                        | "usize"
-                        | "i8"
-                        | "i16"
-                        | "i32"
-                        | "i64"
-                        | "isize"
-                        | "bool"
-                        | "char"
-                        | "f32"
-                        | "f64"
-                        | "T"
-                );
-            return (primitive || is_lib_path(self_ty)) && is_lib_path(tail);
+            let tail = tail.trim_start_matches('<');
+            return (primitive(self_ty) || is_lib_path(self_ty))
+                && (is_lib_path(tail) || primitive(tail));
         }
-        return is_lib_path(rest);
+        return is_lib_path(rest) || primitive(rest);
     }
     is_lib_path(name)
 }
@@ -774,6 +825,121 @@ fn runtime_tail(frames: &[Frame], start: usize) -> usize {
         end -= 1;
     }
     frames.len() - end
+}
+
+/// Names closures and async fn bodies with their enclosing function where
+/// the DWARF does not: line-tables-only debug info names an inlined
+/// `async fn login`'s body `{async_fn#0}` with no path (or only the
+/// module, from the source file: `svc::{async_fn#0}`), but the function
+/// that polls it is generic over its future, and its name carries the
+/// future's full type (`block_on<svc::login::{async_fn_env#0}>`, tokio's
+/// `Core<svc::login::{async_fn_env#0}, _>::poll`); a closure's caller
+/// names its `{closure_env#N}` type the same way (`Map<I, F>::fold<…,
+/// app::make::{closure_env#0}>`). So a frame named `…{async_fn#N}` or
+/// `…{closure#N}` whose path is not whole takes the path of the nearest
+/// caller's `PATH::{async_fn_env#N}` (`PATH::{closure_env#N}`) that
+/// agrees with the module it has. When several such frames sit below one
+/// mention (an async fn awaiting another), the outermost takes it: the
+/// future an executor polls is the outermost body; the inner ones keep
+/// their names.
+fn qualify_closures(frames: &mut [Frame]) {
+    // (index, kind, number, prefix) of frames to name.
+    let mut pending: Vec<(usize, &'static str, String, String)> = Vec::new();
+    for index in 0..frames.len() {
+        let Some(name) = frames.get(index).and_then(|frame| frame.function.clone()) else {
+            continue;
+        };
+        // A mention of an environment type names the nearest pending frame
+        // (the outermost of those below it) of that kind and number.
+        if !pending.is_empty() {
+            let mut found = None;
+            for (at, (_, kind, number, prefix)) in pending.iter().enumerate().rev() {
+                if let Some(path) = env_path(&name, kind, number) {
+                    if path_agrees(&path, prefix) {
+                        found = Some((at, path));
+                        break;
+                    }
+                }
+            }
+            if let Some((at, path)) = found {
+                let (frame_index, kind, number, _) = pending.swap_remove(at);
+                if let Some(frame) = frames.get_mut(frame_index) {
+                    let tail = frame
+                        .function
+                        .as_deref()
+                        .and_then(|name| name.find(&format!("{{{kind}#{number}}}")))
+                        .and_then(|start| frame.function.as_deref()?.get(start..))
+                        .unwrap_or("")
+                        .to_owned();
+                    frame.function = Some(format!("{path}::{tail}").into());
+                }
+                // Frames below it are not the future polled here.
+                pending.retain(|&(pending_index, ..)| pending_index > frame_index);
+            }
+        }
+        if let Some((kind, number, prefix)) = bare_closure(&name) {
+            pending.push((index, kind, number, prefix));
+        }
+    }
+}
+
+/// A frame name that is a closure or async fn body without its enclosing
+/// function: (kind, number, module prefix), for `{async_fn#0}`,
+/// `svc::{async_fn#0}`, `{closure#1}<T>`. A name with a path that holds a
+/// function already (as symbol tables name them) is not taken: only names
+/// whose prefix has no segment that looks like a function can tell; so a
+/// prefix is taken as it is, and [`path_agrees`] checks it against the
+/// mention.
+fn bare_closure(name: &str) -> Option<(&'static str, String, String)> {
+    // Generic arguments after the closure (`{closure#0}<T>`).
+    let base = match name.rfind("}<") {
+        Some(at) if name.ends_with('>') => name.get(..=at).unwrap_or(name),
+        _ => split_generic_args(name).0,
+    };
+    let last = last_segment(base);
+    let prefix = base
+        .get(..base.len() - last.len())
+        .unwrap_or("")
+        .trim_end_matches("::");
+    for kind in ["async_fn", "async_block", "closure"] {
+        if let Some(number) = last
+            .strip_prefix(&format!("{{{kind}#"))
+            .and_then(|rest| rest.strip_suffix('}'))
+            .filter(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+        {
+            // A closure inside a closure (`f::{closure#0}::{closure#0}`)
+            // has its enclosing function's path already when the prefix
+            // ends in a closure.
+            if prefix.ends_with('}') {
+                return None;
+            }
+            return Some((kind, number.to_owned(), prefix.to_owned()));
+        }
+    }
+    None
+}
+
+/// In `name`, the path of a `PATH::{KIND_env#NUMBER}` type, if mentioned.
+fn env_path(name: &str, kind: &str, number: &str) -> Option<String> {
+    let needle = format!("::{{{kind}_env#{number}}}");
+    let end = name.find(&needle)?;
+    let before = name.get(..end)?;
+    let start = before
+        .rfind(['<', ',', ' ', '(', '&', '*', '[', ';'])
+        .map_or(0, |at| at + 1);
+    let path = before.get(start..)?.trim();
+    (!path.is_empty()).then(|| path.to_owned())
+}
+
+/// Whether `path` (from an environment type) can be the enclosing
+/// function of a frame whose name had module `prefix`: every segment of
+/// the prefix appears in the path, in order.
+fn path_agrees(path: &str, prefix: &str) -> bool {
+    let mut segments = path.split("::");
+    prefix
+        .split("::")
+        .filter(|segment| !segment.is_empty())
+        .all(|wanted| segments.any(|segment| segment == wanted))
 }
 
 /// Splits `f<A, B>` into (`f`, [`A`, `B`]) when the name ends with generic
@@ -1062,6 +1228,62 @@ pub struct TypeStats {
     pub untyped_bytes: u64,
     /// Distinct types named.
     pub types: usize,
+    /// Typed objects whose type holds no pointers ([`is_pointer_free`]):
+    /// not scanned for pointers.
+    pub pointer_free_objects: u64,
+    /// Their bytes.
+    pub pointer_free_bytes: u64,
+}
+
+/// Whether values of block type `block` (as [`site_type`] names them) hold
+/// no pointers: `str`, a primitive number, `bool` or `char`, and slices and
+/// arrays of them (`[u8]`, `[u32; 16]`). `usize` and `isize` are left out:
+/// programs keep addresses in them.
+pub fn is_pointer_free(block: &str) -> bool {
+    let block = block.trim();
+    if block == "str" {
+        return true;
+    }
+    if let Some(inner) = block.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
+        // `[T]` or `[T; N]`: the `;` outside brackets.
+        let mut depth = 0i32;
+        let mut split = None;
+        for (at, byte) in inner.bytes().enumerate() {
+            match byte {
+                b'[' | b'(' | b'<' => depth += 1,
+                b']' | b')' | b'>' => depth -= 1,
+                b';' if depth == 0 => split = Some(at),
+                _ => {}
+            }
+        }
+        let element = match split {
+            Some(at) => {
+                let count = inner.get(at + 1..).unwrap_or("").trim();
+                if count.parse::<u64>().is_err() {
+                    return false;
+                }
+                inner.get(..at).unwrap_or("")
+            }
+            None => inner,
+        };
+        return is_pointer_free(element);
+    }
+    matches!(
+        block,
+        "u8" | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "f32"
+            | "f64"
+            | "bool"
+            | "char"
+    )
 }
 
 /// Names the types of `dump`'s objects that have none, from their
@@ -1117,10 +1339,8 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
                     continue;
                 };
                 types.push(TypeInfo {
-                    address: 0,
-                    name: block.to_owned(),
-                    size: 0,
-                    from_site: true,
+                    pointer_free: is_pointer_free(block),
+                    ..TypeInfo::named(0, block.to_owned(), 0, true)
                 });
                 names.insert(block.to_owned(), TypeIndex(next));
                 TypeIndex(next)
@@ -1129,6 +1349,13 @@ pub fn infer_types(dump: &mut Dump<'_>) -> TypeStats {
         object.set_type_index(Some(index));
         stats.typed_objects += 1;
         stats.typed_bytes += object.size;
+        if types
+            .get(index.index())
+            .is_some_and(|info| info.pointer_free)
+        {
+            stats.pointer_free_objects += 1;
+            stats.pointer_free_bytes += object.size;
+        }
     }
     stats.types = names.len();
     stats
@@ -1177,6 +1404,54 @@ mod tests {
                 line: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn llvm_suffixes_are_not_part_of_the_name() {
+        assert_eq!(
+            demangle("_ZN10root_names7CURRENT17h0123456789abcdefE.0"),
+            "root_names::CURRENT"
+        );
+        assert_eq!(
+            demangle("_ZN6myleak3run17h0123456789abcdefE.llvm.4242"),
+            "myleak::run"
+        );
+        assert_eq!(demangle("main.cache"), "main.cache");
+    }
+
+    #[test]
+    fn closures_and_async_fns_take_their_function_from_the_caller() {
+        let mut stack = frames(&[
+            "alloc::boxed::new<app::Session>",
+            "svc::{async_fn#0}",
+            "svc::{async_fn#0}",
+            "block_on<app::svc::login::{async_fn_env#0}>",
+            "{closure#0}",
+            "core::iter::adapters::map::{closure#0}",
+            "<core::iter::adapters::map::Map<I,F> as core::iter::traits::iterator::Iterator>::fold<core::ops::range::Range<u64>, (), app::make_sessions::{closure_env#0}>",
+            "app::main",
+        ]);
+        qualify_closures(&mut stack);
+        let names: Vec<&str> = stack
+            .iter()
+            .filter_map(|frame| frame.function.as_deref())
+            .collect();
+        assert_eq!(
+            names[1..5],
+            [
+                // Inner body: the executor's future is the outer one.
+                "svc::{async_fn#0}",
+                "app::svc::login::{async_fn#0}",
+                "block_on<app::svc::login::{async_fn_env#0}>",
+                "app::make_sessions::{closure#0}",
+            ]
+        );
+        // The library's own closure keeps its name (its module disagrees).
+        assert_eq!(names[5], "core::iter::adapters::map::{closure#0}");
+        // A path that names its function already is left alone.
+        assert_eq!(bare_closure("app::f::{closure#0}::{closure#1}"), None);
+        assert!(bare_closure("{closure#2}<u8>").is_some());
+        assert_eq!(bare_closure("app::f"), None);
     }
 
     #[test]
@@ -1245,6 +1520,18 @@ mod tests {
                 ],
                 Some("[u64]"),
             ),
+            (
+                &[
+                    "<alloc::raw_vec::RawVec<u8>>::with_capacity_in<u8, alloc::alloc::Global>",
+                    "<alloc::vec::Vec<u8>>::with_capacity_in<u8, alloc::alloc::Global>",
+                    "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>",
+                    "<[u8]>::to_vec_in::<alloc::alloc::Global>",
+                    "<alloc::vec::Vec<u8> as core::clone::Clone>::clone<u8, alloc::alloc::Global>",
+                    "<alloc::string::String as core::clone::Clone>::clone",
+                    "my::strings",
+                ],
+                Some("str"),
+            ),
             (&["__rust_alloc", "my::raw"], None),
             (&["my::Session as core::clone::Clone>::clone"], None),
         ];
@@ -1273,6 +1560,33 @@ mod tests {
         assert!(is_library_frame(
             "<str as alloc::string::ToString>::to_string"
         ));
+        // Newer rustc names inherent methods of primitive types so.
+        assert!(is_library_frame(
+            "<[u8]>::to_vec_in::<alloc::alloc::Global>"
+        ));
+        assert!(is_library_frame(
+            "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>"
+        ));
+        assert!(!is_library_frame("<my::Session>::new"));
+    }
+
+    #[test]
+    fn text_bytes_and_arrays_of_numbers_hold_no_pointers() {
+        for block in ["str", "[u8]", "[u32; 16]", "[[u8; 4]]", "f64", "[char]"] {
+            assert!(is_pointer_free(block), "{block}");
+        }
+        for block in [
+            "[usize]",
+            "[my::Session]",
+            "String",
+            "[String]",
+            "[u8; n]",
+            "hash table of (u64, u64)",
+            "ArcInner<str>",
+            "[&str]",
+        ] {
+            assert!(!is_pointer_free(block), "{block}");
+        }
     }
 
     #[test]

@@ -152,9 +152,23 @@ impl Strings {
     }
 }
 
-/// The name of the instance field at `offset`.
-fn field_name(offset: u64) -> String {
-    format!("f{offset:#x}")
+/// The names of `class`'s instance fields, in the order of its fields: as
+/// the dump names the fields of the class's objects (Go fields from DWARF:
+/// `ID`, `Payload`, `[2].elem`), else `f0x10` by offset; each name once.
+fn field_names(dump: &heapdump_reader::Dump<'_>, class: &DataClass) -> Vec<String> {
+    let sample = dump.objects.get(class.sample);
+    let mut seen = std::collections::HashSet::new();
+    class
+        .fields
+        .iter()
+        .map(|field| {
+            let named = sample.and_then(|object| dump.field_name(object, field.offset));
+            match named {
+                Some(name) if !name.is_empty() && seen.insert(name.clone()) => name,
+                _ => format!("f{:#x}", field.offset),
+            }
+        })
+        .collect()
 }
 
 /// Longest UTF8 string written; longer names are cut.
@@ -201,12 +215,18 @@ impl Plan<'_, '_> {
                 strings.add(clip(name));
             }
         }
-        for class in &self.classes {
+        let class_fields: Vec<Vec<String>> = self
+            .classes
+            .iter()
+            .map(|class| match class.representation {
+                Representation::Instance => field_names(dump, class),
+                Representation::ObjectArray { .. } => Vec::new(),
+            })
+            .collect();
+        for (class, names) in self.classes.iter().zip(&class_fields) {
             strings.add(clip(&class.vm_name));
-            if class.representation == Representation::Instance {
-                for field in &class.fields {
-                    strings.add(&field_name(field.offset));
-                }
+            for name in names {
+                strings.add(clip(name));
             }
         }
         let frames = self
@@ -315,20 +335,21 @@ impl Plan<'_, '_> {
                 .small(|buf| class_dump(buf, def.id, def.super_id, def.size, &statics, &fields))?;
         }
         let object_class_id = self.other_classes.first().map_or(0, |def| def.id);
-        for class in &self.classes {
+        for (class, names) in self.classes.iter().zip(&class_fields) {
             let (size, fields): (u32, Vec<(u64, u8)>) = match class.representation {
                 Representation::Instance => (
                     class.size.min(i32::MAX as u64) as u32,
                     class
                         .fields
                         .iter()
-                        .map(|field| {
+                        .zip(names)
+                        .map(|(field, name)| {
                             let kind = match field.kind {
                                 FieldKind::Reference => basic::OBJECT,
                                 FieldKind::Word => word_type,
                                 FieldKind::Byte => basic::BYTE,
                             };
-                            (strings.id(&field_name(field.offset)), kind)
+                            (strings.id(clip(name)), kind)
                         })
                         .collect(),
                 ),

@@ -91,6 +91,9 @@ pub struct DataClass {
     pub dropped_pointer_words: u64,
     pub(crate) vm_name: String,
     pub(crate) fields: Vec<FieldSpec>,
+    /// The first object of the class (an index in the dump's objects):
+    /// the names of its fields name the class's.
+    pub(crate) sample: usize,
     pub(crate) id: u64,
     pub(crate) serial: u32,
 }
@@ -367,6 +370,7 @@ impl<'g, 'data> Plan<'g, 'data> {
                     dropped_pointer_words: 0,
                     vm_name: group_name(dump, object, key.group),
                     fields: Vec::new(),
+                    sample: object_index,
                     id: 0,
                     serial: 0,
                 });

@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
+import org.graalvm.visualvm.lib.jfluid.heap.Field;
 import org.graalvm.visualvm.lib.jfluid.heap.GCRoot;
 import org.graalvm.visualvm.lib.jfluid.heap.Heap;
 import org.graalvm.visualvm.lib.jfluid.heap.HeapFactory;
@@ -49,7 +50,8 @@ public class HprofCheck {
             System.out.println("{\"kind\":\"class\",\"name\":" + quote(cls.getName())
                     + ",\"count\":" + cls.getInstancesCount()
                     + ",\"bytes\":" + cls.getAllInstancesSize()
-                    + ",\"instance_size\":" + cls.getInstanceSize() + "}");
+                    + ",\"instance_size\":" + cls.getInstanceSize()
+                    + ",\"fields\":" + fieldNames(cls) + "}");
         }
 
         Map<String, Integer> roots = new TreeMap<>();
@@ -72,6 +74,18 @@ public class HprofCheck {
                 System.out.println(line("object", instances.next()));
             }
         }
+    }
+
+    /** The names of a class's instance fields, as a JSON array. */
+    private static String fieldNames(JavaClass cls) {
+        StringBuilder out = new StringBuilder("[");
+        for (Object field : cls.getFields()) {
+            if (out.length() > 1) {
+                out.append(',');
+            }
+            out.append(quote(((Field) field).getName()));
+        }
+        return out.append(']').toString();
     }
 
     private static String line(String kind, Instance instance) {

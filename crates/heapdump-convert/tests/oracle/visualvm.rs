@@ -101,6 +101,8 @@ pub struct VisualVmView {
     pub bytes: u64,
     /// Class name → (count, bytes, instance size).
     pub classes: BTreeMap<String, (u64, u64, i64)>,
+    /// Class name → its instance fields' names.
+    pub fields: BTreeMap<String, Vec<String>>,
     /// Root kind → count.
     pub roots: BTreeMap<String, u64>,
     /// (id, class, shallow, retained), biggest retained size first.
@@ -152,6 +154,13 @@ pub fn visualvm(hprof: &Path, biggest: usize, all: bool) -> Option<VisualVmView>
                 let size = value["instance_size"].as_i64().unwrap_or(0);
                 view.classes
                     .insert(s("name"), (u("count"), u("bytes"), size));
+                let fields = value["fields"].as_array().map(|names| {
+                    names
+                        .iter()
+                        .filter_map(|name| name.as_str().map(str::to_owned))
+                        .collect()
+                });
+                view.fields.insert(s("name"), fields.unwrap_or_default());
             }
             Some("root") => {
                 view.roots.insert(s("root_kind"), u("count"));

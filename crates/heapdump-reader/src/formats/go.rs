@@ -610,12 +610,8 @@ impl<'data> Parser<'data> {
             return Ok(());
         }
         self.type_addresses.insert(address, self.types.len());
-        self.types.push(TypeInfo {
-            address,
-            name: name.clone(),
-            size,
-            from_site: false,
-        });
+        self.types
+            .push(TypeInfo::named(address, name.clone(), size, false));
         self.go.types.push(GoType {
             address,
             size,

@@ -1184,12 +1184,12 @@ fn build<'data>(
             Some(layout) => align8(header + layout.shallow_fields),
             None => 0,
         };
-        dump.types.push(TypeInfo {
-            address: class.id,
-            name: name.clone(),
-            size: instance_size,
-            from_site: false,
-        });
+        dump.types.push(TypeInfo::named(
+            class.id,
+            name.clone(),
+            instance_size,
+            false,
+        ));
         let string = |id: u64| {
             records
                 .string(id)
@@ -1224,12 +1224,8 @@ fn build<'data>(
             return type_of_class(index);
         }
         let index = u32::try_from(dump.types.len()).ok()?;
-        dump.types.push(TypeInfo {
-            address: 0,
-            name: name.to_owned(),
-            size: 0,
-            from_site: false,
-        });
+        dump.types
+            .push(TypeInfo::named(0, name.to_owned(), 0, false));
         Some(TypeIndex(index))
     };
     // Class objects: one type per class, named by the class it describes
@@ -1238,12 +1234,12 @@ fn build<'data>(
     for (index, class) in classes.iter().enumerate() {
         let name = names.get(index).map_or("", String::as_str);
         class_object_types.push(u32::try_from(dump.types.len()).ok().map(TypeIndex));
-        dump.types.push(TypeInfo {
-            address: class.id,
-            name: format!("{CLASS_OBJECT_PREFIX}{name}"),
-            size: 0,
-            from_site: false,
-        });
+        dump.types.push(TypeInfo::named(
+            class.id,
+            format!("{CLASS_OBJECT_PREFIX}{name}"),
+            0,
+            false,
+        ));
     }
     let mut primitive_types: HashMap<u8, Option<TypeIndex>> = HashMap::new();
 
