@@ -1,8 +1,9 @@
-//! A stopped-mode dump (`Snapshot::Stop`, the default) into a pipe that a
+//! A stopped-mode dump (`Snapshot::Stop`) into a pipe that a
 //! thread of the same process reads used to freeze the process for good:
 //! the reading thread is stopped with the others, the pipe fills, and the
 //! dump waits for it forever. The writer now sees the pipe's read end among
-//! the process's descriptors and fails before freezing anything.
+//! the process's descriptors and fails before freezing anything. The
+//! default, a forked snapshot, writes into it.
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -36,7 +37,11 @@ fn dump_into_own_pipe() -> i32 {
             .read_to_end(&mut bytes)
             .map(|_| bytes.len())
     });
-    let code = match heapdump::write(&write_end) {
+    let stopped = Options {
+        snapshot: Snapshot::Stop,
+        ..Options::default()
+    };
+    let code = match heapdump::write_with(&write_end, &stopped) {
         Err(Error::PipeReadInProcess { fd, reader }) => {
             let message = Error::PipeReadInProcess { fd, reader }.to_string();
             if message.contains("Snapshot::Fork") {
@@ -48,18 +53,18 @@ fn dump_into_own_pipe() -> i32 {
         Err(_) => 3,
         Ok(_) => 4,
     };
-    let forked = heapdump::write_with(
-        &write_end,
-        &Options {
-            snapshot: Snapshot::Fork,
-            ..Options::default()
-        },
-    );
+    // The default: a forked snapshot.
+    let forked = heapdump::write(&write_end);
     drop(write_end);
     let read = reader.join().ok().and_then(Result::ok);
     std::hint::black_box(&heap);
     match (code, forked, read) {
-        (0, Ok(report), Some(read)) if read as u64 == report.file_bytes => 0,
+        (0, Ok(report), Some(read))
+            if read as u64 == report.file_bytes
+                && report.snapshot == heapdump::SnapshotTaken::Forked =>
+        {
+            0
+        }
         (0, Ok(_), _) => 5,
         (0, Err(_), _) => 6,
         (code, _, _) => code,
@@ -94,7 +99,12 @@ fn a_stopped_dump_into_a_pipe_another_process_reads_succeeds() {
         .spawn()
         .unwrap();
     let stdin = reader.stdin.take().unwrap();
-    let report = heapdump::write(&stdin).unwrap();
+    let stopped = Options {
+        snapshot: Snapshot::Stop,
+        ..Options::default()
+    };
+    let report = heapdump::write_with(&stdin, &stopped).unwrap();
+    assert_eq!(report.snapshot, heapdump::SnapshotTaken::Stopped);
     drop(stdin);
     let output = reader.wait_with_output().unwrap();
     let counted: u64 = String::from_utf8(output.stdout)

@@ -58,6 +58,8 @@ pub struct Params<'a> {
     pub contents_mode: ContentsMode,
     /// Mean bytes between sampled allocation sites; 1 = every allocation.
     pub sample_rate: u64,
+    /// Return addresses a short site keeps; 0 if there are none.
+    pub short_site_frames: u64,
 }
 
 impl Default for Params<'static> {
@@ -76,6 +78,7 @@ impl Default for Params<'static> {
             writer: "heapdump-format builder",
             contents_mode: ContentsMode::Full,
             sample_rate: 1,
+            short_site_frames: 0,
         }
     }
 }
@@ -95,6 +98,7 @@ impl<'a> Params<'a> {
             writer: self.writer.as_bytes(),
             contents_mode: self.contents_mode,
             sample_rate: self.sample_rate,
+            short_site_frames: self.short_site_frames,
         }
     }
 }
@@ -281,6 +285,17 @@ impl<W: Write> DumpBuilder<W> {
         self.fields(&encode::Stack {
             stack_id,
             pcs: pcs.iter().copied(),
+            short: false,
+        })
+    }
+
+    /// Writes a STACK marked as a short site: the first return addresses
+    /// of allocations that were not sampled.
+    pub fn short_site(&mut self, stack_id: u64, pcs: &[u64]) -> io::Result<()> {
+        self.fields(&encode::Stack {
+            stack_id,
+            pcs: pcs.iter().copied(),
+            short: true,
         })
     }
 

@@ -151,6 +151,10 @@ pub struct Params<'a> {
     pub contents_mode: ContentsMode,
     /// Mean bytes between sampled allocation sites; 1 = every allocation.
     pub sample_rate: u64,
+    /// Return addresses a short site keeps (1.1): objects not sampled name
+    /// a STACK of at most this many frames, marked `short`; 0 if the writer
+    /// records no short sites.
+    pub short_site_frames: u64,
 }
 
 impl Fields for Params<'_> {
@@ -167,7 +171,8 @@ impl Fields for Params<'_> {
         bytes(sink, self.build_id)?;
         bytes(sink, self.writer)?;
         uvarint(sink, self.contents_mode as u64)?;
-        uvarint(sink, self.sample_rate)
+        uvarint(sink, self.sample_rate)?;
+        uvarint(sink, self.short_site_frames)
     }
 }
 
@@ -227,6 +232,9 @@ pub struct Stack<P> {
     pub stack_id: u64,
     /// Return addresses, innermost first.
     pub pcs: P,
+    /// A short site (1.1): only the first return addresses of an
+    /// allocation that was not sampled, not a whole stack.
+    pub short: bool,
 }
 
 impl<P> Fields for Stack<P>
@@ -241,7 +249,7 @@ where
         for pc in self.pcs.clone() {
             uvarint(sink, pc)?;
         }
-        Ok(())
+        boolean(sink, self.short)
     }
 }
 
@@ -373,7 +381,8 @@ pub struct ObjectHead {
     pub address: u64,
     /// Size the program asked for.
     pub size: u64,
-    /// STACK of the allocation site; 0 if not sampled.
+    /// STACK of the allocation site (a sampled stack, or since 1.1 a short
+    /// site); 0 if none was recorded.
     pub stack_id: u64,
     /// Length of the contents that follow.
     pub contents_len: usize,
@@ -521,6 +530,7 @@ mod tests {
         let stack = Stack {
             stack_id: 1,
             pcs: [u64::MAX; 4].into_iter(),
+            short: false,
         };
         assert_eq!(record(&mut out, &stack), Err(()));
     }

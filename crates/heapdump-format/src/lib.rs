@@ -34,7 +34,9 @@ pub const VERSION_MAJOR: u16 = 1;
 
 /// Minor version written after the major (little-endian u16). Minor versions
 /// only append fields to records or add record tags, which older readers skip.
-pub const VERSION_MINOR: u16 = 0;
+/// 1.1 appended PARAMS `short_site_frames` and STACK `short` (short sites:
+/// every allocation's first return addresses).
+pub const VERSION_MINOR: u16 = 1;
 
 /// Length of the file header: magic, major, minor.
 pub const HEADER_LEN: usize = 16;

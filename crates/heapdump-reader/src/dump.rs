@@ -1172,6 +1172,11 @@ pub struct Stack {
     /// `frames` and [`Stack::frame_labels`] (JSON shows every frame), left
     /// out of what a text report prints.
     pub runtime_frames: usize,
+    /// A short site: only the first return addresses of the allocation
+    /// (enough to reach the code that called the allocating API), not the
+    /// whole stack; heapdump-rs 1.1 records one for every allocation whose
+    /// stack was not sampled.
+    pub short: bool,
 }
 
 impl Stack {
@@ -1185,6 +1190,7 @@ impl Stack {
             allocator_frames: 0,
             caller_frame: None,
             runtime_frames: 0,
+            short: false,
         }
     }
 

@@ -42,11 +42,15 @@
 //! set [`set_sample_rate`] or `HEAPDUMP_SAMPLE_RATE`, 1 = every allocation)
 //! with a frame-pointer walk: build with `-C force-frame-pointers=yes` for
 //! complete stacks; without it stacks stop at the first frame that has no
-//! frame pointer. While a dump is written, every other thread is stopped
-//! (by the signal [`STOP_SIGNAL_ENV`] names, `SIGRTMIN+4` by default), so the
-//! dump is a consistent snapshot of the whole process; with
-//! [`Snapshot::Fork`] they are stopped only while the process forks, and a
-//! child process writes the dump from its copy-on-write image.
+//! frame pointer. Every allocation not sampled still records its *short
+//! site*, its first few return addresses (enough to name the allocating
+//! function and the type), deduplicated per thread into the block's header.
+//! To take a dump, every other thread is stopped (by the signal
+//! [`STOP_SIGNAL_ENV`] names, `SIGRTMIN+4` by default), so the dump is a
+//! consistent snapshot of the whole process; by default
+//! ([`Snapshot::Fork`]) only while the process forks, and a child process
+//! writes the dump from its copy-on-write image; with [`Snapshot::Stop`],
+//! for the whole dump.
 
 #![warn(missing_docs)]
 
@@ -79,9 +83,9 @@ pub struct Options {
     /// the default) or only the pointers, with thread names written empty
     /// ([`ContentsMode::Redacted`], which says exactly what it keeps).
     pub contents: ContentsMode,
-    /// How long the other threads wait: for the whole dump
-    /// ([`Snapshot::Stop`], the default), or only while the process forks
-    /// ([`Snapshot::Fork`]).
+    /// How long the other threads wait: only while the process forks
+    /// ([`Snapshot::Fork`], the default), or for the whole dump
+    /// ([`Snapshot::Stop`]).
     pub snapshot: Snapshot,
 }
 
@@ -94,18 +98,40 @@ pub enum Snapshot {
     /// a pipe or FIFO whose read end this process holds, the dump fails
     /// with [`Error::PipeReadInProcess`] before stopping anything (sockets
     /// are not checked).
-    #[default]
     Stop,
-    /// The threads are stopped only while the process forks (milliseconds:
-    /// the kernel copies page tables, not memory); a child process writes
-    /// the dump from its copy-on-write image of the heap and exits, while
-    /// the service goes on. The calling thread still waits until the dump
-    /// is written. Costs: the pages the service writes meanwhile are copied
-    /// (at worst the heap twice over, if it rewrites all of it during the
-    /// dump), and a fork that fails (no memory under strict overcommit, a
-    /// sandbox that forbids it) fails the dump. A crash while writing (a
-    /// library unloaded meanwhile, say) ends the child, not the service.
+    /// The default: the threads are stopped only while the process forks
+    /// (milliseconds: ~28 ms for a 1 GiB heap of a million blocks; the
+    /// kernel copies page tables, not memory); a child process writes the
+    /// dump from its copy-on-write image of the heap and exits, while the
+    /// service goes on. The calling thread still waits until the dump is
+    /// written. Costs: the pages the service writes meanwhile are copied (at
+    /// worst the heap twice over, if it rewrites all of it during the
+    /// dump). Where the fork fails (no memory under strict overcommit, a
+    /// sandbox that forbids it), the dump is written as with
+    /// [`Snapshot::Stop`] instead, and [`DumpReport::snapshot`] says so
+    /// and why ([`DumpReport::warnings`]); into a pipe this process reads,
+    /// where stopping would freeze it, the failed fork fails the dump. A
+    /// crash while writing (a library unloaded meanwhile, say) ends the
+    /// child, not the service.
+    #[default]
     Fork,
+}
+
+/// How a written dump held the process still ([`DumpReport::snapshot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotTaken {
+    /// A forked child wrote the dump ([`Snapshot::Fork`]).
+    Forked,
+    /// The other threads were stopped for the whole dump, as
+    /// [`Snapshot::Stop`] asks.
+    Stopped,
+    /// [`Snapshot::Fork`] was asked, but the fork failed with this `errno`
+    /// (`EAGAIN`, `ENOMEM`, `EPERM`, ...): the other threads were stopped
+    /// for the whole dump instead.
+    StoppedForkFailed {
+        /// The error number of the failed fork.
+        errno: i32,
+    },
 }
 
 /// What a written dump holds.
@@ -128,6 +154,39 @@ pub struct DumpReport {
     pub records: u64,
     /// Bytes written, header included.
     pub file_bytes: u64,
+    /// Whether a forked child wrote the dump or the threads were stopped
+    /// meanwhile, and why.
+    pub snapshot: SnapshotTaken,
+    /// `HEAPDUMP_SAMPLE_RATE` was set to a value the tracker refused (it
+    /// samples at the default rate instead).
+    pub sample_rate_env_refused: bool,
+}
+
+impl DumpReport {
+    /// What the caller should know about how this dump was written: a fork
+    /// that failed (so the service was stopped for the whole dump), a
+    /// refused `HEAPDUMP_SAMPLE_RATE`. One sentence each; empty when all
+    /// went as asked.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let SnapshotTaken::StoppedForkFailed { errno } = self.snapshot {
+            warnings.push(format!(
+                "the fork for a forked dump failed ({}): the service's threads were \
+                 stopped for the whole dump instead",
+                std::io::Error::from_raw_os_error(errno)
+            ));
+        }
+        if self.sample_rate_env_refused {
+            let value = std::env::var_os(SAMPLE_RATE_ENV).unwrap_or_default();
+            warnings.push(format!(
+                "{SAMPLE_RATE_ENV}={:?} was refused (not a whole number of bytes, 1 or \
+                 more): allocation stacks are sampled at the default rate, one per \
+                 {DEFAULT_SAMPLE_RATE} bytes",
+                value.to_string_lossy()
+            ));
+        }
+        warnings
+    }
 }
 
 /// Allocator statistics, like Go's `runtime.MemStats`.
@@ -172,9 +231,18 @@ pub enum Error {
     /// Another thread stayed inside the allocator for 10 s, so no consistent
     /// snapshot could be taken; nothing was written.
     ThreadsBusy,
-    /// Writing, syncing or renaming failed (bad fd, `EPIPE`, `ENOSPC`, ...),
-    /// or the fork of [`Snapshot::Fork`] did.
+    /// Writing failed (bad fd, `EPIPE`, `ENOSPC`, ...), or the fork of
+    /// [`Snapshot::Fork`] did where the dump could not fall back to
+    /// stopping the threads.
     Io(std::io::Error),
+    /// [`write_file`] could not create, write, sync or rename the file at
+    /// `path` (or its temporary file beside it).
+    File {
+        /// The path the dump was to be written to.
+        path: std::path::PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
     /// The child process of [`Snapshot::Fork`] ended without writing the
     /// whole dump; the wait status (as `waitpid` gives it) says how.
     ChildFailed(i32),
@@ -211,6 +279,11 @@ impl fmt::Display for Error {
                 "another thread stayed inside the allocator for 10 s; no dump was written"
             ),
             Error::Io(error) => write!(f, "writing the heap dump failed: {error}"),
+            Error::File { path, error } => write!(
+                f,
+                "writing the heap dump to {} failed: {error}",
+                path.display()
+            ),
             Error::ChildFailed(status) => {
                 write!(f, "the process writing the heap dump ")?;
                 if libc::WIFSIGNALED(*status) {
@@ -243,7 +316,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(error) => Some(error),
+            Error::Io(error) | Error::File { error, .. } => Some(error),
             _ => None,
         }
     }
@@ -276,7 +349,8 @@ pub fn write_raw_fd(fd: RawFd, options: &Options) -> Result<DumpReport, Error> {
     dump::write_dump(fd, options, caller_stack(&marker))
 }
 
-/// Writes a heap dump to `path`, created with mode 0600. The dump is written
+/// Writes a heap dump to `path`, created with mode 0600, with the default
+/// [`Options`] (a forked snapshot). The dump is written
 /// to a temporary file in the same directory (`.NAME.tmp.PID-RANDOM`, a
 /// name no one can plant in advance; those of dead processes for the same
 /// path are removed first) and renamed into place once complete and
@@ -286,12 +360,21 @@ pub fn write_file(path: impl AsRef<Path>) -> Result<DumpReport, Error> {
 }
 
 /// [`write_file`] with options.
+/// I/O errors come back as [`Error::File`], naming `path`.
 pub fn write_file_with(path: impl AsRef<Path>, options: &Options) -> Result<DumpReport, Error> {
+    let path = path.as_ref();
+    let named = |error: std::io::Error| Error::File {
+        path: path.to_path_buf(),
+        error,
+    };
     // Mode 0600, a fresh temporary name, synced, renamed, the directory
     // synced; removed on any error (when `out` is dropped).
-    let mut out = AtomicFile::create(path)?;
-    let report = write_with(out.file(), options)?;
-    out.commit()?;
+    let mut out = AtomicFile::create(path).map_err(named)?;
+    let report = write_with(out.file(), options).map_err(|error| match error {
+        Error::Io(error) => named(error),
+        other => other,
+    })?;
+    out.commit().map_err(named)?;
     Ok(report)
 }
 

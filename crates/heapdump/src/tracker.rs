@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::alloc::System;
 
 use crate::live::{header_space, Busy, Header, LiveSet, ThreadRecord, NO_SLOT, PEAK_STEP};
-use crate::stacks::{self, Depot, SiteCache};
+use crate::stacks::{self, Depot, ShortSiteCache, SiteCache};
 
 /// Default mean number of bytes between sampled allocation sites (512 KiB,
 /// as Go's `MemProfileRate`).
@@ -104,6 +104,8 @@ struct ThreadState {
     stack_bounds: Cell<(usize, usize)>,
     /// Stacks this thread recorded lately, to skip the depot's locks.
     sites: SiteCache,
+    /// Short sites this thread recorded lately (every allocation looks).
+    short_sites: ShortSiteCache,
 }
 
 thread_local! {
@@ -118,6 +120,7 @@ thread_local! {
             rng: Cell::new(0),
             stack_bounds: Cell::new((0, 0)),
             sites: SiteCache::new(),
+            short_sites: ShortSiteCache::new(),
         }
     };
 }
@@ -228,7 +231,14 @@ pub(crate) fn sample_rate() -> u64 {
 
 #[cold]
 fn first_sample_rate() -> u64 {
-    let from_env = rate_from_env().unwrap_or(DEFAULT_SAMPLE_RATE);
+    let from_env = match rate_from_env() {
+        EnvRate::Unset => DEFAULT_SAMPLE_RATE,
+        EnvRate::Rate(rate) => rate,
+        EnvRate::Refused => {
+            refuse_env_rate();
+            DEFAULT_SAMPLE_RATE
+        }
+    };
     // Keep a rate set by `set_sample_rate` meanwhile.
     match STATE
         .sample_rate
@@ -239,17 +249,89 @@ fn first_sample_rate() -> u64 {
     }
 }
 
-fn rate_from_env() -> Option<u64> {
-    // `std::env::var` allocates; getenv does not. The name is a C string.
+/// What `HEAPDUMP_SAMPLE_RATE` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EnvRate {
+    /// Not set: the default.
+    Unset,
+    /// A rate in bytes, at least 1.
+    Rate(u64),
+    /// Set to something that is not a whole number of bytes from 1 up.
+    Refused,
+}
+
+/// Parses a `HEAPDUMP_SAMPLE_RATE` value: a whole number of bytes, at
+/// least 1, with optional surrounding blanks.
+pub(crate) fn parse_rate(text: &[u8]) -> EnvRate {
+    match core::str::from_utf8(text)
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+    {
+        Some(rate) if rate > 0 => EnvRate::Rate(rate),
+        _ => EnvRate::Refused,
+    }
+}
+
+/// The raw value of `HEAPDUMP_SAMPLE_RATE`, without allocating (this runs
+/// inside the allocator): `std::env::var` allocates, getenv does not.
+fn env_rate_bytes() -> Option<&'static [u8]> {
     // SAFETY: a NUL-terminated name; the result, if not null, is a
-    // NUL-terminated string owned by the C library.
+    // NUL-terminated string owned by the C library, which the program does
+    // not change behind our back (setenv replaces, never edits, a value).
     let value = unsafe { libc::getenv(c"HEAPDUMP_SAMPLE_RATE".as_ptr()) };
     if value.is_null() {
         return None;
     }
     // SAFETY: see above.
-    let text = unsafe { core::ffi::CStr::from_ptr(value) }.to_str().ok()?;
-    text.trim().parse::<u64>().ok().filter(|&rate| rate > 0)
+    Some(unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes())
+}
+
+fn rate_from_env() -> EnvRate {
+    env_rate_bytes().map_or(EnvRate::Unset, parse_rate)
+}
+
+/// Set once the refusal of `HEAPDUMP_SAMPLE_RATE` was printed.
+static REFUSAL_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Says once on stderr that `HEAPDUMP_SAMPLE_RATE` was refused and the
+/// default is in force. Runs inside the allocator: the line is put together
+/// in a buffer on the stack and written with one `write(2)`.
+#[cold]
+fn refuse_env_rate() {
+    if REFUSAL_PRINTED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let mut line = [0u8; 320];
+    let mut used = 0;
+    let mut put = |bytes: &[u8]| {
+        let room = line.len() - used;
+        let take = bytes.len().min(room);
+        line[used..used + take].copy_from_slice(&bytes[..take]);
+        used += take;
+    };
+    put(b"heapdump: HEAPDUMP_SAMPLE_RATE=\"");
+    let value = env_rate_bytes().unwrap_or(b"");
+    put(&value[..value.len().min(64)]);
+    if value.len() > 64 {
+        put(b"...");
+    }
+    put(
+        b"\" is refused (it must be a whole number of bytes, 1 or more; 1 records every \
+          allocation's stack); using the default, 524288\n",
+    );
+    const _: () = assert!(
+        DEFAULT_SAMPLE_RATE == 524288,
+        "the message names the default"
+    );
+    // SAFETY: writing our own buffer to stderr; a failed write loses only
+    // the message.
+    unsafe { libc::write(2, line.as_ptr().cast(), used) };
+}
+
+/// Whether `HEAPDUMP_SAMPLE_RATE` holds a value the tracker refuses (for a
+/// dump's report and [`crate::dump_on_signal`]). Does not allocate.
+pub(crate) fn env_rate_is_refused() -> bool {
+    rate_from_env() == EnvRate::Refused
 }
 
 /// Sets the mean number of bytes between sampled allocation sites: 1 records
@@ -344,11 +426,18 @@ impl ThreadState {
         (interval as u64).max(1)
     }
 
+    #[inline(always)]
     fn stack_bounds(&self) -> (usize, usize) {
         let cached = self.stack_bounds.get();
         if cached.1 != 0 {
             return cached;
         }
+        self.look_up_stack_bounds()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn look_up_stack_bounds(&self) -> (usize, usize) {
         let bounds = crate::sys::thread_stack_bounds().unwrap_or((1, 1));
         self.stack_bounds.set(bounds);
         bounds
@@ -408,6 +497,17 @@ fn sample_site(thread: &ThreadState) -> u32 {
     STATE.depot.intern(&stack, &thread.sites)
 }
 
+/// The short site of an allocation that is not sampled: its first
+/// [`stacks::SHORT_FRAMES`] return addresses, as a depot id (0 if the
+/// depot is full). Inlined into [`Tracker::allocate`], so the walk starts
+/// at the frame of the tracker's `GlobalAlloc` method (inlined into
+/// `__rust_alloc`), whose return address is into the allocating code.
+#[inline(always)]
+fn short_site(thread: &ThreadState) -> u32 {
+    let (low, high) = thread.stack_bounds();
+    stacks::short_site(low, high, &thread.short_sites, &STATE.depot)
+}
+
 impl<A: GlobalAlloc> Tracker<A> {
     /// Allocates `layout` from the inner allocator with a header; records it
     /// unless the thread is already inside the tracker.
@@ -429,6 +529,10 @@ impl<A: GlobalAlloc> Tracker<A> {
                         thread.until_event.set(left - size as u64);
                     } else {
                         stack_id = thread.allocation_event(record, size);
+                    }
+                    // Not sampled: the short site.
+                    if stack_id == 0 {
+                        stack_id = short_site(thread);
                     }
                 }
                 busy
@@ -570,5 +674,19 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
             }
         }
         new_block
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_rates_from_the_environment_are_whole_numbers_of_bytes() {
+        assert_eq!(parse_rate(b"4096"), EnvRate::Rate(4096));
+        assert_eq!(parse_rate(b" 1\n"), EnvRate::Rate(1));
+        for refused in [&b"0"[..], b"", b"12kb", b"-1", b"1.5", b"0x100", b"\xff"] {
+            assert_eq!(parse_rate(refused), EnvRate::Refused, "{refused:?}");
+        }
     }
 }

@@ -37,7 +37,14 @@ static SET_UP: Mutex<bool> = Mutex::new(false);
 /// directory now. Once per process: a second call fails with
 /// `AlreadyExists` (a failed one can be retried). A child forked without
 /// `exec` ignores the signal. A [`STOP_SIGNAL_ENV`](crate::STOP_SIGNAL_ENV)
-/// that names no real-time signal fails the call with `InvalidInput`.
+/// that names no real-time signal, or a
+/// [`SAMPLE_RATE_ENV`](crate::SAMPLE_RATE_ENV) that is not a number of
+/// bytes, fails the call with `InvalidInput`.
+///
+/// With `Options::default()` each dump is a forked snapshot
+/// ([`Snapshot::Fork`](crate::Snapshot::Fork)): the service's threads are
+/// stopped only while the process forks, not while the dump is written;
+/// the stderr line says so when the fork failed and they were stopped.
 pub fn dump_on_signal(
     signal: i32,
     directory: impl Into<PathBuf>,
@@ -48,6 +55,21 @@ pub fn dump_on_signal(
     // A refused HEAPDUMP_STOP_SIGNAL would fail every dump: say so now.
     let stop_signal = crate::threads::stop_signal()
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+    // A refused HEAPDUMP_SAMPLE_RATE leaves the default in force: say so
+    // now, where the service can still act on it.
+    if crate::tracker::env_rate_is_refused() {
+        let value = std::env::var_os(crate::SAMPLE_RATE_ENV).unwrap_or_default();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{}={:?} is refused: it must be a whole number of bytes, 1 or more (1 \
+                 records every allocation's stack); unset it for the default, {}",
+                crate::SAMPLE_RATE_ENV,
+                value.to_string_lossy(),
+                crate::DEFAULT_SAMPLE_RATE
+            ),
+        ));
+    }
     if !(triggers.contains(&signal) || real_time.contains(&signal)) || Some(signal) == stop_signal {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -184,12 +206,21 @@ fn dump_when_woken(wake: OwnedFd, directory: &Path, options: &Options) {
             std::process::id()
         ));
         match write_file_with(&path, options) {
-            Ok(report) => eprintln!(
-                "heapdump: wrote {} ({} objects, {} bytes live)",
-                path.display(),
-                report.objects,
-                report.object_bytes
-            ),
+            Ok(report) => {
+                let mut line = format!(
+                    "heapdump: wrote {} ({} objects, {} bytes live)",
+                    path.display(),
+                    report.objects,
+                    report.object_bytes
+                );
+                for warning in report.warnings() {
+                    line.push_str("; ");
+                    line.push_str(&warning);
+                }
+                eprintln!("{line}");
+            }
+            // File errors name the path themselves.
+            Err(error @ crate::Error::File { .. }) => eprintln!("heapdump: {error}"),
             Err(error) => eprintln!("heapdump: no dump in {}: {error}", path.display()),
         }
     }

@@ -33,7 +33,12 @@ fn write_file_is_whole_or_nothing() {
 
     // A directory nobody can create files in (even root cannot in /proc).
     let error = heapdump::write_file("/proc/self/service.hdump").unwrap_err();
-    assert!(matches!(error, heapdump::Error::Io(_)), "{error}");
+    assert!(matches!(error, heapdump::Error::File { .. }), "{error}");
+    // The message names the path.
+    assert!(
+        error.to_string().contains("/proc/self/service.hdump"),
+        "{error}"
+    );
 
     // A dump that fails half-way (the file-size limit is hit): an error, the
     // old dump untouched, no temporary file left.
@@ -54,6 +59,10 @@ fn write_file_is_whole_or_nothing() {
         libc::setrlimit(libc::RLIMIT_FSIZE, &unlimited);
     }
     assert!(error.to_string().contains("too large"), "{error}");
+    assert!(
+        error.to_string().contains(&path.display().to_string()),
+        "{error}"
+    );
     assert_eq!(
         std::fs::read(&path).unwrap(),
         good,

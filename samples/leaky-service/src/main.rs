@@ -2,11 +2,13 @@
 //! requests, leaks, and writes a dump (see the library for the service).
 //!
 //! ```text
-//! leaky-service [--requests N] [--out PATH] [--redacted] [--fork]
+//! leaky-service [--requests N] [--out PATH] [--redacted] [--stop]
 //!               [--then-requests N --then-out PATH] [--wait-for-signal]
 //! ```
 //!
-//! `--fork` writes the dump from a forked child (`heapdump::Snapshot::Fork`).
+//! Dumps are written from a forked child (`heapdump::Snapshot::Fork`, the
+//! default); `--stop` stops the other threads for the whole dump instead
+//! (`heapdump::Snapshot::Stop`).
 //! `--wait-for-signal` handles the requests, then waits, writing a dump into
 //! the current directory on every `SIGUSR2` (`heapdump::dump_on_signal`).
 //!
@@ -24,14 +26,14 @@ struct Args {
     requests: u64,
     out: String,
     redacted: bool,
-    fork: bool,
+    stop: bool,
     wait_for_signal: bool,
     then_requests: u64,
     then_out: Option<String>,
 }
 
 const USAGE: &str =
-    "usage: leaky-service [--requests N] [--out PATH] [--redacted] [--fork] [--wait-for-signal] \
+    "usage: leaky-service [--requests N] [--out PATH] [--redacted] [--stop] [--wait-for-signal] \
                      [--then-requests N --then-out PATH]";
 
 fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
@@ -46,7 +48,7 @@ fn parse_args() -> Result<Args, String> {
         requests: 10_000,
         out: "leaky-service.hdump".to_string(),
         redacted: false,
-        fork: false,
+        stop: false,
         wait_for_signal: false,
         then_requests: 0,
         then_out: None,
@@ -57,7 +59,7 @@ fn parse_args() -> Result<Args, String> {
             "--requests" => args.requests = number("--requests", words.next())?,
             "--out" => args.out = words.next().ok_or("--out needs a path")?,
             "--redacted" => args.redacted = true,
-            "--fork" => args.fork = true,
+            "--stop" => args.stop = true,
             "--wait-for-signal" => args.wait_for_signal = true,
             "--then-requests" => args.then_requests = number("--then-requests", words.next())?,
             "--then-out" => args.then_out = Some(words.next().ok_or("--then-out needs a path")?),
@@ -74,6 +76,9 @@ fn parse_args() -> Result<Args, String> {
 /// Writes a dump to `path` and prints one line about it.
 fn dump(service: &Service, path: &str, options: &heapdump::Options) -> Result<(), String> {
     let report = heapdump::write_file_with(path, options).map_err(|error| error.to_string())?;
+    for warning in report.warnings() {
+        eprintln!("leaky-service: {warning}");
+    }
     println!(
         "{}: handled {} requests ({} sessions cached), wrote {} ({} objects, {} bytes live, {} sampled stacks, {} bytes)",
         service.name(),
@@ -102,10 +107,10 @@ fn main() -> ExitCode {
         } else {
             heapdump::ContentsMode::Full
         },
-        snapshot: if args.fork {
-            heapdump::Snapshot::Fork
-        } else {
+        snapshot: if args.stop {
             heapdump::Snapshot::Stop
+        } else {
+            heapdump::Snapshot::Fork
         },
     };
     let mut service = Service::new();

@@ -952,6 +952,7 @@ impl<'data> Parser<'data> {
             allocator_frames,
             caller_frame,
             runtime_frames: 0,
+            short: false,
         });
         self.go.buckets.push(GoBucket {
             id: stack_id,

@@ -52,7 +52,9 @@ impl Format for RustFormat {
     }
 
     /// Conservative scanning; the roots miss memory the writer does not
-    /// dump; sites are sampled unless `HEAPDUMP_SAMPLE_RATE=1`.
+    /// dump; sites are sampled unless `HEAPDUMP_SAMPLE_RATE=1` (before
+    /// format 1.1, which gives every object a short site: the hint is
+    /// dropped for such dumps in `finish`).
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             pointers_exact: false,
@@ -164,6 +166,11 @@ struct Parser<'data> {
     strict: bool,
     /// The file's version, `major.minor`.
     version: String,
+    /// The file's minor version: which appended fields its records have.
+    minor: u16,
+    /// PARAMS `short_site_frames` (1.1): 0 when the writer recorded no
+    /// short sites.
+    short_site_frames: u64,
     /// Records and bytes of a newer minor version skipped.
     skipped_records: u64,
     skipped_bytes: u64,
@@ -190,6 +197,8 @@ impl<'data> Parser<'data> {
             unresolved_stacks: Vec::new(),
             strict: true,
             version: String::new(),
+            minor: 0,
+            short_site_frames: 0,
             skipped_records: 0,
             skipped_bytes: 0,
         }
@@ -352,9 +361,9 @@ impl<'data> Parser<'data> {
             ));
         }
         self.version = format!("{major}.{minor}");
-        // `<=`, not `==`: VERSION_MINOR is 0 today, but older minor
-        // versions are fully known too once there are some.
-        #[allow(clippy::absurd_extreme_comparisons)]
+        self.minor = minor;
+        // `<=`, not `==`: older minor versions are fully known too (their
+        // records end before the fields later versions appended).
         let known = minor <= VERSION_MINOR;
         self.strict = known;
         Ok(())
@@ -405,6 +414,9 @@ impl<'data> Parser<'data> {
             )
         })?;
         let sample_rate = body.uvarint("sample_rate")?;
+        if self.minor >= 1 {
+            self.short_site_frames = body.uvarint("short_site_frames")?;
+        }
         self.info = Some(DumpInfo {
             format: NAME,
             format_version: version.to_owned(),
@@ -512,7 +524,11 @@ impl<'data> Parser<'data> {
         for _ in 0..frame_count {
             pcs.push(body.uvarint("pc")?);
         }
-        self.stacks.push(Stack::from_pcs(stack_id, pcs));
+        let mut stack = Stack::from_pcs(stack_id, pcs);
+        if self.minor >= 1 {
+            stack.short = body.bool("short")?;
+        }
+        self.stacks.push(stack);
         Ok(())
     }
 
@@ -699,6 +715,11 @@ impl<'data> Parser<'data> {
         dump.objects = objects;
         dump.data = self.bytes;
         dump.stats = self.stats;
+        if self.short_site_frames > 0 {
+            // Every object not sampled has its short site: no hint to dump
+            // again at rate 1 for sites.
+            dump.capabilities.every_site_hint = None;
+        }
         if self.skipped_records > 0 || self.skipped_bytes > 0 {
             dump.warnings.push(format!(
                 "the dump is format version {}, newer than this reader's {VERSION_MAJOR}.{VERSION_MINOR}: \

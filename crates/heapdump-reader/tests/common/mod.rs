@@ -40,6 +40,7 @@ pub fn params() -> Params<'static> {
         writer: "heapdump 0.1.0",
         contents_mode: heapdump_format::ContentsMode::Full,
         sample_rate: 1,
+        short_site_frames: 0,
     }
 }
 

@@ -96,6 +96,8 @@ pub(super) fn write_frozen(frozen: &Frozen<'_>) -> Result<DumpReport, Error> {
         stacks,
         records: records + 1,
         file_bytes: writer.sink.written,
+        snapshot: frozen.taken,
+        sample_rate_env_refused: frozen.sample_rate_env_refused,
     })
 }
 
@@ -230,6 +232,7 @@ impl DumpWriter<'_> {
             writer: concat!("heapdump ", env!("CARGO_PKG_VERSION")).as_bytes(),
             contents_mode: frozen.contents,
             sample_rate: frozen.sample_rate,
+            short_site_frames: crate::stacks::SHORT_FRAMES as u64,
         })
     }
 
@@ -285,11 +288,12 @@ impl DumpWriter<'_> {
 
     fn stacks(&mut self, depot: &DepotGuard<'_>) -> Result<u64, Error> {
         let mut count = 0;
-        depot.for_each(|stack_id, pcs| {
+        depot.for_each(|stack_id, pcs, short| {
             count += 1;
             self.fields(&encode::Stack {
                 stack_id,
                 pcs: pcs.iter().map(|&pc| pc as u64),
+                short,
             })
         })?;
         Ok(count)

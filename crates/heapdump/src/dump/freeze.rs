@@ -14,7 +14,7 @@ use crate::stacks::DepotGuard;
 use crate::sys::{self, SharedPage};
 use crate::threads::{self, Mappings, ThreadStack};
 use crate::tracker::{enter_busy, sample_rate, STATE};
-use crate::{DumpReport, Error, Options, Snapshot};
+use crate::{DumpReport, Error, Options, Snapshot, SnapshotTaken};
 
 /// How long a dump waits for other threads to leave the tracker (a realloc
 /// copying gigabytes can take a while) before it gives up.
@@ -40,12 +40,13 @@ pub(crate) fn write_dump(
     };
     let _sigpipe = sys::SigpipeBlock::new();
     // Before anything is frozen: a pipe read by a thread of this process
-    // would never be drained while that thread is stopped.
-    if options.snapshot == Snapshot::Stop {
-        if let Some(reader) = sys::pipe_reader_in_process(fd) {
-            return Err(Error::PipeReadInProcess { fd, reader });
-        }
+    // would never be drained while that thread is stopped (a forked dump
+    // that cannot fork must not fall back to stopping then).
+    let pipe_reader = sys::pipe_reader_in_process(fd);
+    if let (Snapshot::Stop, Some(reader)) = (options.snapshot, pipe_reader) {
+        return Err(Error::PipeReadInProcess { fd, reader });
     }
+    let sample_rate_env_refused = crate::tracker::env_rate_is_refused();
 
     let modules = Modules::collect().ok_or(Error::OutOfMemory)?;
     let can_stop_threads = threads::install_handler()?;
@@ -76,8 +77,13 @@ pub(crate) fn write_dump(
     } else {
         None
     };
-    let frozen = Frozen {
+    let mut frozen = Frozen {
         fd,
+        taken: match options.snapshot {
+            Snapshot::Stop => SnapshotTaken::Stopped,
+            Snapshot::Fork => SnapshotTaken::Forked,
+        },
+        sample_rate_env_refused,
         contents: options.contents,
         pid: std::process::id(),
         time_unix_ns,
@@ -92,7 +98,18 @@ pub(crate) fn write_dump(
         // Snapshot::Stop: everyone waits until the dump is written.
         return write_frozen(&frozen);
     };
-    let child = sys::fork_quietly();
+    let child = match sys::fork_quietly() {
+        Err(error) if pipe_reader.is_none() => {
+            // No fork (no memory under strict overcommit, a sandbox that
+            // forbids it): everyone waits until the dump is written here,
+            // and the report says why.
+            frozen.taken = SnapshotTaken::StoppedForkFailed {
+                errno: error.raw_os_error().unwrap_or(0),
+            };
+            return write_frozen(&frozen);
+        }
+        child => child,
+    };
     if let Ok(0) = child {
         // The child: a frozen copy of the process, this thread alone in it.
         // It writes the dump and leaves, even if the writer panicked.
@@ -136,6 +153,10 @@ const EXIT_ORPHANED: i32 = 102;
 /// the gate closed, the depot locked, the other threads stopped.
 pub(super) struct Frozen<'a> {
     pub(super) fd: i32,
+    /// How the process is held still for this dump, as its report says.
+    pub(super) taken: SnapshotTaken,
+    /// For the report: `HEAPDUMP_SAMPLE_RATE` was refused.
+    pub(super) sample_rate_env_refused: bool,
     pub(super) contents: ContentsMode,
     /// The dumped process (not the forked child writing it).
     pub(super) pid: u32,

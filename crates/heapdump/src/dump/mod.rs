@@ -28,7 +28,7 @@ struct Entry {
     address: usize,
     /// Requested size in bytes.
     size: usize,
-    /// Allocation-site stack id, 0 if not sampled.
+    /// Allocation-site stack id (a sampled stack or a short site), 0 if none.
     stack_id: u64,
 }
 

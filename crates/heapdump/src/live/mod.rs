@@ -80,7 +80,9 @@ pub(crate) const PEAK_STEP: i64 = 256 * 1024;
 pub(crate) struct Header {
     /// The block's slot, or [`NO_SLOT`].
     pub(crate) slot: SlotIndex,
-    /// Allocation-site stack id, 0 if not sampled (depot ids fit in 32 bits).
+    /// Allocation site: the depot id of the sampled stack, or of the short
+    /// site of an allocation not sampled; 0 if none (depot ids fit in 32
+    /// bits).
     pub(crate) stack_id: u32,
     /// Requested size in bytes.
     pub(crate) size: u64,
