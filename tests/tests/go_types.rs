@@ -20,7 +20,7 @@ use std::process::Command;
 
 use heapdump_analysis::paths::{path, PathOptions};
 use heapdump_inspect::{Heap, Options, Progress};
-use heapdump_tests::Facts;
+use heapdump_tests::{build_go_sample, go_toolchain, Facts};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,63 +39,11 @@ impl Progress for Notes {
     }
 }
 
-/// The `go` command for `version` (`1.22`), if it runs; fails under
-/// `HEAPDUMP_REQUIRE_GO=1` when there is none.
-fn toolchain(version: &str) -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if version == "1.19" {
-        candidates.push(PathBuf::from("/usr/bin/go"));
-    }
-    if let Some(new) = std::env::var_os("HEAPDUMP_GO_NEW") {
-        candidates.push(PathBuf::from(new));
-    }
-    if let Ok(entries) = std::fs::read_dir("/opt") {
-        let mut dirs: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
-        dirs.sort();
-        candidates.extend(dirs.into_iter().map(|dir| dir.join("bin/go")));
-    }
-    for go in &candidates {
-        let Ok(output) = Command::new(go)
-            .args(["env", "GOVERSION"])
-            .env("GOTOOLCHAIN", "local")
-            .output()
-        else {
-            continue;
-        };
-        let found = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        if output.status.success() && found.starts_with(&format!("go{version}.")) {
-            return Some(go.clone());
-        }
-    }
-    let message = format!("no Go {version} toolchain (tried {candidates:?})");
-    if std::env::var("HEAPDUMP_REQUIRE_GO").as_deref() == Ok("1") {
-        panic!("{message}, and HEAPDUMP_REQUIRE_GO=1 requires it");
-    }
-    eprintln!("\n**********\n*** SKIPPED: {message}\n**********\n");
-    None
-}
-
 /// Builds `samples/go` with `go` (with DWARF, as `go build` does by
 /// default), runs it, and returns (dump, binary, facts).
 fn fresh_dump(go: &Path, version: &str) -> (PathBuf, PathBuf, Facts) {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("go-types-{version}"));
-    std::fs::create_dir_all(&work).unwrap();
-    let binary = work.join("goheap");
-    let build = Command::new(go)
-        .args(["build", "-o"])
-        .arg(&binary)
-        .arg(".")
-        .current_dir(repo().join("samples/go"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOCACHE", work.join("cache"))
-        .env("GOFLAGS", "-trimpath")
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "Go {version} build: {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    let binary = build_go_sample(go, &work, "goheap", &[]);
     let dump = work.join(format!("heap-{}.godump", std::process::id()));
     let run = Command::new(&binary)
         .args([
@@ -150,16 +98,23 @@ fn census(heap: &Heap) -> Census {
 
 /// Checks a fresh dump of Go `version` typed from its binary.
 fn check(version: &str) {
-    let Some(go) = toolchain(version) else {
+    let Some((go, _)) = go_toolchain(version) else {
         return;
     };
     let (dump, binary, facts) = fresh_dump(&go, version);
+    check_typed(&dump, &binary, &facts, version);
+    std::fs::remove_file(&dump).unwrap();
+}
+
+/// Checks that `dump`, written by Go `version` (`1.26`), is typed from
+/// `binary` as the module docs say.
+fn check_typed(dump: &Path, binary: &Path, facts: &Facts, version: &str) {
     let mut notes = Notes::default();
     let options = Options {
-        binary: Some(binary.clone()),
+        binary: Some(binary.to_path_buf()),
         ..Options::default()
     };
-    let heap = Heap::open(&dump, &options, &mut notes).unwrap();
+    let heap = Heap::open(dump, &options, &mut notes).unwrap();
     let census = census(&heap);
     let label = format!("Go {version}");
 
@@ -252,7 +207,19 @@ fn check(version: &str) {
         fields.iter().any(|field| field == map_field),
         "{label}: {fields:?}"
     );
-    std::fs::remove_file(&dump).unwrap();
+}
+
+/// The committed dumps (`samples/go/dumps`, written with their binaries'
+/// DWARF by `regen-dumps.sh`) are typed as fresh ones are.
+#[test]
+fn committed_dumps_are_typed() {
+    let dir = repo().join("samples/go/dumps");
+    for version in ["1.19", "1.26"] {
+        let name = format!("go{version}");
+        let facts = Facts::read(&dir.join(format!("{name}.facts.json")));
+        let dump = dir.join(format!("{name}.godump"));
+        check_typed(&dump, &dir.join(format!("{name}.bin")), &facts, version);
+    }
 }
 
 #[test]
@@ -323,4 +290,41 @@ fn a_binary_without_dwarf_keeps_shapes_and_says_why() {
         &heapdump_analysis::leaks::LeakOptions::default(),
     );
     assert!(!report.suspects.is_empty());
+}
+
+/// A damaged executable (bytes of its DWARF sections, zlib-compressed as
+/// Go writes them, or anywhere else, overwritten) never panics the typing:
+/// it types what it can, or says the DWARF cannot be read.
+#[test]
+fn a_damaged_binary_never_panics() {
+    let dir = repo().join("samples/go/dumps");
+    let file = heapdump_reader::DumpFile::open(dir.join("go1.26.godump")).unwrap();
+    let original = std::fs::read(dir.join("go1.26.bin")).unwrap();
+    // A small deterministic generator (xorshift), so a failure repeats.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut unreadable = 0;
+    for round in 0..60 {
+        let mut bytes = original.clone();
+        let len = bytes.len() as u64;
+        for _ in 0..1 + round % 8 {
+            let at = (next() % len) as usize;
+            bytes[at] = next() as u8;
+        }
+        let Ok(binary) = heapdump_symbols::Binary::parse("damaged", &bytes) else {
+            continue;
+        };
+        let mut dump = heapdump_reader::parse(file.bytes(), &mut |_, _| {}).unwrap();
+        let stats = heapdump_symbols::go::type_objects(&mut dump, &binary, 0)
+            .expect("a Go dump is typed or says why not");
+        if stats.skipped.is_some() {
+            unreadable += 1;
+        }
+    }
+    eprintln!("{unreadable} of 60 damaged binaries had unreadable DWARF");
 }

@@ -118,7 +118,10 @@ fn open_names_the_cache_and_agrees_with_the_steps_by_hand() {
     let graph = HeapGraph::build(dump, &mut |_, _| {});
     let analysis = analyze(&graph);
     assert_eq!(heap.graph().object_count(), graph.object_count());
-    assert_eq!(heap.graph().reference_count(), graph.reference_count());
+    // Named, the bodies and strings (`[u8]`, `str`) are not scanned for
+    // pointers, so the pipeline may find fewer (false) references than the
+    // steps without names; never more.
+    assert!(heap.graph().reference_count() <= graph.reference_count());
     assert_eq!(
         heap.analysis().reachable_bytes(),
         analysis.reachable_bytes()

@@ -313,6 +313,21 @@ fn die_offset(unit: &gimli::Unit<Reader<'_>>, offset: gimli::UnitOffset) -> u64 
     }
 }
 
+/// A DIE's `DW_AT_name`, empty if it has none.
+fn die_name(
+    dwarf: &gimli::Dwarf<Reader<'_>>,
+    unit: &gimli::Unit<Reader<'_>>,
+    entry: &gimli::DebuggingInformationEntry<'_, '_, Reader<'_>>,
+) -> Result<String, gimli::Error> {
+    Ok(match entry.attr_value(gimli::DW_AT_name)? {
+        Some(value) => dwarf
+            .attr_string(unit, value)
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        None => String::new(),
+    })
+}
+
 fn is_type_tag(tag: gimli::DwTag) -> bool {
     matches!(
         tag,
@@ -403,13 +418,7 @@ impl Builder<'_> {
                 let offset = die_offset(unit, entry.offset());
                 let id = TypeId(self.out.types.len() as u32);
                 self.ids.insert(offset, id);
-                let name = match entry.attr_value(gimli::DW_AT_name)? {
-                    Some(value) => dwarf
-                        .attr_string(unit, value)
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    None => String::new(),
-                };
+                let name = die_name(dwarf, unit, entry)?;
                 let size = match entry.attr_value(gimli::DW_AT_byte_size)? {
                     Some(value) => value.udata_value().unwrap_or(0),
                     None => 0,
@@ -463,13 +472,7 @@ impl Builder<'_> {
                 });
             } else if tag == gimli::DW_TAG_member {
                 if let Some(raw) = parent_type.and_then(|index| raws.get_mut(index)) {
-                    let name = match entry.attr_value(gimli::DW_AT_name)? {
-                        Some(value) => dwarf
-                            .attr_string(unit, value)
-                            .map(|s| s.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                        None => String::new(),
-                    };
+                    let name = die_name(dwarf, unit, entry)?;
                     let offset = match entry.attr_value(gimli::DW_AT_data_member_location)? {
                         Some(value) => value.udata_value(),
                         None => Some(0),
@@ -740,7 +743,7 @@ fn pieces(unit: &gimli::Unit<Reader<'_>>, expr: gimli::Expression<Reader<'_>>) -
                     size,
                     cfa_offset: current.take(),
                 });
-                value_offset += size;
+                value_offset = value_offset.wrapping_add(size);
                 pending = None;
             }
             _ => {

@@ -188,6 +188,10 @@ fn pages(objects: &[Object]) -> PageMap {
     pages
 }
 
+/// Most pointer words listed for one type (a huge array's are cut short:
+/// objects that large are not typed by it).
+const MAX_POINTER_WORDS: usize = 1 << 20;
+
 /// Deepest nesting of types walked (structs in arrays in structs...).
 const MAX_DEPTH: usize = 64;
 
@@ -218,6 +222,8 @@ struct Typer<'a, 'd> {
     addresses: Vec<u64>,
     /// Indexes of the objects larger than a page, by address.
     large: Vec<u32>,
+    /// Whether each type holds pointers.
+    pointerful: Vec<bool>,
 }
 
 impl<'a, 'd> Typer<'a, 'd> {
@@ -255,6 +261,7 @@ impl<'a, 'd> Typer<'a, 'd> {
             pointer_words: HashMap::new(),
             itab_types,
             last_memory: Cell::new((0, &[])),
+            pointerful: pointerful(types),
             pages: pages(&dump.objects),
             addresses: dump.objects.iter().map(|object| object.address).collect(),
             large: (0..dump.objects.len())
@@ -533,21 +540,26 @@ impl<'a, 'd> Typer<'a, 'd> {
             Shape::Slice(elem) => {
                 // The cap may be stale where only the pointer is live (a
                 // frame's spill slot): at least the first element.
-                let cap = self.word_at(at + 2 * word, (0, u64::MAX)).unwrap_or(0);
+                let cap = self
+                    .word_at(at.wrapping_add(2 * word), (0, u64::MAX))
+                    .unwrap_or(0);
                 if let Some(data) = self.word_at(at, window) {
                     self.push(data, *elem, cap.max(1), Via::Slice(ty));
                 }
             }
             Shape::String => {
-                let len = self.word_at(at + word, (0, u64::MAX)).unwrap_or(0);
+                let len = self
+                    .word_at(at.wrapping_add(word), (0, u64::MAX))
+                    .unwrap_or(0);
                 if let (Some(data), Some(byte)) = (self.word_at(at, window), self.types.byte) {
                     self.push(data, byte, len.max(1), Via::String);
                 }
             }
             Shape::Interface { empty } => {
-                let (Some(first), Some(data)) =
-                    (self.word_at(at, window), self.word_at(at + word, window))
-                else {
+                let (Some(first), Some(data)) = (
+                    self.word_at(at, window),
+                    self.word_at(at.wrapping_add(word), window),
+                ) else {
                     return;
                 };
                 let dynamic = if *empty {
@@ -574,7 +586,7 @@ impl<'a, 'd> Typer<'a, 'd> {
                     if channel.is_some() && field.name == "buf" {
                         continue;
                     }
-                    self.walk_one(at + field.offset, field.ty, window, depth + 1);
+                    self.walk_one(at.wrapping_add(field.offset), field.ty, window, depth + 1);
                 }
                 if let Some(elem) = channel {
                     self.channel_buffer(at, fields, elem, window);
@@ -629,8 +641,8 @@ impl<'a, 'd> Typer<'a, 'd> {
             return false;
         };
         let (Some(pointer), Some(len)) = (
-            self.word_at(at + dir_ptr.offset, window),
-            self.word_at(at + dir_len.offset, window),
+            self.word_at(at.wrapping_add(dir_ptr.offset), window),
+            self.word_at(at.wrapping_add(dir_len.offset), window),
         ) else {
             return true;
         };
@@ -682,8 +694,8 @@ impl<'a, 'd> Typer<'a, 'd> {
             return;
         };
         if let (Some(pointer), Some(count)) = (
-            self.word_at(at + buf.offset, window),
-            self.word_at(at + size.offset, window),
+            self.word_at(at.wrapping_add(buf.offset), window),
+            self.word_at(at.wrapping_add(size.offset), window),
         ) {
             self.push(pointer, elem, count, Via::Pointer);
         }
@@ -801,7 +813,7 @@ impl<'a, 'd> Typer<'a, 'd> {
     }
 
     fn collect_pointer_words(&self, ty: TypeId, base: u64, out: &mut Vec<u64>, depth: usize) {
-        if depth > MAX_DEPTH || out.len() > 1 << 20 {
+        if depth > MAX_DEPTH || out.len() > MAX_POINTER_WORDS {
             return;
         }
         let word = self.word;
@@ -809,45 +821,73 @@ impl<'a, 'd> Typer<'a, 'd> {
             Shape::Plain | Shape::Typedef(_) => {}
             Shape::Pointer(_) | Shape::Func => out.push(base),
             Shape::Slice(_) | Shape::String => out.push(base),
-            Shape::Interface { .. } => out.push(base + word),
+            Shape::Interface { .. } => out.push(base.wrapping_add(word)),
             Shape::Array { elem, count } => {
                 let size = self.size(*elem);
                 if size == 0 || !self.has_pointers(*elem) {
                     return;
                 }
                 for index in 0..*count {
-                    self.collect_pointer_words(*elem, base + index * size, out, depth + 1);
+                    if out.len() > MAX_POINTER_WORDS {
+                        break;
+                    }
+                    let at = base.wrapping_add(index.wrapping_mul(size));
+                    self.collect_pointer_words(*elem, at, out, depth + 1);
                 }
             }
             Shape::Struct(fields) => {
                 for field in fields {
-                    self.collect_pointer_words(field.ty, base + field.offset, out, depth + 1);
+                    self.collect_pointer_words(
+                        field.ty,
+                        base.wrapping_add(field.offset),
+                        out,
+                        depth + 1,
+                    );
                 }
             }
         }
     }
 
     fn has_pointers(&self, ty: TypeId) -> bool {
-        self.has_pointers_at(ty, 0)
+        self.pointerful.get(ty.0 as usize).copied().unwrap_or(false)
     }
+}
 
-    fn has_pointers_at(&self, ty: TypeId, depth: usize) -> bool {
+/// Whether each type holds pointers (by `TypeId`), worked out once.
+fn pointerful(types: &GoDwarf) -> Vec<bool> {
+    fn holds(types: &GoDwarf, ty: TypeId, memo: &mut [Option<bool>], depth: usize) -> bool {
+        let index = ty.0 as usize;
+        if let Some(Some(known)) = memo.get(index) {
+            return *known;
+        }
         if depth > MAX_DEPTH {
             return false;
         }
-        match self.shape(ty) {
-            Shape::Plain | Shape::Typedef(_) => false,
-            Shape::Pointer(_)
-            | Shape::Func
-            | Shape::Slice(_)
-            | Shape::String
-            | Shape::Interface { .. } => true,
-            Shape::Array { elem, count } => *count > 0 && self.has_pointers_at(*elem, depth + 1),
-            Shape::Struct(fields) => fields
+        let answer = match types.ty(ty).map(|ty| &ty.shape) {
+            None | Some(Shape::Plain) | Some(Shape::Typedef(_)) => false,
+            Some(
+                Shape::Pointer(_)
+                | Shape::Func
+                | Shape::Slice(_)
+                | Shape::String
+                | Shape::Interface { .. },
+            ) => true,
+            Some(Shape::Array { elem, count }) => {
+                *count > 0 && holds(types, *elem, memo, depth + 1)
+            }
+            Some(Shape::Struct(fields)) => fields
                 .iter()
-                .any(|field| self.has_pointers_at(field.ty, depth + 1)),
+                .any(|field| holds(types, field.ty, memo, depth + 1)),
+        };
+        if let Some(slot) = memo.get_mut(index) {
+            *slot = Some(answer);
         }
+        answer
     }
+    let mut memo = vec![None; types.types.len()];
+    (0..types.types.len())
+        .map(|index| holds(types, TypeId(index as u32), &mut memo, 0))
+        .collect()
 }
 
 /// A type's name as users read it: without the linker's `noalg.` marks,
@@ -967,17 +1007,17 @@ fn layout(types: &GoDwarf, ty: TypeId, word: u64) -> Vec<FieldInfo> {
             Shape::Pointer(_) | Shape::Func => leaf(base, word, name.to_owned(), true),
             Shape::Slice(_) => {
                 leaf(base, word, name.to_owned(), true);
-                leaf(base + word, word, join("len"), false);
-                leaf(base + 2 * word, word, join("cap"), false);
+                leaf(base.wrapping_add(word), word, join("len"), false);
+                leaf(base.wrapping_add(2 * word), word, join("cap"), false);
             }
             Shape::String => {
                 leaf(base, word, name.to_owned(), true);
-                leaf(base + word, word, join("len"), false);
+                leaf(base.wrapping_add(word), word, join("len"), false);
             }
             Shape::Interface { empty } => {
                 let first = if *empty { "type" } else { "itab" };
                 leaf(base, word, join(first), false);
-                leaf(base + word, word, name.to_owned(), true);
+                leaf(base.wrapping_add(word), word, name.to_owned(), true);
             }
             Shape::Array { elem, count } => {
                 let size = types.ty(*elem).map_or(0, |elem| elem.size);
@@ -989,7 +1029,7 @@ fn layout(types: &GoDwarf, ty: TypeId, word: u64) -> Vec<FieldInfo> {
                     leaves(
                         types,
                         *elem,
-                        base + index * size,
+                        base.wrapping_add(index.wrapping_mul(size)),
                         &part,
                         word,
                         out,
@@ -1003,7 +1043,7 @@ fn layout(types: &GoDwarf, ty: TypeId, word: u64) -> Vec<FieldInfo> {
                     leaves(
                         types,
                         field.ty,
-                        base + field.offset,
+                        base.wrapping_add(field.offset),
                         &part,
                         word,
                         out,
