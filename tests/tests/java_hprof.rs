@@ -64,7 +64,19 @@ fn jdk_dump(name: &str) -> Option<PathBuf> {
         "java: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // What the program counted ("count NAME N"), for the waste report.
+    std::fs::write(dir.join("counts.txt"), &output.stdout).unwrap();
     Some(dump)
+}
+
+/// The "count NAME VALUE" lines LeakyCache printed for the dump at `dump`.
+fn program_counts(dump: &Path) -> HashMap<String, String> {
+    let text = std::fs::read_to_string(dump.with_file_name("counts.txt")).unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("count "))
+        .filter_map(|line| line.split_once(' '))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
 }
 
 #[test]
@@ -451,4 +463,152 @@ fn serve_names_the_fields_of_a_jdk_dump() {
     let page = String::from_utf8(page.body).unwrap();
     assert!(page.contains("<code>table</code>"), "{page}");
     assert!(page.contains("LeakyCache.CACHE"), "{page}");
+}
+
+/// `heapdump waste` on the JDK's dump finds exactly what the program built
+/// and counted: the copies of a string built at run time (each with its own
+/// `byte[]`, counted with its string), the `duplicate-value` strings, the
+/// payloads with equal contents, the empty and sparse collections its
+/// holders keep, each held from the field the program put it in.
+#[test]
+fn waste_finds_the_duplicates_and_collections_the_program_counted() {
+    use heapdump_analysis::waste::{waste, CollectionState, Referrer, WasteOptions};
+
+    let Some(path) = jdk_dump("waste") else {
+        return;
+    };
+    let counts = program_counts(&path);
+    let count = |name: &str| -> u64 { counts[name].parse().unwrap() };
+    let heap = Heap::open(&path, &Options::default(), &mut NoProgress).expect("open the dump");
+    let (graph, analysis) = (heap.graph(), heap.analysis());
+    let dump = graph.dump();
+    let report = waste(
+        graph,
+        analysis,
+        &WasteOptions {
+            limit: usize::MAX,
+            referrers: 100,
+        },
+    );
+    let held_by = |referrers: &[Referrer], class: &str, field: &str| {
+        referrers
+            .iter()
+            .find(|r| r.class == class && r.field.as_deref() == Some(field))
+            .map_or(0, |r| r.count)
+    };
+
+    // The run-time copies: one group, each copy a String and its own byte[].
+    let value = &counts["copies-value"];
+    let copies = report
+        .strings
+        .rows
+        .iter()
+        .find(|row| row.preview == format!("{value:?}"))
+        .expect("the copies' group");
+    assert_eq!(copies.count, count("copies"));
+    assert_eq!(copies.class, "java.lang.String");
+    assert_eq!(copies.length, value.len() as u64);
+    let members: Vec<&heapdump_reader::Object> = dump
+        .objects
+        .iter()
+        .filter(|object| dump.object_text(object).as_deref() == Some(value.as_str()))
+        .collect();
+    assert_eq!(members.len() as u64, copies.count);
+    let retained: Vec<u64> = members
+        .iter()
+        .map(|object| {
+            let id = graph.object_at(object.address).unwrap();
+            analysis.retained_size_of(id).unwrap()
+        })
+        .collect();
+    assert!(retained.iter().all(|&size| size == retained[0]));
+    // A String and its byte[] of 10 Latin-1 bytes.
+    assert!(retained[0] > members[0].size, "each copy retains its array");
+    assert_eq!(copies.size, retained[0]);
+    assert_eq!(copies.wasted_bytes, (copies.count - 1) * copies.size);
+    assert_eq!(
+        held_by(&copies.referrers, "java.lang.String[]", "[]"),
+        copies.count
+    );
+    // Their arrays are counted with the strings, not again as values.
+    assert!(
+        !report
+            .values
+            .rows
+            .iter()
+            .any(|row| row.preview == format!("{value:?}")),
+        "a copy's own byte[] is not a duplicate value of its own"
+    );
+
+    // duplicate-value: the program's copies, plus the literal they were
+    // made from when the dump holds it (from the class's constant pool).
+    let duplicates = report
+        .strings
+        .rows
+        .iter()
+        .find(|row| row.preview == "\"duplicate-value\"")
+        .expect("the duplicate-value group");
+    let literal = duplicates.count - count("duplicates");
+    assert!(literal <= 1, "{} copies", duplicates.count);
+    assert_eq!(
+        held_by(&duplicates.referrers, "java.lang.Object[]", "[]"),
+        duplicates.count
+    );
+
+    // Payloads with equal contents: groups of byte[] held by Session.payload.
+    let payloads: Vec<_> = report
+        .values
+        .rows
+        .iter()
+        .filter(|row| held_by(&row.referrers, "LeakyCache$Session", "payload") > 0)
+        .collect();
+    assert_eq!(payloads.len() as u64, count("payload-groups"));
+    let extra: u64 = payloads.iter().map(|row| row.count - 1).sum();
+    assert_eq!(extra, count("payload-extra"));
+    for row in &payloads {
+        assert_eq!(row.class, "byte[]");
+        assert_eq!(row.length, 1000);
+        assert_eq!(
+            held_by(&row.referrers, "LeakyCache$Session", "payload"),
+            row.count
+        );
+        assert_eq!(row.wasted_bytes, (row.count - 1) * row.size);
+    }
+    assert!(report.values.groups >= count("payload-groups"));
+
+    // Collections, by the holders' fields.
+    let held = |class: &str, state: CollectionState, field: &str| {
+        report
+            .collections
+            .rows
+            .iter()
+            .filter(|row| row.class == class && row.state == state)
+            .map(|row| held_by(&row.referrers, "LeakyCache$Holder", field))
+            .sum::<u64>()
+    };
+    assert_eq!(
+        held("java.util.HashMap", CollectionState::Empty, "map"),
+        count("empty-maps")
+    );
+    assert_eq!(
+        held("java.util.ArrayList", CollectionState::Empty, "list"),
+        count("empty-lists")
+    );
+    assert_eq!(
+        held("java.util.HashMap", CollectionState::Sparse, "map"),
+        count("sparse-holders")
+    );
+    assert_eq!(
+        held("java.util.ArrayList", CollectionState::Sparse, "list"),
+        count("sparse-holders")
+    );
+    // Sparse maps: 1,024 buckets, one used, each.
+    let sparse = report
+        .collections
+        .rows
+        .iter()
+        .find(|row| row.class == "java.util.HashMap" && row.state == CollectionState::Sparse)
+        .unwrap();
+    assert!(sparse.slots >= 1024 * count("sparse-holders"));
+    assert!(report.collections.empty >= count("empty-maps") + count("empty-lists"));
 }

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use heapdump_inspect::analysis::leaks::{leaks, LeakOptions};
 use heapdump_inspect::analysis::top::{top, TopOptions, TopOrder};
+use heapdump_inspect::analysis::waste::{waste, WasteOptions};
 use heapdump_inspect::{Heap, NoProgress, Options};
 use heapdump_server::{start, App, Running};
 use heapdump_tests::temp_path;
@@ -134,6 +135,20 @@ fn check_http(address: SocketAddr, own: &Heap) -> u64 {
     assert_eq!(served, expected, "/api/leaks is `heapdump leaks --json`");
     let suspect = report.suspects.first().expect("a leak suspect");
     let address_of = suspect.accumulation_point.object.address;
+
+    // /api/waste: `heapdump waste --json`; /waste shows its rows.
+    let expected = waste(own.graph(), own.analysis(), &WasteOptions::default());
+    let served = get_json(address, "/api/waste");
+    assert_eq!(
+        served,
+        serde_json::to_value(&expected).unwrap(),
+        "/api/waste is `heapdump waste --json`"
+    );
+    let (status, page) = get(address, "/waste");
+    assert_eq!(status, 200, "{page}");
+    for row in expected.values.rows.iter().take(3) {
+        assert!(page.contains(&format!("{:#x}", row.example)), "{page}");
+    }
 
     // An object: its details and its paths.
     let object = get_json(address, &format!("/api/object/{address_of:#x}"));

@@ -37,6 +37,7 @@ pub mod class;
 pub mod describe;
 pub mod diff;
 pub mod dominators;
+pub mod internals;
 pub mod leaks;
 pub mod paths;
 pub mod reach;
@@ -44,6 +45,7 @@ pub mod retained;
 pub mod roots;
 pub mod summary;
 pub mod top;
+pub mod waste;
 
 pub use analysis::{analyze, analyze_with_progress, Analysis, Dominator, Reachability, Step};
 pub use class::{Classifier, GroupKey, GroupLabel, Grouping, ObjectClass, SiteFrames, SizeClass};

@@ -69,6 +69,10 @@ pub struct Summary {
     pub class_count: u64,
     /// Object classes by bytes, largest first.
     pub top_classes: Vec<ClassSummary>,
+    /// Every class whose objects were all allocated by the standard
+    /// library or the runtime for itself ([`ClassSummary::runtime`]), summed:
+    /// what a text report folds into one row.
+    pub runtime_classes: RuntimeClasses,
     /// Execution contexts (goroutines, threads) and OS threads, when the
     /// dump records them ([`Dump::contexts`]). `goroutines` in JSON, the
     /// name it had when only Go dumps had them.
@@ -115,6 +119,21 @@ pub struct ClassSummary {
     /// The type name or shape name (`obj48[p,p,_,_,_,_]`).
     pub name: String,
     /// Objects and bytes.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Every object of the class was allocated at a site of the runtime's
+    /// own ([`crate::internals::is_runtime_site`]: std's thread-info map,
+    /// the tracker's).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub runtime: bool,
+}
+
+/// The classes of the runtime's own objects ([`ClassSummary::runtime`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RuntimeClasses {
+    /// Number of such classes.
+    pub classes: u64,
+    /// Their objects and bytes.
     #[serde(flatten)]
     pub totals: Totals,
 }
@@ -438,7 +457,7 @@ impl Summary {
         global_roots.truncate(top_sites);
 
         let (reachable, unreachable) = reachability(graph);
-        let (class_count, top_classes) = classes(dump, top_sites);
+        let (class_count, top_classes, runtime_classes) = classes(dump, top_sites);
         let contexts = dump.contexts.as_ref().map(context_summary);
         let runtime_stats = dump
             .runtime_stats
@@ -581,6 +600,7 @@ impl Summary {
             unreachable,
             class_count,
             top_classes,
+            runtime_classes,
             contexts,
             runtime_stats,
         }
@@ -602,39 +622,66 @@ fn reachability(graph: &HeapGraph<'_>) -> (Totals, Totals) {
     (reachable, unreachable)
 }
 
-/// Number of object classes, and the `top` largest by bytes.
-fn classes(dump: &Dump<'_>, top: usize) -> (u64, Vec<ClassSummary>) {
+/// Number of object classes, the `top` largest by bytes, and the runtime's
+/// own classes summed.
+fn classes(dump: &Dump<'_>, top: usize) -> (u64, Vec<ClassSummary>, RuntimeClasses) {
+    let runtime_stacks: Vec<bool> = dump
+        .stacks
+        .iter()
+        .map(crate::internals::is_runtime_site)
+        .collect();
+    let is_runtime = |object: &heapdump_reader::Object| {
+        object
+            .site
+            .and_then(|id| dump.stacks.binary_search_by_key(&id, |stack| stack.id).ok())
+            .and_then(|index| runtime_stacks.get(index).copied())
+            .unwrap_or(false)
+    };
+    // (totals, objects of the runtime's own) per class.
     let tallies = dump
         .objects
         .par_chunks(CHUNK)
         .map(|chunk| {
-            let mut map: HashMap<ObjectClass<'_>, Totals> = HashMap::new();
+            let mut map: HashMap<ObjectClass<'_>, (Totals, u64)> = HashMap::new();
             for object in chunk {
-                map.entry(dump.object_class(object))
-                    .or_default()
-                    .add(object.size);
+                let entry = map.entry(dump.object_class(object)).or_default();
+                entry.0.add(object.size);
+                entry.1 += u64::from(is_runtime(object));
             }
             map
         })
         .reduce(HashMap::new, |mut a, b| {
-            for (class, totals) in b {
-                a.entry(class).or_default().merge(totals);
+            for (class, (totals, runtime)) in b {
+                let entry = a.entry(class).or_default();
+                entry.0.merge(totals);
+                entry.1 += runtime;
             }
             a
         });
     // Different classes can share a name (a type and a shape never do, but
     // two unnamed types can): merge by name.
-    let mut by_name: HashMap<String, Totals> = HashMap::new();
-    for (class, totals) in tallies {
-        by_name
-            .entry(dump.class_name(&class))
-            .or_default()
-            .merge(totals);
+    let mut by_name: HashMap<String, (Totals, u64)> = HashMap::new();
+    for (class, (totals, runtime)) in tallies {
+        let entry = by_name.entry(dump.class_name(&class)).or_default();
+        entry.0.merge(totals);
+        entry.1 += runtime;
     }
     let count = by_name.len() as u64;
+    let mut runtime_classes = RuntimeClasses::default();
     let mut classes: Vec<ClassSummary> = by_name
         .into_iter()
-        .map(|(name, totals)| ClassSummary { name, totals })
+        .map(|(name, (totals, runtime))| {
+            let runtime = totals.objects > 0 && runtime == totals.objects;
+            if runtime {
+                runtime_classes.classes += 1;
+                runtime_classes.totals.merge(totals);
+            }
+            ClassSummary {
+                name,
+                totals,
+                runtime,
+            }
+        })
         .collect();
     classes.sort_by(|a, b| {
         b.totals
@@ -644,7 +691,7 @@ fn classes(dump: &Dump<'_>, top: usize) -> (u64, Vec<ClassSummary>) {
             .then_with(|| a.name.cmp(&b.name))
     });
     classes.truncate(top);
-    (count, classes)
+    (count, classes, runtime_classes)
 }
 
 /// Execution contexts by state and wait reason.

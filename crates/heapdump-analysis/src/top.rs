@@ -72,12 +72,30 @@ pub struct TopReport {
     pub by_site: Vec<TopRow>,
 }
 
+/// What [`top_with`] does with the runtime's own classes and sites
+/// ([`crate::internals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Internals {
+    /// Rows like any other.
+    #[default]
+    Show,
+    /// Folded into one row per table, labelled [`INTERNALS_LABEL`] and the
+    /// number of groups, with their totals summed.
+    Fold,
+}
+
+/// The label of the row that holds the runtime's own classes or sites
+/// when they are folded ([`Internals::Fold`]).
+pub const INTERNALS_LABEL: &str = "std and runtime internals";
+
 /// The rows of one grouping from its totals, ordered, at most
-/// `options.limit`; and the number of non-empty groups.
+/// `options.limit`; and the number of non-empty groups. Groups marked in
+/// `fold` are summed into one row.
 fn rows(
     classifier: &Classifier<'_>,
     totals: Vec<GroupTotals>,
     options: &TopOptions,
+    fold: &[bool],
 ) -> (Vec<TopRow>, u64) {
     let mut groups: Vec<(usize, GroupTotals)> = totals
         .into_iter()
@@ -85,6 +103,20 @@ fn rows(
         .filter(|(_, totals)| totals.objects > 0)
         .collect();
     let count = groups.len() as u64;
+    // The folded row's group number: past every real group.
+    let folded_group = classifier.group_count();
+    let mut folded = (0u64, GroupTotals::default());
+    groups.retain(|(group, totals)| {
+        let internal = fold.get(*group).copied().unwrap_or(false);
+        if internal {
+            folded.0 += 1;
+            folded.1.merge(totals);
+        }
+        !internal
+    });
+    if folded.0 > 0 {
+        groups.push((folded_group, folded.1));
+    }
     groups.sort_by(|(a_group, a), (b_group, b)| {
         let key = |totals: &GroupTotals| match options.order {
             TopOrder::Retained => (totals.retained_bytes, totals.shallow_bytes),
@@ -97,7 +129,24 @@ fn rows(
         .into_iter()
         .take(options.limit)
         .map(|(group, totals)| TopRow {
-            group: classifier.label(group),
+            group: if group == folded_group {
+                let noun = match classifier.grouping() {
+                    crate::Grouping::Class if folded.0 == 1 => "class",
+                    crate::Grouping::Class => "classes",
+                    crate::Grouping::Site if folded.0 == 1 => "site",
+                    crate::Grouping::Site => "sites",
+                };
+                GroupLabel {
+                    grouping: classifier.grouping(),
+                    label: format!("{INTERNALS_LABEL} ({} {noun})", folded.0),
+                    site_id: None,
+                    stack_id: None,
+                    stacks: 0,
+                    frames: Default::default(),
+                }
+            } else {
+                classifier.label(group)
+            },
             totals,
         })
         .collect();
@@ -106,6 +155,17 @@ fn rows(
 
 /// The histogram of `graph` by class and by allocation site.
 pub fn top(graph: &HeapGraph<'_>, analysis: &Analysis, options: &TopOptions) -> TopReport {
+    top_with(graph, analysis, options, Internals::Show)
+}
+
+/// The histogram of `graph` by class and by allocation site, with the
+/// runtime's own classes and sites shown or folded into one row.
+pub fn top_with(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    options: &TopOptions,
+    internals: Internals,
+) -> TopReport {
     let dump = graph.dump();
     let classifiers = [
         Classifier::new(graph, Grouping::Class),
@@ -113,8 +173,22 @@ pub fn top(graph: &HeapGraph<'_>, analysis: &Analysis, options: &TopOptions) -> 
     ];
     let mut totals = group_totals_many(graph, analysis, &classifiers).into_iter();
     let [classes, sites] = &classifiers;
-    let (by_class, class_count) = rows(classes, totals.next().unwrap_or_default(), options);
-    let (by_site, site_count) = rows(sites, totals.next().unwrap_or_default(), options);
+    let fold = |classifier: &Classifier<'_>| match internals {
+        Internals::Show => Vec::new(),
+        Internals::Fold => crate::internals::runtime_groups(graph, classifier),
+    };
+    let (by_class, class_count) = rows(
+        classes,
+        totals.next().unwrap_or_default(),
+        options,
+        &fold(classes),
+    );
+    let (by_site, site_count) = rows(
+        sites,
+        totals.next().unwrap_or_default(),
+        options,
+        &fold(sites),
+    );
     TopReport {
         objects: dump.objects.len() as u64,
         bytes: dump.live_bytes(),

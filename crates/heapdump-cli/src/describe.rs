@@ -7,7 +7,7 @@ use heapdump_inspect::analysis::paths::RootPath;
 use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability, SiteFrames};
 use heapdump_inspect::Caveat;
 
-use crate::human::{bytes, plural};
+use crate::human::{bytes, fit_line, plural};
 
 /// Most frames of a stack printed (JSON has all).
 pub const MAX_FRAMES: usize = 8;
@@ -77,7 +77,11 @@ pub fn frames_up_to(
 ) -> io::Result<()> {
     let program = frames.program();
     for frame in program.iter().take(limit) {
-        writeln!(out, "{indent}{}", short_paths(frame))?;
+        writeln!(
+            out,
+            "{}",
+            fit_line(&format!("{indent}{}", short_paths(frame)))
+        )?;
     }
     let more = program.len().saturating_sub(limit);
     let runtime = frames.labels.len() - program.len();
@@ -134,7 +138,10 @@ pub fn short_paths(label: &str) -> String {
 }
 
 /// Wraps `text` at `width` columns, each line starting with `indent`.
+/// An [`output_width`](crate::human::output_width) narrower than `width`
+/// wraps at that.
 pub fn wrap(out: &mut dyn Write, text: &str, indent: &str, width: usize) -> io::Result<()> {
+    let width = crate::human::output_width().map_or(width, |columns| columns.min(width));
     let mut line = String::new();
     for word in text.split_whitespace() {
         if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {

@@ -66,33 +66,119 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 /// Narrowest first column of a table (the class or site).
 const MIN_LABEL_WIDTH: usize = 28;
 
-/// Widest first column: a longer label (a long generic type) runs into its
-/// row's numbers rather than pushing every row's columns out.
+/// Widest first column of plain output (piped): a longer label (a long
+/// generic type) runs into its row's numbers rather than pushing every
+/// row's columns out.
 const MAX_LABEL_WIDTH: usize = 72;
 
-/// The width of a table's first column that fits `labels`.
+/// Narrowest first column when a table is cut to the output's width.
+const MIN_CUT_LABEL_WIDTH: usize = 12;
+
+/// Narrowest output width taken from `COLUMNS` or the terminal.
+const MIN_OUTPUT_WIDTH: usize = 40;
+
+/// The width text reports fit, in columns: `COLUMNS` when it is exported
+/// (a number, at least 40; as `ls` does, also when piped, so a script can
+/// ask for a width), else the terminal's when standard output is one;
+/// `None` when piped: plain output, tables as wide as their labels (up to
+/// 72 columns) and lines never cut.
+pub fn output_width() -> Option<usize> {
+    // Unit tests print plain, whatever terminal runs them.
+    if cfg!(test) {
+        return None;
+    }
+    static WIDTH: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *WIDTH.get_or_init(|| {
+        use std::io::IsTerminal;
+        let terminal = || {
+            std::io::stdout()
+                .is_terminal()
+                .then(|| console::Term::stdout().size_checked())
+                .flatten()
+                .map(|(_rows, columns)| usize::from(columns))
+        };
+        width_from(std::env::var("COLUMNS").ok().as_deref(), terminal)
+    })
+}
+
+/// [`output_width`] from the value of `COLUMNS` and the terminal's width.
+fn width_from(columns: Option<&str>, terminal: impl FnOnce() -> Option<usize>) -> Option<usize> {
+    columns
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .or_else(terminal)
+        .map(|width| width.max(MIN_OUTPUT_WIDTH))
+}
+
+/// The width of a table's first column that fits `labels`: at most 72
+/// columns in plain output; with an [`output_width`], as wide as the
+/// longest label (each row is then cut to the width by [`table_row`]).
 pub fn label_width<'a>(labels: impl IntoIterator<Item = &'a str>) -> usize {
+    label_width_in(labels, output_width())
+}
+
+fn label_width_in<'a>(labels: impl IntoIterator<Item = &'a str>, width: Option<usize>) -> usize {
+    let max = width.map_or(MAX_LABEL_WIDTH, |width| width.max(MIN_LABEL_WIDTH));
     labels
         .into_iter()
         .map(|label| label.chars().count() + 1)
         .max()
         .unwrap_or(0)
-        .clamp(MIN_LABEL_WIDTH, MAX_LABEL_WIDTH)
+        .clamp(MIN_LABEL_WIDTH, max)
 }
 
 /// One line of a table: `  label` left-aligned in `label_width` columns,
 /// then each cell right-aligned in its width. The header is a row with an
-/// empty label.
+/// empty label. With an [`output_width`], the first column shrinks so the
+/// row fits it (to 12 columns at least), and a longer label is cut with
+/// `…`.
 pub fn table_row<S: AsRef<str>>(
     out: &mut dyn Write,
     (label, label_width): (&str, usize),
     cells: &[(S, usize)],
 ) -> io::Result<()> {
+    table_row_in(out, (label, label_width), cells, output_width())
+}
+
+fn table_row_in<S: AsRef<str>>(
+    out: &mut dyn Write,
+    (label, mut label_width): (&str, usize),
+    cells: &[(S, usize)],
+    width: Option<usize>,
+) -> io::Result<()> {
+    let mut label = std::borrow::Cow::Borrowed(label);
+    if let Some(width) = width {
+        let numbers: usize = cells.iter().map(|(_, cell)| cell).sum();
+        label_width = label_width
+            .min(width.saturating_sub(2 + numbers))
+            .max(MIN_CUT_LABEL_WIDTH);
+        // One column stays free between the label and the numbers.
+        label = std::borrow::Cow::Owned(fit(&label, label_width - 1));
+    }
     write!(out, "  {label:<label_width$}")?;
     for (cell, width) in cells {
         write!(out, "{:>width$}", cell.as_ref())?;
     }
     writeln!(out)
+}
+
+/// `text` in at most `width` columns (characters): cut with `…` when
+/// longer.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A line of text in the [`output_width`]: cut with `…` when longer;
+/// whole in plain output.
+pub fn fit_line(text: &str) -> std::borrow::Cow<'_, str> {
+    match output_width() {
+        Some(width) if text.chars().count() > width => std::borrow::Cow::Owned(fit(text, width)),
+        _ => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 /// A change with its sign: `+1,024`, `-3`.
@@ -121,6 +207,47 @@ pub fn parse_address(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn widths_follow_columns_or_the_terminal() {
+        assert_eq!(width_from(Some("120"), || Some(80)), Some(120));
+        assert_eq!(width_from(None, || Some(80)), Some(80));
+        assert_eq!(width_from(Some("junk"), || Some(90)), Some(90));
+        assert_eq!(width_from(Some("10"), || None), Some(MIN_OUTPUT_WIDTH));
+        assert_eq!(width_from(None, || None), None, "plain when piped");
+    }
+
+    #[test]
+    fn tables_fit_the_width() {
+        let long = "hash table of (u64, leaky_service::Session, a long generic argument list)";
+        let row = |width: Option<usize>| {
+            let mut out = Vec::new();
+            let label_width = label_width_in([long], width);
+            table_row_in(
+                &mut out,
+                (long, label_width),
+                &[("1,000", 12), ("12 KiB", 14)],
+                width,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        // Plain: the label whole, running into the numbers past 72.
+        assert!(row(None).contains(long));
+        // A narrow terminal: cut to fit, numbers whole.
+        let narrow = row(Some(60));
+        assert_eq!(narrow.trim_end().chars().count(), 60, "{narrow}");
+        assert!(
+            narrow.contains("hash table of (u64, leaky_serv… "),
+            "{narrow}"
+        );
+        assert!(narrow.trim_end().ends_with("1,000        12 KiB"));
+        // A wide one: the label whole, the columns after it.
+        let wide = row(Some(200));
+        assert!(wide.contains(&format!("{long}  ")), "{wide}");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
+    }
 
     #[test]
     fn counts_have_separators() {

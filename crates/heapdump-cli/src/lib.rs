@@ -20,6 +20,7 @@ pub mod retained;
 pub mod serve;
 pub mod summary;
 pub mod top;
+pub mod waste;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use heapdump_cli::{convert, diff, leaks, path, pprof, retained, serve, summary, top};
+use heapdump_cli::{convert, diff, leaks, path, pprof, retained, serve, summary, top, waste};
 
 /// Inspect heap dumps of Rust services (written by `heapdump::write`).
 #[derive(Debug, Parser)]
@@ -34,6 +34,9 @@ enum Command {
     Path(path::Args),
     /// What grew between two dumps of one process, and what holds it.
     Diff(diff::Args),
+    /// Memory spent on copies of one value (duplicate strings, byte arrays,
+    /// buffers) and on empty or sparse collections, with who holds them.
+    Waste(waste::Args),
     /// Convert to HPROF for VisualVM or Eclipse MAT: DUMP [BIN] OUT.hprof.
     Hprof(convert::HprofArgs),
     /// Draw what holds the memory as Graphviz dot (to stdout or -o).
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Leaks(args) => leaks::run(&args),
         Command::Path(args) => path::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Waste(args) => waste::run(&args),
         Command::Hprof(args) => convert::run_hprof(&args),
         Command::Dot(args) => convert::run_dot(&args),
         Command::Completions { shell } => {

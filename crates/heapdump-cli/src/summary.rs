@@ -26,6 +26,11 @@ pub struct Args {
     /// How many allocation sites to list, by live bytes.
     #[arg(long, visible_alias = "limit", value_name = "N", default_value_t = 10)]
     pub top: usize,
+    /// List the standard library's and the runtime's own types (std's
+    /// thread-info map, the tracker's) one by one instead of as one
+    /// "std and runtime internals" row.
+    #[arg(long)]
+    pub internals: bool,
 }
 
 /// Runs `heapdump summary`.
@@ -38,11 +43,22 @@ pub fn run(args: &Args) -> Result<()> {
         .as_ref()
         .map(|path| path.display().to_string());
     let summary = Summary::compute_with(heap.graph(), args.top, &heap.root_namer(), symbols_from);
-    Ok(emit(&summary, heap.caveats(), args.json, print)?)
+    let internals = args.internals;
+    Ok(emit(
+        &summary,
+        heap.caveats(),
+        args.json,
+        |summary, out| print_with(summary, internals, out),
+    )?)
 }
 
-/// Writes the text report.
+/// Writes the text report, the runtime's own types folded into one row.
 pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    print_with(summary, false, out)
+}
+
+/// Writes the text report; `internals`: the runtime's own types one by one.
+pub fn print_with(summary: &Summary, internals: bool, out: &mut dyn Write) -> io::Result<()> {
     if let Some(runtime) = &summary.runtime_stats {
         print_runtime_header(summary, runtime, out)?;
     } else {
@@ -248,13 +264,33 @@ pub fn print(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
             summary.top_classes.len(),
             count(summary.class_count),
         )?;
-        for class in &summary.top_classes {
+        // (bytes, objects, name): the runtime's own types as one row
+        // unless asked for.
+        let mut rows: Vec<(u64, u64, String)> = summary
+            .top_classes
+            .iter()
+            .filter(|class| internals || !class.runtime)
+            .map(|class| (class.totals.bytes, class.totals.objects, class.name.clone()))
+            .collect();
+        let folded = &summary.runtime_classes;
+        if !internals && folded.classes > 0 {
+            rows.push((
+                folded.totals.bytes,
+                folded.totals.objects,
+                format!(
+                    "std and runtime internals ({}; --internals lists them)",
+                    plural(folded.classes, "type", "types")
+                ),
+            ));
+            rows.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        }
+        for (class_bytes, objects, name) in rows {
             writeln!(
                 out,
                 "  {:>12} in {:<16} {}",
-                bytes(class.totals.bytes),
-                plural(class.totals.objects, "object", "objects"),
-                class.name,
+                bytes(class_bytes),
+                plural(objects, "object", "objects"),
+                name,
             )?;
         }
     }

@@ -2,7 +2,9 @@
 
 use std::io::{self, Write};
 
-use heapdump_inspect::analysis::top::{top, TopOptions, TopOrder, TopReport, TopRow};
+use heapdump_inspect::analysis::top::{
+    top_with, Internals, TopOptions, TopOrder, TopReport, TopRow,
+};
 
 use crate::describe::{emit, frames_up_to};
 use crate::human::{bytes, count, label_width, table_row};
@@ -34,6 +36,11 @@ pub struct Args {
     /// Order rows by retained bytes, shallow bytes or object count.
     #[arg(long, value_enum, default_value_t = Order::Retained)]
     pub sort: Order,
+    /// Show the standard library's and the runtime's own classes and sites
+    /// (std's thread-info map, the tracker's) as rows of their own instead
+    /// of one "std and runtime internals" row.
+    #[arg(long)]
+    pub internals: bool,
 }
 
 /// Runs `heapdump top`.
@@ -47,7 +54,14 @@ pub fn run(args: &Args) -> Result<()> {
             Order::Count => TopOrder::Count,
         },
     };
-    let report = load::report("histogram", || top(heap.graph(), heap.analysis(), &options));
+    let internals = if args.internals {
+        Internals::Show
+    } else {
+        Internals::Fold
+    };
+    let report = load::report("histogram", || {
+        top_with(heap.graph(), heap.analysis(), &options, internals)
+    });
     Ok(emit(&report, heap.caveats(), args.json, print)?)
 }
 

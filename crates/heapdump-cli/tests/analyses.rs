@@ -65,6 +65,8 @@ fn dump_path(name: &str, bytes: &[u8]) -> PathBuf {
 
 fn heapdump(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_heapdump"))
+        // Plain output whatever the caller's terminal width.
+        .env_remove("COLUMNS")
         .args(args)
         .output()
         .unwrap()
@@ -208,4 +210,31 @@ fn diff_shows_the_growth_and_its_holder() {
     let json: serde_json::Value =
         serde_json::from_str(&run_ok(&["diff", old, new, "--json"])).unwrap();
     assert_eq!(json["same_process"], true);
+}
+
+/// `waste`: the cache's entries hold equal bytes (48 bytes of 1), one
+/// group of copies held from the table; the unreachable cycle is left out.
+#[test]
+fn waste_groups_equal_entries() {
+    let path = dump_path("waste", &cache_dump(30));
+    let path = path.to_str().unwrap();
+    contains_all(
+        &run_ok(&["waste", path]),
+        &[
+            "Duplicate values (objects without references, equal contents): 1 group, 29 extra \
+             copies, 1.36 KiB wasted",
+            "obj48[?]",
+            "01 01 01",
+            "held by obj240[?] (30)",
+            "Collections: none the dump names",
+        ],
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&["waste", path, "--json", "--limit", "1"])).unwrap();
+    let row = &json["values"]["rows"][0];
+    assert_eq!(row["count"], 30);
+    assert_eq!(row["size"], 48);
+    assert_eq!(row["wasted_bytes"], 29 * 48);
+    assert_eq!(row["referrers"][0]["count"], 30);
+    assert_eq!(json["strings"]["groups"], 0);
 }

@@ -43,6 +43,8 @@ fn small_dump(live_objects: u64) -> Vec<u8> {
 
 fn heapdump(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_heapdump"))
+        // Plain output whatever the caller's terminal width.
+        .env_remove("COLUMNS")
         .args(args)
         .output()
         .unwrap()
@@ -299,6 +301,7 @@ fn every_dump_reading_command_takes_the_common_options() {
         vec!["top", &dump],
         vec!["retained", &dump],
         vec!["leaks", &dump],
+        vec!["waste", &dump],
         vec!["dot", &dump, "-o", &dot],
         vec!["pprof", &dump, "-o", &pprof],
     ];
@@ -422,4 +425,31 @@ fn exit_codes() {
     assert_eq!(usage.status.code(), Some(2));
     let missing = heapdump(&["leaks", "/nonexistent/dump"]);
     assert_eq!(missing.status.code(), Some(1));
+}
+
+/// Text reports follow the output's width: `COLUMNS` (or the terminal's)
+/// cuts table rows and frames to fit; piped without it, plain output.
+#[test]
+fn report_widths_follow_columns() {
+    let dump = go_sample("go1.26.godump");
+    let bin = go_sample("go1.26.bin");
+    let widest = |columns: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_heapdump"));
+        command.env_remove("COLUMNS");
+        if let Some(columns) = columns {
+            command.env("COLUMNS", columns);
+        }
+        let output = command.args(["top", &dump, &bin]).output().unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        // Table rows and frames: the lines that start with spaces.
+        text(&output.stdout)
+            .lines()
+            .filter(|line| line.starts_with("  "))
+            .map(|line| line.chars().count())
+            .max()
+            .unwrap()
+    };
+    assert!(widest(None) > 80, "plain rows are wider than 80 columns");
+    assert_eq!(widest(Some("80")), 80);
+    assert!(widest(Some("200")) <= 200);
 }

@@ -23,6 +23,8 @@ fn sample(name: &str) -> String {
 
 fn heapdump(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_heapdump"))
+        // Plain output whatever the caller's terminal width.
+        .env_remove("COLUMNS")
         .args(args)
         .output()
         .unwrap()

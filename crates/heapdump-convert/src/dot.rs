@@ -14,8 +14,12 @@
 //! the name of the field holding the pointer where the dump names fields
 //! (Java, Go with its binary's DWARF), else its offset (dotted edges
 //! stand for "dominates" where the picture leaves the path out). Roots are
-//! drawn apart, in a cluster, labelled with the root's name and the word
-//! (symbol, stack slot). A note says what was left out.
+//! drawn apart, in a cluster: each global the binary names (`main.cache`)
+//! is a node of its own, labelled with its section, its edges with the
+//! offset in it; any other root (a frame, a thread's stack, a section's
+//! unnamed words) is one node labelled with the root's name, its edges
+//! with the word (stack slot). Root nodes count against the node budget
+//! (a fifth of it). A note says what was left out.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -297,19 +301,33 @@ fn draw(
             report.bytes_left_out = report.bytes_left_out.saturating_add(object.size);
         }
     }
-    // Root words pointing at shown objects, grouped by root.
-    let mut root_words: Vec<(RootId, Vec<(u64, ObjectId)>)> = Vec::new();
-    let mut root_index: HashMap<RootId, usize> = HashMap::new();
+    // Root words pointing at shown objects, grouped into root nodes: one
+    // per named global (`main.cache`: a global section's word the binary
+    // names), one per other root (a frame, a thread's stack, the words of
+    // a section no symbol names).
+    let mut root_words: Vec<RootNode> = Vec::new();
+    let mut root_index: HashMap<(RootId, Option<String>), usize> = HashMap::new();
     let mut roots_left_out = 0u64;
     for reference in graph.root_references() {
         if !shown.contains(&reference.target) {
             continue;
         }
-        let index = match root_index.get(&reference.root) {
+        let Some(root) = graph.root(reference.root) else {
+            continue;
+        };
+        let slot = namer.slot_name(root, reference.offset);
+        let global = (root.kind.is_global() && slot != root.slot_name(reference.offset))
+            .then(|| split_symbol(&slot));
+        let key = (reference.root, global.map(|(name, _)| name.to_owned()));
+        let index = match root_index.get(&key) {
             Some(&index) => index,
             None if root_words.len() < root_budget => {
-                root_words.push((reference.root, Vec::new()));
-                root_index.insert(reference.root, root_words.len() - 1);
+                root_words.push(RootNode {
+                    root: reference.root,
+                    global: key.1.clone(),
+                    words: Vec::new(),
+                });
+                root_index.insert(key, root_words.len() - 1);
                 root_words.len() - 1
             }
             None => {
@@ -317,8 +335,19 @@ fn draw(
                 continue;
             }
         };
-        if let Some((_, words)) = root_words.get_mut(index) {
-            words.push((reference.offset, reference.target));
+        // The edge's label: the offset in the global, or the word's name
+        // without the root's.
+        let label = match global {
+            Some((_, offset)) => offset.to_owned(),
+            None => slot
+                .strip_prefix(root.name.as_str())
+                .map(str::trim)
+                .filter(|rest| !rest.is_empty())
+                .unwrap_or(&slot)
+                .to_owned(),
+        };
+        if let Some(node) = root_words.get_mut(index) {
+            node.words.push((reference.offset, reference.target, label));
         }
     }
     report.roots = root_words.len() as u64;
@@ -386,13 +415,14 @@ fn draw(
             .set_style(Style::Filled)
             .set("fillcolor", "lightgrey", false)
             .set("fontname", "Helvetica", true);
-        for (root, _) in &root_words {
-            let Some(value) = graph.root(*root) else {
+        for (index, node) in root_words.iter().enumerate() {
+            let Some(value) = graph.root(node.root) else {
                 continue;
             };
-            let label = format!("{}\\n{}", escape(&value.name), escape(&value.kind.label()));
+            let name = node.global.as_deref().unwrap_or(&value.name);
+            let label = format!("{}\\n{}", escape(name), escape(&value.kind.label()));
             cluster
-                .node_named(format!("r{}", root.0))
+                .node_named(format!("r{index}"))
                 // A rounded box, not an Mrecord: Graphviz loses flat edges
                 // from record-shaped nodes ("lost r0 o38 edge", seen on the
                 // sample), and record labels would parse `{`, `|` and `<`
@@ -455,30 +485,23 @@ fn draw(
             }
         }
     }
-    for (root, words) in &root_words {
-        let Some(value) = graph.root(*root) else {
-            continue;
-        };
-        let mut per_target: HashMap<ObjectId, u64> = HashMap::new();
-        for &(offset, target) in words {
-            per_target.entry(target).or_insert(offset);
+    for (index, node) in root_words.iter().enumerate() {
+        // One edge per target: the lowest word's.
+        let mut per_target: HashMap<ObjectId, (u64, &str)> = HashMap::new();
+        for (offset, target, label) in &node.words {
+            per_target
+                .entry(*target)
+                .or_insert((*offset, label.as_str()));
         }
-        let mut targets: Vec<(ObjectId, u64)> = per_target.into_iter().collect();
+        let mut targets: Vec<(ObjectId, (u64, &str))> = per_target.into_iter().collect();
         targets.sort();
-        for (target, offset) in targets {
+        for (target, (_, label)) in targets {
             has_shown_referrer.insert(target);
             report.edges += 1;
-            let slot = namer.slot_name(value, offset);
-            let label = slot
-                .strip_prefix(value.name.as_str())
-                .map(str::trim)
-                .filter(|rest| !rest.is_empty())
-                .unwrap_or(&slot)
-                .to_owned();
             digraph
-                .edge(format!("r{}", root.0), format!("o{}", target.0))
+                .edge(format!("r{index}"), format!("o{}", target.0))
                 .attributes()
-                .set_label(&escape(&label));
+                .set_label(&escape(label));
         }
     }
     for &id in objects {
@@ -538,6 +561,25 @@ fn draw(
             .set_style(Style::Dashed);
     }
     report
+}
+
+/// A root node of the picture: a root, or one named global of a global
+/// root, with the words that point at shown objects: (offset in the root,
+/// target, edge label).
+struct RootNode {
+    root: RootId,
+    global: Option<String>,
+    words: Vec<(u64, ObjectId, String)>,
+}
+
+/// A global's word name split into the symbol and the offset in it:
+/// `main.cache+0x8` into (`main.cache`, `+0x8`), `main.cache` into
+/// (`main.cache`, ``).
+fn split_symbol(slot: &str) -> (&str, &str) {
+    match slot.rfind("+0x") {
+        Some(at) if at > 0 => slot.split_at(at),
+        _ => (slot, ""),
+    }
 }
 
 fn offset_label(offset: u32) -> String {

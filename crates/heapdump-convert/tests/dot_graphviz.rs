@@ -157,3 +157,54 @@ fn focus_on_a_missing_address_is_an_error() {
     .unwrap_err();
     assert_eq!(err.to_string(), "no object holds address 0x1000");
 }
+
+/// With the binary's symbols, each Go global that holds a shown object is
+/// a root node of its own, named (`main.cache`, `main.listHead`), not one
+/// `bss` node for all of them; the default view stays within its budget
+/// and Graphviz lays it out.
+#[test]
+fn go_globals_are_nodes_of_their_own() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples/go/dumps");
+    let file = DumpFile::open(dir.join("go1.26.godump")).unwrap();
+    let binary = heapdump_symbols::Binary::open(dir.join("go1.26.bin")).unwrap();
+    let dump = parse(file.bytes(), &mut |_, _| {}).unwrap();
+    let graph = HeapGraph::build(dump, &mut |_, _| {});
+    let namer = RootNamer::new(graph.dump(), Some(&binary)).unwrap();
+    let analysis = heapdump_analysis::analyze(&graph);
+    let options = dot::Options::default();
+    let mut bytes = Vec::new();
+    let report = dot::write_dot(&graph, &analysis, &namer, &options, &mut bytes).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let root_labels: Vec<&str> = text
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('r') && line.contains(" [") && !line.contains("->"))
+        .filter_map(|line| line.split("label=\"").nth(1))
+        .collect();
+    assert_eq!(root_labels.len() as u64, report.roots);
+    assert!(
+        root_labels
+            .iter()
+            .any(|label| label.starts_with("main.cache\\nbss")),
+        "{root_labels:?}"
+    );
+    assert!(
+        !root_labels.iter().any(|label| label.starts_with("bss\\n")),
+        "no node for the whole section: {root_labels:?}"
+    );
+    // Named globals: no two nodes for one.
+    let mut names: Vec<&str> = root_labels
+        .iter()
+        .map(|label| label.split("\\n").next().unwrap())
+        .collect();
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "{root_labels:?}");
+    assert!((report.objects + report.roots) as usize <= options.max_nodes);
+    let out = oracle::temp_dir().join("go-globals.dot");
+    std::fs::write(&out, &text).unwrap();
+    if oracle::dot().is_some() {
+        oracle::dot_svg(&out);
+    }
+}

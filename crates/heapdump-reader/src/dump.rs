@@ -997,9 +997,11 @@ pub enum ObjectClass<'data> {
     /// `obj{size}[w,w,...]`, one letter per pointer-sized word: `p` for a
     /// pointer, `_` for anything else, `h` for a runtime header word
     /// ([`Object::has_header`]; Go 1.22+ malloc headers)
-    /// (the object's type word); more than 16 words are run-length
-    /// compressed (`_*30`), and after 16 runs the name ends with the
-    /// pointer count and a hash of the layout (`...512p#3fa2`). `?` stands
+    /// (the object's type word); more than 8 words are run-length
+    /// compressed (`obj128[_*16]`, `p*2`), and after 6 runs the name ends
+    /// with the pointer count and a hash of the layout
+    /// (`obj16384[h,_*12,p*2,_*2,p*32,_*262,...202p#5dfd]`), so a name
+    /// stays short enough to read in a table row. `?` stands
     /// for a layout that is not known (conservatively scanned objects:
     /// `obj48[?]`).
     Shape {
@@ -1013,7 +1015,7 @@ pub enum ObjectClass<'data> {
 }
 
 /// Words a shape name lists one by one before it compresses runs.
-const SHAPE_WORDS: u64 = 16;
+const SHAPE_WORDS: u64 = 8;
 
 /// The name of an [`ObjectClass::Shape`].
 fn shape_name(size: u64, pointers: Pointers<'_>, header: bool, pointer_size: u8) -> String {
@@ -1094,7 +1096,7 @@ fn shape_name(size: u64, pointers: Pointers<'_>, header: bool, pointer_size: u8)
 }
 
 /// Runs a compressed shape name lists before it cuts the layout short.
-const SHAPE_RUNS: usize = 16;
+const SHAPE_RUNS: usize = 6;
 
 /// A 16-bit FNV-1a hash (stable across runs and versions, for names).
 fn fnv16(bytes: &[u8]) -> u16 {

@@ -29,6 +29,7 @@ pub fn route(app: &App, path: &str, query: &Query) -> Result<Response, Failure> 
         ["summary"] => Ok(Response::json(&served.index.summary)),
         ["leaks"] => Ok(Response::json(&served.index.leaks)),
         ["unreachable"] => Ok(Response::json(&served.index.leaks.unreachable)),
+        ["waste"] => Ok(Response::json(&served.index.waste)),
         ["caveats"] => Ok(Response::json(&served.heap.caveats())),
         ["top"] => top(served, query).map(|report| Response::json(&report)),
         ["dominators"] => dominators(served, None, query).map(|report| Response::json(&report)),

@@ -50,7 +50,7 @@ pub fn object_link(address: u64) -> String {
 }
 
 /// The navigation entries: (path, label).
-const NAV: [(&str, &str); 8] = [
+const NAV: [(&str, &str); 9] = [
     ("/", "Overview"),
     ("/classes", "Classes"),
     ("/sites", "Sites"),
@@ -58,6 +58,7 @@ const NAV: [(&str, &str); 8] = [
     ("/flame", "Flame"),
     ("/roots", "Roots"),
     ("/unreachable", "Unreachable"),
+    ("/waste", "Waste"),
     ("/diff", "Diff"),
 ];
 

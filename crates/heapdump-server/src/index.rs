@@ -10,6 +10,7 @@ use heapdump_inspect::analysis::leaks::{leaks, LeakOptions, LeakReport};
 use heapdump_inspect::analysis::paths::ShortestPathTree;
 use heapdump_inspect::analysis::retained::subtree_sizes;
 use heapdump_inspect::analysis::top::TopOrder;
+use heapdump_inspect::analysis::waste::{waste, WasteOptions, WasteReport};
 use heapdump_inspect::analysis::Summary;
 use heapdump_inspect::reader::ObjectId;
 use heapdump_inspect::Heap;
@@ -142,6 +143,8 @@ pub struct Index {
     pub summary: Summary,
     /// `heapdump leaks`' report (roots named).
     pub leaks: LeakReport,
+    /// `heapdump waste`'s report (default rows).
+    pub waste: WasteReport,
     /// The histogram by class.
     pub classes: Table,
     /// The histogram by allocation site.
@@ -167,11 +170,16 @@ impl Index {
         let graph = heap.graph();
         let analysis = heap.analysis();
         let namer = heap.root_namer();
-        let ((summary, mut leaks), (totals, (subtree_sizes, path_tree))) = rayon::join(
+        let ((summary, (mut leaks, waste)), (totals, (subtree_sizes, path_tree))) = rayon::join(
             || {
                 rayon::join(
                     || Summary::compute_with(graph, 10, &namer, None),
-                    || leaks(graph, analysis, &LeakOptions::default()),
+                    || {
+                        rayon::join(
+                            || leaks(graph, analysis, &LeakOptions::default()),
+                            || waste(graph, analysis, &WasteOptions::default()),
+                        )
+                    },
                 )
             },
             || {
@@ -239,6 +247,7 @@ impl Index {
         Index {
             summary,
             leaks,
+            waste,
             classes,
             sites,
             subtree_sizes,

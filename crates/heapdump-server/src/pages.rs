@@ -8,6 +8,7 @@ use heapdump_inspect::analysis::diff::GroupGrowth;
 use heapdump_inspect::analysis::leaks::UnreachableGroup;
 use heapdump_inspect::analysis::paths::RootPath;
 use heapdump_inspect::analysis::top::TopOrder;
+use heapdump_inspect::analysis::waste::{CollectionState, DuplicateSection, Referrer};
 use heapdump_inspect::analysis::{DomNode, Reachability};
 use heapdump_inspect::reader::dump::contents_mode_name;
 use heapdump_inspect::reader::{ObjectId, RootId};
@@ -44,6 +45,7 @@ pub fn route(app: &App, path: &str, query: &Query) -> Result<Response, Failure> 
         ["roots"] => roots(app, served, query)?,
         ["root", number] => root(app, served, number, query)?,
         ["unreachable"] => unreachable(app, served),
+        ["waste"] => waste(app, served),
         ["diff"] => diff(app)?,
         _ => return Err((404, format!("There is no page at {path}."))),
     };
@@ -1002,6 +1004,112 @@ fn unreachable(app: &App, served: &Served) -> String {
     body.push_str(&unreachable_table("By allocation site", &report.by_site));
     body.push_str(&unreachable_table("By class", &report.by_class));
     frame(app, served, "/unreachable", "Unreachable objects", &body)
+}
+
+/// Referrers as text: `Class.field (n)`, array elements as `Class[]`.
+fn referrers_text(referrers: &[Referrer]) -> String {
+    referrers
+        .iter()
+        .map(|referrer| {
+            let place = match referrer.field.as_deref() {
+                None => referrer.class.clone(),
+                Some("[]") => format!("{} element", referrer.class),
+                Some(field) if field.contains('.') => field.to_owned(),
+                Some(field) => format!("{}.{field}", referrer.class),
+            };
+            format!("{} ({})", escape(&place), count(referrer.count))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn duplicates_table(title: &str, section: &DuplicateSection) -> String {
+    let mut out = format!(
+        "<h2>{title}</h2><p>{} groups, {} extra copies, {} wasted ({} examined).</p>",
+        count(section.groups),
+        count(section.extra_copies),
+        bytes(section.wasted_bytes),
+        count(section.examined)
+    );
+    if section.rows.is_empty() {
+        return out;
+    }
+    out.push_str(
+        "<table><tr><th>class</th><th>value</th><th class=\"n\">copies</th><th class=\"n\">each</th>\
+         <th class=\"n\">wasted</th><th>example</th><th>held by</th></tr>",
+    );
+    for row in &section.rows {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&row.class),
+            escape(&row.preview),
+            count(row.count),
+            bytes(row.size),
+            bytes(row.wasted_bytes),
+            object_link(row.example),
+            referrers_text(&row.referrers)
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// `heapdump waste`: duplicate strings and values, empty and sparse
+/// collections (from the index).
+fn waste(app: &App, served: &Served) -> String {
+    let report = &served.index.waste;
+    let mut body = duplicates_table(
+        "Duplicate strings (a copy's size is what it retains)",
+        &report.strings,
+    );
+    body.push_str(&duplicates_table(
+        "Duplicate values (objects without references, equal contents)",
+        &report.values,
+    ));
+    let collections = &report.collections;
+    body.push_str("<h2>Empty and sparse collections</h2>");
+    if collections.examined == 0 {
+        body.push_str("<p>None the dump names (found by class and field name, in Java dumps).</p>");
+    } else {
+        let _ = write!(
+            body,
+            "<p>{} examined, {} empty, {} sparse, {} wasted.</p>\
+             <table><tr><th>class</th><th>state</th><th class=\"n\">count</th><th class=\"n\">used/slots</th>\
+             <th class=\"n\">wasted</th><th>example</th><th>held by</th></tr>",
+            count(collections.examined),
+            count(collections.empty),
+            count(collections.sparse),
+            bytes(collections.wasted_bytes)
+        );
+        for row in &collections.rows {
+            let state = match row.state {
+                CollectionState::Empty => "empty",
+                CollectionState::Sparse => "sparse",
+            };
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{state}</td><td class=\"n\">{}</td><td class=\"n\">{}/{}</td>\
+                 <td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&row.class),
+                count(row.count),
+                count(row.used),
+                count(row.slots),
+                bytes(row.wasted_bytes),
+                object_link(row.example),
+                referrers_text(&row.referrers)
+            );
+        }
+        body.push_str("</table>");
+    }
+    frame(
+        app,
+        served,
+        "/waste",
+        "Waste: copies and empty collections",
+        &body,
+    )
 }
 
 fn growth_table(title: &str, rows: &[GroupGrowth]) -> String {

@@ -36,6 +36,11 @@ impl Session {
         self.user.capacity() + self.body.capacity()
     }
 
+    /// The request body the session keeps.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// Addresses of the heap buffers the session owns (user name, body).
     pub fn buffer_addresses(&self) -> [usize; 2] {
         [self.user.as_ptr() as usize, self.body.as_ptr() as usize]

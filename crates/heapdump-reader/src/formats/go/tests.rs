@@ -494,6 +494,16 @@ fn versions_and_shapes() {
     let name = dump.class_name(&dump.object_class(&object));
     assert!(name.starts_with("obj1024[p,_,p,_,"), "{name}");
     assert!(name.contains("...40p#"), "{name}");
+    // Short however long the layout: 6 runs, then the count and a hash.
+    assert_eq!(
+        name.len(),
+        "obj1024[p,_,p,_,p,_,...40p#0000]".len(),
+        "{name}"
+    );
+    // Pointer-free objects of more than 8 words are one run.
+    let mut object = Object::new(0x4000, 128, None, 0);
+    object.set_pointer_list(dump.push_pointer_list(PointerOffsets::from_field_list(&[])));
+    assert_eq!(dump.class_name(&dump.object_class(&object)), "obj128[_*16]");
     // Decoding stops quietly at garbage.
     let garbage = [1u8, 8, 3, 5, 1, 9];
     let offsets = PointerOffsets::from_field_list(&garbage);
