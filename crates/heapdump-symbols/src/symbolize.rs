@@ -625,8 +625,18 @@ fn die_name(
 
 /// `alloc::boxed::Box<T>::new` and `new<my::Session>` →
 /// `alloc::boxed::Box<T>::new<my::Session>`: the linkage name's path with
-/// the DIE name's generic arguments.
+/// the DIE name's generic arguments. Legacy mangling names every closure
+/// and async body `{{closure}}`; the DIE's name says which, so
+/// `svc::login::{{closure}}` and `{async_fn#0}` →
+/// `svc::login::{async_fn#0}`.
 fn with_generic_args(linkage: &str, short: &str) -> String {
+    if last_segment(linkage) == "{{closure}}"
+        && bare_closure(short).is_some_and(|(_, _, prefix)| prefix.is_empty())
+    {
+        if let Some(path) = linkage.strip_suffix("{{closure}}") {
+            return format!("{path}{short}");
+        }
+    }
     let Some(open) = short.find('<') else {
         return linkage.to_owned();
     };
@@ -1461,6 +1471,23 @@ mod tests {
             "alloc::boxed::Box<T>::new<my::Session>"
         );
         assert_eq!(with_generic_args("my::f", "g<u8>"), "my::f");
+        // Legacy mangling's `{{closure}}`, told apart by the DIE.
+        assert_eq!(
+            with_generic_args("app::svc::login::{{closure}}", "{async_fn#0}"),
+            "app::svc::login::{async_fn#0}"
+        );
+        assert_eq!(
+            with_generic_args("app::run::{{closure}}::{{closure}}", "{async_block#1}"),
+            "app::run::{{closure}}::{async_block#1}"
+        );
+        assert_eq!(
+            with_generic_args("app::make::{{closure}}", "{closure#0}<u8>"),
+            "app::make::{closure#0}<u8>"
+        );
+        assert_eq!(
+            with_generic_args("app::make::{{closure}}", "make"),
+            "app::make::{{closure}}"
+        );
         assert_eq!(last_segment("<a::B<T> as c::D>::e"), "e");
     }
 
