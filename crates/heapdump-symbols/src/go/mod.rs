@@ -57,9 +57,10 @@ pub struct GoTypeStats {
     pub bytes: u64,
     /// Bytes of typed objects.
     pub typed_bytes: u64,
-    /// Globals typed from DWARF.
+    /// Globals walked as their DWARF type says.
     pub globals: u64,
-    /// Frame variables typed from DWARF.
+    /// Pieces of goroutine frame variables (on the stack at the frame's pc)
+    /// walked as their DWARF type says.
     pub frame_variables: u64,
     /// Why no object was typed, when none was (no DWARF, unreadable
     /// DWARF); `None` when typing ran.
