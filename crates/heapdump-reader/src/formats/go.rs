@@ -1,5 +1,5 @@
 //! Go heap dumps: `runtime/debug.WriteHeapDump` output, header
-//! `go1.7 heap dump`, as Go 1.7 up to at least Go 1.26 writes it (the
+//! `go1.7 heap dump`, as Go 1.7 up to at least Go 1.27 writes it (the
 //! runtime's `src/runtime/heapdump.go`; notes in `docs/ARCHITECTURE.md`).
 //!
 //! A dump is the header, then records: a uvarint tag and the tag's fields
