@@ -1,8 +1,8 @@
 # Everyday recipes. `just` is optional: each recipe is one plain command.
 
-# Build the sample service, dump it with every site recorded, and print its leak report (the README's quick start).
+# Build the sample service, dump it at the default settings, and print its leak report (the README's quick start).
 demo:
-    HEAPDUMP_SAMPLE_RATE=1 cargo run --release -q -p leaky-service -- --out target/leaky-service.hdump && cargo run --release -q -p heapdump-cli -- leaks target/leaky-service.hdump
+    cargo run --release -q -p leaky-service -- --out target/leaky-service.hdump && cargo run --release -q -p heapdump-cli -- leaks target/leaky-service.hdump
 
 # Install heapdump, dumptodot and dumptohprof into ~/.cargo/bin, with bash, zsh and fish completions and the man page under ~/.local/share.
 install:
