@@ -96,6 +96,24 @@ pub fn build_go_sample(go: &Path, work: &Path, name: &str, flags: &[&str]) -> Pa
     binary
 }
 
+/// Runs a Go sample `binary` (from [`build_go_sample`]) with the extra
+/// arguments `args`, writing its dump to `dump`, and returns the facts it
+/// prints.
+pub fn run_go_sample(binary: &Path, dump: &Path, args: &[&str]) -> Facts {
+    let run = std::process::Command::new(binary)
+        .args(args)
+        .arg("-out")
+        .arg(dump)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    Facts(serde_json::from_slice(&run.stdout).unwrap())
+}
+
 /// The facts JSON the Go sample (samples/go) prints about the heap it built.
 pub struct Facts(pub serde_json::Value);
 

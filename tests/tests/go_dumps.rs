@@ -17,12 +17,11 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use heapdump_analysis::Summary;
 use heapdump_reader::{DumpFile, HeapGraph, ObjectId, RootKind, RootReference};
 use heapdump_symbols::{Binary, RootNamer};
-use heapdump_tests::{build_go_sample, go_toolchain, Facts};
+use heapdump_tests::{build_go_sample, go_toolchain, run_go_sample, Facts};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -296,17 +295,7 @@ fn fresh(go: &Path, version: &str, pie: bool) {
     };
     let binary = build_go_sample(go, &work, name, &[mode, "-ldflags=-w"]);
     let dump = work.join(format!("heap-{}.godump", std::process::id()));
-    let run = Command::new(&binary)
-        .arg("-out")
-        .arg(&dump)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let facts = Facts(serde_json::from_slice(&run.stdout).unwrap());
+    let facts = run_go_sample(&binary, &dump, &[]);
     assert_eq!(facts.str("go_version"), version);
     check_dump(&dump, &facts, None);
     check_dump(&dump, &facts, Some(&binary));

@@ -20,7 +20,7 @@ use std::process::Command;
 
 use heapdump_analysis::paths::{path, PathOptions};
 use heapdump_inspect::{Heap, Options, Progress};
-use heapdump_tests::{build_go_sample, go_toolchain, Facts};
+use heapdump_tests::{build_go_sample, go_toolchain, run_go_sample, Facts};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,20 +45,13 @@ fn fresh_dump(go: &Path, version: &str) -> (PathBuf, PathBuf, Facts) {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("go-types-{version}"));
     let binary = build_go_sample(go, &work, "goheap", &[]);
     let dump = work.join(format!("heap-{}.godump", std::process::id()));
-    let run = Command::new(&binary)
-        .args([
+    let facts = run_go_sample(
+        &binary,
+        &dump,
+        &[
             "-entries", "1000", "-payload", "128", "-list", "50", "-depth", "5",
-        ])
-        .arg("-out")
-        .arg(&dump)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        ],
     );
-    let facts = Facts(serde_json::from_slice(&run.stdout).unwrap());
     (dump, binary, facts)
 }
 

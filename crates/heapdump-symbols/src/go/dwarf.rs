@@ -15,7 +15,6 @@ use object::{Object, ObjectSection, ObjectSymbol};
 
 /// Go's DWARF attributes (cmd/internal/dwarf).
 const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
-const DW_AT_GO_KEY: gimli::DwAt = gimli::DwAt(0x2901);
 const DW_AT_GO_ELEM: gimli::DwAt = gimli::DwAt(0x2902);
 const DW_AT_GO_RUNTIME_TYPE: gimli::DwAt = gimli::DwAt(0x2904);
 
@@ -453,7 +452,6 @@ impl Builder<'_> {
                     Some(value) => reference(unit, value),
                     None => None,
                 };
-                let _ = entry.attr_value(DW_AT_GO_KEY)?;
                 self.out.types.push(GoType {
                     name,
                     size,

@@ -426,13 +426,19 @@ impl<'a, 'd> Typer<'a, 'd> {
     /// The bytes from `address` to the end of the root region holding it
     /// (data, BSS, a frame).
     fn region_bytes(&self, address: u64) -> Option<&'d [u8]> {
+        let (start, contents) = self.region_at(address)?;
+        contents.get(usize::try_from(address - start).ok()?..)
+    }
+
+    /// The root region (data, BSS, a frame) that may hold `address`: its
+    /// start and its bytes.
+    fn region_at(&self, address: u64) -> Option<(u64, &'d [u8])> {
         let index = self
             .regions
             .partition_point(|&(start, _)| start <= address)
             .checked_sub(1)?;
         let &(start, root) = self.regions.get(index)?;
-        let contents = self.dump.roots.get(root)?.contents;
-        contents.get(usize::try_from(address - start).ok()?..)
+        Some((start, self.dump.roots.get(root)?.contents))
     }
 
     /// The bytes from `address` to the end of whatever dumped memory holds
@@ -454,14 +460,7 @@ impl<'a, 'd> Typer<'a, 'd> {
                 let object = self.dump.objects.get(index)?;
                 (object.address, self.dump.contents(object))
             }
-            None => {
-                let index = self
-                    .regions
-                    .partition_point(|&(start, _)| start <= address)
-                    .checked_sub(1)?;
-                let &(start, root) = self.regions.get(index)?;
-                (start, self.dump.roots.get(root)?.contents)
-            }
+            None => self.region_at(address)?,
         };
         self.last_memory.set((start, bytes));
         bytes.get(usize::try_from(address - start).ok()?..)
@@ -703,32 +702,29 @@ impl<'a, 'd> Typer<'a, 'd> {
     }
 
     fn visit(&mut self, target: Target) {
-        let Some(index) = self.object_at(target.address) else {
-            // Not a heap object: global memory the compiler laid out
-            // (a package-level `&T{...}` is a static temporary in data or
-            // BSS, with no DWARF variable of its own), or a stack slot.
-            // Walk it once as the pointer's type says.
-            if let Some(bytes) = self.region_bytes(target.address) {
-                if self.interior.insert((target.address, target.ty)) {
-                    let end = target.address.saturating_add(bytes.len() as u64);
-                    let size = self.size(target.ty).max(1);
-                    let count = target.count.min((bytes.len() as u64 / size).max(1));
-                    self.walk(target.address, target.ty, count, (target.address, end), 0);
+        let end = match self.object_at(target.address) {
+            Some(index) => {
+                let Some(object) = self.dump.objects.get(index) else {
+                    return;
+                };
+                let start = self.data_start(object);
+                if target.address == start {
+                    self.offer(index, start, target.ty, target.via);
+                    return;
                 }
+                object.end()
             }
-            return;
+            // Not a heap object: global memory the compiler laid out (a
+            // package-level `&T{...}` is a static temporary in data or BSS,
+            // with no DWARF variable of its own), or a stack slot.
+            None => match self.region_bytes(target.address) {
+                Some(bytes) => target.address.saturating_add(bytes.len() as u64),
+                None => return,
+            },
         };
-        let Some(object) = self.dump.objects.get(index) else {
-            return;
-        };
-        let start = self.data_start(object);
-        if target.address == start {
-            self.offer(index, start, target.ty, target.via);
-            return;
-        }
-        // Inside the object: walk what it points at, once.
+        // Inside an object or a region: walk what it points at as the
+        // pointer's type says, once.
         if self.interior.insert((target.address, target.ty)) {
-            let end = object.end();
             let size = self.size(target.ty).max(1);
             let fit = (end - target.address) / size;
             let count = target.count.min(fit.max(1));
