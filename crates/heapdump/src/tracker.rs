@@ -558,7 +558,7 @@ impl<A: GlobalAlloc> Tracker<A> {
             unsafe { write_header(block, Header::untracked(size)) };
             return block;
         };
-        let Some(slot) = busy.take_slot(&STATE.live) else {
+        let Some((slot, slot_word)) = busy.take_slot(&STATE.live) else {
             // The slot array cannot grow: refuse rather than lose the block.
             STATE.untracked_blocks.fetch_add(1, Ordering::Relaxed);
             // SAFETY: we just allocated it with this layout.
@@ -577,7 +577,7 @@ impl<A: GlobalAlloc> Tracker<A> {
                 },
             )
         };
-        busy.publish(&STATE.live, slot, block as usize, size);
+        busy.publish(slot_word, block as usize, size);
         block
     }
 }

@@ -3,7 +3,7 @@
 //! inside (taking, publishing and freeing slots); frees and moves from
 //! inside the tracker (re-entered), which cannot use the record.
 
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::{fence, AtomicU64, Ordering};
 
 use super::{
     add, push_free, LiveSet, SlotIndex, ThreadRecord, DONATE_LEN, EMPTY_LIST, GATE_CLOSED,
@@ -82,10 +82,11 @@ impl Busy {
     }
 
     /// Takes a slot for a new block: the one this thread freed last, else a
-    /// free one; `None` if the slot array cannot grow. The slot reads as
-    /// free until [`Busy::publish`].
+    /// free one; `None` if the slot array cannot grow. Returns its index and
+    /// its word (found once, for [`Busy::publish`]). The slot reads as free
+    /// until [`Busy::publish`].
     #[inline(always)]
-    pub(crate) fn take_slot(&self, live: &LiveSet) -> Option<SlotIndex> {
+    pub(crate) fn take_slot<'a>(&self, live: &'a LiveSet) -> Option<(SlotIndex, &'a AtomicU64)> {
         // SAFETY: the owner is busy, so nothing else on this thread is
         // touching its pending stack or free list (re-entry finds it busy
         // and stays out).
@@ -98,8 +99,9 @@ impl Busy {
             // any more: a child forked without the gate closed (it timed
             // out) would take it for a live one. `publish` writes the same
             // line right after.
-            live.slot(index).store(0, Ordering::Relaxed);
-            return Some(index);
+            let slot = live.slot(index);
+            slot.store(0, Ordering::Relaxed);
+            return Some((index, slot));
         }
         // SAFETY: as above.
         let free = unsafe { &mut *self.record.free.get() };
@@ -107,16 +109,17 @@ impl Busy {
             return self.take_fresh_slot(live);
         }
         let index = free.head;
-        free.head = (live.slot(index).load(Ordering::Relaxed) >> 1) as SlotIndex;
+        let slot = live.slot(index);
+        free.head = (slot.load(Ordering::Relaxed) >> 1) as SlotIndex;
         free.len -= 1;
-        Some(index)
+        Some((index, slot))
     }
 
     /// [`Busy::take_slot`] with an empty free list: the next fresh index,
     /// refilling from the pool or the slot array first if need be.
     #[cold]
     #[inline(never)]
-    fn take_fresh_slot(&self, live: &LiveSet) -> Option<SlotIndex> {
+    fn take_fresh_slot<'a>(&self, live: &'a LiveSet) -> Option<(SlotIndex, &'a AtomicU64)> {
         // SAFETY: as in `take_slot`.
         let (free, fresh) =
             unsafe { (&mut *self.record.free.get(), &mut *self.record.fresh.get()) };
@@ -128,15 +131,16 @@ impl Busy {
         }
         let index = fresh.0;
         fresh.0 += 1;
-        Some(index)
+        Some((index, live.slot(index)))
     }
 
-    /// Makes slot `index` name the block at `address`, whose header must
-    /// already be written: a process forked at any instant then sees either
-    /// a free slot or a block with its header (the store is a release).
+    /// Makes `slot` (from [`Busy::take_slot`]) name the block at `address`,
+    /// whose header must already be written: a process forked at any
+    /// instant then sees either a free slot or a block with its header (the
+    /// store is a release).
     #[inline(always)]
-    pub(crate) fn publish(&self, live: &LiveSet, index: SlotIndex, address: usize, size: usize) {
-        live.slot(index).store(address as u64, Ordering::Release);
+    pub(crate) fn publish(&self, slot: &AtomicU64, address: usize, size: usize) {
+        slot.store(address as u64, Ordering::Release);
         add(&self.record.allocated_bytes, size as u64);
         add(&self.record.allocated_objects, 1);
     }

@@ -451,8 +451,8 @@ mod tests {
         let record = LIVE.claim_record().unwrap();
         let busy = Busy::enter(record, &LIVE).unwrap();
         let insert = |address: usize, size: usize| {
-            let slot = busy.take_slot(&LIVE).unwrap();
-            busy.publish(&LIVE, slot, address, size);
+            let (slot, word) = busy.take_slot(&LIVE).unwrap();
+            busy.publish(word, address, size);
             slot
         };
         let mut slots = Vec::new();
