@@ -471,14 +471,27 @@ unsafe fn write_header(block: *mut u8, header: Header) {
 /// the header, and at least 8-byte alignment so the header is aligned.
 #[inline(always)]
 fn inner_layout(layout: Layout) -> Option<Layout> {
-    let align = layout.align().max(8);
-    let size = layout.size().checked_add(header_space(layout.align()))?;
+    const HEADER: usize = core::mem::size_of::<Header>();
+    if layout.align() <= HEADER {
+        // The usual case, in one compare: a 16-byte header, alignment 8 or
+        // 16. (Refuses the sizes within 32 bytes of `isize::MAX` that the
+        // general rule below might let through: no allocator has them.)
+        if layout.size() > isize::MAX as usize - 2 * HEADER {
+            return None;
+        }
+        // SAFETY: the alignment is a power of two; the size plus the header,
+        // rounded up to at most 16, fits `isize`.
+        return Some(unsafe {
+            Layout::from_size_align_unchecked(layout.size() + HEADER, layout.align().max(8))
+        });
+    }
+    let align = layout.align();
+    let size = layout.size().checked_add(header_space(align))?;
     // `Layout`'s own rule: the size rounded up to the alignment fits isize.
     if size > isize::MAX as usize - (align - 1) {
         return None;
     }
-    // SAFETY: `align` is a power of two (the larger of two), and the size
-    // was just checked.
+    // SAFETY: `align` is a power of two, and the size was just checked.
     Some(unsafe { Layout::from_size_align_unchecked(size, align) })
 }
 
