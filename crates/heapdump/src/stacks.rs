@@ -134,7 +134,7 @@ const SHORT_MULTIPLIER: u64 = 0xBF58_476D_1CE4_E5B9;
 /// for n sites, 10^-11 for ten thousand). The depot itself compares frames.
 #[repr(align(64))]
 pub(crate) struct ShortSiteCache {
-    entries: [core::cell::Cell<(u64, u64)>; SHORT_CACHE_ENTRIES],
+    sets: [[core::cell::Cell<(u64, u64)>; 2]; SHORT_CACHE_ENTRIES / 2],
 }
 
 /// Entries of a [`ShortSiteCache`] (a power of two): every allocation
@@ -148,7 +148,7 @@ const _: () = assert!(
 impl ShortSiteCache {
     pub(crate) const fn new() -> ShortSiteCache {
         ShortSiteCache {
-            entries: [const { core::cell::Cell::new((0, 0)) }; SHORT_CACHE_ENTRIES],
+            sets: [const { [const { core::cell::Cell::new((0, 0)) }; 2] }; SHORT_CACHE_ENTRIES / 2],
         }
     }
 }
@@ -206,18 +206,17 @@ pub(crate) fn short_site(
         frame = next;
     }
     let hash = hash | 1;
-    // 128 sets: the top 7 bits, times two (the compiler sees both entries
-    // are in bounds).
-    let set = (hash >> 57) as usize * 2;
-    let (cached, id) = cache.entries[set].get();
+    // 128 sets: the top 7 bits.
+    let set = &cache.sets[(hash >> 57) as usize];
+    let (cached, id) = set[0].get();
     if cached == hash {
         return id as u32;
     }
-    let (cached, id) = cache.entries[set + 1].get();
+    let (cached, id) = set[1].get();
     if cached == hash {
         return id as u32;
     }
-    short_site_miss(first, last_frame, hash, &cache.entries[set..set + 2], depot)
+    short_site_miss(first, last_frame, hash, set, depot)
 }
 
 /// [`short_site`] when the thread's cache does not know the hash: walks
@@ -230,7 +229,7 @@ fn short_site_miss(
     first: usize,
     last_frame: usize,
     hash: u64,
-    set: &[core::cell::Cell<(u64, u64)>],
+    set: &[core::cell::Cell<(u64, u64)>; 2],
     depot: &Depot,
 ) -> u32 {
     let mut pcs = [0usize; SHORT_FRAMES];
@@ -254,9 +253,9 @@ fn short_site_miss(
         frame = next;
     }
     let id = depot.intern_hashed(hash, &pcs[..len], true);
-    if let (true, [newest, older]) = (id != 0, set) {
-        older.set(newest.get());
-        newest.set((hash, u64::from(id)));
+    if id != 0 {
+        set[1].set(set[0].get());
+        set[0].set((hash, u64::from(id)));
     }
     id
 }
@@ -782,8 +781,9 @@ mod tests {
             "{ids:?} {other}"
         );
         assert!(cache
-            .entries
+            .sets
             .iter()
+            .flatten()
             .any(|entry| entry.get().1 == u64::from(ids[0])));
         let guard = DEPOT.lock_all();
         let mut stored = Vec::new();
