@@ -631,7 +631,6 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Tracker<A> {
         }
     }
 
-    #[inline]
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let header_bytes = header_space(layout.align());
         // SAFETY: as in `dealloc`.
