@@ -17,7 +17,7 @@ the steadiest figure). Figures only: nothing is asserted.
     crates/heapdump/benches/compare_builds.py \\
         old=/tmp/old-target/release/deps/alloc_overhead-<hash> \\
         new=target/release/deps/alloc_overhead-<hash> [--threads 2] [--rounds 7] \\
-        [--workload micro|service]
+        [--workload micro|service] [--by-mode]
 
     # where the cost is: the tracker against stripped-down builds of itself
     # (patches made against commit 95ee89d's tracker.rs):
@@ -63,15 +63,22 @@ def main():
     parser.add_argument("--workload", choices=["micro", "service"], default="micro")
     parser.add_argument("--modes", default=",".join(MODES),
                         help="comma-separated HEAPDUMP_BENCH_MODE values; the first is the baseline")
+    parser.add_argument("--by-mode", action="store_true",
+                        help="run each mode of every build back to back (order alternating by "
+                        "round) and also compare each build with the first, mode by mode")
     args = parser.parse_args()
     builds = dict(build.split("=", 1) for build in args.builds)
     modes = args.modes.split(",")
     results = {}
-    for _ in range(args.rounds):
-        for name, binary in builds.items():
-            for mode in modes:
-                results.setdefault((name, mode), []).append(
-                    run(binary, mode, args.threads, args.ops, args.workload))
+    for round_index in range(args.rounds):
+        if args.by_mode:
+            names = list(builds) if round_index % 2 == 0 else list(builds)[::-1]
+            order = [(name, mode) for mode in modes for name in names]
+        else:
+            order = [(name, mode) for name in builds for mode in modes]
+        for name, mode in order:
+            results.setdefault((name, mode), []).append(
+                run(builds[name], mode, args.threads, args.ops, args.workload))
     load = open("/proc/loadavg").read().split()[:3]
     print(f"workload={args.workload} threads={args.threads} rounds={args.rounds} ops={args.ops} "
           f"load average after: {' '.join(load)}")
@@ -90,6 +97,16 @@ def main():
             print(f"{name:10} {mode:8} wall {wall:6.1f} ns/op ({wall / base_wall:.2f}x)  "
                   f"cpu {cpu:6.1f} ns/op ({cpu / base_cpu:.2f}x, per-round {per_round:.2f}x)  "
                   f"fastest {best:6.1f} ns/op ({best / best_base:.2f}x)")
+    if args.by_mode:
+        # Same mode, adjacent runs: how each build compares with the first.
+        # The baseline mode runs the same code in every build, so its ratio
+        # shows what the binaries' layout alone does (up to 0.91x here).
+        first = next(iter(builds))
+        for name in list(builds)[1:]:
+            ratios = "  ".join(
+                f"{mode} {statistics.median(a[1] / b[1] for a, b in zip(results[(name, mode)], results[(first, mode)])):.3f}x"
+                for mode in modes)
+            print(f"{name:10} vs {first}, cpu per round: {ratios}")
 
 
 if __name__ == "__main__":
