@@ -239,6 +239,7 @@ impl Format for HprofFormat {
         Capabilities {
             pointers_exact: true,
             roots_complete: false,
+            unreached_objects_hold: true,
             every_site_hint: None,
         }
     }
