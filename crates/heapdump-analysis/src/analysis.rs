@@ -266,7 +266,7 @@ impl FlowGraph for WithWeak<'_, '_> {
 /// Analyses `graph`: see [`Analysis`]. Reachability follows the strong
 /// references; the dominator tree, and so retained sizes, also counts weak
 /// references and, in dumps whose objects are all alive, references from
-/// unreachable objects (VisualVM's rules; see `dominators_of`).
+/// unreachable objects (VisualVM's rules; docs/ARCHITECTURE.md, HPROF).
 pub fn analyze(graph: &HeapGraph<'_>) -> Analysis {
     analyze_with_progress(graph, &mut |_| {})
 }
