@@ -67,8 +67,10 @@ impl Reachability {
 /// The immediate dominator of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dominator {
-    /// The virtual root: more than one root path reaches the object, or a
-    /// root points at it directly.
+    /// The virtual root: more than one root path reaches the object, a
+    /// root points at it directly, or it is held from outside the heap (an
+    /// object the roots do not reach refers to it, in a dump whose objects
+    /// are all alive: [`analyze`]).
     Root,
     /// Every path from the roots passes through this object.
     Object(ObjectId),
@@ -125,7 +127,146 @@ pub fn root_targets(graph: &HeapGraph<'_>) -> Vec<u32> {
     targets
 }
 
-/// Analyses `graph`: see [`Analysis`].
+/// The dominators of `graph` below the virtual root, whose edges go to
+/// `roots`. Reachability follows strong references only; the dominator
+/// tree also counts, as VisualVM does (its `DominatorTree` intersects the
+/// dominator chains of every referrer an object has):
+///
+/// - a weak reference ([`HeapGraph::weak_references`]) from a reachable
+///   object to a reachable one, as an edge;
+/// - when the dump's objects are all alive
+///   ([`Capabilities::unreached_objects_hold`](heapdump_reader::Capabilities::unreached_objects_hold)),
+///   a reference (strong or weak) from an unreachable object to a
+///   reachable one, as an edge from the virtual root: its target is then
+///   dominated by the virtual root, held from outside the heap.
+///
+/// Graphs with neither (Go and heapdump-rs dumps) are read as they are.
+fn dominators_of(graph: &HeapGraph<'_>, mut roots: Vec<u32>) -> Dominators {
+    let held = graph.dump().capabilities.unreached_objects_hold;
+    if graph.weak_reference_count() == 0 && !held {
+        return Dominators::compute_with(graph, &roots, Algorithm::SemiNca);
+    }
+    let reached = crate::reach::reachable(graph);
+    let is_reached = |id: ObjectId| reached.get(id.index()).copied().unwrap_or(false);
+    if held {
+        let count = roots.len();
+        for (source, _) in reached.iter().enumerate().filter(|(_, seen)| !**seen) {
+            let source = ObjectId(source as u32);
+            let strong = graph.references(source).map(|(target, _)| target);
+            for target in strong.chain(graph.weak_references(source)) {
+                if is_reached(target) {
+                    roots.push(target.0);
+                }
+            }
+        }
+        if roots.len() > count {
+            roots.par_sort_unstable();
+            roots.dedup();
+        }
+    }
+    if graph.weak_reference_count() == 0 {
+        return Dominators::compute_with(graph, &roots, Algorithm::SemiNca);
+    }
+    let view = WithWeak::new(graph, &reached);
+    Dominators::compute_with(&view, &roots, Algorithm::SemiNca)
+}
+
+/// A [`HeapGraph`] as a flow graph whose successor lists also hold the
+/// weak references between reachable objects: those objects' lists are
+/// merged here (few: Java's `Reference` objects); the others are the
+/// graph's own.
+struct WithWeak<'g, 'data> {
+    graph: &'g HeapGraph<'data>,
+    /// Bit `n`: object `n` has a merged list.
+    merged: Vec<u64>,
+    /// The objects with a merged list, ascending.
+    sources: Vec<u32>,
+    /// `sources[i]`'s list is `targets[offsets[i]..offsets[i + 1]]`.
+    offsets: Vec<usize>,
+    /// Merged lists: strong and weak targets, ascending, each once.
+    targets: Vec<u32>,
+}
+
+impl<'g, 'data> WithWeak<'g, 'data> {
+    fn new(graph: &'g HeapGraph<'data>, reached: &[bool]) -> WithWeak<'g, 'data> {
+        let is_reached = |id: ObjectId| reached.get(id.index()).copied().unwrap_or(false);
+        let mut view = WithWeak {
+            graph,
+            merged: vec![0; graph.object_count().div_ceil(64)],
+            sources: Vec::new(),
+            offsets: vec![0],
+            targets: Vec::new(),
+        };
+        let mut previous = None;
+        for (source, target) in graph.all_weak_references() {
+            if !is_reached(source) || !is_reached(target) {
+                continue;
+            }
+            if previous != Some(source) {
+                if previous.is_some() {
+                    view.finish_list();
+                }
+                previous = Some(source);
+                view.sources.push(source.0);
+                if let Some(word) = view.merged.get_mut(source.index() / 64) {
+                    *word |= 1 << (source.index() % 64);
+                }
+                view.targets
+                    .extend_from_slice(graph.csr().neighbors_slice(source.0));
+            }
+            view.targets.push(target.0);
+        }
+        if previous.is_some() {
+            view.finish_list();
+        }
+        view
+    }
+
+    /// Sorts the list being built and drops repeats.
+    fn finish_list(&mut self) {
+        let start = self.offsets.last().copied().unwrap_or(0);
+        let mut list = self.targets.split_off(start);
+        list.sort_unstable();
+        list.dedup();
+        self.targets.extend_from_slice(&list);
+        self.offsets.push(self.targets.len());
+    }
+}
+
+impl FlowGraph for WithWeak<'_, '_> {
+    fn node_count(&self) -> usize {
+        self.graph.object_count()
+    }
+
+    #[inline]
+    fn successors(&self, node: u32) -> &[u32] {
+        let index = node as usize;
+        let merged = self
+            .merged
+            .get(index / 64)
+            .is_some_and(|word| word & (1 << (index % 64)) != 0);
+        if !merged {
+            return self.graph.csr().neighbors_slice(node);
+        }
+        let Ok(position) = self.sources.binary_search(&node) else {
+            return &[];
+        };
+        match (self.offsets.get(position), self.offsets.get(position + 1)) {
+            (Some(&start), Some(&end)) => self.targets.get(start..end).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// Merged lists are deduplicated like the graph's own.
+    fn distinct_successors(&self) -> bool {
+        true
+    }
+}
+
+/// Analyses `graph`: see [`Analysis`]. Reachability follows the strong
+/// references; the dominator tree, and so retained sizes, also counts weak
+/// references and, in dumps whose objects are all alive, references from
+/// unreachable objects (VisualVM's rules; docs/ARCHITECTURE.md, HPROF).
 pub fn analyze(graph: &HeapGraph<'_>) -> Analysis {
     analyze_with_progress(graph, &mut |_| {})
 }
@@ -134,7 +275,7 @@ pub fn analyze(graph: &HeapGraph<'_>) -> Analysis {
 pub fn analyze_with_progress(graph: &HeapGraph<'_>, progress: &mut dyn FnMut(Step)) -> Analysis {
     progress(Step::Dominators);
     let roots = root_targets(graph);
-    let dominators = Dominators::compute_with(graph, &roots, Algorithm::SemiNca);
+    let dominators = dominators_of(graph, roots);
     let fell_back = dominators.fell_back();
     let (node_of_object, object_of_node, idom) = dominators.into_parts();
 

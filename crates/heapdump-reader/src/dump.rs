@@ -45,11 +45,15 @@ pub struct Dump<'data> {
     /// Weak pointer words: for a pointer layout, the offsets (a subset of
     /// its [`PointerOffsets`]) of words that refer to an object without
     /// keeping it alive (Java's `Reference.referent` in weak, soft, final
-    /// and phantom references). [`HeapGraph`](crate::HeapGraph) leaves
-    /// them out of its references, so reachability, dominators, retained
-    /// sizes and paths follow strong pointers only; the words stay in the
-    /// pointer list (converters still see them). Empty for formats without
-    /// weak references.
+    /// and phantom references). [`HeapGraph`](crate::HeapGraph) keeps
+    /// them apart from its references
+    /// ([`HeapGraph::weak_references`](crate::HeapGraph::weak_references)),
+    /// so reachability and paths follow strong pointers only, while the
+    /// dominator tree counts a weak reference as a referrer of its target
+    /// (an object also weakly referred to from outside a subtree is not
+    /// retained by it, as in VisualVM and Eclipse MAT); the words stay in
+    /// the pointer list (converters still see them). Empty for formats
+    /// without weak references.
     pub weak_pointers: Vec<(PointerList, Vec<u64>)>,
     /// The allocator's statistics, if the dump has them.
     pub stats: Option<AllocatorStats>,
@@ -703,6 +707,16 @@ pub struct Capabilities {
     /// memory outside the dump may hold objects, which then look
     /// unreachable ([`Dump::root_caveat`] says which).
     pub roots_complete: bool,
+    /// Every object in the dump is alive, so the objects the roots do not
+    /// reach are held by memory the dump leaves out (HotSpot writes only
+    /// live objects, some of them held by the VM's own roots and by
+    /// `java.lang.Class` fields it does not write), and what they refer to
+    /// is held from outside too: the dominator tree counts a reference from
+    /// such an object as one from outside the heap (its target is then
+    /// dominated by the virtual root), as VisualVM does. Reachability is
+    /// unchanged. When false (Go, heapdump-rs), references from unreachable
+    /// objects are left out of the dominator tree.
+    pub unreached_objects_hold: bool,
     /// How to record the allocation site of every object, when the dump
     /// samples sites (`dump with HEAPDUMP_SAMPLE_RATE=1 to record every
     /// site`); `None` when the format gives no way.

@@ -161,6 +161,8 @@ struct TaskEdges {
     targets: Vec<u32>,
     /// Field offsets, beside `targets`.
     fields: Vec<u32>,
+    /// Weak references found: (source, target), by source, then target.
+    weak: Vec<(u32, u32)>,
 }
 
 /// Bytes of contents scanned between two calls of the progress callback.
@@ -175,6 +177,9 @@ const TASK_OBJECTS: usize = 16 * 1024;
 pub struct HeapGraph<'data> {
     dump: Dump<'data>,
     graph: ReferenceGraph,
+    /// Weak references ([`Dump::weak_pointers`]): (source, target), by
+    /// source, then target, one per pair.
+    weak: Vec<(u32, u32)>,
     root_references: Vec<RootReference>,
     index: AddressIndex,
     /// The dump's allocation sites, made on first use ([`HeapGraph::sites`]).
@@ -244,6 +249,7 @@ impl<'data> HeapGraph<'data> {
             fields: Vec::new(),
         };
         graph.rows.push(0);
+        let mut weak = Vec::new();
         let mut wave_start = 0;
         while wave_start < tasks.len() {
             let mut wave_end = wave_start;
@@ -268,6 +274,7 @@ impl<'data> HeapGraph<'data> {
                 }));
                 graph.targets.extend_from_slice(&result.targets);
                 graph.fields.extend_from_slice(&result.fields);
+                weak.extend_from_slice(&result.weak);
             }
             done = done.saturating_add(wave_bytes);
             progress(done.min(total), total);
@@ -283,6 +290,7 @@ impl<'data> HeapGraph<'data> {
         HeapGraph {
             dump,
             graph,
+            weak,
             root_references,
             index,
             sites: OnceLock::new(),
@@ -362,6 +370,41 @@ impl<'data> HeapGraph<'data> {
     /// Number of object→object references (distinct source/target pairs).
     pub fn reference_count(&self) -> usize {
         self.graph.edge_count()
+    }
+
+    /// The objects `id` refers to through weak pointer words
+    /// ([`Dump::weak_pointers`]: Java's `Reference.referent`), ascending,
+    /// one per target. They are not among its
+    /// [`references`](HeapGraph::references): reachability and paths
+    /// follow strong references only; the dominator tree counts a weak
+    /// reference as a referrer of its target (heapdump-analysis). Empty
+    /// for an id out of range, and for formats without weak pointers.
+    pub fn weak_references(&self, id: ObjectId) -> impl ExactSizeIterator<Item = ObjectId> + '_ {
+        let start = self.weak.partition_point(|&(source, _)| source < id.0);
+        let end = start
+            + self
+                .weak
+                .get(start..)
+                .unwrap_or(&[])
+                .partition_point(|&(source, _)| source == id.0);
+        self.weak
+            .get(start..end)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&(_, target)| ObjectId(target))
+    }
+
+    /// Every weak reference ([`HeapGraph::weak_references`]) as
+    /// `(source, target)`, by source, then target.
+    pub fn all_weak_references(&self) -> impl ExactSizeIterator<Item = (ObjectId, ObjectId)> + '_ {
+        self.weak
+            .iter()
+            .map(|&(source, target)| (ObjectId(source), ObjectId(target)))
+    }
+
+    /// Number of weak references (distinct source/target pairs).
+    pub fn weak_reference_count(&self) -> usize {
+        self.weak.len()
     }
 
     /// The root `id`.
@@ -653,9 +696,12 @@ impl Scanner<'_, '_> {
             ..TaskEdges::default()
         };
         let mut targets: Vec<(u32, u32)> = Vec::new();
+        let mut weak_targets: Vec<u32> = Vec::new();
+        let first = range.start;
         let objects = self.dump.objects.get(range).unwrap_or(&[]);
-        for object in objects {
+        for (index, object) in objects.iter().enumerate() {
             targets.clear();
+            weak_targets.clear();
             let weak: &[u64] = object
                 .pointer_list()
                 .and_then(|list| self.weak.get(list.index()))
@@ -667,6 +713,7 @@ impl Scanner<'_, '_> {
                 self.dump.pointers(object),
                 &mut |offset, target| {
                     if weak.contains(&offset) {
+                        weak_targets.push(target.0);
                         return;
                     }
                     let offset = u32::try_from(offset).unwrap_or(u32::MAX);
@@ -684,6 +731,14 @@ impl Scanner<'_, '_> {
             edges
                 .fields
                 .extend(targets.iter().map(|&(_, offset)| offset));
+            if !weak_targets.is_empty() {
+                weak_targets.sort_unstable();
+                weak_targets.dedup();
+                let source = (first + index) as u32;
+                edges
+                    .weak
+                    .extend(weak_targets.iter().map(|&target| (source, target)));
+            }
         }
         edges
     }

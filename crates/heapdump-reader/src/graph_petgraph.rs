@@ -8,8 +8,10 @@
 //! ([`HeapNode::Root`]), whose edges go to every object a root word points
 //! at. It is the node [`heapdump-analysis`]' dominator tree starts from, so
 //! `simple_fast(&graph, HeapNode::Root)` computes the same immediate
-//! dominators as its `analyze`, and a search from `HeapNode::Root` visits
-//! exactly the reachable objects (and the root).
+//! dominators as its `analyze` (for dumps without weak references or
+//! [`Capabilities::unreached_objects_hold`](crate::Capabilities::unreached_objects_hold),
+//! whose extra referrers `analyze` also counts: HPROF), and a search from
+//! `HeapNode::Root` visits exactly the reachable objects (and the root).
 //!
 //! Implemented: `GraphBase`, `GraphProp` (directed), `NodeCount`,
 //! `NodeIndexable` and `NodeCompactIndexable` (object `n` is index `n`, the

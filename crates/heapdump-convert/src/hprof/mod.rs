@@ -39,7 +39,17 @@
 //!   heapdump's. [`Options::keep_unreachable`] writes them too, each
 //!   garbage structure held by a `ROOT UNKNOWN` on its entry object (the
 //!   one no other garbage points at, or one per garbage cycle); retained
-//!   sizes then count garbage referrers too.
+//!   sizes then count garbage referrers too. In a dump whose objects are
+//!   all alive (a JDK's HPROF: `Capabilities::unreached_objects_hold`),
+//!   the unreachable objects are held by memory the dump leaves out, and
+//!   so is every written object they refer to: each of those is written as
+//!   a `ROOT UNKNOWN` and a static of `roots.outside`, so that its
+//!   dominators (in heapdump and VisualVM) stay what they were.
+//! - **Weak references** (Java's `Reference.referent`) are written as
+//!   plain references to written objects: the classes here are no
+//!   weak-reference classes. The objects they point at are reachable, and
+//!   dominators count weak referrers anyway (heapdump and VisualVM), so
+//!   reachability and retained sizes are unchanged.
 //! - **Allocation sites** become stack traces (raw return addresses as
 //!   `0x…` methods until they are symbolised) referenced by their objects.
 //!
@@ -382,7 +392,8 @@ impl Plan<'_, '_> {
                 })?;
             }
         }
-        for &object in self.unknown_roots.iter().chain(&self.unreachable_roots) {
+        let roots = self.unknown_roots.iter().chain(&self.outside_roots);
+        for &object in roots.chain(&self.unreachable_roots) {
             gc_roots += 1;
             segments.small(|buf| {
                 buf.u1(sub::ROOT_UNKNOWN);

@@ -199,6 +199,11 @@ pub struct Plan<'g, 'data> {
     pub(crate) sites: HashMap<u64, SiteTrace>,
     pub(crate) unknown_roots: Vec<u64>,
     pub(crate) unreachable_roots: Vec<u64>,
+    /// Written objects that unreachable objects left out refer to, in a
+    /// dump whose objects are all alive
+    /// ([`Capabilities::unreached_objects_hold`](heapdump_reader::Capabilities::unreached_objects_hold)):
+    /// held from outside the written heap, so written as `ROOT UNKNOWN`s.
+    pub(crate) outside_roots: Vec<u64>,
     pub(crate) thread_class_id: u64,
     pub(crate) word_size: u64,
     pub(crate) big_endian: bool,
@@ -248,6 +253,7 @@ impl<'g, 'data> Plan<'g, 'data> {
                 .map(|object| object.address)
                 .filter(|&address| address != 0)
                 .collect(),
+            outside_roots: Vec::new(),
             thread_class_id: 0,
             word_size,
             big_endian: dump.info.big_endian,
@@ -265,6 +271,21 @@ impl<'g, 'data> Plan<'g, 'data> {
                 plan.dropped_objects += 1;
                 plan.dropped_bytes = plan.dropped_bytes.saturating_add(object.size);
             }
+        }
+        if dump.capabilities.unreached_objects_hold {
+            let is_kept = |id: ObjectId| kept.get(id.index()).copied().unwrap_or(false);
+            let mut outside: Vec<u64> = Vec::new();
+            for (source, _) in graph.objects().filter(|(id, _)| !is_kept(*id)) {
+                let strong = graph.references(source).map(|(target, _)| target);
+                for target in strong.chain(graph.weak_references(source)) {
+                    if let Some(object) = graph.object(target).filter(|_| is_kept(target)) {
+                        outside.push(object.address);
+                    }
+                }
+            }
+            outside.sort_unstable();
+            outside.dedup();
+            plan.outside_roots = outside;
         }
         let (masks, odd) = plan.classify(&kept);
         plan.lay_out(masks, odd);
@@ -347,14 +368,6 @@ impl<'g, 'data> Plan<'g, 'data> {
         let mut index: HashMap<ClassKey<'g>, u32> = HashMap::new();
         let mut masks: Vec<Vec<u64>> = Vec::new();
         let mut odd: Vec<Vec<u64>> = Vec::new();
-        // Weak pointer words are written as plain words: the classes here
-        // are no weak-reference classes, so a reader would take a reference
-        // field for a strong one.
-        let weak: HashMap<u32, &[u64]> = dump
-            .weak_pointers
-            .iter()
-            .map(|(list, offsets)| (list.index() as u32, offsets.as_slice()))
-            .collect();
         for (object_index, object) in dump.objects.iter().enumerate() {
             if !kept.get(object_index).copied().unwrap_or(false) {
                 continue;
@@ -398,15 +411,7 @@ impl<'g, 'data> Plan<'g, 'data> {
             match graph.dump().pointers(object) {
                 Pointers::Exact(offsets) => {
                     let stored = dump.contents(object).len() as u64;
-                    let weak: &[u64] = object
-                        .pointer_list()
-                        .and_then(|list| weak.get(&(list.index() as u32)))
-                        .copied()
-                        .unwrap_or(&[]);
                     for offset in offsets.iter() {
-                        if weak.contains(&offset) {
-                            continue;
-                        }
                         if offset % self.word_size == 0 && offset / self.word_size < words {
                             set_bit(mask, offset / self.word_size);
                         } else if offset.saturating_add(self.word_size) <= stored {
@@ -680,6 +685,14 @@ impl<'g, 'data> Plan<'g, 'data> {
             if let Some((_, statics)) = holder_statics.get_mut(index) {
                 statics.push((namer.slot_name(root, reference.offset), target));
             }
+        }
+        if !self.outside_roots.is_empty() {
+            let statics = self
+                .outside_roots
+                .iter()
+                .map(|&id| (format!("held@{id:#x}"), id))
+                .collect();
+            holder_statics.push(("roots.outside".to_owned(), statics));
         }
         if !self.unreachable_roots.is_empty() {
             let statics = self

@@ -192,6 +192,7 @@ impl Format for GoFormat {
         Capabilities {
             pointers_exact: true,
             roots_complete: true,
+            unreached_objects_hold: false,
             every_site_hint: None,
         }
     }

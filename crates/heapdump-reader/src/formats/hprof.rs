@@ -21,7 +21,7 @@
 //!
 //! | HPROF | model |
 //! |---|---|
-//! | INSTANCE DUMP (0x21) | [`Object`] at its id, typed by its class ([`TypeInfo`] `java.util.HashMap$Node`); contents: the field values as stored (borrowed from the file), pointer list: the offsets of its reference fields (own fields first, then the superclass's, as HPROF lays them out); in subclasses of `java.lang.ref.Reference`, `referent` is a weak pointer word ([`Dump::weak_pointers`]), as VisualVM skips it |
+//! | INSTANCE DUMP (0x21) | [`Object`] at its id, typed by its class ([`TypeInfo`] `java.util.HashMap$Node`); contents: the field values as stored (borrowed from the file), pointer list: the offsets of its reference fields (own fields first, then the superclass's, as HPROF lays them out); in subclasses of `java.lang.ref.Reference`, `referent` is a weak pointer word ([`Dump::weak_pointers`]), as VisualVM skips it in its search from the roots (and counts it as a referrer in its dominators) |
 //! | OBJECT ARRAY DUMP (0x22) | [`Object`] typed `java.lang.String[]`; contents: the element ids, pointer list: a run over every element |
 //! | PRIMITIVE ARRAY DUMP (0x23) | [`Object`] typed `byte[]`, `char[]`, ...; contents: the elements; no pointers |
 //! | CLASS DUMP (0x20) | an [`Object`] of size 0 at the class's id (the `java.lang.Class` mirror), typed by the class it describes ([`TypeInfo`] `class java.util.HashMap`, [`CLASS_OBJECT_PREFIX`]); contents: the static field entries, pointer list: the values of reference statics. Field layouts, names and loaders go to [`HprofDump`] |
@@ -45,6 +45,12 @@
 //! every class's recorded instance size is used as it is. Class objects
 //! take 0 bytes: VisualVM lists them apart from the instances and counts
 //! nothing for them in retained sizes.
+//!
+//! Retained sizes equal VisualVM's because the model states its two rules
+//! for dominators: weak pointer words count as referrers (above), and
+//! [`Capabilities::unreached_objects_hold`]: HotSpot writes only live
+//! objects (with `live=true`), so what the roots do not reach is held by
+//! memory the dump leaves out, and so is everything it refers to.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -239,6 +245,7 @@ impl Format for HprofFormat {
         Capabilities {
             pointers_exact: true,
             roots_complete: false,
+            unreached_objects_hold: true,
             every_site_hint: None,
         }
     }

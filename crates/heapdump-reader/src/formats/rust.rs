@@ -59,6 +59,7 @@ impl Format for RustFormat {
         Capabilities {
             pointers_exact: false,
             roots_complete: false,
+            unreached_objects_hold: false,
             every_site_hint: Some("dump with HEAPDUMP_SAMPLE_RATE=1 to record every site"),
         }
     }
