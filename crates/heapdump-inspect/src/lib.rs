@@ -532,19 +532,40 @@ fn name_from_binaries(
             types.pointer_free_objects, types.pointer_free_bytes
         ));
     }
-    let untyped = types.unsampled_objects + types.untyped_objects;
-    if untyped > 0 {
+    let propagated = heapdump_symbols::propagate_types(dump);
+    if propagated.untyped_objects > 0 || propagated.typed_objects > 0 {
+        let (unsampled, untold) = dump
+            .objects
+            .iter()
+            .filter(|object| object.type_index().is_none())
+            .fold((0u64, 0u64), |(unsampled, untold), object| {
+                match object.site {
+                    None => (unsampled + 1, untold),
+                    Some(_) => (unsampled, untold + 1),
+                }
+            });
         let sampling = match dump.capabilities.every_site_hint {
-            Some(hint) if dump.info.sample_rate > 1 => format!(
+            Some(hint) if dump.info.sample_rate > 1 && unsampled > 0 => format!(
                 "; the dump samples one site per {} bytes: {hint}",
                 dump.info.sample_rate
             ),
             _ => String::new(),
         };
+        let propagated_part = match propagated.typed_objects {
+            0 => String::new(),
+            typed => format!(", {typed} from the containers pointing at them"),
+        };
+        let conflicts = match propagated.conflicting_objects {
+            0 => String::new(),
+            conflicts => {
+                format!("; {conflicts} of them given different types by different pointers")
+            }
+        };
         progress.note(&format!(
-            "types: {} objects named from their allocation sites; {} keep a size class \
-             ({} not sampled, {} whose site does not tell the type){sampling}",
-            types.typed_objects, untyped, types.unsampled_objects, types.untyped_objects,
+            "types: {} objects named from their allocation sites{propagated_part}; {} keep a \
+             size class ({unsampled} not sampled, {untold} whose site does not tell the \
+             type{conflicts}){sampling}",
+            types.typed_objects, propagated.untyped_objects,
         ));
     }
     Ok(Some(symbolizer))

@@ -455,8 +455,12 @@ const CARD_SHIFT_MIN: u32 = 8;
 /// object (plus 1024), so the table never takes more than 8 bytes per
 /// object, and a card with many objects falls back to a binary search among
 /// them.
+///
+/// The graph builds one; typing (which follows pointers before the graph
+/// exists) builds its own. It does not borrow the objects, so their types
+/// may change while it is used: give it the objects it was built from.
 #[derive(Clone, Debug, Default)]
-struct AddressIndex {
+pub struct AddressIndex {
     /// For each card, the index of the first object that ends after the
     /// card starts; one more entry than cards, equal to the object count.
     cards: Vec<u32>,
@@ -469,7 +473,7 @@ struct AddressIndex {
 
 impl AddressIndex {
     /// Indexes address-sorted `objects`.
-    fn new(objects: &[Object]) -> AddressIndex {
+    pub fn new(objects: &[Object]) -> AddressIndex {
         let low = objects.first().map_or(0, |object| object.address);
         let high = objects.par_iter().map(index_end).max().unwrap_or(0);
         let range = high.saturating_sub(low);
@@ -504,7 +508,7 @@ impl AddressIndex {
 
     /// The object of `objects` (the ones indexed) holding `address`.
     #[inline]
-    fn lookup(&self, objects: &[Object], address: u64) -> Option<ObjectId> {
+    pub fn lookup(&self, objects: &[Object], address: u64) -> Option<ObjectId> {
         if address < self.low || address >= self.high {
             return None;
         }

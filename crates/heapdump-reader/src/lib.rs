@@ -53,7 +53,9 @@ pub use dump::{
 pub use error::{Error, ErrorKind};
 pub use file::DumpFile;
 pub use formats::{dump_format_at, looks_like_dump, parse, Format};
-pub use graph::{HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJECTS, MAX_ROOTS};
+pub use graph::{
+    AddressIndex, HeapGraph, ObjectId, References, RootId, RootReference, MAX_OBJECTS, MAX_ROOTS,
+};
 #[cfg(feature = "petgraph")]
 pub use graph_petgraph::HeapNode;
 pub use heapdump_format::ContentsMode;

@@ -11,7 +11,9 @@
 //! - [`Symbolizer`]: the frames of raw allocation-site stacks from DWARF
 //!   line tables and inlined chains (addr2line over gimli), demangled.
 //! - [`infer_types`]: object types from their allocation sites
-//!   (`Box::<T>::new` → `T`).
+//!   (`Box::<T>::new` → `T`); [`propagate_types`]: the objects sites do
+//!   not type, from the element types of the containers pointing at them
+//!   (`[Box<T>]` → `T`).
 //! - [`go::type_objects`]: Go heap objects typed from the executable's
 //!   DWARF, by propagation from typed roots.
 //! - [`RootNamer`]: names of root words (`main.cache`, `myleak::AUDIT_LOG`,
@@ -28,11 +30,13 @@ pub mod binary;
 pub mod error;
 pub mod go;
 mod naming;
+pub mod propagate;
 pub mod stack_frames;
 pub mod symbolize;
 
 pub use binary::{Binary, Symbol};
 pub use error::Error;
 pub use naming::RootNamer;
+pub use propagate::{propagate_types, PropagationStats};
 pub use stack_frames::{StackRootFrames, ThreadFrames};
 pub use symbolize::{infer_types, Source, Symbolizer, TypeStats};

@@ -954,7 +954,7 @@ fn path_agrees(path: &str, prefix: &str) -> bool {
 
 /// Splits `f<A, B>` into (`f`, [`A`, `B`]) when the name ends with generic
 /// arguments.
-fn split_generic_args(name: &str) -> (&str, Vec<&str>) {
+pub(crate) fn split_generic_args(name: &str) -> (&str, Vec<&str>) {
     if !name.ends_with('>') {
         return (name, Vec::new());
     }
@@ -993,7 +993,7 @@ fn split_generic_args(name: &str) -> (&str, Vec<&str>) {
 }
 
 /// `A, B<C, D>, (E, F)` → [`A`, `B<C, D>`, `(E, F)`].
-fn split_top_level(list: &str) -> Vec<&str> {
+pub(crate) fn split_top_level(list: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;
@@ -1046,7 +1046,7 @@ fn without_generics(path: &str) -> String {
 
 /// The name reports show for a type from a frame's generic argument:
 /// well-known std paths shortened.
-fn short_type(ty: &str) -> String {
+pub(crate) fn short_type(ty: &str) -> String {
     let mut out = ty.to_owned();
     for (long, short) in [
         (", alloc::alloc::Global", ""),
@@ -1098,7 +1098,7 @@ fn container_block(ty: &str) -> Option<String> {
 
 /// Whether a generic argument is an allocator (`alloc::alloc::Global`),
 /// not an element type.
-fn is_allocator_type(ty: &str) -> bool {
+pub(crate) fn is_allocator_type(ty: &str) -> bool {
     matches!(
         ty,
         "alloc::alloc::Global" | "Global" | "std::alloc::System" | "System"
@@ -1189,7 +1189,7 @@ fn primitive_size(ty: &str, pointer_size: u64) -> Option<u64> {
 /// Whether a block of `size` bytes can hold the block type `block`, as far
 /// as sizes are known (primitive element types only: layouts of other types
 /// need `debug = 2`, which is not read yet).
-fn size_fits(block: &str, size: u64, pointer_size: u64) -> bool {
+pub(crate) fn size_fits(block: &str, size: u64, pointer_size: u64) -> bool {
     if let Some(element) = block.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
         return match primitive_size(element, pointer_size) {
             Some(element) => size.checked_rem(element) == Some(0),
@@ -1255,28 +1255,7 @@ pub fn is_pointer_free(block: &str) -> bool {
         return true;
     }
     if let Some(inner) = block.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
-        // `[T]` or `[T; N]`: the `;` outside brackets.
-        let mut depth = 0i32;
-        let mut split = None;
-        for (at, byte) in inner.bytes().enumerate() {
-            match byte {
-                b'[' | b'(' | b'<' => depth += 1,
-                b']' | b')' | b'>' => depth -= 1,
-                b';' if depth == 0 => split = Some(at),
-                _ => {}
-            }
-        }
-        let element = match split {
-            Some(at) => {
-                let count = inner.get(at + 1..).unwrap_or("").trim();
-                if count.parse::<u64>().is_err() {
-                    return false;
-                }
-                inner.get(..at).unwrap_or("")
-            }
-            None => inner,
-        };
-        return is_pointer_free(element);
+        return array_element(inner).is_some_and(is_pointer_free);
     }
     matches!(
         block,
@@ -1294,6 +1273,30 @@ pub fn is_pointer_free(block: &str) -> bool {
             | "bool"
             | "char"
     )
+}
+
+/// The element type of an array or slice type's inside: `T` of `[T]` or
+/// of `[T; N]` (given `T; N`); `None` when the count is not a number.
+pub(crate) fn array_element(inner: &str) -> Option<&str> {
+    // The `;` outside brackets.
+    let mut depth = 0i32;
+    let mut split = None;
+    for (at, byte) in inner.bytes().enumerate() {
+        match byte {
+            b'[' | b'(' | b'<' => depth += 1,
+            b']' | b')' | b'>' => depth -= 1,
+            b';' if depth == 0 => split = Some(at),
+            _ => {}
+        }
+    }
+    match split {
+        Some(at) => {
+            let count = inner.get(at + 1..)?.trim();
+            count.parse::<u64>().ok()?;
+            inner.get(..at).map(str::trim)
+        }
+        None => Some(inner.trim()),
+    }
 }
 
 /// Names the types of `dump`'s objects that have none, from their

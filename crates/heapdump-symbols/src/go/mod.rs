@@ -37,11 +37,10 @@ mod dwarf;
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use heapdump_reader::formats::go as go_format;
-use heapdump_reader::{Dump, FieldInfo, Object, RootKind, TypeIndex, TypeInfo};
+use heapdump_reader::{AddressIndex, Dump, FieldInfo, Object, RootKind, TypeIndex, TypeInfo};
 
 use crate::binary::Binary;
 use dwarf::{FramePc, GoDwarf, Shape, TypeId};
@@ -147,48 +146,6 @@ struct Assigned {
     via: Via,
 }
 
-/// Pages of `1 << PAGE_SHIFT` bytes index the objects for address lookups.
-const PAGE_SHIFT: u32 = 13;
-
-/// Object index ranges by page number, hashed with [`PageHasher`].
-type PageMap = HashMap<u64, (u32, u32), BuildHasherDefault<PageHasher>>;
-
-/// A hasher for page numbers: one multiplication (Fibonacci hashing), as
-/// the keys are plain integers from the dump, and lookups are on the hot
-/// path of the walk.
-#[derive(Default)]
-struct PageHasher(u64);
-
-impl Hasher for PageHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-/// The index range of the objects that start in each page (`objects` are
-/// sorted by address).
-fn pages(objects: &[Object]) -> PageMap {
-    let mut pages = PageMap::default();
-    for (index, object) in objects.iter().enumerate() {
-        let Ok(index) = u32::try_from(index) else {
-            break;
-        };
-        let entry = pages
-            .entry(object.address >> PAGE_SHIFT)
-            .or_insert((index, index));
-        entry.1 = index + 1;
-    }
-    pages
-}
-
 /// Most pointer words listed for one type (a huge array's are cut short:
 /// objects that large are not typed by it).
 const MAX_POINTER_WORDS: usize = 1 << 20;
@@ -216,13 +173,8 @@ struct Typer<'a, 'd> {
     itab_types: HashMap<u64, u64>,
     /// The memory (start address, bytes) that held the last word read.
     last_memory: Cell<(u64, &'d [u8])>,
-    /// For each page where objects start: the index range of those
-    /// objects (the address-sorted objects are searched within it).
-    pages: PageMap,
-    /// The objects' addresses, dense for the search within a page.
-    addresses: Vec<u64>,
-    /// Indexes of the objects larger than a page, by address.
-    large: Vec<u32>,
+    /// Finds the object holding an address.
+    index: AddressIndex,
     /// Whether each type holds pointers.
     pointerful: Vec<bool>,
 }
@@ -263,16 +215,7 @@ impl<'a, 'd> Typer<'a, 'd> {
             itab_types,
             last_memory: Cell::new((0, &[])),
             pointerful: pointerful(types),
-            pages: pages(&dump.objects),
-            addresses: dump.objects.iter().map(|object| object.address).collect(),
-            large: (0..dump.objects.len())
-                .filter(|&index| {
-                    dump.objects
-                        .get(index)
-                        .is_some_and(|object| object.size > 1 << PAGE_SHIFT)
-                })
-                .filter_map(|index| u32::try_from(index).ok())
-                .collect(),
+            index: AddressIndex::new(&dump.objects),
         }
     }
 
@@ -379,48 +322,9 @@ impl<'a, 'd> Typer<'a, 'd> {
 
     /// The object holding `address`, by index.
     fn object_at(&self, address: u64) -> Option<usize> {
-        let objects = &self.dump.objects;
-        // The objects starting in the address's page, if any, narrow the
-        // search to a few; otherwise (inside a large object, or outside
-        // the heap) search all.
-        let page = address >> PAGE_SHIFT;
-        let (low, high) = match self.pages.get(&page) {
-            Some(&(first, end)) => (first as usize, end as usize),
-            None => {
-                // No object starts in the page: only the last of the page
-                // before, or an object larger than a page, can hold it.
-                let before = page
-                    .checked_sub(1)
-                    .and_then(|previous| self.pages.get(&previous))
-                    .map(|&(_, end)| end as usize);
-                if let Some(index) = before.and_then(|end| end.checked_sub(1)) {
-                    if objects.get(index).is_some_and(|o| o.contains(address)) {
-                        return Some(index);
-                    }
-                }
-                let large = self
-                    .large
-                    .partition_point(|&index| {
-                        objects
-                            .get(index as usize)
-                            .is_some_and(|o| o.address <= address)
-                    })
-                    .checked_sub(1)?;
-                let index = *self.large.get(large)? as usize;
-                return objects
-                    .get(index)
-                    .filter(|object| object.contains(address))
-                    .map(|_| index);
-            }
-        };
-        let within = self.addresses.get(low..high)?;
-        let after = low + within.partition_point(|&start| start <= address);
-        // The object before the page's first may reach into the page.
-        let index = after.checked_sub(1)?;
-        objects
-            .get(index)
-            .filter(|object| object.contains(address))
-            .map(|_| index)
+        self.index
+            .lookup(&self.dump.objects, address)
+            .map(|id| id.index())
     }
 
     /// The bytes from `address` to the end of the root region holding it
