@@ -53,7 +53,7 @@ pub use heapdump_symbols as symbols;
 
 use heapdump_analysis::Analysis;
 use heapdump_reader::{Dump, DumpFile, HeapGraph};
-use heapdump_symbols::{Binary, RootNamer, Source, StackRootFrames, Symbolizer};
+use heapdump_symbols::{Binary, RootNamer, RustLayouts, Source, StackRootFrames, Symbolizer};
 
 /// Why a heap could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -532,7 +532,21 @@ fn name_from_binaries(
             types.pointer_free_objects, types.pointer_free_bytes
         ));
     }
-    let propagated = heapdump_symbols::propagate_types(dump);
+    // Type layouts, when the executable has full debug info (`debug = 2`).
+    let layouts = match binary.or(symbolizer.main_binary()) {
+        Some(main) => match RustLayouts::read(main.data()) {
+            Ok(layouts) => layouts,
+            Err(reason) => {
+                progress.note(&format!(
+                    "types: the type layouts of {} cannot be read: {reason}",
+                    main.path().display()
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let propagated = heapdump_symbols::propagate_types(dump, layouts.as_ref());
     if propagated.untyped_objects > 0 || propagated.typed_objects > 0 {
         let (unsampled, untold) = dump
             .objects

@@ -148,7 +148,8 @@ impl<'data> Dump<'data> {
         let field = ty.field_at(within)?;
         let several = object.size.saturating_sub(header) / ty.size > 1;
         Some(match (several, field.name.is_empty()) {
-            (false, _) => field.name.clone(),
+            (false, true) => return None,
+            (false, false) => field.name.clone(),
             (true, true) => format!("[{index}]"),
             (true, false) => format!("[{index}].{}", field.name),
         })

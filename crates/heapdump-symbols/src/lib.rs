@@ -13,7 +13,8 @@
 //! - [`infer_types`]: object types from their allocation sites
 //!   (`Box::<T>::new` → `T`); [`propagate_types`]: the objects sites do
 //!   not type, from the element types of the containers pointing at them
-//!   (`[Box<T>]` → `T`).
+//!   (`[Box<T>]` → `T`), and field by field with the type layouts of a
+//!   `debug = 2` build ([`RustLayouts`]), which also name fields.
 //! - [`go::type_objects`]: Go heap objects typed from the executable's
 //!   DWARF, by propagation from typed roots.
 //! - [`RootNamer`]: names of root words (`main.cache`, `myleak::AUDIT_LOG`,
@@ -31,6 +32,7 @@ pub mod error;
 pub mod go;
 mod naming;
 pub mod propagate;
+pub mod rust_dwarf;
 pub mod stack_frames;
 pub mod symbolize;
 
@@ -38,5 +40,6 @@ pub use binary::{Binary, Symbol};
 pub use error::Error;
 pub use naming::RootNamer;
 pub use propagate::{propagate_types, PropagationStats};
+pub use rust_dwarf::RustLayouts;
 pub use stack_frames::{StackRootFrames, ThreadFrames};
 pub use symbolize::{infer_types, Source, Symbolizer, TypeStats};

@@ -25,6 +25,15 @@
 //! part (a struct of the program, a reference, a raw pointer, a function,
 //! `dyn Trait`) could point anywhere: a type with one says nothing.
 //!
+//! With the program's type layouts ([`RustLayouts`], from `debug = 2`
+//! DWARF), a typed object's words are read field by field instead: the
+//! word at a field of type `Box<Profile>` points at a `Profile`, so the
+//! program's own structs pass types on too, and each type seen gets its
+//! size and fields ([`TypeInfo::fields`]). A field the layout leaves
+//! untold (a reference, a raw pointer, an enum of the program) is not
+//! followed, and an object that is not a whole number of values of its
+//! type's layout has none of its fields trusted.
+//!
 //! **The rule.** A typed object whose type lists the possible targets of
 //! its pointers gives its untyped targets a type: a word pointing at the
 //! first byte of an untyped object (inside it, for a hash table) whose size
@@ -38,9 +47,10 @@
 
 use std::collections::HashMap;
 
-use heapdump_reader::{AddressIndex, Dump, Object, Pointers, TypeIndex, TypeInfo};
+use heapdump_reader::{AddressIndex, Dump, FieldInfo, Object, Pointers, TypeIndex, TypeInfo};
 use rayon::prelude::*;
 
+use crate::rust_dwarf::RustLayouts;
 use crate::symbolize::{is_pointer_free, short_type, size_fits, split_generic_args};
 
 /// What [`propagate_types`] did.
@@ -61,9 +71,16 @@ pub struct PropagationStats {
 
 /// Gives untyped objects of `dump` the types that typed objects' pointers
 /// tell (the module's rule), level by level until no more are found.
-pub fn propagate_types(dump: &mut Dump<'_>) -> PropagationStats {
+pub fn propagate_types(dump: &mut Dump<'_>, layouts: Option<&RustLayouts>) -> PropagationStats {
     let mut stats = PropagationStats::default();
-    let mut names = Names::default();
+    let mut names = Names {
+        layouts,
+        ..Names::default()
+    };
+    // Field layouts for the types sites named, when the DWARF has them.
+    for info in dump.types.iter_mut().filter(|info| info.from_site) {
+        names.fill_layout(info);
+    }
     // Nothing to do (the usual case at the default settings) costs one
     // pass over the objects.
     let mut level: Vec<usize> = if dump.objects.iter().any(|o| o.type_index().is_none()) {
@@ -153,21 +170,99 @@ const NONE: u32 = u32::MAX;
 /// Two types given to an object.
 const CONFLICT: u32 = u32::MAX - 1;
 
+/// What the pointers of a type's values can point at.
+#[derive(Debug)]
+enum Targets {
+    /// The type does not tell.
+    Unknown,
+    /// Each pointer points at one of these (from the type's name).
+    Any(Vec<u32>),
+    /// By the type's layout (DWARF): for each leaf (offset, size), what its
+    /// pointers point at (`None`: it does not tell), one value every
+    /// `size` bytes.
+    ByField {
+        size: u64,
+        leaves: Vec<(u64, u64, Option<Vec<u32>>)>,
+    },
+}
+
+impl Targets {
+    /// What a pointer at offset `within` of a value points at.
+    fn at(&self, within: u64) -> Option<&[u32]> {
+        match self {
+            Targets::Unknown => None,
+            Targets::Any(targets) => Some(targets),
+            Targets::ByField { leaves, .. } => {
+                let index = leaves.partition_point(|leaf| leaf.0 <= within);
+                let (offset, size, targets) = leaves.get(index.checked_sub(1)?)?;
+                (within - offset < *size).then_some(targets.as_deref()?)
+            }
+        }
+    }
+
+    /// Whether some pointer of a value can be followed.
+    fn any(&self) -> bool {
+        match self {
+            Targets::Unknown => false,
+            Targets::Any(targets) => !targets.is_empty(),
+            Targets::ByField { leaves, .. } => leaves
+                .iter()
+                .any(|(_, _, targets)| targets.as_ref().is_some_and(|t| !t.is_empty())),
+        }
+    }
+
+    /// Offset within one value of the byte at `offset` of an object of
+    /// `object_size` bytes; `None` when the object is not a whole number
+    /// of values of the layout (its type is not what the site said: no
+    /// field of it is trusted).
+    fn within(&self, offset: u64, object_size: u64) -> Option<u64> {
+        match self {
+            Targets::ByField { size, .. } if *size > 0 => {
+                object_size.is_multiple_of(*size).then_some(offset % size)
+            }
+            _ => Some(0),
+        }
+    }
+}
+
 /// The type names propagation deals in, interned: the dump's types, what
 /// their pointers can point at, and the types it adds.
 #[derive(Default)]
-struct Names {
+struct Names<'l> {
+    /// Type layouts from the program's DWARF, if it has them.
+    layouts: Option<&'l RustLayouts>,
     /// Each name once.
     names: Vec<String>,
     ids: HashMap<String, u32>,
-    /// By type index: the names of what its values' pointers can point at,
-    /// `None` when the type does not tell.
-    targets_by_type: Vec<Option<Vec<u32>>>,
+    /// By type index: what its values' pointers can point at.
+    targets_by_type: Vec<Targets>,
     /// By name: its type index, once there is one.
     type_of_name: Vec<Option<TypeIndex>>,
 }
 
-impl Names {
+impl Names<'_> {
+    /// Gives `info` its size and fields from the DWARF, if it has none and
+    /// the DWARF has its layout.
+    fn fill_layout(&self, info: &mut TypeInfo) {
+        let Some(layout) = self.layouts.and_then(|l| l.block_layout(&info.name)) else {
+            return;
+        };
+        if !info.fields.is_empty() || layout.size == 0 {
+            return;
+        }
+        info.size = layout.size;
+        info.fields = layout
+            .leaves
+            .iter()
+            .map(|leaf| FieldInfo {
+                offset: leaf.offset,
+                size: leaf.size,
+                name: leaf.name.clone(),
+                reference: pointer_targets(&leaf.ty).is_none_or(|t| !t.is_empty()),
+            })
+            .collect();
+    }
+
     /// The id of `name`, added if new.
     fn id(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.ids.get(name) {
@@ -185,8 +280,24 @@ impl Names {
     /// site).
     fn add_type(&mut self, name: &str, from_site: bool) {
         let index = TypeIndex(self.targets_by_type.len() as u32);
-        let targets =
-            pointer_targets(name).map(|targets| targets.iter().map(|t| self.id(t)).collect());
+        let layout = self.layouts.and_then(|layouts| layouts.block_layout(name));
+        let mut ids = |targets: Option<Vec<String>>| -> Option<Vec<u32>> {
+            Some(targets?.iter().map(|t| self.id(t)).collect())
+        };
+        let targets = match layout {
+            Some(layout) if layout.size > 0 => Targets::ByField {
+                size: layout.size,
+                leaves: layout
+                    .leaves
+                    .iter()
+                    .map(|leaf| (leaf.offset, leaf.size, ids(pointer_targets(&leaf.ty))))
+                    .collect(),
+            },
+            _ => match ids(pointer_targets(name)) {
+                Some(targets) => Targets::Any(targets),
+                None => Targets::Unknown,
+            },
+        };
         self.targets_by_type.push(targets);
         if from_site {
             let id = self.id(name);
@@ -203,24 +314,24 @@ impl Names {
         }
         let name = self.names.get(id as usize)?.clone();
         let index = TypeIndex(u32::try_from(types.len()).ok()?);
-        types.push(TypeInfo {
+        let mut info = TypeInfo {
             pointer_free: is_pointer_free(&name),
             ..TypeInfo::named(0, name.clone(), 0, true)
-        });
+        };
+        self.fill_layout(&mut info);
+        types.push(info);
         self.add_type(&name, true);
         Some(index)
     }
 
-    /// The targets of `object`'s type, if it tells them and has some.
-    fn targets_of(&self, object: &Object) -> Option<&[u32]> {
-        let ty = object.type_index()?;
-        let targets = self.targets_by_type.get(ty.index())?.as_deref()?;
-        (!targets.is_empty()).then_some(targets)
+    /// What the pointers of `object`'s type point at.
+    fn targets_of(&self, object: &Object) -> Option<&Targets> {
+        self.targets_by_type.get(object.type_index()?.index())
     }
 
-    /// Whether `object`'s type says what its pointers point at.
+    /// Whether `object`'s type says what some of its pointers point at.
     fn is_source(&self, object: &Object) -> bool {
-        self.targets_of(object).is_some()
+        self.targets_of(object).is_some_and(Targets::any)
     }
 
     /// Gives the untyped objects that the pointers in `pieces` (`PIECE`
@@ -245,13 +356,13 @@ impl Names {
         // in address order, the index and the objects are read as a
         // stream instead of at random (several times faster on a big
         // table of boxes).
-        let mut words: Vec<(u64, u32)> = pieces
+        // (value, holder's type, offset in one value of the holder's type)
+        let mut words: Vec<(u64, u32, u64)> = pieces
             .par_iter()
             .flat_map_iter(|&(source, start)| {
                 let object = dump.objects.get(source);
-                let ty = object
-                    .and_then(Object::type_index)
-                    .map_or(u32::MAX, |ty| ty.0);
+                let ty = object.and_then(Object::type_index);
+                let targets = object.and_then(|object| self.targets_of(object));
                 object
                     .into_iter()
                     .flat_map(move |object| {
@@ -262,8 +373,11 @@ impl Names {
                             start..start.saturating_add(PIECE),
                         )
                     })
-                    .filter(move |value| (low..high).contains(value))
-                    .map(move |value| (value, ty))
+                    .filter(move |(_, value)| (low..high).contains(value))
+                    .filter_map(move |(offset, value)| {
+                        let size = object?.size;
+                        Some((value, ty?.0, targets?.within(offset, size)?))
+                    })
             })
             .collect();
         words.par_sort_unstable();
@@ -271,9 +385,9 @@ impl Names {
         let found: Vec<(usize, u32)> = words
             .par_chunks(1 << 14)
             .flat_map_iter(|chunk| {
-                chunk
-                    .iter()
-                    .filter_map(|&(value, ty)| self.given_by_word(dump, index, given, value, ty))
+                chunk.iter().filter_map(|&(value, ty, within)| {
+                    self.given_by_word(dump, index, given, value, ty, within)
+                })
             })
             .collect();
         for (target, name) in found {
@@ -291,8 +405,9 @@ impl Names {
         }
     }
 
-    /// The untyped object a word of `value` in an object of type `ty`
-    /// points at, with the one type of `ty`'s targets that fits it.
+    /// The untyped object a word of `value` at offset `within` of a value
+    /// of type `ty` points at, with the one type of the word's targets
+    /// that fits it.
     fn given_by_word(
         &self,
         dump: &Dump<'_>,
@@ -300,6 +415,7 @@ impl Names {
         given: &[u32],
         value: u64,
         ty: u32,
+        within: u64,
     ) -> Option<(usize, u32)> {
         let pointer_size = u64::from(dump.info.pointer_size.max(1));
         let target = index.lookup(&dump.objects, value)?.index();
@@ -307,7 +423,7 @@ impl Names {
         if object.type_index().is_some() || given.get(target) == Some(&CONFLICT) {
             return None;
         }
-        let targets = self.targets_by_type.get(ty as usize)?.as_deref()?;
+        let targets = self.targets_by_type.get(ty as usize)?.at(within)?;
         let inside = value != object.address;
         let mut fitting = targets.iter().filter(|&&id| {
             let name = self.names.get(id as usize).map_or("", String::as_str);
@@ -336,21 +452,22 @@ fn pointer_words<'a>(
     object: &'a Object,
     pointer_size: u64,
     range: std::ops::Range<u64>,
-) -> impl Iterator<Item = u64> + 'a {
+) -> impl Iterator<Item = (u64, u64)> + 'a {
     let contents = dump.contents(object);
     let width = if pointer_size == 4 { 4 } else { 8 };
     let big_endian = dump.info.big_endian;
-    let read = move |offset: u64| -> Option<u64> {
+    let read = move |offset: u64| -> Option<(u64, u64)> {
         let start = usize::try_from(offset).ok()?;
         let bytes = contents.get(start..start.checked_add(width)?)?;
         let mut word = [0u8; 8];
-        Some(if big_endian {
+        let value = if big_endian {
             word[8 - width..].copy_from_slice(bytes);
             u64::from_be_bytes(word)
         } else {
             word[..width].copy_from_slice(bytes);
             u64::from_le_bytes(word)
-        })
+        };
+        Some((offset, value))
     };
     let offsets: Box<dyn Iterator<Item = u64> + 'a> = match dump.pointers(object) {
         // An exact list is read whole, by the first piece.
@@ -532,7 +649,7 @@ mod tests {
                 }
                 dump.objects.push(object);
             }
-            let stats = propagate_types(&mut dump);
+            let stats = propagate_types(&mut dump, None);
             let types = dump
                 .objects
                 .iter()

@@ -166,7 +166,7 @@ pub enum DwarfError {
     Bad(String),
 }
 
-type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
+pub(crate) type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 
 /// Reads the DWARF of the Go executable in `data`, with the variables of
 /// the functions at `pcs` (link-time return or current pcs of goroutine
@@ -250,7 +250,9 @@ impl FramePc {
 
 /// A section's bytes, decompressed if the linker compressed it (Go does,
 /// with zlib).
-fn section_bytes<'a>(section: &object::Section<'a, '_>) -> Result<Cow<'a, [u8]>, DwarfError> {
+pub(crate) fn section_bytes<'a>(
+    section: &object::Section<'a, '_>,
+) -> Result<Cow<'a, [u8]>, DwarfError> {
     let compressed = section
         .compressed_data()
         .map_err(|err| DwarfError::Bad(err.to_string()))?;
@@ -294,7 +296,10 @@ struct Builder<'p> {
 }
 
 /// The global offset of a DIE reference, if it is one.
-fn reference(unit: &gimli::Unit<Reader<'_>>, value: AttributeValue<Reader<'_>>) -> Option<u64> {
+pub(crate) fn reference(
+    unit: &gimli::Unit<Reader<'_>>,
+    value: AttributeValue<Reader<'_>>,
+) -> Option<u64> {
     match value {
         AttributeValue::UnitRef(offset) => match offset.to_unit_section_offset(unit) {
             UnitSectionOffset::DebugInfoOffset(offset) => Some(offset.0 as u64),
@@ -305,7 +310,8 @@ fn reference(unit: &gimli::Unit<Reader<'_>>, value: AttributeValue<Reader<'_>>) 
     }
 }
 
-fn die_offset(unit: &gimli::Unit<Reader<'_>>, offset: gimli::UnitOffset) -> u64 {
+/// The global offset of a DIE (those of `.debug_types` marked by bit 62).
+pub(crate) fn die_offset(unit: &gimli::Unit<Reader<'_>>, offset: gimli::UnitOffset) -> u64 {
     match offset.to_unit_section_offset(unit) {
         UnitSectionOffset::DebugInfoOffset(offset) => offset.0 as u64,
         UnitSectionOffset::DebugTypesOffset(offset) => offset.0 as u64 | (1 << 62),

@@ -1,0 +1,139 @@
+//! With full debug info (`debug = 2`), type layouts from the DWARF name
+//! the fields of Rust objects and carry types through them: the sample
+//! `pooled-cache` (sessions and their profiles from a pool, so no site
+//! names their types) is built so in its own target directory, run at the
+//! default settings, and its dump read: every session is typed from the
+//! cache's table, every profile from its session's `profile` field, and
+//! the path from the cache to a profile names the fields on the way.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use heapdump_analysis::paths::{path, PathOptions};
+use heapdump_inspect::{Heap, NoProgress, Options};
+use heapdump_tests::temp_path;
+
+const SESSIONS: u64 = 2_000;
+
+/// Builds `pooled-cache` with `debug = 2`; the binary's path.
+fn build_with_full_debug_info() -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("full-debug-info");
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "-q",
+            "-p",
+            "leaky-service",
+            "--bin",
+            "pooled-cache",
+        ])
+        .current_dir(&workspace)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "2")
+        .env_remove("HEAPDUMP_SAMPLE_RATE")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo build: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    target.join("release").join("pooled-cache")
+}
+
+#[test]
+fn full_debug_info_types_objects_through_fields_and_names_them() {
+    let binary = build_with_full_debug_info();
+    let dump = temp_path("type-layouts");
+    let output = Command::new(&binary)
+        .args(["--sessions", &SESSIONS.to_string(), "--out"])
+        .arg(&dump)
+        .env_remove("HEAPDUMP_SAMPLE_RATE")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let options = Options {
+        binary: Some(binary),
+        ..Options::default()
+    };
+    let heap = Heap::open(&dump, &options, &mut NoProgress).unwrap_or_else(|e| panic!("{e}"));
+    let graph = heap.graph();
+    let dump_model = graph.dump();
+    let count = |name: &str| {
+        graph
+            .objects()
+            .filter(|(_, object)| {
+                object
+                    .type_index()
+                    .and_then(|index| dump_model.type_info(index))
+                    .is_some_and(|info| info.name == name)
+            })
+            .count() as u64
+    };
+    assert_eq!(count("pooled_cache::Session"), SESSIONS);
+    // Only the session's layout says what its `profile` points at.
+    assert_eq!(count("pooled_cache::Profile"), SESSIONS);
+
+    // The path to a profile, with the field names of the objects on the
+    // way.
+    let (profile, _) = graph
+        .objects()
+        .find(|(_, object)| {
+            object
+                .type_index()
+                .and_then(|index| dump_model.type_info(index))
+                .is_some_and(|info| info.name == "pooled_cache::Profile")
+        })
+        .expect("a profile");
+    let address = graph.object(profile).unwrap().address;
+    let report = path(graph, heap.analysis(), address, &PathOptions::default()).unwrap();
+    let first = report.paths.first().expect("a path");
+    let steps: Vec<(String, Option<String>)> = first
+        .steps
+        .iter()
+        .map(|step| (step.object.class.clone(), step.field.clone()))
+        .collect();
+    let session_step = steps
+        .iter()
+        .find(|(class, _)| class == "pooled_cache::Session")
+        .unwrap_or_else(|| panic!("through a session: {steps:?}"));
+    assert_eq!(session_step.1.as_deref(), Some("profile"), "{steps:?}");
+    // The session's fields, and an element of a vector's buffer by index.
+    let session_type = dump_model
+        .types
+        .iter()
+        .find(|info| info.name == "pooled_cache::Session")
+        .unwrap();
+    let fields: Vec<&str> = session_type
+        .fields
+        .iter()
+        .map(|field| field.name.as_str())
+        .collect();
+    for field in ["id", "user", "payload", "profile"] {
+        assert!(fields.contains(&field), "{fields:?}");
+    }
+    assert_eq!(session_type.size, 64);
+    std::fs::remove_file(&dump).ok();
+
+    // Damaged debug info is an error or fewer layouts, never a panic.
+    let data = std::fs::read(options.binary.as_ref().unwrap()).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..40 {
+        let mut damaged = data.clone();
+        for _ in 0..64 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let at = (seed % damaged.len() as u64) as usize;
+            damaged[at] ^= (seed >> 32) as u8 | 1;
+        }
+        let _ = heapdump_symbols::RustLayouts::read(&damaged);
+    }
+}
