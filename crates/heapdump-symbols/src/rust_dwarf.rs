@@ -1,7 +1,7 @@
 //! Layouts of a Rust program's types from its DWARF, when it has them
 //! (`debug = 2`, or `debug = "full"`; line tables alone describe no
 //! types): each type's size and its fields by offset, under the names
-//! allocation sites give types ([`short_type`]), so that objects typed
+//! allocation sites give types (std paths shortened), so that objects typed
 //! from their sites get field names ([`TypeInfo::fields`]) and type
 //! propagation follows each field's own type ([`propagate`](crate::propagate)).
 //!
@@ -395,7 +395,7 @@ fn opens_up(name: &str) -> bool {
 }
 
 /// A DWARF type name as sites name types: std paths shortened
-/// ([`short_type`]), `ArcInner`/`RcInner` without their module.
+/// (`short_type`), `ArcInner`/`RcInner` without their module.
 fn site_name(name: &str) -> String {
     let short = short_type(name);
     for module in ["alloc::sync::", "alloc::rc::"] {
