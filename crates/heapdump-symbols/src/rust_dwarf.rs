@@ -2,7 +2,7 @@
 //! (`debug = 2`, or `debug = "full"`; line tables alone describe no
 //! types): each type's size and its fields by offset, under the names
 //! allocation sites give types (std paths shortened), so that objects typed
-//! from their sites get field names ([`TypeInfo::fields`]) and type
+//! from their sites get field names ([`TypeInfo::fields`](heapdump_reader::TypeInfo::fields)) and type
 //! propagation follows each field's own type ([`propagate`](crate::propagate)).
 //!
 //! Structs of the program, tuples, and `ArcInner`/`RcInner` are opened up
