@@ -384,12 +384,228 @@ struct RawRoot {
     extra: u32,
 }
 
-/// What one heap dump segment holds.
+/// What [`walk_segment`] hands on: each sub-record of a segment, in file
+/// order. Objects are passed by value and never stored as [`RawObject`]s:
+/// the first walk ([`Scan`]) counts them, the second ([`Fill`]) writes
+/// each one's [`Object`] into its place in the final table.
+trait SegmentVisitor<'data> {
+    /// A CLASS DUMP sub-record: its tag read, at `offset`; reads the rest.
+    fn class(&mut self, c: &mut Cursor<'data>, offset: u64) -> Result<(), Error>;
+    /// A root sub-record.
+    fn root(&mut self, root: RawRoot);
+    /// An object record.
+    fn object(&mut self, object: RawObject) -> Result<(), Error>;
+}
+
+/// What the first walk of one segment learns: its classes and roots, how
+/// many objects it holds (so the object table is allocated once, at its
+/// size, and each segment's part of it is known), and what the objects
+/// need made before they can be written in parallel.
 #[derive(Debug, Default)]
-struct SegmentParts<'data> {
+struct Scan<'data> {
+    /// The file, and its id size.
+    bytes: &'data [u8],
+    id_size: u8,
     classes: Vec<RawClass<'data>>,
-    objects: Vec<RawObject>,
     roots: Vec<RawRoot>,
+    objects: usize,
+    /// File offset of the last object record (for errors).
+    last_offset: Option<u64>,
+    /// The first and last object ids, and whether the ids rise.
+    first_id: Option<u64>,
+    last_id: Option<u64>,
+    sorted: bool,
+    /// Object array lengths in order of first appearance, with the offset
+    /// of that first record; `lengths` is the set of them.
+    array_lengths: Vec<(u32, u64)>,
+    lengths: std::collections::HashSet<u32, BuildIdHasher>,
+    /// Primitive array element types in order of first appearance.
+    elements: Vec<u8>,
+    /// A byte or char array holds `java.vm.compressedOopsMode`.
+    compressed_oops_key: bool,
+}
+
+impl<'data> Scan<'data> {
+    fn new(bytes: &'data [u8], id_size: u8) -> Scan<'data> {
+        Scan {
+            bytes,
+            id_size,
+            sorted: true,
+            ..Scan::default()
+        }
+    }
+}
+
+/// The system property HotSpot sets with compressed oops.
+const COMPRESSED_OOPS_KEY: &[u8] = b"java.vm.compressedOopsMode";
+
+impl<'data> SegmentVisitor<'data> for Scan<'data> {
+    fn class(&mut self, c: &mut Cursor<'data>, offset: u64) -> Result<(), Error> {
+        let id_size = self.id_size;
+        self.classes.push(class_dump(c, offset, id_size)?);
+        Ok(())
+    }
+
+    fn root(&mut self, root: RawRoot) {
+        self.roots.push(root);
+    }
+
+    fn object(&mut self, object: RawObject) -> Result<(), Error> {
+        self.objects += 1;
+        self.last_offset = Some(object.offset);
+        if self.first_id.is_none() {
+            self.first_id = Some(object.id);
+        }
+        if self.last_id.is_some_and(|last| last > object.id) {
+            self.sorted = false;
+        }
+        self.last_id = Some(object.id);
+        match object.kind {
+            RawKind::Instance { .. } => {}
+            RawKind::ObjectArray { length, .. } => {
+                if self.lengths.insert(length) {
+                    self.array_lengths.push((length, object.offset));
+                }
+            }
+            RawKind::PrimitiveArray { element, length } => {
+                if !self.elements.contains(&element) {
+                    self.elements.push(element);
+                }
+                if length as usize == COMPRESSED_OOPS_KEY.len()
+                    && !self.compressed_oops_key
+                    && is_compressed_oops_key(self.bytes, &object, element)
+                {
+                    self.compressed_oops_key = true;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the primitive array `object` (of element type `element`) holds
+/// the text `java.vm.compressedOopsMode`, as bytes or as chars.
+fn is_compressed_oops_key(bytes: &[u8], object: &RawObject, element: u8) -> bool {
+    let text = contents(bytes, object.contents_at, object.contents_len);
+    match element {
+        8 => text == COMPRESSED_OOPS_KEY,
+        5 => text
+            .chunks_exact(2)
+            .map(|pair| match pair {
+                [high, low] => u16::from_be_bytes([*high, *low]),
+                _ => 0,
+            })
+            .eq(COMPRESSED_OOPS_KEY.iter().map(|&b| u16::from(b))),
+        _ => false,
+    }
+}
+
+/// What every instance of a class is in the model (an object array of it
+/// takes its type and computes its size from its length).
+#[derive(Clone, Copy, Debug)]
+struct ClassShape {
+    /// The instance size (VisualVM's).
+    size: u64,
+    /// Bytes of field values an instance must store.
+    stored: u64,
+    type_index: Option<TypeIndex>,
+    list: Option<PointerList>,
+}
+
+/// The second walk of one segment: writes each object's [`Object`] into
+/// the segment's part of the object table, in file order.
+struct Fill<'a> {
+    id_size: u8,
+    header: u64,
+    reference: u64,
+    class_index: &'a HashMap<u64, usize, BuildIdHasher>,
+    shapes: &'a [ClassShape],
+    array_lists: &'a HashMap<u32, PointerList, BuildIdHasher>,
+    /// The type of primitive arrays, by element type code.
+    primitive_types: &'a [Option<TypeIndex>; 256],
+    /// The empty pointer list.
+    none: PointerList,
+    /// The segment's part of the table, not yet written.
+    slots: std::slice::IterMut<'a, std::mem::MaybeUninit<Object>>,
+    written: usize,
+}
+
+impl<'data> SegmentVisitor<'data> for Fill<'_> {
+    fn class(&mut self, c: &mut Cursor<'data>, offset: u64) -> Result<(), Error> {
+        class_dump(c, offset, self.id_size).map(drop)
+    }
+
+    fn root(&mut self, _root: RawRoot) {}
+
+    fn object(&mut self, raw: RawObject) -> Result<(), Error> {
+        let unknown_class = |class_id: u64| {
+            bad_value(
+                raw.offset,
+                "class id",
+                class_id,
+                "no CLASS DUMP record has this id",
+            )
+        };
+        let shape = |class_id: u64| {
+            self.class_index
+                .get(&class_id)
+                .and_then(|&index| self.shapes.get(index))
+                .ok_or_else(|| unknown_class(class_id))
+        };
+        let (size, type_index, list) = match raw.kind {
+            RawKind::Instance { class_id } => {
+                let shape = shape(class_id)?;
+                if raw.contents_len < shape.stored {
+                    return Err(bad_value(
+                        raw.offset,
+                        "instance field bytes",
+                        raw.contents_len,
+                        "fewer than the class's fields take",
+                    ));
+                }
+                (shape.size, shape.type_index, shape.list)
+            }
+            RawKind::ObjectArray { class_id, length } => {
+                let shape = shape(class_id)?;
+                let list = self.array_lists.get(&length).copied().ok_or_else(|| {
+                    bad_value(
+                        raw.offset,
+                        "object array length",
+                        u64::from(length),
+                        "not seen by the first reading of the segment",
+                    )
+                })?;
+                let size = align8(self.header + 4 + u64::from(length) * self.reference);
+                (size, shape.type_index, Some(list))
+            }
+            RawKind::PrimitiveArray { element, length } => {
+                let element_size =
+                    basic_type(element, self.id_size).map_or(1, |(size, _)| u64::from(size));
+                let size = align8(self.header + 4 + u64::from(length) * element_size);
+                let type_index = self
+                    .primitive_types
+                    .get(usize::from(element))
+                    .copied()
+                    .flatten();
+                (size, type_index, Some(self.none))
+            }
+        };
+        let slot = self.slots.next().ok_or_else(|| {
+            bad_value(
+                raw.offset,
+                "object records",
+                self.written as u64 + 1,
+                "more than the first reading of the segment counted",
+            )
+        })?;
+        let mut object = Object::new(raw.id, size, None, raw.contents_at);
+        object.set_contents_len(raw.contents_len);
+        object.set_type_index(type_index);
+        object.set_pointer_list(list);
+        slot.write(object);
+        self.written += 1;
+        Ok(())
+    }
 }
 
 /// Everything the top-level records say.
@@ -466,26 +682,18 @@ fn parse<'data>(
     let id_size = records.id_size;
 
     // The segments, in parallel; the earliest error in the file wins.
-    let parts: Vec<Result<SegmentParts<'data>, Error>> = records
+    let scans: Vec<Result<Scan<'data>, Error>> = records
         .segments
         .par_iter()
-        .map(|&(offset, body)| segment(body, offset, id_size))
+        .map(|&(offset, body)| {
+            let mut scan = Scan::new(bytes, id_size);
+            walk_segment(body, offset, id_size, &mut scan)?;
+            Ok(scan)
+        })
         .collect();
-    let mut classes = Vec::new();
-    let objects: usize = parts
-        .iter()
-        .map(|part| part.as_ref().map_or(0, |part| part.objects.len()))
-        .sum();
-    let mut raw_objects = Vec::with_capacity(objects);
-    let mut raw_roots = Vec::new();
-    for part in parts {
-        let part = part?;
-        classes.extend(part.classes);
-        raw_objects.extend(part.objects);
-        raw_roots.extend(part.roots);
-    }
+    let scans = scans.into_iter().collect::<Result<Vec<_>, Error>>()?;
     progress(total.saturating_mul(3) / 4, total);
-    let dump = build(bytes, &records, classes, raw_objects, raw_roots)?;
+    let dump = build(bytes, &records, scans)?;
     progress(total, total);
     Ok(dump)
 }
@@ -629,9 +837,14 @@ fn unknown_sub_record(tag: u8) -> ErrorKind {
     }
 }
 
-/// Decodes one heap dump segment (its body at file offset `base`).
-fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentParts<'data>, Error> {
-    let mut parts = SegmentParts::default();
+/// Walks one heap dump segment (its body at file offset `base`), handing
+/// each sub-record to `visitor`.
+fn walk_segment<'data, V: SegmentVisitor<'data>>(
+    body: &'data [u8],
+    base: u64,
+    id_size: u8,
+    visitor: &mut V,
+) -> Result<(), Error> {
     let mut c = Cursor::new(body, base, "heap dump segment");
     let id = u64::from(id_size);
     while !c.is_empty() {
@@ -647,7 +860,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
             | sub::ROOT_REFERENCE_CLEANUP
             | sub::ROOT_VM_INTERNAL => {
                 let object = c.id(id_size, "root object id")?;
-                parts.roots.push(RawRoot {
+                visitor.root(RawRoot {
                     tag,
                     id: object,
                     thread_serial: 0,
@@ -660,7 +873,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
             sub::ROOT_JNI_GLOBAL => {
                 let object = c.id(id_size, "root object id")?;
                 c.id(id_size, "JNI global ref id")?;
-                parts.roots.push(RawRoot {
+                visitor.root(RawRoot {
                     tag,
                     id: object,
                     thread_serial: 0,
@@ -674,7 +887,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                 let object = c.id(id_size, "root object id")?;
                 let thread_serial = c.u4("thread serial")?;
                 let extra = c.u4("frame number")?;
-                parts.roots.push(RawRoot {
+                visitor.root(RawRoot {
                     tag,
                     id: object,
                     thread_serial,
@@ -684,7 +897,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
             sub::ROOT_NATIVE_STACK | sub::ROOT_THREAD_BLOCK => {
                 let object = c.id(id_size, "root object id")?;
                 let thread_serial = c.u4("thread serial")?;
-                parts.roots.push(RawRoot {
+                visitor.root(RawRoot {
                     tag,
                     id: object,
                     thread_serial,
@@ -695,7 +908,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                 c.u4("heap id")?;
                 c.id(id_size, "heap name id")?;
             }
-            sub::CLASS_DUMP => parts.classes.push(class_dump(&mut c, offset, id_size)?),
+            sub::CLASS_DUMP => visitor.class(&mut c, offset)?,
             sub::INSTANCE_DUMP => {
                 let object = c.id(id_size, "object id")?;
                 c.u4("stack trace serial")?;
@@ -704,13 +917,13 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                 let len = c.u4("field bytes")?;
                 let contents_at = c.offset();
                 c.take(u64::from(len), "instance field values", len_offset)?;
-                parts.objects.push(RawObject {
+                visitor.object(RawObject {
                     id: object,
                     kind: RawKind::Instance { class_id },
                     contents_at,
                     contents_len: u64::from(len),
                     offset,
-                });
+                })?;
             }
             sub::OBJECT_ARRAY_DUMP => {
                 let object = c.id(id_size, "object id")?;
@@ -721,13 +934,13 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                 let contents_at = c.offset();
                 let bytes = u64::from(length) * id;
                 c.take(bytes, "array elements", len_offset)?;
-                parts.objects.push(RawObject {
+                visitor.object(RawObject {
                     id: object,
                     kind: RawKind::ObjectArray { class_id, length },
                     contents_at,
                     contents_len: bytes,
                     offset,
-                });
+                })?;
             }
             sub::PRIMITIVE_ARRAY_DUMP | sub::PRIMITIVE_ARRAY_NODATA => {
                 let object = c.id(id_size, "object id")?;
@@ -754,18 +967,18 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                     u64::from(length) * u64::from(size)
                 };
                 c.take(bytes, "array elements", len_offset)?;
-                parts.objects.push(RawObject {
+                visitor.object(RawObject {
                     id: object,
                     kind: RawKind::PrimitiveArray { element, length },
                     contents_at,
                     contents_len: bytes,
                     offset,
-                });
+                })?;
             }
             other => return Err(Error::new(offset, unknown_sub_record(other))),
         }
     }
-    Ok(parts)
+    Ok(())
 }
 
 /// Skips a value of basic type `code`; returns its size.
@@ -845,12 +1058,12 @@ fn class_dump<'data>(
 }
 
 /// The size rule: (header bytes, reference bytes, Android's "recorded
-/// sizes" mode, words).
+/// sizes" mode, words). `compressed_oops_key`: a byte or char array holds
+/// `java.vm.compressedOopsMode`.
 fn size_rule(
-    bytes: &[u8],
     records: &Records<'_>,
     classes: &[RawClass<'_>],
-    objects: &[RawObject],
+    compressed_oops_key: bool,
 ) -> (u64, u64, bool, String) {
     let id_size = u64::from(records.id_size);
     let object_class = classes
@@ -872,20 +1085,7 @@ fn size_rule(
     if id_size == 4 {
         return (8, 4, false, "4-byte ids: references of 4 bytes".to_owned());
     }
-    const KEY: &[u8] = b"java.vm.compressedOopsMode";
-    let compressed = objects.par_iter().any(|object| match object.kind {
-        RawKind::PrimitiveArray { element: 8, length } if length as usize == KEY.len() => {
-            contents(bytes, object.contents_at, object.contents_len) == KEY
-        }
-        RawKind::PrimitiveArray { element: 5, length } if length as usize == KEY.len() => {
-            let text = contents(bytes, object.contents_at, object.contents_len);
-            text.chunks_exact(2)
-                .map(|pair| pair.first().copied().unwrap_or(0) as u16 * 256 + pair[1] as u16)
-                .eq(KEY.iter().map(|&b| u16::from(b)))
-        }
-        _ => false,
-    });
-    if compressed {
+    if compressed_oops_key {
         (
             id_size + 4,
             4,
@@ -1112,14 +1312,23 @@ fn layout(
 fn build<'data>(
     bytes: &'data [u8],
     records: &Records<'data>,
-    classes: Vec<RawClass<'data>>,
-    raw_objects: Vec<RawObject>,
-    raw_roots: Vec<RawRoot>,
+    mut scans: Vec<Scan<'data>>,
 ) -> Result<Dump<'data>, Error> {
     let id_size = records.id_size;
     let id = u64::from(id_size);
-    if raw_objects.len() as u64 + classes.len() as u64 > MAX_OBJECTS {
-        let offset = raw_objects.last().map_or(0, |object| object.offset);
+    let mut classes = Vec::new();
+    let mut raw_roots = Vec::new();
+    for scan in &mut scans {
+        classes.append(&mut scan.classes);
+        raw_roots.append(&mut scan.roots);
+    }
+    let object_count: usize = scans.iter().map(|scan| scan.objects).sum();
+    if object_count as u64 + classes.len() as u64 > MAX_OBJECTS {
+        let offset = scans
+            .iter()
+            .rev()
+            .find_map(|scan| scan.last_offset)
+            .unwrap_or(0);
         return Err(Error::new(
             offset,
             ErrorKind::TooManyObjects { max: MAX_OBJECTS },
@@ -1137,8 +1346,9 @@ fn build<'data>(
             ));
         }
     }
+    let compressed_oops_key = scans.iter().any(|scan| scan.compressed_oops_key);
     let (header, reference, recorded_sizes, rule) =
-        size_rule(bytes, records, &classes, &raw_objects);
+        size_rule(records, &classes, compressed_oops_key);
 
     let mut dump = Dump::new(DumpInfo {
         format: NAME,
@@ -1241,7 +1451,6 @@ fn build<'data>(
             false,
         ));
     }
-    let mut primitive_types: HashMap<u8, Option<TypeIndex>> = HashMap::new();
 
     // Pointer lists: one with no pointers, one per class with reference
     // fields (instances) and with reference statics (class objects), one
@@ -1275,7 +1484,6 @@ fn build<'data>(
         };
         instance_lists.push(list);
     }
-    let mut array_lists: HashMap<u32, PointerList> = HashMap::new();
 
     let mut class_objects: Vec<Object> = Vec::with_capacity(classes.len());
     for (index, class) in classes.iter().enumerate() {
@@ -1300,89 +1508,122 @@ fn build<'data>(
         object.set_pointer_list(Some(list));
         class_objects.push(object);
     }
+    // Made in the order the objects first need them, as one pass over the
+    // objects would: primitive array types the dump has no class for, and
+    // a pointer list per object array length.
+    let mut primitive_types = [None; 256];
+    let mut made = [false; 256];
+    for &element in scans.iter().flat_map(|scan| &scan.elements) {
+        let slot = usize::from(element);
+        if made.get(slot).copied().unwrap_or(true) {
+            continue;
+        }
+        let jvm = java_name(primitive_array_class(element));
+        let type_index = match names.iter().position(|name| *name == jvm) {
+            Some(index) => type_of_class(index),
+            None => extra_type(&mut dump, &jvm),
+        };
+        if let (Some(made), Some(type_slot)) = (made.get_mut(slot), primitive_types.get_mut(slot)) {
+            *made = true;
+            *type_slot = type_index;
+        }
+    }
+    let mut array_lists: HashMap<u32, PointerList, BuildIdHasher> = HashMap::default();
+    for &(length, offset) in scans.iter().flat_map(|scan| &scan.array_lengths) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = array_lists.entry(length) {
+            let list = dump
+                .push_pointer_list_encoded(Cow::Owned(PointerOffsets::encode_run(
+                    0,
+                    id,
+                    u64::from(length),
+                )))
+                .ok_or_else(|| too_many(offset))?;
+            entry.insert(list);
+        }
+    }
     // Class ids are addresses: a multiplicative hash is enough, and much
     // cheaper than SipHash once per object.
     let fast_index: HashMap<u64, usize, BuildIdHasher> = class_index
         .iter()
         .map(|(&id, &index)| (id, index))
         .collect();
-    let mut objects: Vec<Object> = Vec::with_capacity(raw_objects.len() + classes.len());
-    for raw in &raw_objects {
-        let unknown_class = |class_id: u64| {
-            bad_value(
-                raw.offset,
-                "class id",
-                class_id,
-                "no CLASS DUMP record has this id",
-            )
-        };
-        let (size, type_index, list) = match raw.kind {
-            RawKind::Instance { class_id } => {
-                let index = *fast_index
-                    .get(&class_id)
-                    .ok_or_else(|| unknown_class(class_id))?;
-                let layout = layouts.get(index).ok_or_else(|| unknown_class(class_id))?;
-                if raw.contents_len < layout.stored {
-                    return Err(bad_value(
-                        raw.offset,
-                        "instance field bytes",
-                        raw.contents_len,
-                        "fewer than the class's fields take",
-                    ));
-                }
-                let size = dump.types.get(index).map_or(0, |info| info.size);
-                (
-                    size,
-                    type_of_class(index),
-                    instance_lists.get(index).copied(),
-                )
-            }
-            RawKind::ObjectArray { class_id, length } => {
-                let index = *fast_index
-                    .get(&class_id)
-                    .ok_or_else(|| unknown_class(class_id))?;
-                let list =
-                    match array_lists.get(&length) {
-                        Some(&list) => list,
-                        None => {
-                            let list =
-                                dump.push_pointer_list_encoded(Cow::Owned(
-                                    PointerOffsets::encode_run(0, id, u64::from(length)),
-                                ))
-                                .ok_or_else(|| too_many(raw.offset))?;
-                            array_lists.insert(length, list);
-                            list
-                        }
-                    };
-                let size = align8(header + 4 + u64::from(length) * reference);
-                (size, type_of_class(index), Some(list))
-            }
-            RawKind::PrimitiveArray { element, length } => {
-                let type_index = *primitive_types.entry(element).or_insert_with(|| {
-                    let jvm = primitive_array_class(element);
-                    match names.iter().position(|name| *name == java_name(jvm)) {
-                        Some(index) => type_of_class(index),
-                        None => extra_type(&mut dump, &java_name(jvm)),
-                    }
-                });
-                let element_size =
-                    basic_type(element, id_size).map_or(1, |(size, _)| u64::from(size));
-                let size = align8(header + 4 + u64::from(length) * element_size);
-                (size, type_index, Some(none))
-            }
-        };
-        let mut object = Object::new(raw.id, size, None, raw.contents_at);
-        object.set_contents_len(raw.contents_len);
-        object.set_type_index(type_index);
-        object.set_pointer_list(list);
-        objects.push(object);
+    let shapes: Vec<ClassShape> = (0..classes.len())
+        .map(|index| ClassShape {
+            size: dump.types.get(index).map_or(0, |info| info.size),
+            stored: layouts.get(index).map_or(0, |layout| layout.stored),
+            type_index: type_of_class(index),
+            list: instance_lists.get(index).copied(),
+        })
+        .collect();
+
+    // The objects, written in parallel into the table, each segment into
+    // its own part, without an intermediate copy; on an error, the one
+    // earliest in the file.
+    let mut objects: Vec<Object> = Vec::new();
+    if objects
+        .try_reserve_exact(object_count + classes.len())
+        .is_err()
+    {
+        return Err(Error::new(
+            0,
+            ErrorKind::TooManyObjects { max: MAX_OBJECTS },
+        ));
     }
+    let mut rest = objects
+        .spare_capacity_mut()
+        .get_mut(..object_count)
+        .unwrap_or_default();
+    let mut parts = Vec::with_capacity(scans.len());
+    for (scan, &(offset, body)) in scans.iter().zip(&records.segments) {
+        let (part, tail) = rest.split_at_mut(scan.objects.min(rest.len()));
+        parts.push((offset, body, scan.objects, part));
+        rest = tail;
+    }
+    let filled: Vec<Result<(), Error>> = parts
+        .into_par_iter()
+        .map(|(offset, body, expected, part)| {
+            let mut fill = Fill {
+                id_size,
+                header,
+                reference,
+                class_index: &fast_index,
+                shapes: &shapes,
+                array_lists: &array_lists,
+                primitive_types: &primitive_types,
+                none,
+                slots: part.iter_mut(),
+                written: 0,
+            };
+            walk_segment(body, offset, id_size, &mut fill)?;
+            if fill.written != expected {
+                return Err(bad_value(
+                    offset,
+                    "object records",
+                    fill.written as u64,
+                    "not as many as the first reading of the segment counted",
+                ));
+            }
+            Ok(())
+        })
+        .collect();
+    filled.into_iter().collect::<Result<Vec<()>, Error>>()?;
+    // SAFETY: every segment's walk wrote exactly as many entries as its
+    // first walk counted (checked above), into consecutive parts that
+    // cover the first `object_count` entries.
+    unsafe { objects.set_len(object_count) };
+
     // HotSpot writes objects in address order, and class objects come
     // first: sort only what is out of order, then merge the two runs.
     class_objects.sort_unstable_by_key(|object| object.address);
-    let in_order = objects
-        .par_windows(2)
-        .all(|pair| matches!(pair, [a, b] if a.address <= b.address));
+    let mut in_order = true;
+    let mut previous_last: Option<u64> = None;
+    for scan in &scans {
+        in_order &= scan.sorted;
+        if let (Some(last), Some(first)) = (previous_last, scan.first_id) {
+            in_order &= last <= first;
+        }
+        previous_last = scan.last_id.or(previous_last);
+    }
     if !in_order {
         objects.par_sort_unstable_by_key(|object| object.address);
     }
