@@ -289,18 +289,23 @@ trait BigEndian<'data> {
 }
 
 impl<'data> BigEndian<'data> for Cursor<'data> {
+    #[inline]
     fn u1(&mut self, what: &'static str) -> Result<u8, Error> {
         Ok(self.array::<1>(what)?[0])
     }
+    #[inline]
     fn u2(&mut self, what: &'static str) -> Result<u16, Error> {
         Ok(u16::from_be_bytes(self.array(what)?))
     }
+    #[inline]
     fn u4(&mut self, what: &'static str) -> Result<u32, Error> {
         Ok(u32::from_be_bytes(self.array(what)?))
     }
+    #[inline]
     fn u8_(&mut self, what: &'static str) -> Result<u64, Error> {
         Ok(u64::from_be_bytes(self.array(what)?))
     }
+    #[inline]
     fn id(&mut self, id_size: u8, what: &'static str) -> Result<u64, Error> {
         if id_size == 4 {
             Ok(u64::from(self.u4(what)?))
@@ -525,6 +530,11 @@ struct Fill<'a> {
     primitive_types: &'a [Option<TypeIndex>; 256],
     /// The empty pointer list.
     none: PointerList,
+    /// The class objects, in address order, each written just before
+    /// the first object at a higher address; `next_class` is the first
+    /// not written yet.
+    class_objects: &'a [Object],
+    next_class: usize,
     /// The segment's part of the table, not yet written.
     slots: std::slice::IterMut<'a, std::mem::MaybeUninit<Object>>,
     written: usize,
@@ -590,18 +600,33 @@ impl<'data> SegmentVisitor<'data> for Fill<'_> {
                 (size, type_index, Some(self.none))
             }
         };
+        let mut object = Object::new(raw.id, size, None, raw.contents_at);
+        object.set_contents_len(raw.contents_len);
+        object.set_type_index(type_index);
+        object.set_pointer_list(list);
+        while let Some(class) = self
+            .class_objects
+            .get(self.next_class)
+            .filter(|class| class.address < raw.id)
+        {
+            self.next_class += 1;
+            self.write(*class, raw.offset)?;
+        }
+        self.write(object, raw.offset)
+    }
+}
+
+impl Fill<'_> {
+    /// Writes `object` into the next entry of the segment's part.
+    fn write(&mut self, object: Object, offset: u64) -> Result<(), Error> {
         let slot = self.slots.next().ok_or_else(|| {
             bad_value(
-                raw.offset,
+                offset,
                 "object records",
                 self.written as u64 + 1,
                 "more than the first reading of the segment counted",
             )
         })?;
-        let mut object = Object::new(raw.id, size, None, raw.contents_at);
-        object.set_contents_len(raw.contents_len);
-        object.set_type_index(type_index);
-        object.set_pointer_list(list);
         slot.write(object);
         self.written += 1;
         Ok(())
@@ -1556,14 +1581,32 @@ fn build<'data>(
         })
         .collect();
 
+    // HotSpot writes objects in address order, and class objects come
+    // first. When the objects are in order (the usual case), each segment
+    // writes its objects and the class objects between them straight into
+    // their final places; otherwise the objects are written in file order,
+    // sorted, and the class objects merged in.
+    class_objects.sort_unstable_by_key(|object| object.address);
+    let mut in_order = true;
+    let mut previous_last: Option<u64> = None;
+    for scan in &scans {
+        in_order &= scan.sorted;
+        if let (Some(last), Some(first)) = (previous_last, scan.first_id) {
+            in_order &= last <= first;
+        }
+        previous_last = scan.last_id.or(previous_last);
+    }
+    let placed: &[Object] = if in_order { &class_objects } else { &[] };
+    // How many of the placed class objects come before an object at `id`
+    // (a class object at the same address comes after it).
+    let rank = |id: Option<u64>| id.map_or(0, |id| placed.partition_point(|c| c.address < id));
+
     // The objects, written in parallel into the table, each segment into
     // its own part, without an intermediate copy; on an error, the one
     // earliest in the file.
+    let total = object_count + classes.len();
     let mut objects: Vec<Object> = Vec::new();
-    if objects
-        .try_reserve_exact(object_count + classes.len())
-        .is_err()
-    {
+    if objects.try_reserve_exact(total).is_err() {
         return Err(Error::new(
             0,
             ErrorKind::TooManyObjects { max: MAX_OBJECTS },
@@ -1571,17 +1614,25 @@ fn build<'data>(
     }
     let mut rest = objects
         .spare_capacity_mut()
-        .get_mut(..object_count)
+        .get_mut(..total)
         .unwrap_or_default();
     let mut parts = Vec::with_capacity(scans.len());
+    let mut before = 0; // class objects placed before the next segment
     for (scan, &(offset, body)) in scans.iter().zip(&records.segments) {
-        let (part, tail) = rest.split_at_mut(scan.objects.min(rest.len()));
-        parts.push((offset, body, scan.objects, part));
+        let after = if scan.objects > 0 {
+            rank(scan.last_id)
+        } else {
+            before
+        };
+        let len = scan.objects + (after - before);
+        let (part, tail) = rest.split_at_mut(len.min(rest.len()));
+        parts.push((offset, body, len, before, part));
         rest = tail;
+        before = after;
     }
     let filled: Vec<Result<(), Error>> = parts
         .into_par_iter()
-        .map(|(offset, body, expected, part)| {
+        .map(|(offset, body, expected, next_class, part)| {
             let mut fill = Fill {
                 id_size,
                 header,
@@ -1591,6 +1642,8 @@ fn build<'data>(
                 array_lists: &array_lists,
                 primitive_types: &primitive_types,
                 none,
+                class_objects: placed,
+                next_class,
                 slots: part.iter_mut(),
                 written: 0,
             };
@@ -1607,28 +1660,54 @@ fn build<'data>(
         })
         .collect();
     filled.into_iter().collect::<Result<Vec<()>, Error>>()?;
-    // SAFETY: every segment's walk wrote exactly as many entries as its
-    // first walk counted (checked above), into consecutive parts that
-    // cover the first `object_count` entries.
-    unsafe { objects.set_len(object_count) };
-
-    // HotSpot writes objects in address order, and class objects come
-    // first: sort only what is out of order, then merge the two runs.
-    class_objects.sort_unstable_by_key(|object| object.address);
-    let mut in_order = true;
-    let mut previous_last: Option<u64> = None;
-    for scan in &scans {
-        in_order &= scan.sorted;
-        if let (Some(last), Some(first)) = (previous_last, scan.first_id) {
-            in_order &= last <= first;
-        }
-        previous_last = scan.last_id.or(previous_last);
+    // The class objects after the last object (all of them when the
+    // objects were out of order).
+    let trailing = placed.get(before..).unwrap_or(&[]);
+    let unplaced: &[Object] = if in_order { trailing } else { &class_objects };
+    let tail = std::mem::take(&mut rest);
+    if tail.len() != unplaced.len() {
+        return Err(bad_value(
+            0,
+            "objects",
+            total as u64,
+            "the segments' parts and the class objects do not fill the table",
+        ));
     }
+    for (slot, object) in tail.iter_mut().zip(unplaced) {
+        slot.write(*object);
+    }
+    // SAFETY: every segment's walk wrote exactly the entries of its part
+    // (checked above), the parts are consecutive from the start of the
+    // table, and the class objects left over filled the rest: all `total`
+    // entries are written.
+    unsafe { objects.set_len(total) };
     if !in_order {
-        objects.par_sort_unstable_by_key(|object| object.address);
+        // Sort the objects, then merge the class objects in.
+        let (objects_part, classes_part) = objects.split_at_mut(object_count);
+        objects_part.par_sort_unstable_by_key(|object| object.address);
+        let _ = classes_part;
+        objects.truncate(object_count);
+        objects = merge_by_address(class_objects, objects);
     }
-    let objects = merge_by_address(class_objects, objects);
-    check_overlaps(&objects)?;
+    // `check_overlaps`, in parallel over chunks (each with the next
+    // chunk's first object); the first bad pair in the table wins.
+    const CHUNK: usize = 1 << 16;
+    let bad = (0..objects.len().div_ceil(CHUNK))
+        .into_par_iter()
+        .find_map_first(|chunk| {
+            let start = chunk * CHUNK;
+            let end = start.saturating_add(CHUNK + 1).min(objects.len());
+            let mut pairs = objects.get(start..end)?.windows(2);
+            pairs
+                .position(|pair| {
+                    matches!(pair, [first, second]
+                        if first.address == second.address || second.address < first.end())
+                })
+                .map(|index| start + index)
+        });
+    if let Some(index) = bad {
+        check_overlaps(objects.get(index..index + 2).unwrap_or(&[]))?;
+    }
     dump.objects = objects;
 
     roots(&mut dump, records, &model_classes, &class_index, &raw_roots);
