@@ -12,10 +12,15 @@
 //! sub-records carry no length (an unknown sub-record tag stops the reader
 //! with [`ErrorKind::UnknownTag`]); segments are decoded **in parallel**
 //! (rayon, one task per segment: JDK 11+ writes 1 MiB segments; a single
-//! HEAP DUMP record of JDK 8 and older is one task), then the classes are
-//! resolved and the objects sorted by address. Every length is checked
-//! against its record and the file; nothing is allocated from a count
-//! before the bytes it counts are known to be there.
+//! HEAP DUMP record of JDK 8 and older is one task), in two walks: the
+//! first takes the classes and roots and counts the objects, then the
+//! classes are resolved, and the second writes each object, typed and
+//! sized, straight into its place in the object table (allocated once, at
+//! its size; in address order, with the class objects between them, when
+//! the file's objects are, as HotSpot writes them; else sorted after).
+//! Every length is checked against its record and the file; nothing is
+//! allocated from a count before the bytes it counts are known to be
+//! there.
 //!
 //! How the JVM's heap lands in the common model:
 //!
@@ -1624,7 +1629,7 @@ fn build<'data>(
         } else {
             before
         };
-        let len = scan.objects + (after - before);
+        let len = scan.objects + after.saturating_sub(before);
         let (part, tail) = rest.split_at_mut(len.min(rest.len()));
         parts.push((offset, body, len, before, part));
         rest = tail;
