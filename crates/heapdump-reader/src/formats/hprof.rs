@@ -12,10 +12,15 @@
 //! sub-records carry no length (an unknown sub-record tag stops the reader
 //! with [`ErrorKind::UnknownTag`]); segments are decoded **in parallel**
 //! (rayon, one task per segment: JDK 11+ writes 1 MiB segments; a single
-//! HEAP DUMP record of JDK 8 and older is one task), then the classes are
-//! resolved and the objects sorted by address. Every length is checked
-//! against its record and the file; nothing is allocated from a count
-//! before the bytes it counts are known to be there.
+//! HEAP DUMP record of JDK 8 and older is one task), in two walks: the
+//! first takes the classes and roots and counts the objects, then the
+//! classes are resolved, and the second writes each object, typed and
+//! sized, straight into its place in the object table (allocated once, at
+//! its size; in address order, with the class objects between them, when
+//! the file's objects are, as HotSpot writes them; else sorted after).
+//! Every length is checked against its record and the file; nothing is
+//! allocated from a count before the bytes it counts are known to be
+//! there.
 //!
 //! How the JVM's heap lands in the common model:
 //!
@@ -296,18 +301,23 @@ trait BigEndian<'data> {
 }
 
 impl<'data> BigEndian<'data> for Cursor<'data> {
+    #[inline]
     fn u1(&mut self, what: &'static str) -> Result<u8, Error> {
         Ok(self.array::<1>(what)?[0])
     }
+    #[inline]
     fn u2(&mut self, what: &'static str) -> Result<u16, Error> {
         Ok(u16::from_be_bytes(self.array(what)?))
     }
+    #[inline]
     fn u4(&mut self, what: &'static str) -> Result<u32, Error> {
         Ok(u32::from_be_bytes(self.array(what)?))
     }
+    #[inline]
     fn u8_(&mut self, what: &'static str) -> Result<u64, Error> {
         Ok(u64::from_be_bytes(self.array(what)?))
     }
+    #[inline]
     fn id(&mut self, id_size: u8, what: &'static str) -> Result<u64, Error> {
         if id_size == 4 {
             Ok(u64::from(self.u4(what)?))
@@ -391,12 +401,248 @@ struct RawRoot {
     extra: u32,
 }
 
-/// What one heap dump segment holds.
+/// What [`walk_segment`] hands on: each sub-record of a segment, in file
+/// order. Objects are passed by value and never stored as [`RawObject`]s:
+/// the first walk ([`Scan`]) counts them, the second ([`Fill`]) writes
+/// each one's [`Object`] into its place in the final table.
+trait SegmentVisitor<'data> {
+    /// A CLASS DUMP sub-record: its tag read, at `offset`; reads the rest.
+    fn class(&mut self, c: &mut Cursor<'data>, offset: u64) -> Result<(), Error>;
+    /// A root sub-record.
+    fn root(&mut self, root: RawRoot);
+    /// An object record.
+    fn object(&mut self, object: RawObject) -> Result<(), Error>;
+}
+
+/// What the first walk of one segment learns: its classes and roots, how
+/// many objects it holds (so the object table is allocated once, at its
+/// size, and each segment's part of it is known), and what the objects
+/// need made before they can be written in parallel.
 #[derive(Debug, Default)]
-struct SegmentParts<'data> {
+struct Scan<'data> {
+    /// The file, and its id size.
+    bytes: &'data [u8],
+    id_size: u8,
     classes: Vec<RawClass<'data>>,
-    objects: Vec<RawObject>,
     roots: Vec<RawRoot>,
+    objects: usize,
+    /// File offset of the last object record (for errors).
+    last_offset: Option<u64>,
+    /// The first and last object ids, and whether the ids rise.
+    first_id: Option<u64>,
+    last_id: Option<u64>,
+    sorted: bool,
+    /// Object array lengths in order of first appearance, with the offset
+    /// of that first record; `lengths` is the set of them.
+    array_lengths: Vec<(u32, u64)>,
+    lengths: std::collections::HashSet<u32, BuildIdHasher>,
+    /// Primitive array element types in order of first appearance.
+    elements: Vec<u8>,
+    /// A byte or char array holds `java.vm.compressedOopsMode`.
+    compressed_oops_key: bool,
+}
+
+impl<'data> Scan<'data> {
+    fn new(bytes: &'data [u8], id_size: u8) -> Scan<'data> {
+        Scan {
+            bytes,
+            id_size,
+            sorted: true,
+            ..Scan::default()
+        }
+    }
+}
+
+/// The system property HotSpot sets with compressed oops.
+const COMPRESSED_OOPS_KEY: &[u8] = b"java.vm.compressedOopsMode";
+
+impl<'data> SegmentVisitor<'data> for Scan<'data> {
+    fn class(&mut self, c: &mut Cursor<'data>, offset: u64) -> Result<(), Error> {
+        let id_size = self.id_size;
+        self.classes.push(class_dump(c, offset, id_size)?);
+        Ok(())
+    }
+
+    fn root(&mut self, root: RawRoot) {
+        self.roots.push(root);
+    }
+
+    fn object(&mut self, object: RawObject) -> Result<(), Error> {
+        self.objects += 1;
+        self.last_offset = Some(object.offset);
+        if self.first_id.is_none() {
+            self.first_id = Some(object.id);
+        }
+        if self.last_id.is_some_and(|last| last > object.id) {
+            self.sorted = false;
+        }
+        self.last_id = Some(object.id);
+        match object.kind {
+            RawKind::Instance { .. } => {}
+            RawKind::ObjectArray { length, .. } => {
+                if self.lengths.insert(length) {
+                    self.array_lengths.push((length, object.offset));
+                }
+            }
+            RawKind::PrimitiveArray { element, length } => {
+                if !self.elements.contains(&element) {
+                    self.elements.push(element);
+                }
+                if length as usize == COMPRESSED_OOPS_KEY.len()
+                    && !self.compressed_oops_key
+                    && is_compressed_oops_key(self.bytes, &object, element)
+                {
+                    self.compressed_oops_key = true;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the primitive array `object` (of element type `element`) holds
+/// the text `java.vm.compressedOopsMode`, as bytes or as chars.
+fn is_compressed_oops_key(bytes: &[u8], object: &RawObject, element: u8) -> bool {
+    let text = contents(bytes, object.contents_at, object.contents_len);
+    match element {
+        8 => text == COMPRESSED_OOPS_KEY,
+        5 => text
+            .chunks_exact(2)
+            .map(|pair| match pair {
+                [high, low] => u16::from_be_bytes([*high, *low]),
+                _ => 0,
+            })
+            .eq(COMPRESSED_OOPS_KEY.iter().map(|&b| u16::from(b))),
+        _ => false,
+    }
+}
+
+/// What every instance of a class is in the model (an object array of it
+/// takes its type and computes its size from its length).
+#[derive(Clone, Copy, Debug)]
+struct ClassShape {
+    /// The instance size (VisualVM's).
+    size: u64,
+    /// Bytes of field values an instance must store.
+    stored: u64,
+    type_index: Option<TypeIndex>,
+    list: Option<PointerList>,
+}
+
+/// The second walk of one segment: writes each object's [`Object`] into
+/// the segment's part of the object table, in file order.
+struct Fill<'a> {
+    id_size: u8,
+    header: u64,
+    reference: u64,
+    class_index: &'a HashMap<u64, usize, BuildIdHasher>,
+    shapes: &'a [ClassShape],
+    array_lists: &'a HashMap<u32, PointerList, BuildIdHasher>,
+    /// The type of primitive arrays, by element type code.
+    primitive_types: &'a [Option<TypeIndex>; 256],
+    /// The empty pointer list.
+    none: PointerList,
+    /// The class objects, in address order, each written just before
+    /// the first object at a higher address; `next_class` is the first
+    /// not written yet.
+    class_objects: &'a [Object],
+    next_class: usize,
+    /// The segment's part of the table, not yet written.
+    slots: std::slice::IterMut<'a, std::mem::MaybeUninit<Object>>,
+    written: usize,
+}
+
+impl<'data> SegmentVisitor<'data> for Fill<'_> {
+    fn class(&mut self, c: &mut Cursor<'data>, offset: u64) -> Result<(), Error> {
+        class_dump(c, offset, self.id_size).map(drop)
+    }
+
+    fn root(&mut self, _root: RawRoot) {}
+
+    fn object(&mut self, raw: RawObject) -> Result<(), Error> {
+        let unknown_class = |class_id: u64| {
+            bad_value(
+                raw.offset,
+                "class id",
+                class_id,
+                "no CLASS DUMP record has this id",
+            )
+        };
+        let shape = |class_id: u64| {
+            self.class_index
+                .get(&class_id)
+                .and_then(|&index| self.shapes.get(index))
+                .ok_or_else(|| unknown_class(class_id))
+        };
+        let (size, type_index, list) = match raw.kind {
+            RawKind::Instance { class_id } => {
+                let shape = shape(class_id)?;
+                if raw.contents_len < shape.stored {
+                    return Err(bad_value(
+                        raw.offset,
+                        "instance field bytes",
+                        raw.contents_len,
+                        "fewer than the class's fields take",
+                    ));
+                }
+                (shape.size, shape.type_index, shape.list)
+            }
+            RawKind::ObjectArray { class_id, length } => {
+                let shape = shape(class_id)?;
+                let list = self.array_lists.get(&length).copied().ok_or_else(|| {
+                    bad_value(
+                        raw.offset,
+                        "object array length",
+                        u64::from(length),
+                        "not seen by the first reading of the segment",
+                    )
+                })?;
+                let size = align8(self.header + 4 + u64::from(length) * self.reference);
+                (size, shape.type_index, Some(list))
+            }
+            RawKind::PrimitiveArray { element, length } => {
+                let element_size =
+                    basic_type(element, self.id_size).map_or(1, |(size, _)| u64::from(size));
+                let size = align8(self.header + 4 + u64::from(length) * element_size);
+                let type_index = self
+                    .primitive_types
+                    .get(usize::from(element))
+                    .copied()
+                    .flatten();
+                (size, type_index, Some(self.none))
+            }
+        };
+        let mut object = Object::new(raw.id, size, None, raw.contents_at);
+        object.set_contents_len(raw.contents_len);
+        object.set_type_index(type_index);
+        object.set_pointer_list(list);
+        while let Some(class) = self
+            .class_objects
+            .get(self.next_class)
+            .filter(|class| class.address < raw.id)
+        {
+            self.next_class += 1;
+            self.write(*class, raw.offset)?;
+        }
+        self.write(object, raw.offset)
+    }
+}
+
+impl Fill<'_> {
+    /// Writes `object` into the next entry of the segment's part.
+    fn write(&mut self, object: Object, offset: u64) -> Result<(), Error> {
+        let slot = self.slots.next().ok_or_else(|| {
+            bad_value(
+                offset,
+                "object records",
+                self.written as u64 + 1,
+                "more than the first reading of the segment counted",
+            )
+        })?;
+        slot.write(object);
+        self.written += 1;
+        Ok(())
+    }
 }
 
 /// Everything the top-level records say.
@@ -473,26 +719,18 @@ fn parse<'data>(
     let id_size = records.id_size;
 
     // The segments, in parallel; the earliest error in the file wins.
-    let parts: Vec<Result<SegmentParts<'data>, Error>> = records
+    let scans: Vec<Result<Scan<'data>, Error>> = records
         .segments
         .par_iter()
-        .map(|&(offset, body)| segment(body, offset, id_size))
+        .map(|&(offset, body)| {
+            let mut scan = Scan::new(bytes, id_size);
+            walk_segment(body, offset, id_size, &mut scan)?;
+            Ok(scan)
+        })
         .collect();
-    let mut classes = Vec::new();
-    let objects: usize = parts
-        .iter()
-        .map(|part| part.as_ref().map_or(0, |part| part.objects.len()))
-        .sum();
-    let mut raw_objects = Vec::with_capacity(objects);
-    let mut raw_roots = Vec::new();
-    for part in parts {
-        let part = part?;
-        classes.extend(part.classes);
-        raw_objects.extend(part.objects);
-        raw_roots.extend(part.roots);
-    }
+    let scans = scans.into_iter().collect::<Result<Vec<_>, Error>>()?;
     progress(total.saturating_mul(3) / 4, total);
-    let dump = build(bytes, &records, classes, raw_objects, raw_roots)?;
+    let dump = build(bytes, &records, scans)?;
     progress(total, total);
     Ok(dump)
 }
@@ -636,9 +874,14 @@ fn unknown_sub_record(tag: u8) -> ErrorKind {
     }
 }
 
-/// Decodes one heap dump segment (its body at file offset `base`).
-fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentParts<'data>, Error> {
-    let mut parts = SegmentParts::default();
+/// Walks one heap dump segment (its body at file offset `base`), handing
+/// each sub-record to `visitor`.
+fn walk_segment<'data, V: SegmentVisitor<'data>>(
+    body: &'data [u8],
+    base: u64,
+    id_size: u8,
+    visitor: &mut V,
+) -> Result<(), Error> {
     let mut c = Cursor::new(body, base, "heap dump segment");
     let id = u64::from(id_size);
     while !c.is_empty() {
@@ -654,7 +897,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
             | sub::ROOT_REFERENCE_CLEANUP
             | sub::ROOT_VM_INTERNAL => {
                 let object = c.id(id_size, "root object id")?;
-                parts.roots.push(RawRoot {
+                visitor.root(RawRoot {
                     tag,
                     id: object,
                     thread_serial: 0,
@@ -667,7 +910,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
             sub::ROOT_JNI_GLOBAL => {
                 let object = c.id(id_size, "root object id")?;
                 c.id(id_size, "JNI global ref id")?;
-                parts.roots.push(RawRoot {
+                visitor.root(RawRoot {
                     tag,
                     id: object,
                     thread_serial: 0,
@@ -681,7 +924,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                 let object = c.id(id_size, "root object id")?;
                 let thread_serial = c.u4("thread serial")?;
                 let extra = c.u4("frame number")?;
-                parts.roots.push(RawRoot {
+                visitor.root(RawRoot {
                     tag,
                     id: object,
                     thread_serial,
@@ -691,7 +934,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
             sub::ROOT_NATIVE_STACK | sub::ROOT_THREAD_BLOCK => {
                 let object = c.id(id_size, "root object id")?;
                 let thread_serial = c.u4("thread serial")?;
-                parts.roots.push(RawRoot {
+                visitor.root(RawRoot {
                     tag,
                     id: object,
                     thread_serial,
@@ -702,7 +945,7 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                 c.u4("heap id")?;
                 c.id(id_size, "heap name id")?;
             }
-            sub::CLASS_DUMP => parts.classes.push(class_dump(&mut c, offset, id_size)?),
+            sub::CLASS_DUMP => visitor.class(&mut c, offset)?,
             sub::INSTANCE_DUMP => {
                 let object = c.id(id_size, "object id")?;
                 c.u4("stack trace serial")?;
@@ -711,13 +954,13 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                 let len = c.u4("field bytes")?;
                 let contents_at = c.offset();
                 c.take(u64::from(len), "instance field values", len_offset)?;
-                parts.objects.push(RawObject {
+                visitor.object(RawObject {
                     id: object,
                     kind: RawKind::Instance { class_id },
                     contents_at,
                     contents_len: u64::from(len),
                     offset,
-                });
+                })?;
             }
             sub::OBJECT_ARRAY_DUMP => {
                 let object = c.id(id_size, "object id")?;
@@ -728,13 +971,13 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                 let contents_at = c.offset();
                 let bytes = u64::from(length) * id;
                 c.take(bytes, "array elements", len_offset)?;
-                parts.objects.push(RawObject {
+                visitor.object(RawObject {
                     id: object,
                     kind: RawKind::ObjectArray { class_id, length },
                     contents_at,
                     contents_len: bytes,
                     offset,
-                });
+                })?;
             }
             sub::PRIMITIVE_ARRAY_DUMP | sub::PRIMITIVE_ARRAY_NODATA => {
                 let object = c.id(id_size, "object id")?;
@@ -761,18 +1004,18 @@ fn segment<'data>(body: &'data [u8], base: u64, id_size: u8) -> Result<SegmentPa
                     u64::from(length) * u64::from(size)
                 };
                 c.take(bytes, "array elements", len_offset)?;
-                parts.objects.push(RawObject {
+                visitor.object(RawObject {
                     id: object,
                     kind: RawKind::PrimitiveArray { element, length },
                     contents_at,
                     contents_len: bytes,
                     offset,
-                });
+                })?;
             }
             other => return Err(Error::new(offset, unknown_sub_record(other))),
         }
     }
-    Ok(parts)
+    Ok(())
 }
 
 /// Skips a value of basic type `code`; returns its size.
@@ -852,12 +1095,12 @@ fn class_dump<'data>(
 }
 
 /// The size rule: (header bytes, reference bytes, Android's "recorded
-/// sizes" mode, words).
+/// sizes" mode, words). `compressed_oops_key`: a byte or char array holds
+/// `java.vm.compressedOopsMode`.
 fn size_rule(
-    bytes: &[u8],
     records: &Records<'_>,
     classes: &[RawClass<'_>],
-    objects: &[RawObject],
+    compressed_oops_key: bool,
 ) -> (u64, u64, bool, String) {
     let id_size = u64::from(records.id_size);
     let object_class = classes
@@ -879,20 +1122,7 @@ fn size_rule(
     if id_size == 4 {
         return (8, 4, false, "4-byte ids: references of 4 bytes".to_owned());
     }
-    const KEY: &[u8] = b"java.vm.compressedOopsMode";
-    let compressed = objects.par_iter().any(|object| match object.kind {
-        RawKind::PrimitiveArray { element: 8, length } if length as usize == KEY.len() => {
-            contents(bytes, object.contents_at, object.contents_len) == KEY
-        }
-        RawKind::PrimitiveArray { element: 5, length } if length as usize == KEY.len() => {
-            let text = contents(bytes, object.contents_at, object.contents_len);
-            text.chunks_exact(2)
-                .map(|pair| pair.first().copied().unwrap_or(0) as u16 * 256 + pair[1] as u16)
-                .eq(KEY.iter().map(|&b| u16::from(b)))
-        }
-        _ => false,
-    });
-    if compressed {
+    if compressed_oops_key {
         (
             id_size + 4,
             4,
@@ -1119,14 +1349,23 @@ fn layout(
 fn build<'data>(
     bytes: &'data [u8],
     records: &Records<'data>,
-    classes: Vec<RawClass<'data>>,
-    raw_objects: Vec<RawObject>,
-    raw_roots: Vec<RawRoot>,
+    mut scans: Vec<Scan<'data>>,
 ) -> Result<Dump<'data>, Error> {
     let id_size = records.id_size;
     let id = u64::from(id_size);
-    if raw_objects.len() as u64 + classes.len() as u64 > MAX_OBJECTS {
-        let offset = raw_objects.last().map_or(0, |object| object.offset);
+    let mut classes = Vec::new();
+    let mut raw_roots = Vec::new();
+    for scan in &mut scans {
+        classes.append(&mut scan.classes);
+        raw_roots.append(&mut scan.roots);
+    }
+    let object_count: usize = scans.iter().map(|scan| scan.objects).sum();
+    if object_count as u64 + classes.len() as u64 > MAX_OBJECTS {
+        let offset = scans
+            .iter()
+            .rev()
+            .find_map(|scan| scan.last_offset)
+            .unwrap_or(0);
         return Err(Error::new(
             offset,
             ErrorKind::TooManyObjects { max: MAX_OBJECTS },
@@ -1144,8 +1383,9 @@ fn build<'data>(
             ));
         }
     }
+    let compressed_oops_key = scans.iter().any(|scan| scan.compressed_oops_key);
     let (header, reference, recorded_sizes, rule) =
-        size_rule(bytes, records, &classes, &raw_objects);
+        size_rule(records, &classes, compressed_oops_key);
 
     let mut dump = Dump::new(DumpInfo {
         format: NAME,
@@ -1248,7 +1488,6 @@ fn build<'data>(
             false,
         ));
     }
-    let mut primitive_types: HashMap<u8, Option<TypeIndex>> = HashMap::new();
 
     // Pointer lists: one with no pointers, one per class with reference
     // fields (instances) and with reference statics (class objects), one
@@ -1282,7 +1521,6 @@ fn build<'data>(
         };
         instance_lists.push(list);
     }
-    let mut array_lists: HashMap<u32, PointerList> = HashMap::new();
 
     let mut class_objects: Vec<Object> = Vec::with_capacity(classes.len());
     for (index, class) in classes.iter().enumerate() {
@@ -1307,94 +1545,181 @@ fn build<'data>(
         object.set_pointer_list(Some(list));
         class_objects.push(object);
     }
+    // Made in the order the objects first need them, as one pass over the
+    // objects would: primitive array types the dump has no class for, and
+    // a pointer list per object array length.
+    let mut primitive_types = [None; 256];
+    let mut made = [false; 256];
+    for &element in scans.iter().flat_map(|scan| &scan.elements) {
+        let slot = usize::from(element);
+        if made.get(slot).copied().unwrap_or(true) {
+            continue;
+        }
+        let jvm = java_name(primitive_array_class(element));
+        let type_index = match names.iter().position(|name| *name == jvm) {
+            Some(index) => type_of_class(index),
+            None => extra_type(&mut dump, &jvm),
+        };
+        if let (Some(made), Some(type_slot)) = (made.get_mut(slot), primitive_types.get_mut(slot)) {
+            *made = true;
+            *type_slot = type_index;
+        }
+    }
+    let mut array_lists: HashMap<u32, PointerList, BuildIdHasher> = HashMap::default();
+    for &(length, offset) in scans.iter().flat_map(|scan| &scan.array_lengths) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = array_lists.entry(length) {
+            let list = dump
+                .push_pointer_list_encoded(Cow::Owned(PointerOffsets::encode_run(
+                    0,
+                    id,
+                    u64::from(length),
+                )))
+                .ok_or_else(|| too_many(offset))?;
+            entry.insert(list);
+        }
+    }
     // Class ids are addresses: a multiplicative hash is enough, and much
     // cheaper than SipHash once per object.
     let fast_index: HashMap<u64, usize, BuildIdHasher> = class_index
         .iter()
         .map(|(&id, &index)| (id, index))
         .collect();
-    let mut objects: Vec<Object> = Vec::with_capacity(raw_objects.len() + classes.len());
-    for raw in &raw_objects {
-        let unknown_class = |class_id: u64| {
-            bad_value(
-                raw.offset,
-                "class id",
-                class_id,
-                "no CLASS DUMP record has this id",
-            )
-        };
-        let (size, type_index, list) = match raw.kind {
-            RawKind::Instance { class_id } => {
-                let index = *fast_index
-                    .get(&class_id)
-                    .ok_or_else(|| unknown_class(class_id))?;
-                let layout = layouts.get(index).ok_or_else(|| unknown_class(class_id))?;
-                if raw.contents_len < layout.stored {
-                    return Err(bad_value(
-                        raw.offset,
-                        "instance field bytes",
-                        raw.contents_len,
-                        "fewer than the class's fields take",
-                    ));
-                }
-                let size = dump.types.get(index).map_or(0, |info| info.size);
-                (
-                    size,
-                    type_of_class(index),
-                    instance_lists.get(index).copied(),
-                )
-            }
-            RawKind::ObjectArray { class_id, length } => {
-                let index = *fast_index
-                    .get(&class_id)
-                    .ok_or_else(|| unknown_class(class_id))?;
-                let list =
-                    match array_lists.get(&length) {
-                        Some(&list) => list,
-                        None => {
-                            let list =
-                                dump.push_pointer_list_encoded(Cow::Owned(
-                                    PointerOffsets::encode_run(0, id, u64::from(length)),
-                                ))
-                                .ok_or_else(|| too_many(raw.offset))?;
-                            array_lists.insert(length, list);
-                            list
-                        }
-                    };
-                let size = align8(header + 4 + u64::from(length) * reference);
-                (size, type_of_class(index), Some(list))
-            }
-            RawKind::PrimitiveArray { element, length } => {
-                let type_index = *primitive_types.entry(element).or_insert_with(|| {
-                    let jvm = primitive_array_class(element);
-                    match names.iter().position(|name| *name == java_name(jvm)) {
-                        Some(index) => type_of_class(index),
-                        None => extra_type(&mut dump, &java_name(jvm)),
-                    }
-                });
-                let element_size =
-                    basic_type(element, id_size).map_or(1, |(size, _)| u64::from(size));
-                let size = align8(header + 4 + u64::from(length) * element_size);
-                (size, type_index, Some(none))
-            }
-        };
-        let mut object = Object::new(raw.id, size, None, raw.contents_at);
-        object.set_contents_len(raw.contents_len);
-        object.set_type_index(type_index);
-        object.set_pointer_list(list);
-        objects.push(object);
-    }
+    let shapes: Vec<ClassShape> = (0..classes.len())
+        .map(|index| ClassShape {
+            size: dump.types.get(index).map_or(0, |info| info.size),
+            stored: layouts.get(index).map_or(0, |layout| layout.stored),
+            type_index: type_of_class(index),
+            list: instance_lists.get(index).copied(),
+        })
+        .collect();
+
     // HotSpot writes objects in address order, and class objects come
-    // first: sort only what is out of order, then merge the two runs.
+    // first. When the objects are in order (the usual case), each segment
+    // writes its objects and the class objects between them straight into
+    // their final places; otherwise the objects are written in file order,
+    // sorted, and the class objects merged in.
     class_objects.sort_unstable_by_key(|object| object.address);
-    let in_order = objects
-        .par_windows(2)
-        .all(|pair| matches!(pair, [a, b] if a.address <= b.address));
-    if !in_order {
-        objects.par_sort_unstable_by_key(|object| object.address);
+    let mut in_order = true;
+    let mut previous_last: Option<u64> = None;
+    for scan in &scans {
+        in_order &= scan.sorted;
+        if let (Some(last), Some(first)) = (previous_last, scan.first_id) {
+            in_order &= last <= first;
+        }
+        previous_last = scan.last_id.or(previous_last);
     }
-    let objects = merge_by_address(class_objects, objects);
-    check_overlaps(&objects)?;
+    let placed: &[Object] = if in_order { &class_objects } else { &[] };
+    // How many of the placed class objects come before an object at `id`
+    // (a class object at the same address comes after it).
+    let rank = |id: Option<u64>| id.map_or(0, |id| placed.partition_point(|c| c.address < id));
+
+    // The objects, written in parallel into the table, each segment into
+    // its own part, without an intermediate copy; on an error, the one
+    // earliest in the file.
+    let total = object_count + classes.len();
+    let mut objects: Vec<Object> = Vec::new();
+    if objects.try_reserve_exact(total).is_err() {
+        return Err(Error::new(
+            0,
+            ErrorKind::TooManyObjects { max: MAX_OBJECTS },
+        ));
+    }
+    let mut rest = objects
+        .spare_capacity_mut()
+        .get_mut(..total)
+        .unwrap_or_default();
+    let mut parts = Vec::with_capacity(scans.len());
+    let mut before = 0; // class objects placed before the next segment
+    for (scan, &(offset, body)) in scans.iter().zip(&records.segments) {
+        let after = if scan.objects > 0 {
+            rank(scan.last_id)
+        } else {
+            before
+        };
+        let len = scan.objects + after.saturating_sub(before);
+        let (part, tail) = rest.split_at_mut(len.min(rest.len()));
+        parts.push((offset, body, len, before, part));
+        rest = tail;
+        before = after;
+    }
+    let filled: Vec<Result<(), Error>> = parts
+        .into_par_iter()
+        .map(|(offset, body, expected, next_class, part)| {
+            let mut fill = Fill {
+                id_size,
+                header,
+                reference,
+                class_index: &fast_index,
+                shapes: &shapes,
+                array_lists: &array_lists,
+                primitive_types: &primitive_types,
+                none,
+                class_objects: placed,
+                next_class,
+                slots: part.iter_mut(),
+                written: 0,
+            };
+            walk_segment(body, offset, id_size, &mut fill)?;
+            if fill.written != expected {
+                return Err(bad_value(
+                    offset,
+                    "object records",
+                    fill.written as u64,
+                    "not as many as the first reading of the segment counted",
+                ));
+            }
+            Ok(())
+        })
+        .collect();
+    filled.into_iter().collect::<Result<Vec<()>, Error>>()?;
+    // The class objects after the last object (all of them when the
+    // objects were out of order).
+    let trailing = placed.get(before..).unwrap_or(&[]);
+    let unplaced: &[Object] = if in_order { trailing } else { &class_objects };
+    let tail = std::mem::take(&mut rest);
+    if tail.len() != unplaced.len() {
+        return Err(bad_value(
+            0,
+            "objects",
+            total as u64,
+            "the segments' parts and the class objects do not fill the table",
+        ));
+    }
+    for (slot, object) in tail.iter_mut().zip(unplaced) {
+        slot.write(*object);
+    }
+    // SAFETY: every segment's walk wrote exactly the entries of its part
+    // (checked above), the parts are consecutive from the start of the
+    // table, and the class objects left over filled the rest: all `total`
+    // entries are written.
+    unsafe { objects.set_len(total) };
+    if !in_order {
+        // Sort the objects, then merge the class objects in.
+        let (objects_part, classes_part) = objects.split_at_mut(object_count);
+        objects_part.par_sort_unstable_by_key(|object| object.address);
+        let _ = classes_part;
+        objects.truncate(object_count);
+        objects = merge_by_address(class_objects, objects);
+    }
+    // `check_overlaps`, in parallel over chunks (each with the next
+    // chunk's first object); the first bad pair in the table wins.
+    const CHUNK: usize = 1 << 16;
+    let bad = (0..objects.len().div_ceil(CHUNK))
+        .into_par_iter()
+        .find_map_first(|chunk| {
+            let start = chunk * CHUNK;
+            let end = start.saturating_add(CHUNK + 1).min(objects.len());
+            let mut pairs = objects.get(start..end)?.windows(2);
+            pairs
+                .position(|pair| {
+                    matches!(pair, [first, second]
+                        if first.address == second.address || second.address < first.end())
+                })
+                .map(|index| start + index)
+        });
+    if let Some(index) = bad {
+        check_overlaps(objects.get(index..index + 2).unwrap_or(&[]))?;
+    }
     dump.objects = objects;
 
     roots(&mut dump, records, &model_classes, &class_index, &raw_roots);

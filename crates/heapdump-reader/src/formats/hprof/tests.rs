@@ -164,6 +164,13 @@ impl Writer {
         self.heap.extend_from_slice(&body);
     }
 
+    /// Closes the sub-records written so far as a HEAP DUMP SEGMENT; the
+    /// next ones go to a new segment.
+    pub(crate) fn segment(&mut self) {
+        let heap = std::mem::take(&mut self.heap);
+        self.record(tag::HEAP_DUMP_SEGMENT, &heap);
+    }
+
     /// Closes the heap as one segment (and HEAP DUMP END) and returns the file.
     pub(crate) fn finish(mut self) -> Vec<u8> {
         let heap = std::mem::take(&mut self.heap);
@@ -365,5 +372,59 @@ fn every_truncation_and_flipped_byte_is_an_error_or_a_dump() {
                 }
             }
         }
+    }
+}
+
+/// Objects over several segments, class objects at addresses between
+/// them (as HotSpot's class mirrors are), segments with no objects: the
+/// table is in address order with every object once, whether the objects
+/// come in address order (placed where they go) or not (sorted, then the
+/// class objects merged in); a class object at an object's address is a
+/// duplicate either way.
+#[test]
+fn objects_over_segments_land_in_address_order() {
+    let layout = |reverse: bool, clash: bool| {
+        let mut w = Writer::new("JAVA PROFILE 1.0.2", 8);
+        w.string(1, "java/lang/Object");
+        w.string(2, "[B");
+        w.load_class(1, 0x100, 1);
+        w.load_class(2, if clash { 0x3000 } else { 0x3800 }, 2);
+        w.class_dump(0x100, 0, &[], &[]);
+        w.segment();
+        w.class_dump(if clash { 0x3000 } else { 0x3800 }, 0x100, &[], &[]);
+        w.segment();
+        let mut ids: Vec<u64> = (1..=6).map(|i| i * 0x1000).collect();
+        if reverse {
+            ids.reverse();
+        }
+        for (n, &id) in ids.iter().enumerate() {
+            w.byte_array(id, b"xy");
+            if n % 2 == 1 {
+                w.segment();
+            }
+        }
+        w.segment();
+        w.finish()
+    };
+    for reverse in [false, true] {
+        let bytes = layout(reverse, false);
+        let dump = parse_ok(&bytes);
+        let addresses: Vec<u64> = dump.objects.iter().map(|o| o.address).collect();
+        assert_eq!(
+            addresses,
+            [0x100, 0x1000, 0x2000, 0x3000, 0x3800, 0x4000, 0x5000, 0x6000],
+            "reverse {reverse}"
+        );
+        for object in &dump.objects {
+            let class_object = object.address & 0xfff != 0;
+            assert_eq!(object.size == 0, class_object, "{object:?}");
+        }
+        let err = crate::parse(&layout(reverse, true), &mut |_, _| {})
+            .err()
+            .unwrap_or_else(|| panic!("a class at an object's address parsed"));
+        assert!(
+            matches!(err.kind, ErrorKind::DuplicateObject { address: 0x3000 }),
+            "reverse {reverse}: {err}"
+        );
     }
 }
