@@ -15,6 +15,47 @@ use std::time::{Duration, Instant};
 
 use heapdump_reader::{DumpFile, HeapGraph};
 
+/// Builds `bin` of workspace package `package` with `cargo build --release`
+/// into a target directory of its own (`target`: under the test's
+/// `CARGO_TARGET_TMPDIR`), with `env` (build settings the workspace's own
+/// build does not use, which would otherwise rebuild it); the binary's
+/// path. `RUSTFLAGS` given in `env` wins over the workspace's
+/// `build.rustflags`.
+pub fn build_in_own_target(
+    target: &Path,
+    package: &str,
+    bin: &str,
+    env: &[(&str, &str)],
+) -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut command = std::process::Command::new(env!("CARGO"));
+    command
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "-q",
+            "-p",
+            package,
+            "--bin",
+            bin,
+        ])
+        .current_dir(&workspace)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("HEAPDUMP_SAMPLE_RATE");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo build: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    target.join("release").join(bin)
+}
+
 /// A fresh path in the temporary directory, unique to this process and name.
 pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("heapdump-test-{}-{name}.hdump", std::process::id()))

@@ -9,38 +9,19 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use heapdump_inspect::{CaveatKind, Heap, NoProgress, Options};
-use heapdump_tests::temp_path;
+use heapdump_tests::{build_in_own_target, temp_path};
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
 
 /// Builds `leaky-service` without frame pointers; the binary's path.
 fn build_without_frame_pointers() -> PathBuf {
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-frame-pointers");
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--offline",
-            "-q",
-            "-p",
-            "leaky-service",
-        ])
-        .current_dir(&workspace)
-        .env("CARGO_TARGET_DIR", &target)
-        // RUSTFLAGS wins over the workspace's `build.rustflags`.
-        .env("RUSTFLAGS", "-C force-frame-pointers=no")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("HEAPDUMP_SAMPLE_RATE")
-        .output()
-        .expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "cargo build: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    target.join("release").join("leaky-service")
+    build_in_own_target(
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("no-frame-pointers"),
+        "leaky-service",
+        "leaky-service",
+        &[("RUSTFLAGS", "-C force-frame-pointers=no")],
+    )
 }
 
 #[test]

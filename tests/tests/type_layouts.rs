@@ -11,37 +11,18 @@ use std::process::Command;
 
 use heapdump_analysis::paths::{path, PathOptions};
 use heapdump_inspect::{Heap, NoProgress, Options};
-use heapdump_tests::temp_path;
+use heapdump_tests::{build_in_own_target, temp_path};
 
 const SESSIONS: u64 = 2_000;
 
 /// Builds `pooled-cache` with `debug = 2`; the binary's path.
 fn build_with_full_debug_info() -> PathBuf {
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("full-debug-info");
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--offline",
-            "-q",
-            "-p",
-            "leaky-service",
-            "--bin",
-            "pooled-cache",
-        ])
-        .current_dir(&workspace)
-        .env("CARGO_TARGET_DIR", &target)
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "2")
-        .env_remove("HEAPDUMP_SAMPLE_RATE")
-        .output()
-        .expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "cargo build: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    target.join("release").join("pooled-cache")
+    build_in_own_target(
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("full-debug-info"),
+        "leaky-service",
+        "pooled-cache",
+        &[("CARGO_PROFILE_RELEASE_DEBUG", "2")],
+    )
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::hint::black_box;
 use heapdump_analysis::leaks::{leaks, LeakOptions};
 use heapdump_inspect::{Heap, Options, Progress};
 use heapdump_tests::temp_path;
+use leaky_service::pooled;
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
@@ -30,22 +31,6 @@ pub struct Session {
 pub struct Item {
     pub key: u64,
     pub weight: [u32; 6],
-}
-
-/// The pool: one `std::alloc::alloc` per value, so the allocation site
-/// names no type (as in an arena or an object pool).
-#[inline(never)]
-fn pooled<T>(value: T) -> Box<T> {
-    let layout = Layout::new::<T>();
-    assert!(layout.size() > 0);
-    // SAFETY: `layout` has a non-zero size; the block is written before
-    // `Box` owns it, and `Box` frees it with the same layout.
-    unsafe {
-        let raw = alloc(layout).cast::<T>();
-        assert!(!raw.is_null());
-        raw.write(value);
-        Box::from_raw(raw)
-    }
 }
 
 /// A vector whose buffer comes from the pool.

@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod binary;
+mod dwarf_sections;
 pub mod error;
 pub mod go;
 mod naming;

@@ -13,10 +13,7 @@
 
 use std::collections::HashMap;
 
-use gimli::{EndianSlice, RunTimeEndian};
-use object::Object;
-
-use crate::go::dwarf::{die_offset, reference, section_bytes, DwarfError, Reader};
+use crate::dwarf_sections::{die_offset, reference, DwarfSections, Reader};
 use crate::symbolize::short_type;
 
 /// A leaf of a layout: a field that is not opened further.
@@ -79,44 +76,11 @@ impl RustLayouts {
     /// has no type information (no DWARF, or line tables only).
     pub fn read(data: &[u8]) -> Result<Option<RustLayouts>, String> {
         let file = object::File::parse(data).map_err(|err| err.to_string())?;
-        let endian = if file.is_little_endian() {
-            RunTimeEndian::Little
-        } else {
-            RunTimeEndian::Big
-        };
-        let mut sections = HashMap::new();
-        for id in [
-            gimli::SectionId::DebugAbbrev,
-            gimli::SectionId::DebugInfo,
-            gimli::SectionId::DebugLine,
-            gimli::SectionId::DebugStr,
-            gimli::SectionId::DebugLineStr,
-            gimli::SectionId::DebugStrOffsets,
-            gimli::SectionId::DebugAddr,
-            gimli::SectionId::DebugRanges,
-            gimli::SectionId::DebugRngLists,
-        ] {
-            if let Some(section) = file.section_by_name(id.name()) {
-                let bytes = section_bytes(&section).map_err(|err| match err {
-                    DwarfError::Missing => "no DWARF".to_owned(),
-                    DwarfError::Bad(reason) => reason,
-                })?;
-                sections.insert(id, bytes);
-            }
-        }
-        if sections
-            .get(&gimli::SectionId::DebugInfo)
-            .is_none_or(|bytes| bytes.is_empty())
-        {
+        let sections = DwarfSections::read(&file)?;
+        if !sections.has_info() {
             return Ok(None);
         }
-        let load = |id: gimli::SectionId| -> Result<Reader<'_>, gimli::Error> {
-            Ok(EndianSlice::new(
-                sections.get(&id).map_or(&[][..], |bytes| bytes),
-                endian,
-            ))
-        };
-        let dwarf = gimli::Dwarf::load(load).map_err(|err| err.to_string())?;
+        let dwarf = sections.dwarf().map_err(|err| err.to_string())?;
         let mut layouts = RustLayouts::default();
         layouts
             .read_all(&dwarf)

@@ -168,3 +168,23 @@ pub fn scrub_stack() {
     let mut scratch = [0u8; 64 * 1024];
     std::hint::black_box(&mut scratch);
 }
+
+/// An object pool's allocation, as arenas and pools do it: one
+/// `std::alloc::alloc` per value, so the allocation site names no type
+/// (`heapdump` types such objects from the containers that point at
+/// them). Used by the `pooled-cache` sample and the type propagation tests.
+#[inline(never)]
+pub fn pooled<T>(value: T) -> Box<T> {
+    let layout = std::alloc::Layout::new::<T>();
+    assert!(layout.size() > 0, "pooled values have a size");
+    // SAFETY: the layout's size is not zero; the block is written before
+    // `Box` owns it, and `Box` frees it with the same layout.
+    unsafe {
+        let raw = std::alloc::alloc(layout).cast::<T>();
+        if raw.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        raw.write(value);
+        Box::from_raw(raw)
+    }
+}

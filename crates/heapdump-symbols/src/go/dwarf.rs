@@ -7,11 +7,12 @@
 //! Everything is read once into owned tables ([`GoDwarf`]), so the
 //! propagation does not touch gimli.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
-use gimli::{AttributeValue, EndianSlice, Operation, RunTimeEndian, UnitSectionOffset};
+use gimli::{AttributeValue, Operation};
 use object::{Object, ObjectSection, ObjectSymbol};
+
+use crate::dwarf_sections::{die_offset, reference, DwarfSections, Reader};
 
 /// Go's DWARF attributes (cmd/internal/dwarf).
 const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
@@ -25,10 +26,6 @@ mod kind {
     pub const SLICE: u64 = 23;
     pub const STRING: u64 = 24;
 }
-
-/// Largest decompressed DWARF section read (a sanity bound on the size a
-/// compressed section claims).
-const MAX_SECTION: u64 = 1 << 30;
 
 /// Identifies a [`GoType`] in [`GoDwarf::types`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -166,19 +163,12 @@ pub enum DwarfError {
     Bad(String),
 }
 
-pub(crate) type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
-
 /// Reads the DWARF of the Go executable in `data`, with the variables of
 /// the functions at `pcs` (link-time return or current pcs of goroutine
 /// frames; each is looked up at `pc - 1` unless it is a frame's current
 /// pc, which the caller passes as is: see [`FramePc`]).
 pub fn read(data: &[u8], pcs: &[FramePc]) -> Result<GoDwarf, DwarfError> {
     let file = object::File::parse(data).map_err(|err| DwarfError::Bad(err.to_string()))?;
-    let endian = if file.is_little_endian() {
-        RunTimeEndian::Little
-    } else {
-        RunTimeEndian::Big
-    };
     if file
         .section_by_name(".debug_info")
         .is_none_or(|section| section.size() == 0)
@@ -189,31 +179,10 @@ pub fn read(data: &[u8], pcs: &[FramePc]) -> Result<GoDwarf, DwarfError> {
         .symbols()
         .find(|symbol| symbol.name() == Ok("runtime.types"))
         .map(|symbol| symbol.address());
-    let mut sections: HashMap<gimli::SectionId, Cow<'_, [u8]>> = HashMap::new();
-    for id in [
-        gimli::SectionId::DebugAbbrev,
-        gimli::SectionId::DebugInfo,
-        gimli::SectionId::DebugLine,
-        gimli::SectionId::DebugStr,
-        gimli::SectionId::DebugLineStr,
-        gimli::SectionId::DebugStrOffsets,
-        gimli::SectionId::DebugAddr,
-        gimli::SectionId::DebugLoc,
-        gimli::SectionId::DebugLocLists,
-        gimli::SectionId::DebugRanges,
-        gimli::SectionId::DebugRngLists,
-    ] {
-        if let Some(section) = file.section_by_name(id.name()) {
-            sections.insert(id, section_bytes(&section)?);
-        }
-    }
-    let load = |id: gimli::SectionId| -> Result<Reader<'_>, gimli::Error> {
-        Ok(EndianSlice::new(
-            sections.get(&id).map_or(&[][..], |bytes| bytes),
-            endian,
-        ))
-    };
-    let dwarf = gimli::Dwarf::load(load).map_err(|err| DwarfError::Bad(err.to_string()))?;
+    let sections = DwarfSections::read(&file).map_err(DwarfError::Bad)?;
+    let dwarf = sections
+        .dwarf()
+        .map_err(|err| DwarfError::Bad(err.to_string()))?;
     let mut builder = Builder {
         out: GoDwarf::default(),
         ids: HashMap::new(),
@@ -248,38 +217,6 @@ impl FramePc {
     }
 }
 
-/// A section's bytes, decompressed if the linker compressed it (Go does,
-/// with zlib).
-pub(crate) fn section_bytes<'a>(
-    section: &object::Section<'a, '_>,
-) -> Result<Cow<'a, [u8]>, DwarfError> {
-    let compressed = section
-        .compressed_data()
-        .map_err(|err| DwarfError::Bad(err.to_string()))?;
-    match compressed.format {
-        object::CompressionFormat::None => Ok(Cow::Borrowed(compressed.data)),
-        object::CompressionFormat::Zlib => {
-            if compressed.uncompressed_size > MAX_SECTION {
-                return Err(DwarfError::Bad(format!(
-                    "a compressed DWARF section claims {} bytes",
-                    compressed.uncompressed_size
-                )));
-            }
-            let mut out = Vec::with_capacity(compressed.uncompressed_size as usize);
-            let mut decoder = flate2::read::ZlibDecoder::new(compressed.data);
-            std::io::Read::read_to_end(
-                &mut std::io::Read::take(&mut decoder, compressed.uncompressed_size),
-                &mut out,
-            )
-            .map_err(|err| DwarfError::Bad(format!("a DWARF section does not inflate: {err}")))?;
-            Ok(Cow::Owned(out))
-        }
-        other => Err(DwarfError::Bad(format!(
-            "DWARF compressed as {other:?}, which this reader does not inflate"
-        ))),
-    }
-}
-
 struct Builder<'p> {
     out: GoDwarf,
     /// Type ids by the DIE's offset in .debug_info.
@@ -293,29 +230,6 @@ struct Builder<'p> {
     channel_of: Vec<(TypeId, TypeId)>,
     /// Bytes of a pointer (from the units).
     address_size: u8,
-}
-
-/// The global offset of a DIE reference, if it is one.
-pub(crate) fn reference(
-    unit: &gimli::Unit<Reader<'_>>,
-    value: AttributeValue<Reader<'_>>,
-) -> Option<u64> {
-    match value {
-        AttributeValue::UnitRef(offset) => match offset.to_unit_section_offset(unit) {
-            UnitSectionOffset::DebugInfoOffset(offset) => Some(offset.0 as u64),
-            UnitSectionOffset::DebugTypesOffset(_) => None,
-        },
-        AttributeValue::DebugInfoRef(offset) => Some(offset.0 as u64),
-        _ => None,
-    }
-}
-
-/// The global offset of a DIE (those of `.debug_types` marked by bit 62).
-pub(crate) fn die_offset(unit: &gimli::Unit<Reader<'_>>, offset: gimli::UnitOffset) -> u64 {
-    match offset.to_unit_section_offset(unit) {
-        UnitSectionOffset::DebugInfoOffset(offset) => offset.0 as u64,
-        UnitSectionOffset::DebugTypesOffset(offset) => offset.0 as u64 | (1 << 62),
-    }
 }
 
 /// A DIE's `DW_AT_name`, empty if it has none.

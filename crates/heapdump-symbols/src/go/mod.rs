@@ -33,7 +33,7 @@
 //! object. An object that no typed pointer reaches keeps its shape
 //! (`obj96[p,_,…]`), and is counted in [`GoTypeStats`].
 
-pub(crate) mod dwarf;
+mod dwarf;
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -10,10 +10,11 @@
 //! pooled-cache [--sessions N] --out PATH
 //! ```
 
-use std::alloc::{alloc, handle_alloc_error, Layout};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::ExitCode;
+
+use leaky_service::pooled;
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
@@ -36,24 +37,6 @@ pub struct Profile {
     pub score: u64,
     /// Tags.
     pub tags: Vec<u32>,
-}
-
-/// The pool: one `std::alloc::alloc` per value, so the allocation site
-/// names no type.
-#[inline(never)]
-fn pooled<T>(value: T) -> Box<T> {
-    let layout = Layout::new::<T>();
-    // SAFETY: `T` is not zero-sized here (sessions and profiles); the block
-    // is written before `Box` owns it, and `Box` frees it with the same
-    // layout.
-    unsafe {
-        let raw = alloc(layout).cast::<T>();
-        if raw.is_null() {
-            handle_alloc_error(layout);
-        }
-        raw.write(value);
-        Box::from_raw(raw)
-    }
 }
 
 fn main() -> ExitCode {
