@@ -262,7 +262,12 @@ fn accumulation_point(analysis: &Analysis, start: DomNode, ratio: f64) -> (DomNo
     (node, depth)
 }
 
-/// The direct children of `node` by group, biggest first.
+/// The direct children of `node` by group, biggest first (ties: more
+/// objects first, then the lower group number).
+///
+/// An accumulation point can hold millions of children (a big map's
+/// table), so they are counted in parallel chunks into dense per-group
+/// totals, as the group suspects are.
 fn content(
     graph: &HeapGraph<'_>,
     analysis: &Analysis,
@@ -271,23 +276,62 @@ fn content(
     limit: usize,
 ) -> Vec<ContentShare> {
     let classifier = Classifier::new(graph, grouping);
-    let mut totals: Vec<(usize, u64, u64)> = Vec::new();
-    let mut index_of = std::collections::HashMap::new();
-    for &child in analysis.children(node) {
-        let Some(object) = analysis.object(child).and_then(|id| graph.object(id)) else {
-            continue;
-        };
-        let group = classifier.group_of(object);
-        let index = *index_of.entry(group).or_insert_with(|| {
-            totals.push((group, 0, 0));
-            totals.len() - 1
-        });
-        if let Some(entry) = totals.get_mut(index) {
-            entry.1 += 1;
-            entry.2 = entry.2.saturating_add(analysis.retained_size(child));
+    let children = analysis.children(node);
+    let count_into = |totals: &mut std::collections::HashMap<usize, (u64, u64)>,
+                      nodes: &[DomNode]| {
+        for &child in nodes {
+            let Some(object) = analysis.object(child).and_then(|id| graph.object(id)) else {
+                continue;
+            };
+            let entry = totals.entry(classifier.group_of(object)).or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 = entry.1.saturating_add(analysis.retained_size(child));
         }
-    }
-    totals.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
+    };
+    // Few children: a small map, no dense table of every group.
+    let mut totals: Vec<(usize, u64, u64)> = if children.len() < 4096 {
+        let mut map = std::collections::HashMap::new();
+        count_into(&mut map, children);
+        map.into_iter()
+            .map(|(group, (objects, bytes))| (group, objects, bytes))
+            .collect()
+    } else {
+        let count = classifier.group_count();
+        let sums = children
+            .par_chunks(4096)
+            .fold(
+                || vec![(0u64, 0u64); count],
+                |mut sums, nodes| {
+                    for &child in nodes {
+                        let Some(object) = analysis.object(child).and_then(|id| graph.object(id))
+                        else {
+                            continue;
+                        };
+                        if let Some(slot) = sums.get_mut(classifier.group_of(object)) {
+                            slot.0 += 1;
+                            slot.1 = slot.1.saturating_add(analysis.retained_size(child));
+                        }
+                    }
+                    sums
+                },
+            )
+            .reduce(
+                || vec![(0u64, 0u64); count],
+                |mut a, b| {
+                    for (mine, theirs) in a.iter_mut().zip(b) {
+                        mine.0 += theirs.0;
+                        mine.1 = mine.1.saturating_add(theirs.1);
+                    }
+                    a
+                },
+            );
+        sums.into_iter()
+            .enumerate()
+            .filter(|(_, (objects, _))| *objects > 0)
+            .map(|(group, (objects, bytes))| (group, objects, bytes))
+            .collect()
+    };
+    totals.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
     totals
         .into_iter()
         .take(limit)

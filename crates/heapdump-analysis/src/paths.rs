@@ -73,6 +73,24 @@ impl ShortestPathTree {
                 }
             }
             level = level.saturating_add(1);
+            if frontier.len() < 1024 {
+                // A small level (a long list's: one object per level, two
+                // million levels) costs less expanded here than handed to
+                // the thread pool. Same claims, same order.
+                let mut next = Vec::new();
+                for &node in &frontier {
+                    for &successor in graph.successors(node) {
+                        if let Some(slot) = previous.get(successor as usize) {
+                            if slot.load(Ordering::Relaxed) == UNSEEN {
+                                slot.store(node, Ordering::Relaxed);
+                                next.push(successor);
+                            }
+                        }
+                    }
+                }
+                frontier = next;
+                continue;
+            }
             frontier = frontier
                 .par_iter()
                 .with_min_len(1024)
@@ -227,8 +245,12 @@ pub fn describe_path(
         .iter()
         .find(|reference| reference.target == first)?;
     let root = graph.root(reference.root)?;
-    let steps = objects
-        .iter()
+    // Paths through a long list have millions of steps: describe them in
+    // parallel, each into its place (an indexed collect), then drop the
+    // `Option`s in place (same size: the niche).
+    let steps: Vec<Option<PathStep>> = objects
+        .par_iter()
+        .with_min_len(1024)
         .enumerate()
         .map(|(index, &id)| {
             let field_offset = objects
@@ -245,7 +267,8 @@ pub fn describe_path(
                 field,
             })
         })
-        .collect::<Option<Vec<PathStep>>>()?;
+        .collect();
+    let steps = steps.into_iter().collect::<Option<Vec<PathStep>>>()?;
     Some(RootPath {
         root: PathRoot {
             root: reference.root.0,

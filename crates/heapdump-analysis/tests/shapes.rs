@@ -114,6 +114,15 @@ fn a_chain_of_a_million() {
     // 32 bytes (under 70%) and the one before 32 of 48.
     assert_eq!(suspect.accumulation_point.object.id, N - 3);
     assert_eq!(suspect.accumulation_point.depth, u64::from(N - 3));
+    // Its path (described in parallel) goes down the chain in order, each
+    // step through the word at offset 0, the last with none.
+    let steps = &suspect.path.as_ref().unwrap().steps;
+    assert_eq!(steps.len(), N as usize - 2);
+    for (index, step) in steps.iter().enumerate() {
+        assert_eq!(step.object.id, index as u32);
+        let last = index + 1 == steps.len();
+        assert_eq!(step.field_offset, (!last).then_some(0), "step {index}");
+    }
 }
 
 #[test]
@@ -315,5 +324,85 @@ fn random_heaps_match_the_definition() {
                 Some(40 * dominated)
             );
         }
+    }
+}
+
+/// What an accumulation point holds directly, by class and by site, counted
+/// here one child at a time: the report's parallel count over dense group
+/// totals (more than 4096 children) and its map (fewer) must agree with it,
+/// order and ties included.
+#[test]
+fn accumulation_point_content_matches_a_plain_count() {
+    use heapdump_analysis::{Classifier, Grouping};
+    use std::collections::BTreeMap;
+    for children in [3000u32, 50_000] {
+        // An array, after its children, holds children 1..=children; child
+        // i has 1-5 16-byte units (five size classes), every other one
+        // allocated at a sampled site.
+        let address = |index: u32| BASE + 128 * u64::from(index);
+        let array_address = address(children + 1);
+        let mut dump = DumpBuilder::new(Vec::new()).unwrap();
+        dump.params(&Params::default()).unwrap();
+        dump.module(&Module::default()).unwrap();
+        dump.root_segment(0, SEGMENT, &array_address.to_le_bytes())
+            .unwrap();
+        dump.stack(7, &[0x4000, 0x4100]).unwrap();
+        for child in 1..=children {
+            let units = 1 + (child % 5) as usize;
+            let stack = if child % 2 == 0 { 7 } else { 0 };
+            dump.object(address(child), stack, &vec![0u8; 16 * units])
+                .unwrap();
+        }
+        let holder: Vec<u8> = (1..=children)
+            .flat_map(|child| address(child).to_le_bytes())
+            .collect();
+        dump.object(array_address, 0, &holder).unwrap();
+        let bytes = dump.finish().unwrap();
+        let graph = read(&bytes);
+        let analysis = analyze(&graph);
+        let report = leaks(&graph, &analysis, &LeakOptions::default());
+        let suspect = &report.suspects[0];
+        let point = &suspect.accumulation_point;
+        assert_eq!(point.object.address, array_address);
+        assert_eq!(point.direct_children, u64::from(children));
+        for (grouping, shares) in [
+            (Grouping::Class, &point.content_by_class),
+            (Grouping::Site, &point.content_by_site),
+        ] {
+            let classifier = Classifier::new(&graph, grouping);
+            let mut counts: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
+            for child in 1..=children {
+                let id = graph.object_at(address(child)).unwrap();
+                let object = graph.object(id).unwrap();
+                let entry = counts.entry(classifier.group_of(object)).or_default();
+                entry.0 += 1;
+                entry.1 += analysis.retained_size_of(id).unwrap();
+            }
+            let mut expected: Vec<(usize, u64, u64)> = counts
+                .into_iter()
+                .map(|(group, (objects, bytes))| (group, objects, bytes))
+                .collect();
+            expected.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
+            let expected: Vec<(String, u64, u64)> = expected
+                .into_iter()
+                .take(LeakOptions::default().content_groups)
+                .map(|(group, objects, bytes)| (classifier.label(group).label, objects, bytes))
+                .collect();
+            let got: Vec<(String, u64, u64)> = shares
+                .iter()
+                .map(|share| {
+                    (
+                        share.group.label.clone(),
+                        share.objects,
+                        share.retained_bytes,
+                    )
+                })
+                .collect();
+            assert_eq!(got, expected, "{children} children by {grouping:?}");
+            assert!(!got.is_empty());
+        }
+        // The path to it: the root's word, then the array.
+        let path = suspect.path.as_ref().unwrap();
+        assert_eq!(path.steps.len(), 1);
     }
 }

@@ -3,9 +3,10 @@
 use std::io::{self, Write};
 
 use heapdump_inspect::analysis::describe::ObjectRef;
-use heapdump_inspect::analysis::paths::RootPath;
+use heapdump_inspect::analysis::paths::{PathStep, RootPath};
 use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability, SiteFrames};
 use heapdump_inspect::Caveat;
+use rayon::prelude::*;
 
 use crate::human::{bytes, fit_line, plural};
 
@@ -51,15 +52,45 @@ pub fn path(out: &mut dyn Write, path: &RootPath, indent: &str) -> io::Result<()
         "{indent}root {} ({}) [word +{:#x} at {:#x}] ->",
         path.root.name, path.root.kind, path.root.offset, path.root.word_address
     )?;
-    for step in &path.steps {
-        let field = match (&step.field, step.field_offset) {
-            (Some(name), Some(offset)) => format!("  [{name}, word +{offset:#x}] ->"),
-            (None, Some(offset)) => format!("  [word +{offset:#x}] ->"),
-            _ => String::new(),
-        };
-        writeln!(out, "{indent}  {}{field}", object(&step.object))?;
+    // A path through a long list has millions of steps: their lines are
+    // formatted in parallel, a window at a time (bounded memory), and
+    // written in order.
+    for window in path.steps.chunks(PATH_WINDOW) {
+        let texts: Vec<String> = window
+            .par_chunks(PATH_CHUNK)
+            .map(|steps| {
+                let mut text = String::new();
+                for step in steps {
+                    path_step(&mut text, step, indent);
+                }
+                text
+            })
+            .collect();
+        for text in texts {
+            out.write_all(text.as_bytes())?;
+        }
     }
     Ok(())
+}
+
+/// Steps of a path formatted per window by [`path`].
+const PATH_WINDOW: usize = 1 << 16;
+/// Steps of a path one task formats.
+const PATH_CHUNK: usize = 4096;
+
+/// Appends one step's line of a path to `text`.
+fn path_step(text: &mut String, step: &PathStep, indent: &str) {
+    use std::fmt::Write as _;
+    text.push_str(indent);
+    text.push_str("  ");
+    text.push_str(&object(&step.object));
+    // Writing to a String cannot fail.
+    let _ = match (&step.field, step.field_offset) {
+        (Some(name), Some(offset)) => write!(text, "  [{name}, word +{offset:#x}] ->"),
+        (None, Some(offset)) => write!(text, "  [word +{offset:#x}] ->"),
+        _ => Ok(()),
+    };
+    text.push('\n');
 }
 
 /// Prints stack frames, at most [`MAX_FRAMES`].
