@@ -483,8 +483,10 @@ fn type_from_debug_info(
 }
 
 /// Names the frames of `dump`'s raw stacks and the types of its objects
-/// from the binaries, and notes where names came from and how many objects
-/// keep a size class. The symbolizer, when the dump has raw stacks or
+/// from the binaries (from their sites, then from the typed objects
+/// pointing at them, field by field when the executable has type layouts),
+/// and notes where names came from and how many objects keep a size
+/// class. The symbolizer, when the dump has raw stacks or
 /// `frame_pcs` (the return addresses of thread stacks' frames, which it
 /// names too).
 fn name_from_binaries(
