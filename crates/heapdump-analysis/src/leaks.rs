@@ -262,6 +262,45 @@ fn accumulation_point(analysis: &Analysis, start: DomNode, ratio: f64) -> (DomNo
     (node, depth)
 }
 
+/// For each group of `classifier`, the count and retained bytes of the
+/// dominator-tree `nodes` in it, indexed by group: counted in parallel
+/// chunks into a dense table per chunk.
+fn group_totals(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    classifier: &Classifier<'_>,
+    nodes: &[DomNode],
+) -> Vec<(u64, u64)> {
+    let count = classifier.group_count();
+    nodes
+        .par_chunks(4096)
+        .fold(
+            || vec![(0u64, 0u64); count],
+            |mut sums, nodes| {
+                for &node in nodes {
+                    let Some(object) = analysis.object(node).and_then(|id| graph.object(id)) else {
+                        continue;
+                    };
+                    if let Some(slot) = sums.get_mut(classifier.group_of(object)) {
+                        slot.0 += 1;
+                        slot.1 = slot.1.saturating_add(analysis.retained_size(node));
+                    }
+                }
+                sums
+            },
+        )
+        .reduce(
+            || vec![(0u64, 0u64); count],
+            |mut a, b| {
+                for (mine, theirs) in a.iter_mut().zip(b) {
+                    mine.0 += theirs.0;
+                    mine.1 = mine.1.saturating_add(theirs.1);
+                }
+                a
+            },
+        )
+}
+
 /// The direct children of `node` by group, biggest first (ties: more
 /// objects first, then the lower group number).
 ///
@@ -277,54 +316,23 @@ fn content(
 ) -> Vec<ContentShare> {
     let classifier = Classifier::new(graph, grouping);
     let children = analysis.children(node);
-    let count_into = |totals: &mut std::collections::HashMap<usize, (u64, u64)>,
-                      nodes: &[DomNode]| {
-        for &child in nodes {
+    // Few children: a small map, no dense table of every group.
+    let mut totals: Vec<(usize, u64, u64)> = if children.len() < 4096 {
+        let mut map: std::collections::HashMap<usize, (u64, u64)> =
+            std::collections::HashMap::new();
+        for &child in children {
             let Some(object) = analysis.object(child).and_then(|id| graph.object(id)) else {
                 continue;
             };
-            let entry = totals.entry(classifier.group_of(object)).or_insert((0, 0));
+            let entry = map.entry(classifier.group_of(object)).or_insert((0, 0));
             entry.0 += 1;
             entry.1 = entry.1.saturating_add(analysis.retained_size(child));
         }
-    };
-    // Few children: a small map, no dense table of every group.
-    let mut totals: Vec<(usize, u64, u64)> = if children.len() < 4096 {
-        let mut map = std::collections::HashMap::new();
-        count_into(&mut map, children);
         map.into_iter()
             .map(|(group, (objects, bytes))| (group, objects, bytes))
             .collect()
     } else {
-        let count = classifier.group_count();
-        let sums = children
-            .par_chunks(4096)
-            .fold(
-                || vec![(0u64, 0u64); count],
-                |mut sums, nodes| {
-                    for &child in nodes {
-                        let Some(object) = analysis.object(child).and_then(|id| graph.object(id))
-                        else {
-                            continue;
-                        };
-                        if let Some(slot) = sums.get_mut(classifier.group_of(object)) {
-                            slot.0 += 1;
-                            slot.1 = slot.1.saturating_add(analysis.retained_size(child));
-                        }
-                    }
-                    sums
-                },
-            )
-            .reduce(
-                || vec![(0u64, 0u64); count],
-                |mut a, b| {
-                    for (mine, theirs) in a.iter_mut().zip(b) {
-                        mine.0 += theirs.0;
-                        mine.1 = mine.1.saturating_add(theirs.1);
-                    }
-                    a
-                },
-            );
+        let sums = group_totals(graph, analysis, &classifier, children);
         sums.into_iter()
             .enumerate()
             .filter(|(_, (objects, _))| *objects > 0)
@@ -481,34 +489,7 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
     let mut groups: Vec<(Grouping, usize, u64, u64)> = Vec::new();
     for grouping in [Grouping::Class, Grouping::Site] {
         let classifier = Classifier::new(graph, grouping);
-        let count = classifier.group_count();
-        let sums = rest
-            .par_chunks(4096)
-            .fold(
-                || vec![(0u64, 0u64); count],
-                |mut sums, nodes| {
-                    for &node in nodes {
-                        if let Some(object) = analysis.object(node).and_then(|id| graph.object(id))
-                        {
-                            if let Some(slot) = sums.get_mut(classifier.group_of(object)) {
-                                slot.0 += 1;
-                                slot.1 = slot.1.saturating_add(analysis.retained_size(node));
-                            }
-                        }
-                    }
-                    sums
-                },
-            )
-            .reduce(
-                || vec![(0u64, 0u64); count],
-                |mut a, b| {
-                    for (mine, theirs) in a.iter_mut().zip(b) {
-                        mine.0 += theirs.0;
-                        mine.1 = mine.1.saturating_add(theirs.1);
-                    }
-                    a
-                },
-            );
+        let sums = group_totals(graph, analysis, &classifier, rest);
         for (group, (objects, bytes)) in sums.into_iter().enumerate() {
             if objects > 1 && bytes as f64 > threshold && classifier.is_named(group) {
                 groups.push((grouping, group, objects, bytes));
