@@ -308,6 +308,32 @@ pub struct DumpInfo {
     pub sample_rate: u64,
 }
 
+impl DumpInfo {
+    /// The pointer-sized word (4 bytes when `pointer_size` is 4, else 8)
+    /// at byte `offset` of `bytes`, a memory image of the dumped process,
+    /// in its byte order; `None` if it does not fit. The one place words of
+    /// dumped memory are read (the graph's scan, typing, stack walks).
+    #[inline]
+    pub fn word_at(&self, bytes: &[u8], offset: u64) -> Option<u64> {
+        let start = usize::try_from(offset).ok()?;
+        if self.pointer_size == 4 {
+            let raw: [u8; 4] = bytes.get(start..start.checked_add(4)?)?.try_into().ok()?;
+            Some(u64::from(if self.big_endian {
+                u32::from_be_bytes(raw)
+            } else {
+                u32::from_le_bytes(raw)
+            }))
+        } else {
+            let raw: [u8; 8] = bytes.get(start..start.checked_add(8)?)?.try_into().ok()?;
+            Some(if self.big_endian {
+                u64::from_be_bytes(raw)
+            } else {
+                u64::from_le_bytes(raw)
+            })
+        }
+    }
+}
+
 /// A loaded module: the main executable or a shared object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Module {

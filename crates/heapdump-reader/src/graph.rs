@@ -620,15 +620,7 @@ impl Scanner<'_, '_> {
 
     /// The pointer-sized word at `offset` of `contents`, if it fits.
     fn word_at(&self, contents: &[u8], offset: u64) -> Option<u64> {
-        let start = usize::try_from(offset).ok()?;
-        let size = if self.pointer_size == 4 { 4 } else { 8 };
-        let word = contents.get(start..start.checked_add(size)?)?;
-        Some(match (size, self.big_endian) {
-            (4, false) => u64::from(LittleEndian::read_u32(word)),
-            (4, true) => u64::from(BigEndian::read_u32(word)),
-            (_, false) => LittleEndian::read_u64(word),
-            (_, true) => BigEndian::read_u64(word),
-        })
+        self.dump.info.word_at(contents, offset)
     }
 
     fn scan_words<B: ByteOrder, const N: usize>(

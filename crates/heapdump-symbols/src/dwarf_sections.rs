@@ -119,3 +119,18 @@ pub(crate) fn die_offset(unit: &gimli::Unit<Reader<'_>>, offset: gimli::UnitOffs
         UnitSectionOffset::DebugTypesOffset(offset) => offset.0 as u64 | (1 << 62),
     }
 }
+
+/// A DIE's `DW_AT_name`, empty if it has none.
+pub(crate) fn die_name(
+    dwarf: &gimli::Dwarf<Reader<'_>>,
+    unit: &gimli::Unit<Reader<'_>>,
+    entry: &gimli::DebuggingInformationEntry<'_, '_, Reader<'_>>,
+) -> Result<String, gimli::Error> {
+    Ok(match entry.attr_value(gimli::DW_AT_name)? {
+        Some(value) => dwarf
+            .attr_string(unit, value)
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        None => String::new(),
+    })
+}

@@ -454,21 +454,7 @@ fn pointer_words<'a>(
     range: std::ops::Range<u64>,
 ) -> impl Iterator<Item = (u64, u64)> + 'a {
     let contents = dump.contents(object);
-    let width = if pointer_size == 4 { 4 } else { 8 };
-    let big_endian = dump.info.big_endian;
-    let read = move |offset: u64| -> Option<(u64, u64)> {
-        let start = usize::try_from(offset).ok()?;
-        let bytes = contents.get(start..start.checked_add(width)?)?;
-        let mut word = [0u8; 8];
-        let value = if big_endian {
-            word[8 - width..].copy_from_slice(bytes);
-            u64::from_be_bytes(word)
-        } else {
-            word[..width].copy_from_slice(bytes);
-            u64::from_le_bytes(word)
-        };
-        Some((offset, value))
-    };
+    let read = move |offset: u64| Some((offset, dump.info.word_at(contents, offset)?));
     let offsets: Box<dyn Iterator<Item = u64> + 'a> = match dump.pointers(object) {
         // An exact list is read whole, by the first piece.
         Pointers::Exact(offsets) if range.start == 0 => Box::new(offsets.iter()),

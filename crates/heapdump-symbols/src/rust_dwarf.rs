@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::dwarf_sections::{die_offset, reference, DwarfSections, Reader};
+use crate::dwarf_sections::{die_name, die_offset, reference, DwarfSections, Reader};
 use crate::symbolize::short_type;
 
 /// A leaf of a layout: a field that is not opened further.
@@ -134,13 +134,7 @@ impl RustLayouts {
             owner.truncate(level);
             let tag = entry.tag();
             let parent = owner.last().copied().flatten();
-            let name = match entry.attr_value(gimli::DW_AT_name)? {
-                Some(value) => dwarf
-                    .attr_string(unit, value)
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                None => String::new(),
-            };
+            let name = die_name(dwarf, unit, entry)?;
             let mut this_owner = None;
             match tag {
                 gimli::DW_TAG_structure_type

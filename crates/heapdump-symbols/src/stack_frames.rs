@@ -75,20 +75,9 @@ impl ThreadFrames {
         if word != 8 {
             return None;
         }
-        let big_endian = dump.info.big_endian;
         let contents = root.contents;
         let words = contents.len() / word;
-        let read = |index: usize| -> Option<u64> {
-            let bytes: [u8; 8] = contents
-                .get(index * word..index * word + word)?
-                .try_into()
-                .ok()?;
-            Some(if big_endian {
-                u64::from_be_bytes(bytes)
-            } else {
-                u64::from_le_bytes(bytes)
-            })
-        };
+        let read = |index: usize| dump.info.word_at(contents, (index * word) as u64);
         let base = root.address;
         let end = base.saturating_add(contents.len() as u64);
         // next[i]: the word index of the record that the record at word i

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use gimli::{AttributeValue, Operation};
 use object::{Object, ObjectSection, ObjectSymbol};
 
-use crate::dwarf_sections::{die_offset, reference, DwarfSections, Reader};
+use crate::dwarf_sections::{die_name, die_offset, reference, DwarfSections, Reader};
 
 /// Go's DWARF attributes (cmd/internal/dwarf).
 const DW_AT_GO_KIND: gimli::DwAt = gimli::DwAt(0x2900);
@@ -230,21 +230,6 @@ struct Builder<'p> {
     channel_of: Vec<(TypeId, TypeId)>,
     /// Bytes of a pointer (from the units).
     address_size: u8,
-}
-
-/// A DIE's `DW_AT_name`, empty if it has none.
-fn die_name(
-    dwarf: &gimli::Dwarf<Reader<'_>>,
-    unit: &gimli::Unit<Reader<'_>>,
-    entry: &gimli::DebuggingInformationEntry<'_, '_, Reader<'_>>,
-) -> Result<String, gimli::Error> {
-    Ok(match entry.attr_value(gimli::DW_AT_name)? {
-        Some(value) => dwarf
-            .attr_string(unit, value)
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        None => String::new(),
-    })
 }
 
 fn is_type_tag(tag: gimli::DwTag) -> bool {

@@ -159,7 +159,6 @@ struct Typer<'a, 'd> {
     binary: &'a Binary,
     bias: u64,
     word: u64,
-    big_endian: bool,
     /// Memory that is not a heap object: data/BSS and goroutine frames,
     /// by address: (start, root index).
     regions: Vec<(u64, usize)>,
@@ -206,7 +205,6 @@ impl<'a, 'd> Typer<'a, 'd> {
             binary,
             bias,
             word: u64::from(dump.info.pointer_size.max(4)),
-            big_endian: dump.info.big_endian,
             regions,
             queue: VecDeque::new(),
             assigned: vec![None; dump.objects.len()],
@@ -371,22 +369,7 @@ impl<'a, 'd> Typer<'a, 'd> {
     }
 
     fn read_word(&self, bytes: &[u8], offset: u64) -> Option<u64> {
-        let start = usize::try_from(offset).ok()?;
-        if self.word == 4 {
-            let raw: [u8; 4] = bytes.get(start..start.checked_add(4)?)?.try_into().ok()?;
-            Some(u64::from(if self.big_endian {
-                u32::from_be_bytes(raw)
-            } else {
-                u32::from_le_bytes(raw)
-            }))
-        } else {
-            let raw: [u8; 8] = bytes.get(start..start.checked_add(8)?)?.try_into().ok()?;
-            Some(if self.big_endian {
-                u64::from_be_bytes(raw)
-            } else {
-                u64::from_le_bytes(raw)
-            })
-        }
+        self.dump.info.word_at(bytes, offset)
     }
 
     /// The word at `address` in dumped memory, if `address` is inside
