@@ -4,7 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use heapdump_inspect::{Heap, Options, Progress, Step, Unit};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -89,10 +89,13 @@ pub fn open(path: &Path, symbols: &SymbolArgs, analyze: bool) -> Result<Heap> {
 }
 
 /// The CLI's [`Progress`]: a bar for each step that counts, a spinner for
-/// the analyses, notes as `heapdump: …` lines.
+/// the analyses, notes as `heapdump: …` lines; with `HEAPDUMP_TIMINGS` set
+/// in the environment, each step's wall time as a `heapdump: time …` line.
 #[derive(Default)]
 struct Bars {
     bar: Option<ProgressBar>,
+    /// The step running and when it started, when timings are asked for.
+    timing: Option<(Step, Instant)>,
 }
 
 impl Bars {
@@ -100,12 +103,18 @@ impl Bars {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+        if let Some((step, started)) = self.timing.take() {
+            print_time(step.description(), started);
+        }
     }
 }
 
 impl Progress for Bars {
     fn start(&mut self, step: Step) {
         self.clear();
+        if timings() {
+            self.timing = Some((step, Instant::now()));
+        }
         self.bar = Some(match step.unit() {
             Some(Unit::Bytes) => progress_bar(step.description(), 0),
             Some(unit) => {
@@ -204,10 +213,28 @@ pub fn spinner(message: &'static str) -> ProgressBar {
     bar
 }
 
-/// Runs `report` with a spinner showing `message`.
+/// Runs `report` with a spinner showing `message` (and its time, with
+/// `HEAPDUMP_TIMINGS` set).
 pub fn report<T>(message: &'static str, report: impl FnOnce() -> T) -> T {
     let bar = spinner(message);
+    let started = Instant::now();
     let result = report();
     bar.finish_and_clear();
+    if timings() {
+        print_time(message, started);
+    }
     result
+}
+
+/// Whether `HEAPDUMP_TIMINGS` asks for each step's wall time on stderr.
+fn timings() -> bool {
+    std::env::var_os("HEAPDUMP_TIMINGS").is_some()
+}
+
+/// Prints the wall time since `started` of the step `what` on stderr.
+fn print_time(what: &str, started: Instant) {
+    eprintln!(
+        "heapdump: time {:>8.3} s  {what}",
+        started.elapsed().as_secs_f64()
+    );
 }
