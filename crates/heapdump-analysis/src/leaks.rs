@@ -408,7 +408,7 @@ fn summary(suspect: &Suspect, reachable_bytes: u64) -> String {
         text.push_str(&format!(
             " The memory accumulates {} level{} further down the dominator tree, in an object of \
              {} at {:#x} ({}, {}) retaining {}",
-            point.depth,
+            crate::describe::thousands(point.depth),
             if point.depth == 1 { "" } else { "s" },
             human_bytes(point.object.size),
             point.object.address,
@@ -445,7 +445,7 @@ fn summary(suspect: &Suspect, reachable_bytes: u64) -> String {
                 " It is kept alive from root {} ({}) through a chain of {}",
                 path.root.name,
                 path.root.kind,
-                objects_phrase(path.steps.len() as u64)
+                objects_phrase(path.object_count())
             ));
             // The named field that holds the suspect, when the dump names
             // fields (a Java static: `LeakyCache.CACHE`).

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, Reachability};
+use crate::class::{Classifier, Grouping};
 use crate::describe::ObjectRef;
 use crate::dominators::{DomNode, FlowGraph};
 use crate::roots::root_name;
@@ -66,6 +67,8 @@ impl ShortestPathTree {
                 })
             })
         };
+        // The next small level, reused from level to level.
+        let mut next = Vec::new();
         while !frontier.is_empty() && !all_found(&previous) {
             for &node in &frontier {
                 if let Some(slot) = depth.get_mut(node as usize) {
@@ -77,7 +80,7 @@ impl ShortestPathTree {
                 // A small level (a long list's: one object per level, two
                 // million levels) costs less expanded here than handed to
                 // the thread pool. Same claims, same order.
-                let mut next = Vec::new();
+                next.clear();
                 for &node in &frontier {
                     for &successor in graph.successors(node) {
                         if let Some(slot) = previous.get(successor as usize) {
@@ -88,7 +91,7 @@ impl ShortestPathTree {
                         }
                     }
                 }
-                frontier = next;
+                std::mem::swap(&mut frontier, &mut next);
                 continue;
             }
             frontier = frontier
@@ -221,8 +224,51 @@ pub struct PathStep {
 pub struct RootPath {
     /// The root word that starts it.
     pub root: PathRoot,
-    /// The objects, from the one the root points at to the target.
+    /// The objects, from the one the root points at to the target; of a
+    /// path of more than twice [`PATH_END_STEPS`] objects, only the first
+    /// and the last [`PATH_END_STEPS`], the others counted in
+    /// [`omitted`](RootPath::omitted).
     pub steps: Vec<PathStep>,
+    /// The objects left out between the two ends of a long path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<OmittedSteps>,
+}
+
+/// Objects a described path keeps at each end ([`RootPath::steps`]). A
+/// path through a linked list has millions of objects, one per node; the
+/// ends show how it starts and where it arrives, and the middle is counted
+/// by class.
+pub const PATH_END_STEPS: usize = 16;
+
+/// The most classes [`OmittedSteps::classes`] lists.
+pub const OMITTED_CLASSES: usize = 3;
+
+/// The objects in the middle of a long [`RootPath`], counted rather than
+/// described.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OmittedSteps {
+    /// Where they were: between `steps[at - 1]` and `steps[at]`.
+    pub at: usize,
+    /// How many objects were left out.
+    pub objects: u64,
+    /// Their classes, most objects first, at most [`OMITTED_CLASSES`].
+    pub classes: Vec<ClassCount>,
+}
+
+/// A class and how many objects of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClassCount {
+    /// The class (a type name, or a size class).
+    pub class: String,
+    /// Objects of that class.
+    pub objects: u64,
+}
+
+impl RootPath {
+    /// Number of objects on the path, the omitted ones included.
+    pub fn object_count(&self) -> u64 {
+        self.steps.len() as u64 + self.omitted.as_ref().map_or(0, |omitted| omitted.objects)
+    }
 }
 
 /// Offset in `source` of its reference to `target`.
@@ -233,7 +279,9 @@ fn field_offset(graph: &HeapGraph<'_>, source: ObjectId, target: ObjectId) -> Op
         .map(|(_, offset)| u64::from(offset))
 }
 
-/// Describes a chain of objects whose first is pointed at by a root.
+/// Describes a chain of objects whose first is pointed at by a root; of a
+/// chain longer than twice [`PATH_END_STEPS`], only the ends, the middle
+/// counted by class ([`RootPath::omitted`]).
 pub fn describe_path(
     graph: &HeapGraph<'_>,
     analysis: &Analysis,
@@ -245,14 +293,18 @@ pub fn describe_path(
         .iter()
         .find(|reference| reference.target == first)?;
     let root = graph.root(reference.root)?;
-    // Paths through a long list have millions of steps: describe them in
-    // parallel, each into its place (an indexed collect), then drop the
-    // `Option`s in place (same size: the niche).
-    let steps: Vec<Option<PathStep>> = objects
-        .par_iter()
-        .with_min_len(1024)
-        .enumerate()
-        .map(|(index, &id)| {
+    // The steps left out: none of a short path.
+    let middle = if objects.len() > 2 * PATH_END_STEPS {
+        PATH_END_STEPS..objects.len() - PATH_END_STEPS
+    } else {
+        0..0
+    };
+    let omitted = (!middle.is_empty())
+        .then(|| omitted_steps(graph, objects.get(middle.clone()).unwrap_or(&[])));
+    let steps = (0..middle.start)
+        .chain(middle.end..objects.len())
+        .map(|index| {
+            let id = *objects.get(index)?;
             let field_offset = objects
                 .get(index + 1)
                 .and_then(|&next| field_offset(graph, id, next));
@@ -267,8 +319,7 @@ pub fn describe_path(
                 field,
             })
         })
-        .collect();
-    let steps = steps.into_iter().collect::<Option<Vec<PathStep>>>()?;
+        .collect::<Option<Vec<PathStep>>>()?;
     Some(RootPath {
         root: PathRoot {
             root: reference.root.0,
@@ -278,7 +329,39 @@ pub fn describe_path(
             word_address: root.address.saturating_add(reference.offset),
         },
         steps,
+        omitted,
     })
+}
+
+/// The `middle` of a long path (or chain of dominators), counted by
+/// class; it sits after the first [`PATH_END_STEPS`] steps.
+fn omitted_steps(graph: &HeapGraph<'_>, middle: &[ObjectId]) -> OmittedSteps {
+    let classes = Classifier::new(graph, Grouping::Class);
+    let mut counts = vec![0u64; classes.group_count()];
+    for object in middle.iter().filter_map(|&id| graph.object(id)) {
+        if let Some(count) = counts.get_mut(classes.group_of(object)) {
+            *count += 1;
+        }
+    }
+    let mut groups: Vec<(usize, u64)> = counts
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, count)| count > 0)
+        .collect();
+    // Most objects first; ties in group order, so the report is stable.
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    OmittedSteps {
+        at: PATH_END_STEPS,
+        objects: middle.len() as u64,
+        classes: groups
+            .into_iter()
+            .take(OMITTED_CLASSES)
+            .map(|(group, objects)| ClassCount {
+                class: classes.label(group).label,
+                objects,
+            })
+            .collect(),
+    }
 }
 
 /// Options of the [`path`] report.
@@ -305,8 +388,13 @@ pub struct PathReport {
     /// `address` minus the object's address.
     pub offset_in_object: u64,
     /// Its dominators from the top of the tree down to its immediate
-    /// dominator: freeing any of them frees the object.
+    /// dominator: freeing any of them frees the object. Of more than twice
+    /// [`PATH_END_STEPS`], the first and the last [`PATH_END_STEPS`], the
+    /// others counted in [`dominators_omitted`](PathReport::dominators_omitted).
     pub dominators: Vec<ObjectRef>,
+    /// The dominators left out between the two ends of a long chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dominators_omitted: Option<OmittedSteps>,
     /// Number of objects that point at it.
     pub referrers: u64,
     /// Number of root words that point at it.
@@ -353,18 +441,31 @@ pub fn path(
         .object(target)
         .map_or(0, |found| address.saturating_sub(found.address));
 
-    let mut dominators = Vec::new();
+    let mut chain = Vec::new();
     let mut up = analysis.node(target).and_then(|node| analysis.idom(node));
     while let Some(node) = up {
         if node == DomNode::ROOT {
             break;
         }
-        if let Some(found) = ObjectRef::of_node(graph, analysis, node) {
-            dominators.push(found);
+        if let Some(found) = analysis.object(node) {
+            chain.push(found);
         }
         up = analysis.idom(node);
     }
-    dominators.reverse();
+    chain.reverse();
+    // Objects deep in a long list have millions of dominators: the ends
+    // are described, the middle counted, as in a long path.
+    let middle = if chain.len() > 2 * PATH_END_STEPS {
+        PATH_END_STEPS..chain.len() - PATH_END_STEPS
+    } else {
+        0..0
+    };
+    let dominators_omitted = (!middle.is_empty())
+        .then(|| omitted_steps(graph, chain.get(middle.clone()).unwrap_or(&[])));
+    let dominators = (0..middle.start)
+        .chain(middle.end..chain.len())
+        .filter_map(|index| ObjectRef::new(graph, analysis, *chain.get(index)?))
+        .collect();
 
     // Referrers: every object with an edge to the target.
     let referrers: Vec<u32> = (0..graph.object_count() as u32)
@@ -416,6 +517,7 @@ pub fn path(
         object,
         offset_in_object,
         dominators,
+        dominators_omitted,
         referrers: referrers
             .iter()
             .filter(|&&source| source != target.0)

@@ -4,8 +4,9 @@
 //! dominance. Dumps are written with the format's `DumpBuilder` and read
 //! back with the reader, as the CLI does.
 
+use heapdump_analysis::describe::thousands;
 use heapdump_analysis::leaks::{leaks, LeakOptions, SuspectKind};
-use heapdump_analysis::paths::{path, PathOptions};
+use heapdump_analysis::paths::{path, PathOptions, PATH_END_STEPS};
 use heapdump_analysis::retained::{retained, RetainedOptions};
 use heapdump_analysis::top::{top, TopOptions};
 use heapdump_analysis::{analyze, DomNode, Dominator, Reachability};
@@ -103,8 +104,26 @@ fn a_chain_of_a_million() {
     )
     .unwrap();
     assert_eq!(why.paths.len(), 1);
-    assert_eq!(why.paths[0].steps.len(), N as usize);
-    assert_eq!(why.dominators.len(), N as usize - 1);
+    // A million-object path keeps its ends and counts the rest, by class:
+    // every object here is 16 bytes.
+    let ends = 2 * PATH_END_STEPS;
+    assert_eq!(why.paths[0].object_count(), u64::from(N));
+    assert_eq!(why.paths[0].steps.len(), ends);
+    let omitted = why.paths[0].omitted.as_ref().expect("a long path omits");
+    assert_eq!(omitted.at, PATH_END_STEPS);
+    assert_eq!(omitted.objects, u64::from(N) - ends as u64);
+    assert_eq!(omitted.classes.len(), 1);
+    assert_eq!(omitted.classes[0].objects, omitted.objects);
+    assert_eq!(omitted.classes[0].class, "1..16 B");
+    // The last steps are the chain's last objects, ending at the target.
+    let last = why.paths[0].steps.last().unwrap();
+    assert_eq!(last.object.id, N - 1);
+    assert_eq!(last.field_offset, None);
+    assert_eq!(why.dominators.len(), ends);
+    let omitted = why.dominators_omitted.as_ref().expect("a long chain omits");
+    assert_eq!(omitted.objects, u64::from(N) - 1 - ends as u64);
+    assert_eq!(why.dominators[0].id, 0);
+    assert_eq!(why.dominators[ends - 1].id, N - 2);
     let report = leaks(&graph, &analysis, &LeakOptions::default());
     let suspect = &report.suspects[0];
     assert_eq!(suspect.kind, SuspectKind::Single);
@@ -114,15 +133,32 @@ fn a_chain_of_a_million() {
     // 32 bytes (under 70%) and the one before 32 of 48.
     assert_eq!(suspect.accumulation_point.object.id, N - 3);
     assert_eq!(suspect.accumulation_point.depth, u64::from(N - 3));
-    // Its path (described in parallel) goes down the chain in order, each
-    // step through the word at offset 0, the last with none.
-    let steps = &suspect.path.as_ref().unwrap().steps;
-    assert_eq!(steps.len(), N as usize - 2);
+    // Its path goes down the chain in order, each step through the word
+    // at offset 0, the last with none; the middle is counted, not listed.
+    let path = suspect.path.as_ref().unwrap();
+    assert_eq!(path.object_count(), u64::from(N) - 2);
+    let steps = &path.steps;
+    assert_eq!(steps.len(), ends);
+    let gap = N - 2 - ends as u32;
     for (index, step) in steps.iter().enumerate() {
-        assert_eq!(step.object.id, index as u32);
+        let id = if index < PATH_END_STEPS {
+            index as u32
+        } else {
+            index as u32 + gap
+        };
+        assert_eq!(step.object.id, id);
         let last = index + 1 == steps.len();
         assert_eq!(step.field_offset, (!last).then_some(0), "step {index}");
     }
+    // "a chain of" counts every object, the omitted ones too.
+    assert!(
+        suspect.summary.contains(&format!(
+            "through a chain of {}",
+            thousands(u64::from(N) - 2)
+        )),
+        "{}",
+        suspect.summary
+    );
 }
 
 #[test]

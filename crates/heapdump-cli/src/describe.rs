@@ -3,12 +3,11 @@
 use std::io::{self, Write};
 
 use heapdump_inspect::analysis::describe::ObjectRef;
-use heapdump_inspect::analysis::paths::{PathStep, RootPath};
+use heapdump_inspect::analysis::paths::{OmittedSteps, PathStep, RootPath};
 use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability, SiteFrames};
 use heapdump_inspect::Caveat;
-use rayon::prelude::*;
 
-use crate::human::{bytes, fit_line, plural};
+use crate::human::{bytes, count, fit_line, plural};
 
 /// Most frames of a stack printed (JSON has all).
 pub const MAX_FRAMES: usize = 8;
@@ -45,38 +44,49 @@ pub fn group(label: &GroupLabel) -> String {
     }
 }
 
-/// Prints a path from a root, one step per line, indented by `indent`.
+/// Prints a path from a root, one step per line, indented by `indent`;
+/// the objects a long path leaves out, as one line where they were.
 pub fn path(out: &mut dyn Write, path: &RootPath, indent: &str) -> io::Result<()> {
     writeln!(
         out,
         "{indent}root {} ({}) [word +{:#x} at {:#x}] ->",
         path.root.name, path.root.kind, path.root.offset, path.root.word_address
     )?;
-    // A path through a long list has millions of steps: their lines are
-    // formatted in parallel, a window at a time (bounded memory), and
-    // written in order.
-    for window in path.steps.chunks(PATH_WINDOW) {
-        let texts: Vec<String> = window
-            .par_chunks(PATH_CHUNK)
-            .map(|steps| {
-                let mut text = String::new();
-                for step in steps {
-                    path_step(&mut text, step, indent);
-                }
-                text
-            })
-            .collect();
-        for text in texts {
-            out.write_all(text.as_bytes())?;
+    let mut text = String::new();
+    for (index, step) in path.steps.iter().enumerate() {
+        if let Some(omitted) = path.omitted.as_ref().filter(|omitted| omitted.at == index) {
+            text.push_str(&format!("{indent}  {} ->\n", omitted_line(omitted)));
         }
+        path_step(&mut text, step, indent);
     }
-    Ok(())
+    out.write_all(text.as_bytes())
 }
 
-/// Steps of a path formatted per window by [`path`].
-const PATH_WINDOW: usize = 1 << 16;
-/// Steps of a path one task formats.
-const PATH_CHUNK: usize = 4096;
+/// `... 1,999,968 more objects (1,999,968 BigHeap$Node)`: the objects a
+/// long path or chain of dominators leaves out.
+pub fn omitted_line(omitted: &OmittedSteps) -> String {
+    let classes: Vec<String> = omitted
+        .classes
+        .iter()
+        .map(|class| format!("{} {}", count(class.objects), class.class))
+        .collect();
+    let listed: u64 = omitted.classes.iter().map(|class| class.objects).sum();
+    let others = if listed < omitted.objects {
+        format!(", {} of other classes", count(omitted.objects - listed))
+    } else {
+        String::new()
+    };
+    let objects = if omitted.objects == 1 {
+        "object"
+    } else {
+        "objects"
+    };
+    format!(
+        "... {} more {objects} ({}{others})",
+        count(omitted.objects),
+        classes.join(", ")
+    )
+}
 
 /// Appends one step's line of a path to `text`.
 fn path_step(text: &mut String, step: &PathStep, indent: &str) {

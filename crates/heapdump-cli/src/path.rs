@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use heapdump_inspect::analysis::paths::{path, PathOptions, PathReport};
 
 use crate::describe::emit;
-use crate::describe::object;
+use crate::describe::{object, omitted_line};
 use crate::human::{bytes, parse_address, plural};
 use crate::{load, Result};
 
@@ -65,7 +65,14 @@ pub fn print(report: &PathReport, out: &mut dyn Write) -> io::Result<()> {
             out,
             "Dominators (freeing any of these frees it), from the top:"
         )?;
-        for dominator in &report.dominators {
+        for (index, dominator) in report.dominators.iter().enumerate() {
+            if let Some(omitted) = report
+                .dominators_omitted
+                .as_ref()
+                .filter(|omitted| omitted.at == index)
+            {
+                writeln!(out, "  {}", omitted_line(omitted))?;
+            }
             writeln!(
                 out,
                 "  {}  retains {}",
@@ -84,7 +91,7 @@ pub fn print(report: &PathReport, out: &mut dyn Write) -> io::Result<()> {
             out,
             "Path {} ({}):",
             index + 1,
-            plural(found.steps.len() as u64, "object", "objects")
+            plural(found.object_count(), "object", "objects")
         )?;
         crate::describe::path(out, found, "  ")?;
     }

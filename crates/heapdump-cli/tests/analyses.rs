@@ -238,3 +238,62 @@ fn waste_groups_equal_entries() {
     assert_eq!(row["referrers"][0]["count"], 30);
     assert_eq!(json["strings"]["groups"], 0);
 }
+
+/// A linked list of `length` 32-byte nodes (each pointing at the next
+/// with its first word), held by a stack root.
+fn list_dump(length: u64) -> Vec<u8> {
+    let mut dump = DumpBuilder::new(Vec::new()).unwrap();
+    dump.params(&Params::default()).unwrap();
+    dump.module(&Module::default()).unwrap();
+    dump.root_thread_stack(1, "main", 0x7fff_0000, &address(0).to_le_bytes())
+        .unwrap();
+    dump.stack(9, &[0x4010]).unwrap();
+    for i in 0..length {
+        let mut node = [0u8; 32];
+        if i + 1 < length {
+            node[..8].copy_from_slice(&address(i + 1).to_le_bytes());
+        }
+        dump.object(address(i), 9, &node).unwrap();
+    }
+    dump.finish().unwrap()
+}
+
+#[test]
+fn long_paths_keep_their_ends() {
+    let path = dump_path("list", &list_dump(1000));
+    let path = path.to_str().unwrap();
+    let last = format!("{:#x}", address(999));
+    let text = run_ok(&["path", path, &last]);
+    // 16 objects, the omitted ones in one line, 16 objects, and the
+    // dominators the same way: not a thousand lines.
+    assert!(text.lines().count() < 90, "{text}");
+    contains_all(
+        &text,
+        &[
+            "Path 1 (1,000 objects):",
+            "... 968 more objects (968 17..32 B) ->",
+            "... 967 more objects (967 17..32 B)",
+            &format!("{:#x} (32 B", address(15)),
+            &format!("{:#x} (32 B", address(984)),
+        ],
+    );
+    assert!(
+        !text.contains(&format!("{:#x} (32 B", address(16))),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&["path", path, &last, "--json"])).unwrap();
+    let found = &json["paths"][0];
+    assert_eq!(found["steps"].as_array().unwrap().len(), 32);
+    assert_eq!(found["omitted"]["at"], 16);
+    assert_eq!(found["omitted"]["objects"], 968);
+    assert_eq!(found["omitted"]["classes"][0]["class"], "17..32 B");
+    assert_eq!(json["dominators_omitted"]["objects"], 967);
+
+    let text = run_ok(&["leaks", path]);
+    contains_all(
+        &text,
+        &["through a chain of", "more objects (", "levels down"],
+    );
+    assert!(text.lines().count() < 120, "{text}");
+}

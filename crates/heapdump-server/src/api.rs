@@ -175,6 +175,9 @@ pub fn path_report(served: &Served, id: ObjectId, address: u64) -> PathReport {
         }),
         offset_in_object: address.saturating_sub(start),
         dominators,
+        // The nearest DOMINATORS are listed; how many more there are is
+        // not counted.
+        dominators_omitted: None,
         referrers: referrers.len() as u64,
         root_references,
         paths,

@@ -122,7 +122,20 @@ fn root_path(path: &RootPath) -> String {
         escape(&path.root.kind),
         path.root.word_address
     );
-    for step in &path.steps {
+    for (index, step) in path.steps.iter().enumerate() {
+        if let Some(omitted) = path.omitted.as_ref().filter(|omitted| omitted.at == index) {
+            let classes: Vec<String> = omitted
+                .classes
+                .iter()
+                .map(|class| format!("{} {}", count(class.objects), escape(&class.class)))
+                .collect();
+            let _ = write!(
+                out,
+                "<li class=\"muted\">… {} more objects ({})</li>",
+                count(omitted.objects),
+                classes.join(", ")
+            );
+        }
         let field = match step.field_offset {
             Some(offset) => format!(" <span class=\"muted\">field +{offset:#x} →</span>"),
             None => String::new(),
