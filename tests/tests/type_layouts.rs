@@ -101,6 +101,49 @@ fn full_debug_info_types_objects_through_fields_and_names_them() {
         assert!(fields.contains(&field), "{fields:?}");
     }
     assert_eq!(session_type.size, 64);
+
+    // Exported to HPROF (VisualVM's class view), the session's fields keep
+    // their names, and the later words of a field of several words (the
+    // `String` `user`: pointer, capacity, length, in the compiler's order)
+    // are named by their offset in it. The reader names the reference
+    // fields: `profile`, and the buffer pointers of `user` and `payload`.
+    let mut hprof = Vec::new();
+    heapdump_inspect::convert::hprof::write_hprof(
+        graph,
+        &heap.root_namer(),
+        &heapdump_inspect::convert::hprof::Options::default(),
+        &mut hprof,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let exported = heapdump_inspect::reader::parse(&hprof, &mut |_, _| {}).unwrap();
+    let session = exported
+        .objects
+        .iter()
+        .find(|object| {
+            object
+                .type_index()
+                .and_then(|index| exported.type_info(index))
+                .is_some_and(|info| info.name == "pooled_cache::Session")
+        })
+        .expect("a session in the HPROF file");
+    let exported_fields: Vec<String> = (0..8)
+        .filter_map(|word| exported.field_name(session, word * 8))
+        .collect();
+    assert!(
+        exported_fields.iter().any(|name| name == "profile"),
+        "{exported_fields:?}"
+    );
+    for field in ["user", "payload"] {
+        assert!(
+            exported_fields.iter().any(|name| name.starts_with(field)),
+            "{field} in {exported_fields:?}"
+        );
+    }
+    assert!(
+        !exported_fields.iter().any(|name| name.starts_with("f0x")),
+        "{exported_fields:?}"
+    );
     std::fs::remove_file(&dump).ok();
 
     // Damaged debug info is an error or fewer layouts, never a panic.

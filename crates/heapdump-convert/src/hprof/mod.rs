@@ -164,17 +164,31 @@ impl Strings {
 
 /// The names of `class`'s instance fields, in the order of its fields: as
 /// the dump names the fields of the class's objects (Go fields from DWARF:
-/// `ID`, `Payload`, `[2].elem`), else `f0x10` by offset; each name once.
+/// `ID`, `Payload`, `[2].elem`; Rust fields from type layouts), the later
+/// words of a field of several words by their offset in it (a `String`
+/// field `user`: `user`, `user+0x8`, `user+0x10`), else `f0x10` by offset;
+/// each name once.
 fn field_names(dump: &heapdump_reader::Dump<'_>, class: &DataClass) -> Vec<String> {
     let sample = dump.objects.get(class.sample);
-    let mut seen = std::collections::HashSet::new();
+    let mut names = std::collections::HashSet::new();
+    // Each name's first word.
+    let mut starts = std::collections::HashMap::new();
     class
         .fields
         .iter()
         .map(|field| {
-            let named = sample.and_then(|object| dump.field_name(object, field.offset));
-            match named {
-                Some(name) if !name.is_empty() && seen.insert(name.clone()) => name,
+            let named = sample
+                .and_then(|object| dump.field_name(object, field.offset))
+                .filter(|name| !name.is_empty());
+            let name = named.map(|name| match starts.get(&name) {
+                Some(&start) => format!("{name}+{:#x}", field.offset.saturating_sub(start)),
+                None => {
+                    starts.insert(name.clone(), field.offset);
+                    name
+                }
+            });
+            match name {
+                Some(name) if names.insert(name.clone()) => name,
                 _ => format!("f{:#x}", field.offset),
             }
         })
