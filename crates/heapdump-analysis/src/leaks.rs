@@ -27,7 +27,7 @@ use crate::analysis::{Analysis, Reachability};
 use crate::class::{Classifier, GroupLabel, Grouping, SiteFrames};
 use crate::describe::{human_bytes, percent, ObjectRef};
 use crate::dominators::DomNode;
-use crate::paths::{RootPath, ShortestPathTree};
+use crate::paths::{describe_path, LocalSearch, RootPath, ShortestPathTree};
 use crate::roots::RootCoverage;
 
 /// Options of the [`leaks`] report.
@@ -531,11 +531,27 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
         .iter()
         .map(|&start| accumulation_point(analysis, start, ratio))
         .collect();
-    let targets: Vec<ObjectId> = points
+    // A suspect's object dominates its accumulation point, so every path
+    // from a root to the point goes through it: a shortest path to the
+    // point is a shortest path to the suspect's object (one search from
+    // the roots, for all suspects, stopping when it has reached them:
+    // suspects are near the top) followed by a shortest path from there
+    // down to the point (a search from the object alone: a long list's
+    // path no longer makes the search from the roots go through the whole
+    // heap above the list's end).
+    let start_objects: Vec<ObjectId> = starts
         .iter()
-        .filter_map(|&(node, _)| analysis.object(node))
+        .filter_map(|&node| analysis.object(node))
         .collect();
-    let tree = (!targets.is_empty()).then(|| ShortestPathTree::build_for(graph, &targets));
+    let tree =
+        (!start_objects.is_empty()).then(|| ShortestPathTree::build_for(graph, &start_objects));
+    let mut below = (!start_objects.is_empty()).then(|| LocalSearch::new(graph));
+    let mut path_to = |start: ObjectId, point: ObjectId| {
+        let mut objects = tree.as_ref()?.objects_to(start)?;
+        let down = below.as_mut()?.objects_between(graph, start, point)?;
+        objects.extend(down.get(1..).unwrap_or(&[]));
+        describe_path(graph, analysis, &objects)
+    };
 
     let mut suspects = Vec::new();
     for (index, (&start, &(point, depth))) in starts.iter().zip(&points).enumerate() {
@@ -567,9 +583,7 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
                 Vec::new(),
             ),
         };
-        let path = tree
-            .as_ref()
-            .and_then(|tree| tree.path(graph, analysis, ObjectId(point_object.id)));
+        let path = path_to(ObjectId(object.id), ObjectId(point_object.id));
         let site = graph
             .object(ObjectId(object.id))
             .map(|found| SiteFrames::of_object(graph, found))

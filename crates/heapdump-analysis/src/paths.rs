@@ -175,6 +175,98 @@ impl ShortestPathTree {
     }
 }
 
+/// Shortest paths between two objects, each found by a breadth-first
+/// search from the first that stops when it reaches the second: for a
+/// path below an object that dominates its target (a leak suspect's path
+/// down to its accumulation point), where the search from all roots would
+/// have to go through the whole heap above the target's depth. One
+/// search's marks are cleared for the next, so the state (4 bytes an
+/// object) is allocated once.
+#[derive(Clone, Debug)]
+pub struct LocalSearch {
+    previous: Vec<u32>,
+    /// The objects marked by the last search.
+    touched: Vec<u32>,
+}
+
+impl LocalSearch {
+    /// A search over the objects of `graph`.
+    pub fn new(graph: &HeapGraph<'_>) -> LocalSearch {
+        LocalSearch {
+            previous: vec![UNSEEN; graph.object_count()],
+            touched: Vec::new(),
+        }
+    }
+
+    /// The objects on a shortest path from `source` to `target`, both
+    /// included (`[source]` when they are the same); `None` when `target`
+    /// cannot be reached from `source`.
+    pub fn objects_between(
+        &mut self,
+        graph: &HeapGraph<'_>,
+        source: ObjectId,
+        target: ObjectId,
+    ) -> Option<Vec<ObjectId>> {
+        let found = self.search(graph, source, target);
+        let path = found.then(|| {
+            let mut path = vec![target];
+            let mut current = target.0;
+            while current != source.0 {
+                match self.previous.get(current as usize) {
+                    Some(&before) if before != UNSEEN && path.len() <= self.touched.len() => {
+                        path.push(ObjectId(before));
+                        current = before;
+                    }
+                    _ => break,
+                }
+            }
+            path.reverse();
+            path
+        });
+        for &node in &self.touched {
+            if let Some(slot) = self.previous.get_mut(node as usize) {
+                *slot = UNSEEN;
+            }
+        }
+        self.touched.clear();
+        path.filter(|path| path.first() == Some(&source))
+    }
+
+    /// Marks objects level by level from `source` (each with the object
+    /// before it) until `target` is marked; whether it was.
+    fn search(&mut self, graph: &HeapGraph<'_>, source: ObjectId, target: ObjectId) -> bool {
+        let Some(slot) = self.previous.get_mut(source.index()) else {
+            return false;
+        };
+        *slot = FROM_ROOT;
+        self.touched.push(source.0);
+        if source == target {
+            return true;
+        }
+        let mut frontier = vec![source.0];
+        let mut next = Vec::new();
+        while !frontier.is_empty() {
+            next.clear();
+            for &node in &frontier {
+                for &successor in graph.successors(node) {
+                    if let Some(slot) = self.previous.get_mut(successor as usize) {
+                        if *slot == UNSEEN {
+                            *slot = node;
+                            self.touched.push(successor);
+                            if successor == target.0 {
+                                return true;
+                            }
+                            next.push(successor);
+                        }
+                    }
+                }
+            }
+            std::mem::swap(&mut frontier, &mut next);
+        }
+        false
+    }
+}
+
 /// Where a path starts: a word of a root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PathRoot {

@@ -442,3 +442,74 @@ fn accumulation_point_content_matches_a_plain_count() {
         assert_eq!(path.steps.len(), 1);
     }
 }
+
+/// A shortest path to an object through one of its dominators, found in
+/// two parts (from the roots to the dominator, then from the dominator
+/// alone: what the leaks report does for a suspect's accumulation point),
+/// is as short as the search from the roots finds, and follows edges.
+#[test]
+fn paths_through_a_dominator_are_shortest() {
+    use heapdump_analysis::paths::{LocalSearch, ShortestPathTree};
+    let mut state = 0x9abc_def0_u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let mut checked = 0;
+    for _ in 0..20 {
+        let count = 50 + next(250) as u32;
+        let edges: Vec<Vec<u32>> = (0..count)
+            .map(|_| {
+                (0..next(4))
+                    .map(|_| next(u64::from(count)) as u32)
+                    .collect()
+            })
+            .collect();
+        let roots: Vec<u32> = (0..1 + next(3))
+            .map(|_| next(u64::from(count)) as u32)
+            .collect();
+        let bytes = dump_bytes(&edges, &roots, 40);
+        let graph = read(&bytes);
+        let analysis = analyze(&graph);
+        let tree = ShortestPathTree::build(&graph);
+        let mut search = LocalSearch::new(&graph);
+        for target in (0..count).map(ObjectId) {
+            let Some(shortest) = tree.objects_to(target) else {
+                continue;
+            };
+            let mut up = analysis.node(target).and_then(|node| analysis.idom(node));
+            while let Some(node) = up.filter(|&node| node != DomNode::ROOT) {
+                let dominator = analysis.object(node).unwrap();
+                let mut path = tree.objects_to(dominator).unwrap();
+                let below = search
+                    .objects_between(&graph, dominator, target)
+                    .expect("a dominated object is reachable from its dominator");
+                assert_eq!(below.first(), Some(&dominator));
+                assert_eq!(below.last(), Some(&target));
+                path.extend(&below[1..]);
+                assert_eq!(path.len(), shortest.len(), "{dominator:?} -> {target:?}");
+                for pair in path.windows(2) {
+                    assert!(
+                        edges[pair[0].index()].contains(&pair[1].0),
+                        "{pair:?} is an edge"
+                    );
+                }
+                checked += 1;
+                up = analysis.idom(node);
+            }
+        }
+        // Nothing leads back up from a leaf to the roots' side.
+        let leaf = (0..count).find(|&node| edges[node as usize].is_empty());
+        if let (Some(leaf), Some(&root)) = (leaf, roots.first()) {
+            if leaf != root {
+                assert_eq!(
+                    search.objects_between(&graph, ObjectId(leaf), ObjectId(root)),
+                    None
+                );
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} paths checked");
+}
