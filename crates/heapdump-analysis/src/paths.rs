@@ -181,19 +181,26 @@ impl ShortestPathTree {
 /// down to its accumulation point), where the search from all roots would
 /// have to go through the whole heap above the target's depth. One
 /// search's marks are cleared for the next, so the state (4 bytes an
-/// object) is allocated once.
+/// object, zeroed by the allocator: only the pages a search touches are
+/// ever written) is allocated once.
 #[derive(Clone, Debug)]
 pub struct LocalSearch {
+    /// For each object the search marked, the object before it plus one
+    /// ([`LocalSearch::SOURCE`] for the source); 0 for unmarked.
     previous: Vec<u32>,
     /// The objects marked by the last search.
     touched: Vec<u32>,
 }
 
 impl LocalSearch {
+    /// The mark of the search's source (object numbers plus one stay
+    /// below it: [`heapdump_reader::MAX_OBJECTS`]).
+    const SOURCE: u32 = u32::MAX;
+
     /// A search over the objects of `graph`.
     pub fn new(graph: &HeapGraph<'_>) -> LocalSearch {
         LocalSearch {
-            previous: vec![UNSEEN; graph.object_count()],
+            previous: vec![0; graph.object_count()],
             touched: Vec::new(),
         }
     }
@@ -211,11 +218,11 @@ impl LocalSearch {
         let path = found.then(|| {
             let mut path = vec![target];
             let mut current = target.0;
-            while current != source.0 {
+            while current != source.0 && path.len() <= self.touched.len() {
                 match self.previous.get(current as usize) {
-                    Some(&before) if before != UNSEEN && path.len() <= self.touched.len() => {
-                        path.push(ObjectId(before));
-                        current = before;
+                    Some(&mark) if mark != 0 && mark != Self::SOURCE => {
+                        current = mark - 1;
+                        path.push(ObjectId(current));
                     }
                     _ => break,
                 }
@@ -225,7 +232,7 @@ impl LocalSearch {
         });
         for &node in &self.touched {
             if let Some(slot) = self.previous.get_mut(node as usize) {
-                *slot = UNSEEN;
+                *slot = 0;
             }
         }
         self.touched.clear();
@@ -238,7 +245,7 @@ impl LocalSearch {
         let Some(slot) = self.previous.get_mut(source.index()) else {
             return false;
         };
-        *slot = FROM_ROOT;
+        *slot = Self::SOURCE;
         self.touched.push(source.0);
         if source == target {
             return true;
@@ -250,8 +257,8 @@ impl LocalSearch {
             for &node in &frontier {
                 for &successor in graph.successors(node) {
                     if let Some(slot) = self.previous.get_mut(successor as usize) {
-                        if *slot == UNSEEN {
-                            *slot = node;
+                        if *slot == 0 {
+                            *slot = node + 1;
                             self.touched.push(successor);
                             if successor == target.0 {
                                 return true;
