@@ -411,17 +411,51 @@ fn children_by_retained_size(
         while start < run.len() {
             let end = (offsets.get(node + 1).copied().unwrap_or(0) as usize - base).min(run.len());
             if let Some(list) = run.get_mut(start..end) {
-                list.sort_unstable_by(|a, b| {
-                    let size_a = retained.get(a.index()).copied().unwrap_or(0);
-                    let size_b = retained.get(b.index()).copied().unwrap_or(0);
-                    size_b.cmp(&size_a).then(a.cmp(b))
-                });
+                sort_children(list, retained);
             }
             start = end;
             node += 1;
         }
     });
     children
+}
+
+/// Lists at least this long are sorted by packed keys, in parallel.
+const LONG_LIST: usize = 16 * 1024;
+
+/// Sorts one node's children, biggest retained size first, ties by number.
+/// A long list (a big array's elements) is sorted as packed keys, size and
+/// number in one integer: no retained size looked up per comparison, which
+/// are cache misses all over the heap.
+fn sort_children(list: &mut [DomNode], retained: &[u64]) {
+    let size = |node: &DomNode| retained.get(node.index()).copied().unwrap_or(0);
+    if list.len() < LONG_LIST {
+        list.sort_unstable_by(|a, b| size(b).cmp(&size(a)).then(a.cmp(b)));
+        return;
+    }
+    // Ascending keys: sizes complemented, then the number.
+    if list
+        .par_iter()
+        .all(|node| size(node) <= u64::from(u32::MAX))
+    {
+        let mut keys: Vec<u64> = list
+            .par_iter()
+            .map(|node| (u64::from(u32::MAX - size(node) as u32) << 32) | u64::from(node.0))
+            .collect();
+        keys.par_sort_unstable();
+        list.par_iter_mut()
+            .zip(keys.par_iter())
+            .for_each(|(slot, &key)| *slot = DomNode(key as u32));
+    } else {
+        let mut keys: Vec<u128> = list
+            .par_iter()
+            .map(|node| (u128::from(u64::MAX - size(node)) << 32) | u128::from(node.0))
+            .collect();
+        keys.par_sort_unstable();
+        list.par_iter_mut()
+            .zip(keys.par_iter())
+            .for_each(|(slot, &key)| *slot = DomNode(key as u32));
+    }
 }
 
 /// Objects per parallel task when classifying.
