@@ -14,10 +14,10 @@
 //!    reachable nodes in preorder ([`DomNode`]); the virtual root is 0.
 //!    Chains of millions of nodes are normal in heaps, so nothing recurses.
 //! 2. The predecessors of every reached node are gathered into a CSR in
-//!    preorder numbers, in parallel: the search counts in-degrees, then a
-//!    counting sort places every edge with atomic cursors. DFS-tree edges
-//!    are left out: a node's parent is where its semidominator search
-//!    starts anyway.
+//!    preorder numbers, in parallel: the search counts in-degrees by
+//!    preorder number, which become the offsets in place, then a counting
+//!    sort places every edge with atomic cursors. DFS-tree edges are left
+//!    out: a node's parent is where its semidominator search starts anyway.
 //! 3. Semi-NCA: semidominators in reverse preorder with a path-compressed
 //!    link/eval forest, then each immediate dominator as the nearest common
 //!    ancestor of the node's DFS parent and its semidominator.
@@ -29,7 +29,11 @@
 //!
 //! The result is a [`Dominators`]: the preorder numbering and the immediate
 //! dominator of every reached node, in preorder numbers, so that
-//! `idom(w) < w` for every node but the virtual root.
+//! `idom(w) < w` for every node but the virtual root. Fresh memory is slow
+//! to touch (page faults, zeroing), so buffers are reused: the
+//! semidominators become the immediate dominators in place, and the
+//! forest, the offsets and the DFS parents are handed back to the caller
+//! (the analysis puts the retained sizes and the children CSR in them).
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
