@@ -314,9 +314,9 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
         };
         let mut next = position as usize;
         if next == 0 && successors.len() > 1 {
-            // Load every successor's slot now, so that the cache misses of
-            // a node's successors overlap instead of coming one by one as
-            // the search returns to the node. The value is unused.
+            // Load the first successors' slots now, so that their cache
+            // misses overlap instead of coming one by one as the search
+            // returns to the node. The value is unused.
             let mut any = 0u32;
             for &successor in successors.iter().take(PREFETCH) {
                 any |= preorder_of.get(successor as usize).copied().unwrap_or(0);
