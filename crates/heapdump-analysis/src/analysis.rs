@@ -7,7 +7,7 @@ use heapdump_reader::{HeapGraph, ObjectId};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dominators::{Algorithm, DomNode, Dominators, FlowGraph, UNREACHED};
+use crate::dominators::{Algorithm, DomNode, Dominators, FlowGraph, Spare, UNREACHED};
 
 /// A long step of [`analyze_with_progress`], announced as it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,16 +141,18 @@ pub fn root_targets(graph: &HeapGraph<'_>) -> Vec<u32> {
 ///   dominated by the virtual root, held from outside the heap.
 ///
 /// Graphs with neither (Go and heapdump-rs dumps) are read as they are.
-fn dominators_of(graph: &HeapGraph<'_>, mut roots: Vec<u32>) -> Dominators {
+///
+/// Also hands back the computation's spare buffers ([`Spare`]).
+fn dominators_of(graph: &HeapGraph<'_>, mut roots: Vec<u32>) -> (Dominators, Spare) {
     let held = graph.dump().capabilities.unreached_objects_hold;
     if graph.weak_reference_count() == 0 && !held {
-        return Dominators::compute_with(graph, &roots, Algorithm::SemiNca);
+        return Dominators::compute_keeping_buffers(graph, &roots, Algorithm::SemiNca);
     }
-    let reached = crate::reach::reachable(graph);
-    let is_reached = |id: ObjectId| reached.get(id.index()).copied().unwrap_or(false);
+    let reached = crate::reach::reachable_bits(graph);
+    let is_reached = |id: ObjectId| reached.contains(id.index());
     if held {
         let count = roots.len();
-        for (source, _) in reached.iter().enumerate().filter(|(_, seen)| !**seen) {
+        for source in reached.absent() {
             let source = ObjectId(source as u32);
             let strong = graph.references(source).map(|(target, _)| target);
             for target in strong.chain(graph.weak_references(source)) {
@@ -165,10 +167,11 @@ fn dominators_of(graph: &HeapGraph<'_>, mut roots: Vec<u32>) -> Dominators {
         }
     }
     if graph.weak_reference_count() == 0 {
-        return Dominators::compute_with(graph, &roots, Algorithm::SemiNca);
+        return Dominators::compute_keeping_buffers(graph, &roots, Algorithm::SemiNca);
     }
     let view = WithWeak::new(graph, &reached);
-    Dominators::compute_with(&view, &roots, Algorithm::SemiNca)
+    drop(reached);
+    Dominators::compute_keeping_buffers(&view, &roots, Algorithm::SemiNca)
 }
 
 /// A [`HeapGraph`] as a flow graph whose successor lists also hold the
@@ -188,8 +191,8 @@ struct WithWeak<'g, 'data> {
 }
 
 impl<'g, 'data> WithWeak<'g, 'data> {
-    fn new(graph: &'g HeapGraph<'data>, reached: &[bool]) -> WithWeak<'g, 'data> {
-        let is_reached = |id: ObjectId| reached.get(id.index()).copied().unwrap_or(false);
+    fn new(graph: &'g HeapGraph<'data>, reached: &crate::reach::Bits) -> WithWeak<'g, 'data> {
+        let is_reached = |id: ObjectId| reached.contains(id.index());
         let mut view = WithWeak {
             graph,
             merged: vec![0; graph.object_count().div_ceil(64)],
@@ -275,26 +278,12 @@ pub fn analyze(graph: &HeapGraph<'_>) -> Analysis {
 pub fn analyze_with_progress(graph: &HeapGraph<'_>, progress: &mut dyn FnMut(Step)) -> Analysis {
     progress(Step::Dominators);
     let roots = root_targets(graph);
-    let dominators = dominators_of(graph, roots);
+    let (dominators, spare) = dominators_of(graph, roots);
     let fell_back = dominators.fell_back();
     let (node_of_object, object_of_node, idom) = dominators.into_parts();
 
     progress(Step::RetainedSizes);
-    let objects = &graph.dump().objects;
-    let mut retained: Vec<u64> = object_of_node
-        .par_iter()
-        .map(|&object| objects.get(object as usize).map_or(0, |object| object.size))
-        .collect();
-    // Children have larger numbers than their immediate dominator: one sweep
-    // from the last node down finishes every subtree before its root is read.
-    for node in (1..retained.len()).rev() {
-        let size = retained.get(node).copied().unwrap_or(0);
-        let up = idom.get(node).map_or(0, |up| up.index());
-        if let Some(slot) = retained.get_mut(up) {
-            *slot = slot.saturating_add(size);
-        }
-    }
-    let (child_offsets, children) = children_by_retained_size(&idom, &retained);
+    let (retained, child_offsets, children) = retained_sizes(graph, &object_of_node, &idom, spare);
 
     progress(Step::Unreachable);
     let reachability = classify_unreachable(graph, &node_of_object);
@@ -311,34 +300,93 @@ pub fn analyze_with_progress(graph: &HeapGraph<'_>, progress: &mut dyn FnMut(Ste
     }
 }
 
-/// Children of each node in a CSR, each node's biggest retained size first
-/// (ties: lower number first).
-fn children_by_retained_size(idom: &[DomNode], retained: &[u64]) -> (Vec<u32>, Vec<DomNode>) {
+/// A buffer of `len` entries: `spare` if it has exactly that many (its
+/// contents are then left for the caller to overwrite), a fresh one of
+/// `zero`s otherwise.
+fn reuse<T: Clone>(spare: Vec<T>, len: usize, zero: T) -> Vec<T> {
+    if spare.len() == len {
+        spare
+    } else {
+        drop(spare);
+        vec![zero; len]
+    }
+}
+
+/// Retained sizes by node, and the children of each node in a CSR, each
+/// node's biggest retained size first (ties: lower number first), in the
+/// dominator computation's spare buffers where they fit (they are paged in
+/// already: fresh memory costs page faults).
+fn retained_sizes(
+    graph: &HeapGraph<'_>,
+    object_of_node: &[u32],
+    idom: &[DomNode],
+    spare: Spare,
+) -> (Vec<u64>, Vec<u32>, Vec<DomNode>) {
     let count = idom.len();
-    let mut offsets = vec![0u32; count + 1];
-    for up in idom.iter().skip(1) {
-        if let Some(slot) = offsets.get_mut(up.index() + 1) {
+    let objects = &graph.dump().objects;
+    let mut retained = reuse(spare.words, count, 0);
+    retained
+        .par_iter_mut()
+        .zip(object_of_node.par_iter())
+        .with_min_len(64 * 1024)
+        .for_each(|(slot, &object)| {
+            *slot = objects.get(object as usize).map_or(0, |object| object.size);
+        });
+    let mut offsets = reuse(spare.offsets, count + 1, 0);
+    offsets
+        .par_iter_mut()
+        .with_min_len(64 * 1024)
+        .for_each(|slot| *slot = 0);
+    // Children have larger numbers than their immediate dominator: one sweep
+    // from the last node down finishes every subtree before its root is
+    // read. It counts each node's children too.
+    for node in (1..count).rev() {
+        let size = retained.get(node).copied().unwrap_or(0);
+        let up = idom.get(node).map_or(0, |up| up.index());
+        if let Some(slot) = retained.get_mut(up) {
+            *slot = slot.saturating_add(size);
+        }
+        if let Some(slot) = offsets.get_mut(up) {
             *slot += 1;
         }
     }
-    for index in 1..offsets.len() {
-        let previous = offsets.get(index - 1).copied().unwrap_or(0);
-        if let Some(slot) = offsets.get_mut(index) {
-            *slot += previous;
-        }
+    let mut parent = spare.parent;
+    parent.truncate(count.saturating_sub(1));
+    // In place: `DomNode` is a transparent `u32`.
+    let spare_children: Vec<DomNode> = parent.into_iter().map(DomNode).collect();
+    let children = children_by_retained_size(idom, &retained, &mut offsets, spare_children);
+    (retained, offsets, children)
+}
+
+/// Children of each node in a CSR, each node's biggest retained size first
+/// (ties: lower number first). `offsets` holds each node's child count and
+/// one more entry, and ends as the CSR's offsets; `spare` is reused for the
+/// lists if it has room for one entry per node but the root.
+fn children_by_retained_size(
+    idom: &[DomNode],
+    retained: &[u64],
+    offsets: &mut [u32],
+    spare: Vec<DomNode>,
+) -> Vec<DomNode> {
+    let count = idom.len();
+    // Each entry becomes the end of its node's list; filling the lists
+    // from their ends moves it back to the start.
+    let mut end = 0u32;
+    for slot in offsets.iter_mut() {
+        end += *slot;
+        *slot = end;
     }
-    let mut cursor = offsets.clone();
-    let mut children = vec![DomNode::ROOT; count.saturating_sub(1)];
-    for (node, up) in idom.iter().enumerate().skip(1) {
-        if let Some(position) = cursor.get_mut(up.index()) {
+    let mut children = reuse(spare, count.saturating_sub(1), DomNode::ROOT);
+    for (node, up) in idom.iter().enumerate().skip(1).rev() {
+        if let Some(position) = offsets.get_mut(up.index()) {
+            *position -= 1;
             if let Some(slot) = children.get_mut(*position as usize) {
                 *slot = DomNode(node as u32);
             }
-            *position += 1;
         }
     }
-    drop(cursor);
 
+    let offsets = &*offsets;
     // Sort every node's list, in parallel over runs of nodes holding about
     // CHUNK children between them.
     const CHUNK: usize = 64 * 1024;
@@ -363,17 +411,51 @@ fn children_by_retained_size(idom: &[DomNode], retained: &[u64]) -> (Vec<u32>, V
         while start < run.len() {
             let end = (offsets.get(node + 1).copied().unwrap_or(0) as usize - base).min(run.len());
             if let Some(list) = run.get_mut(start..end) {
-                list.sort_unstable_by(|a, b| {
-                    let size_a = retained.get(a.index()).copied().unwrap_or(0);
-                    let size_b = retained.get(b.index()).copied().unwrap_or(0);
-                    size_b.cmp(&size_a).then(a.cmp(b))
-                });
+                sort_children(list, retained);
             }
             start = end;
             node += 1;
         }
     });
-    (offsets, children)
+    children
+}
+
+/// Lists at least this long are sorted by packed keys, in parallel.
+const LONG_LIST: usize = 16 * 1024;
+
+/// Sorts one node's children, biggest retained size first, ties by number.
+/// A long list (a big array's elements) is sorted as packed keys, size and
+/// number in one integer: no retained size looked up per comparison, which
+/// are cache misses all over the heap.
+fn sort_children(list: &mut [DomNode], retained: &[u64]) {
+    let size = |node: &DomNode| retained.get(node.index()).copied().unwrap_or(0);
+    if list.len() < LONG_LIST {
+        list.sort_unstable_by(|a, b| size(b).cmp(&size(a)).then(a.cmp(b)));
+        return;
+    }
+    // Ascending keys: sizes complemented, then the number.
+    if list
+        .par_iter()
+        .all(|node| size(node) <= u64::from(u32::MAX))
+    {
+        let mut keys: Vec<u64> = list
+            .par_iter()
+            .map(|node| (u64::from(u32::MAX - size(node) as u32) << 32) | u64::from(node.0))
+            .collect();
+        keys.par_sort_unstable();
+        list.par_iter_mut()
+            .zip(keys.par_iter())
+            .for_each(|(slot, &key)| *slot = DomNode(key as u32));
+    } else {
+        let mut keys: Vec<u128> = list
+            .par_iter()
+            .map(|node| (u128::from(u64::MAX - size(node)) << 32) | u128::from(node.0))
+            .collect();
+        keys.par_sort_unstable();
+        list.par_iter_mut()
+            .zip(keys.par_iter())
+            .for_each(|(slot, &key)| *slot = DomNode(key as u32));
+    }
 }
 
 /// Objects per parallel task when classifying.

@@ -14,10 +14,10 @@
 //!    reachable nodes in preorder ([`DomNode`]); the virtual root is 0.
 //!    Chains of millions of nodes are normal in heaps, so nothing recurses.
 //! 2. The predecessors of every reached node are gathered into a CSR in
-//!    preorder numbers, in parallel: the search counts in-degrees, then a
-//!    counting sort places every edge with atomic cursors. DFS-tree edges
-//!    are left out: a node's parent is where its semidominator search
-//!    starts anyway.
+//!    preorder numbers, in parallel: the search counts in-degrees by
+//!    preorder number, which become the offsets in place, then a counting
+//!    sort places every edge with atomic cursors. DFS-tree edges are left
+//!    out: a node's parent is where its semidominator search starts anyway.
 //! 3. Semi-NCA: semidominators in reverse preorder with a path-compressed
 //!    link/eval forest, then each immediate dominator as the nearest common
 //!    ancestor of the node's DFS parent and its semidominator.
@@ -29,7 +29,11 @@
 //!
 //! The result is a [`Dominators`]: the preorder numbering and the immediate
 //! dominator of every reached node, in preorder numbers, so that
-//! `idom(w) < w` for every node but the virtual root.
+//! `idom(w) < w` for every node but the virtual root. Fresh memory is slow
+//! to touch (page faults, zeroing), so buffers are reused: the
+//! semidominators become the immediate dominators in place, and the
+//! forest, the offsets and the DFS parents are handed back to the caller
+//! (the analysis puts the retained sizes and the children CSR in them).
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
@@ -138,6 +142,18 @@ impl Dominators {
         roots: &[u32],
         algorithm: Algorithm,
     ) -> Dominators {
+        Dominators::compute_keeping_buffers(graph, roots, algorithm).0
+    }
+
+    /// [`Dominators::compute_with`], also handing back the large buffers
+    /// the computation used ([`Spare`]), so that the retained sizes and the
+    /// dominator tree's children fill memory already paged in instead of
+    /// fresh memory.
+    pub(crate) fn compute_keeping_buffers<G: FlowGraph + ?Sized>(
+        graph: &G,
+        roots: &[u32],
+        algorithm: Algorithm,
+    ) -> (Dominators, Spare) {
         let mut search = depth_first_search(graph, roots);
         let predecessors = Predecessors::build(graph, roots, &mut search);
         let DepthFirst {
@@ -146,29 +162,40 @@ impl Dominators {
             parent,
             ..
         } = search;
-        let (idom, fell_back) = match algorithm {
+        let (idom, fell_back, mut spare) = match algorithm {
             Algorithm::SemiNca => match semi_nca(&parent, predecessors, true) {
-                Some(idom) => (idom, false),
+                Some((idom, spare)) => (idom, false, spare),
                 None => {
                     // Rare: start again (the predecessors are gone).
-                    let mut again =
-                        Dominators::compute_with(graph, roots, Algorithm::SimpleLengauerTarjan);
+                    let (mut again, spare) = Dominators::compute_keeping_buffers(
+                        graph,
+                        roots,
+                        Algorithm::SimpleLengauerTarjan,
+                    );
                     again.fell_back = true;
-                    return again;
+                    return (again, spare);
                 }
             },
-            Algorithm::SemiNcaUnguarded => (
-                semi_nca(&parent, predecessors, false).unwrap_or_default(),
+            Algorithm::SemiNcaUnguarded => match semi_nca(&parent, predecessors, false) {
+                Some((idom, spare)) => (idom, false, spare),
+                None => (Vec::new(), false, Spare::default()),
+            },
+            Algorithm::SimpleLengauerTarjan => (
+                lengauer_tarjan(&parent, &predecessors),
                 false,
+                Spare::default(),
             ),
-            Algorithm::SimpleLengauerTarjan => (lengauer_tarjan(&parent, &predecessors), false),
         };
-        Dominators {
-            preorder_of,
-            node_of,
-            idom,
-            fell_back,
-        }
+        spare.parent = parent;
+        (
+            Dominators {
+                preorder_of,
+                node_of,
+                idom,
+                fell_back,
+            },
+            spare,
+        )
     }
 
     /// Number of reached nodes plus one for the virtual root.
@@ -232,6 +259,20 @@ impl Dominators {
     }
 }
 
+/// Buffers of the computation, no longer needed once the immediate
+/// dominators are known, handed back for reuse: each has been written, so
+/// its pages are resident. Any of them may be empty (the Lengauer–Tarjan
+/// fallback, more than 2³² predecessor edges).
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    /// One word per preorder number (the link/eval forest).
+    pub(crate) words: Vec<u64>,
+    /// One entry per preorder number plus one (the predecessor offsets).
+    pub(crate) offsets: Vec<u32>,
+    /// One entry per preorder number (the DFS parents).
+    pub(crate) parent: Vec<u32>,
+}
+
 /// The result of the depth-first search.
 struct DepthFirst {
     preorder_of: Vec<u32>,
@@ -239,19 +280,28 @@ struct DepthFirst {
     /// Preorder number → preorder number of the DFS parent (0 for the
     /// root and its children).
     parent: Vec<u32>,
-    /// Node → number of edges into it from reached nodes (the virtual root
-    /// included), DFS-tree edges left out.
-    in_degree: Vec<u32>,
+    /// Preorder number → number of edges into it from reached nodes (the
+    /// virtual root included), DFS-tree edges left out; becomes the
+    /// predecessor offsets in place.
+    in_degree: Vec<AtomicU32>,
 }
+
+/// Successors of a node whose preorder slots the search loads together.
+const PREFETCH: usize = 16;
 
 /// Iterative depth-first search from the virtual root.
 fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthFirst {
     let node_count = graph.node_count();
     let distinct = graph.distinct_successors();
     let mut preorder_of = vec![UNREACHED; node_count];
-    let mut in_degree = vec![0u32; node_count];
-    let mut node_of = vec![UNREACHED];
-    let mut parent = vec![0u32];
+    // Indexed by preorder number, grown as nodes are numbered: only the
+    // reached nodes' entries are ever written (paged in).
+    let mut node_of = Vec::with_capacity(node_count.saturating_add(1));
+    let mut parent = Vec::with_capacity(node_count.saturating_add(1));
+    let mut in_degree: Vec<AtomicU32> = Vec::with_capacity(node_count.saturating_add(2));
+    node_of.push(UNREACHED);
+    parent.push(0u32);
+    in_degree.push(AtomicU32::new(0));
     // (node, next successor to look at, its preorder number); the virtual
     // root is node UNREACHED, whose successors are `roots`.
     let mut stack: Vec<(u32, u32, u32)> = vec![(UNREACHED, 0, 0)];
@@ -263,6 +313,16 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
             graph.successors(node)
         };
         let mut next = position as usize;
+        if next == 0 && successors.len() > 1 {
+            // Load the first successors' slots now, so that their cache
+            // misses overlap instead of coming one by one as the search
+            // returns to the node. The value is unused.
+            let mut any = 0u32;
+            for &successor in successors.iter().take(PREFETCH) {
+                any |= preorder_of.get(successor as usize).copied().unwrap_or(0);
+            }
+            std::hint::black_box(any);
+        }
         let mut found = None;
         while let Some(&successor) = successors.get(next) {
             next += 1;
@@ -276,6 +336,7 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
                 *slot = successor_number;
                 node_of.push(successor);
                 parent.push(number);
+                in_degree.push(AtomicU32::new(0));
                 found = Some((successor, successor_number));
                 break;
             }
@@ -283,7 +344,8 @@ fn depth_first_search<G: FlowGraph + ?Sized>(graph: &G, roots: &[u32]) -> DepthF
             // itself is behind `position`; without repeats there are no
             // copies, except perhaps among the roots.)
             if (distinct && node != UNREACHED) || parent.get(*slot as usize) != Some(&number) {
-                if let Some(count) = in_degree.get_mut(successor as usize) {
+                if let Some(count) = in_degree.get_mut(*slot as usize) {
+                    let count = count.get_mut();
                     *count = count.saturating_add(1);
                 }
             }
@@ -324,8 +386,6 @@ struct Lists<C> {
 /// An atomic CSR offset: the counting sort's cursor while building, the
 /// list start after.
 trait Offset: Sync + Send {
-    /// An offset of `value`, which fits.
-    fn new(value: usize) -> Self;
     /// Moves the cursor one back and returns where it now points.
     fn take_slot(&self) -> usize;
     /// The offset.
@@ -333,9 +393,6 @@ trait Offset: Sync + Send {
 }
 
 impl Offset for AtomicU32 {
-    fn new(value: usize) -> AtomicU32 {
-        AtomicU32::new(value as u32)
-    }
     #[inline]
     fn take_slot(&self) -> usize {
         self.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1) as usize
@@ -347,9 +404,6 @@ impl Offset for AtomicU32 {
 }
 
 impl Offset for AtomicUsize {
-    fn new(value: usize) -> AtomicUsize {
-        AtomicUsize::new(value)
-    }
     #[inline]
     fn take_slot(&self) -> usize {
         self.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1)
@@ -373,18 +427,48 @@ impl Predecessors {
         roots: &[u32],
         search: &mut DepthFirst,
     ) -> Predecessors {
-        let in_degree = std::mem::take(&mut search.in_degree);
-        // The virtual root has no predecessors.
-        let total: u64 = search
-            .node_of
-            .iter()
-            .filter(|&&node| node != UNREACHED)
-            .map(|&node| u64::from(in_degree.get(node as usize).copied().unwrap_or(0)))
+        let mut in_degree = std::mem::take(&mut search.in_degree);
+        // The virtual root has no predecessors (its entry stays 0).
+        let total: u64 = in_degree
+            .iter_mut()
+            .map(|count| u64::from(*count.get_mut()))
             .sum();
         if total <= u64::from(u32::MAX) {
-            Predecessors::Narrow(Lists::build(graph, roots, search, in_degree))
-        } else {
-            Predecessors::Wide(Lists::build(graph, roots, search, in_degree))
+            // In place: each entry becomes the end of its node's list, the
+            // cursor the counting sort moves back to the list's start.
+            let mut end = 0u32;
+            for count in in_degree.iter_mut() {
+                let count = count.get_mut();
+                end = end.wrapping_add(*count);
+                *count = end;
+            }
+            in_degree.push(AtomicU32::new(end));
+            return Predecessors::Narrow(Lists::build(graph, roots, search, in_degree));
+        }
+        let mut end = 0usize;
+        let mut offsets: Vec<AtomicUsize> = Vec::with_capacity(in_degree.len() + 1);
+        for count in in_degree.iter_mut() {
+            end += *count.get_mut() as usize;
+            offsets.push(AtomicUsize::new(end));
+        }
+        offsets.push(AtomicUsize::new(end));
+        drop(in_degree);
+        Predecessors::Wide(Lists::build(graph, roots, search, offsets))
+    }
+
+    /// Drops the lists and keeps the offsets as plain `u32`s (in place), for
+    /// reuse; empty for wide offsets.
+    fn into_narrow_offsets(self) -> Vec<u32> {
+        match self {
+            Predecessors::Narrow(lists) => {
+                drop(lists.sources);
+                lists
+                    .offsets
+                    .into_iter()
+                    .map(AtomicU32::into_inner)
+                    .collect()
+            }
+            Predecessors::Wide(_) => Vec::new(),
         }
     }
 
@@ -400,25 +484,16 @@ impl Predecessors {
 }
 
 impl<C: Offset> Lists<C> {
-    /// See [`Predecessors::build`].
+    /// See [`Predecessors::build`]: `offsets` holds, for each preorder
+    /// number, the end of its list, and one more entry, the total.
     fn build<G: FlowGraph + ?Sized>(
         graph: &G,
         roots: &[u32],
         search: &DepthFirst,
-        in_degree: Vec<u32>,
+        offsets: Vec<C>,
     ) -> Lists<C> {
         let count = search.node_of.len();
-        let mut total = 0usize;
-        let mut offsets: Vec<C> = Vec::with_capacity(count + 1);
-        for &node in &search.node_of {
-            // The virtual root has no predecessors.
-            if node != UNREACHED {
-                total += in_degree.get(node as usize).copied().unwrap_or(0) as usize;
-            }
-            offsets.push(C::new(total));
-        }
-        offsets.push(C::new(total));
-        drop(in_degree);
+        let total = offsets.last().map_or(0, Offset::get);
         let sources: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(0)).collect();
         let preorder_of = &search.preorder_of;
         let node_of = &search.node_of;
@@ -463,24 +538,43 @@ impl<C: Offset> Lists<C> {
 /// linked to their DFS parent as they are processed, in reverse preorder, so
 /// "linked" is simply "numbered at least `first_linked`".
 ///
-/// Each node's ancestor and label sit side by side, so that a step of a
-/// path compression touches one cache line.
+/// Each node's ancestor and label sit in one word (ancestor in the low
+/// half), so that a step of a path compression touches one cache line, and
+/// the buffer can hold the retained sizes afterwards ([`Spare::words`]).
 struct Forest {
-    /// `[ancestor, label]` per node. Label: for semi-NCA, the smallest
+    /// Per node, ancestor | label << 32. Label: for semi-NCA, the smallest
     /// semidominator number on the compressed path; for Lengauer–Tarjan, the
     /// node with that semidominator.
-    links: Vec<[u32; 2]>,
+    links: Vec<u64>,
     stack: Vec<u32>,
+}
+
+/// A forest word.
+#[inline]
+fn link(ancestor: u32, label: u32) -> u64 {
+    u64::from(ancestor) | (u64::from(label) << 32)
+}
+
+/// A forest word's ancestor.
+#[inline]
+fn ancestor(link: u64) -> u32 {
+    link as u32
+}
+
+/// A forest word's label.
+#[inline]
+fn label(link: u64) -> u32 {
+    (link >> 32) as u32
 }
 
 impl Forest {
     /// Every node's ancestor is its parent; labels are `label(node)`.
-    fn new(parent: &[u32], label: impl Fn(u32) -> u32) -> Forest {
+    fn new(parent: &[u32], label: impl Fn(u32) -> u32 + Sync) -> Forest {
         Forest {
             links: parent
-                .iter()
+                .par_iter()
                 .enumerate()
-                .map(|(node, &up)| [up, label(node as u32)])
+                .map(|(node, &up)| link(up, label(node as u32)))
                 .collect(),
             stack: Vec::new(),
         }
@@ -488,8 +582,8 @@ impl Forest {
 
     /// Sets `node`'s label.
     fn set_label(&mut self, node: usize, label: u32) {
-        if let Some(link) = self.links.get_mut(node) {
-            link[1] = label;
+        if let Some(word) = self.links.get_mut(node) {
+            *word = link(ancestor(*word), label);
         }
     }
 
@@ -500,7 +594,7 @@ impl Forest {
         let links = &mut self.links;
         let mut top = node;
         loop {
-            let up = links.get(top as usize).map_or(0, |link| link[0]);
+            let up = links.get(top as usize).map_or(0, |&word| ancestor(word));
             if up < first_linked {
                 break;
             }
@@ -508,31 +602,41 @@ impl Forest {
             top = up;
         }
         // `top` is linked; its ancestor is the root of the virtual tree.
-        let [root, mut best] = links.get(top as usize).copied().unwrap_or([0, 0]);
+        let word = links.get(top as usize).copied().unwrap_or(0);
+        let (root, mut best) = (ancestor(word), label(word));
         while let Some(below) = self.stack.pop() {
-            if let Some(link) = links.get_mut(below as usize) {
-                link[0] = root;
-                if better(best, link[1]) {
-                    link[1] = best;
+            if let Some(word) = links.get_mut(below as usize) {
+                let own = label(*word);
+                if better(best, own) {
+                    *word = link(root, best);
                 } else {
-                    best = link[1];
+                    *word = link(root, own);
+                    best = own;
                 }
             }
         }
-        links.get(node as usize).map_or(0, |link| link[1])
+        links.get(node as usize).map_or(0, |&word| label(word))
     }
 }
 
 /// Semi-NCA. `None` if `guarded` and the step budget ran out. The
-/// predecessors are dropped as soon as the semidominators are known, to keep
-/// the peak memory down.
-fn semi_nca(parent: &[u32], predecessors: Predecessors, guarded: bool) -> Option<Vec<DomNode>> {
+/// predecessor lists are dropped as soon as the semidominators are known, to
+/// keep the peak memory down; the forest and the predecessor offsets are
+/// handed back ([`Spare`]). The semidominators are overwritten in place by
+/// the immediate dominators: each node's own is read before its dominator
+/// is written, and the walks only read smaller numbers, already final.
+fn semi_nca(
+    parent: &[u32],
+    predecessors: Predecessors,
+    guarded: bool,
+) -> Option<(Vec<DomNode>, Spare)> {
     let count = parent.len();
-    let mut semi: Vec<u32> = parent.to_vec();
+    // Semidominators, then immediate dominators; entry 0 stays 0.
+    let mut dominators: Vec<u32> = vec![0; count];
     let mut forest = Forest::new(parent, |_| 0);
     for node in (1..count).rev() {
         let w = node as u32;
-        let mut best = semi.get(node).copied().unwrap_or(0);
+        let mut best = parent.get(node).copied().unwrap_or(0);
         for source in predecessors.of(node) {
             let source = source.load(Ordering::Relaxed);
             let candidate = if source <= w {
@@ -542,34 +646,42 @@ fn semi_nca(parent: &[u32], predecessors: Predecessors, guarded: bool) -> Option
             };
             best = best.min(candidate);
         }
-        if let Some(slot) = semi.get_mut(node) {
+        if let Some(slot) = dominators.get_mut(node) {
             *slot = best;
         }
         forest.set_label(node, best);
     }
-    drop(forest);
-    drop(predecessors);
+    let offsets = predecessors.into_narrow_offsets();
+    let words = forest.links;
 
     let budget = (count as u64)
         .saturating_mul(NCA_STEP_BUDGET_PER_NODE)
         .saturating_add(1 << 20);
     let mut steps = 0u64;
-    let mut idom: Vec<DomNode> = vec![DomNode::ROOT; count];
     for node in 1..count {
-        let target = semi.get(node).copied().unwrap_or(0);
+        let target = dominators.get(node).copied().unwrap_or(0);
         let mut dominator = parent.get(node).copied().unwrap_or(0);
         while dominator > target {
-            dominator = idom.get(dominator as usize).map_or(0, |up| up.0);
+            dominator = dominators.get(dominator as usize).copied().unwrap_or(0);
             steps += 1;
         }
         if guarded && steps > budget {
             return None;
         }
-        if let Some(slot) = idom.get_mut(node) {
-            *slot = DomNode(dominator);
+        if let Some(slot) = dominators.get_mut(node) {
+            *slot = dominator;
         }
     }
-    Some(idom)
+    // In place: `DomNode` is a transparent `u32`.
+    let idom = dominators.into_iter().map(DomNode).collect();
+    Some((
+        idom,
+        Spare {
+            words,
+            offsets,
+            parent: Vec::new(),
+        },
+    ))
 }
 
 /// Simple Lengauer–Tarjan with buckets kept as linked lists in two arrays.

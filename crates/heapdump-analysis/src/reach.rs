@@ -72,3 +72,75 @@ fn flood(graph: &HeapGraph<'_>, seen: &mut [bool], stack: &mut Vec<u32>) {
         }
     }
 }
+
+/// A set of objects, one bit each.
+pub(crate) struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    /// An empty set over `len` objects.
+    fn new(len: usize) -> Bits {
+        Bits {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    /// Whether `index` is in the set (`false` out of range).
+    #[inline]
+    pub(crate) fn contains(&self, index: usize) -> bool {
+        self.words
+            .get(index / 64)
+            .is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    /// Adds `index`; whether it was new (`false` out of range).
+    #[inline]
+    fn insert(&mut self, index: usize) -> bool {
+        match self.words.get_mut(index / 64) {
+            Some(word) if *word & (1 << (index % 64)) == 0 => {
+                *word |= 1 << (index % 64);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The indexes below `len` not in the set, ascending.
+    pub(crate) fn absent(&self) -> impl Iterator<Item = usize> + '_ {
+        let len = self.len;
+        self.words
+            .iter()
+            .enumerate()
+            .filter(|(_, &word)| word != u64::MAX)
+            .flat_map(|(position, &word)| {
+                (0..64)
+                    .filter(move |bit| word & (1 << bit) == 0)
+                    .map(move |bit| position * 64 + bit)
+            })
+            .take_while(move |&index| index < len)
+    }
+}
+
+/// [`reachable`] as a bit set: an eighth of the memory, so that the flood's
+/// marks mostly stay in cache.
+pub(crate) fn reachable_bits(graph: &HeapGraph<'_>) -> Bits {
+    let mut seen = Bits::new(graph.object_count());
+    let mut stack: Vec<u32> = Vec::new();
+    for reference in graph.root_references() {
+        if seen.insert(reference.target.index()) {
+            stack.push(reference.target.0);
+        }
+    }
+    let csr = graph.csr();
+    while let Some(object) = stack.pop() {
+        for &target in csr.neighbors_slice(object) {
+            if seen.insert(target as usize) {
+                stack.push(target);
+            }
+        }
+    }
+    seen
+}
