@@ -37,6 +37,20 @@ static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
 
 const CACHE_CLASS: &str = "hash table of (u64, leaky_service::Session)";
 
+/// Held by each test for its whole run. The tests share one process, and
+/// two of them dump its heap: a dump taken while another test has heaps
+/// open or a service running holds that test's objects too (under load
+/// they outgrew the sample's cache as the top suspect, and `[u8]` in the
+/// diff), so the tests run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`ONE_AT_A_TIME`] (a failed test's poisoned lock is taken too).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A dump of the sample service with every allocation site recorded.
 fn sample_dump() -> PathBuf {
     heapdump::set_sample_rate(1);
@@ -320,7 +334,10 @@ fn check_browser(address: SocketAddr, label: &str, object: u64, needle: &str) {
     let base = format!("http://{address}");
     let overview = dom(&chromium, &profile, &format!("{base}/"));
     assert!(overview.contains("Leak suspects"), "{overview}");
-    assert!(overview.contains(needle), "{label}: / shows {needle}");
+    assert!(
+        overview.contains(needle),
+        "{label}: / shows {needle}: {overview}"
+    );
     assert!(overview.contains(&format!("href=\"/object/{object:#x}\"")));
     let classes = dom(&chromium, &profile, &format!("{base}/classes?sort=count"));
     assert!(classes.contains("href=\"/class/"), "{classes}");
@@ -383,6 +400,7 @@ fn check_browser(address: SocketAddr, label: &str, object: u64, needle: &str) {
 
 #[test]
 fn serves_the_sample_service_dump_to_a_browser() {
+    let _serial = one_at_a_time();
     let dump = sample_dump();
     let (running, own) = serve(&dump, None, "leaky-service.hdump");
     let address = running.address;
@@ -405,6 +423,7 @@ fn serves_the_sample_service_dump_to_a_browser() {
 
 #[test]
 fn serves_the_go_sample_dump_to_a_browser() {
+    let _serial = one_at_a_time();
     let (dump, binary) = go_sample();
     let (running, own) = serve(&dump, Some(&binary), "go1.26.godump");
     let address = running.address;
@@ -419,6 +438,7 @@ fn html_escaped(text: &str) -> String {
 
 #[test]
 fn refuses_an_address_it_cannot_bind() {
+    let _serial = one_at_a_time();
     let (dump, binary) = go_sample();
     let options = Options {
         binary: Some(binary),
@@ -440,6 +460,7 @@ fn refuses_an_address_it_cannot_bind() {
 /// newer dump's pages stay browsable beside it.
 #[test]
 fn serves_the_diff_of_two_dumps() {
+    let _serial = one_at_a_time();
     heapdump::set_sample_rate(1);
     let mut service = Service::new();
     let old_path = temp_path("serve-diff-old");
