@@ -165,6 +165,73 @@ struct TaskEdges {
     weak: Vec<(u32, u32)>,
 }
 
+/// The CSR of `node_count` nodes from the edges of tasks that cover the
+/// nodes in order, and the weak references. The arrays are allocated at
+/// their final size, zeroed by the allocator (fresh pages, not written
+/// twice), and each task fills its own slices of them, in parallel.
+fn assemble(node_count: usize, results: Vec<TaskEdges>) -> (ReferenceGraph, Vec<(u32, u32)>) {
+    let edge_count: usize = results.iter().map(|result| result.targets.len()).sum();
+    let mut rows = vec![0u64; node_count + 1];
+    let mut targets = vec![0u32; edge_count];
+    let mut fields = vec![0u32; edge_count];
+    let weak_count: usize = results.iter().map(|result| result.weak.len()).sum();
+    let mut weak = Vec::with_capacity(weak_count);
+    for result in &results {
+        weak.extend_from_slice(&result.weak);
+    }
+
+    // Each task's slices: its objects' row ends (rows[start + 1..=end]),
+    // its edges; with the number of edges before it.
+    let mut jobs = Vec::with_capacity(results.len());
+    let mut rows_rest = rows.get_mut(1..).unwrap_or(&mut []);
+    let mut targets_rest = &mut targets[..];
+    let mut fields_rest = &mut fields[..];
+    let mut base = 0u64;
+    for result in results {
+        let edges = result.targets.len();
+        let (
+            Some((task_rows, rows_next)),
+            Some((task_targets, targets_next)),
+            Some((task_fields, fields_next)),
+        ) = (
+            std::mem::take(&mut rows_rest).split_at_mut_checked(result.counts.len()),
+            std::mem::take(&mut targets_rest).split_at_mut_checked(edges),
+            std::mem::take(&mut fields_rest).split_at_mut_checked(edges),
+        )
+        else {
+            // Tasks cover at most the nodes, and their edges are counted
+            // above: not reached.
+            break;
+        };
+        rows_rest = rows_next;
+        targets_rest = targets_next;
+        fields_rest = fields_next;
+        jobs.push((result, task_rows, task_targets, task_fields, base));
+        base += edges as u64;
+    }
+    // Nodes no task covered (none, unless there are no tasks) end where the
+    // last edge does.
+    rows_rest.fill(base);
+    jobs.into_par_iter()
+        .for_each(|(result, task_rows, task_targets, task_fields, base)| {
+            task_targets.copy_from_slice(&result.targets);
+            task_fields.copy_from_slice(&result.fields);
+            let mut end = base;
+            for (row, &count) in task_rows.iter_mut().zip(&result.counts) {
+                end += u64::from(count);
+                *row = end;
+            }
+        });
+    (
+        ReferenceGraph {
+            rows,
+            targets,
+            fields,
+        },
+        weak,
+    )
+}
+
 /// Bytes of contents scanned between two calls of the progress callback.
 const PROGRESS_STEP: u64 = 32 << 20;
 
@@ -201,30 +268,31 @@ impl<'data> HeapGraph<'data> {
     /// overlapping objects make lookups pick one of them (no panic either
     /// way).
     pub fn build(mut dump: Dump<'data>, progress: &mut dyn FnMut(u64, u64)) -> HeapGraph<'data> {
-        let sorted = dump
-            .objects
-            .windows(2)
-            .all(|pair| matches!(pair, [a, b] if a.address <= b.address));
-        if !sorted {
-            dump.objects
-                .par_sort_unstable_by_key(|object| object.address);
+        let mut survey = Survey::new(&dump);
+        if !survey.addresses_sorted || dump.objects.len() > MAX_OBJECTS as usize {
+            if !survey.addresses_sorted {
+                dump.objects
+                    .par_sort_unstable_by_key(|object| object.address);
+            }
+            dump.objects.truncate(MAX_OBJECTS as usize);
+            survey = Survey::new(&dump);
         }
-        dump.objects.truncate(MAX_OBJECTS as usize);
         dump.roots.truncate(MAX_ROOTS as usize);
+        let tasks = survey.tasks;
 
-        let index = AddressIndex::new(&dump.objects);
+        let index = AddressIndex::with_order(&dump.objects, survey.ends_sorted);
         let scanner = Scanner {
             index: &index,
             dump: &dump,
             pointer_size: dump.info.pointer_size,
             big_endian: dump.info.big_endian,
             weak: weak_by_list(&dump),
+            layouts: Layouts::decode(&dump),
         };
 
-        let total = dump
-            .objects
+        let total = tasks
             .iter()
-            .map(|object| dump.contents(object).len() as u64)
+            .map(|(_, bytes)| *bytes)
             .chain(dump.roots.iter().map(|root| root.contents.len() as u64))
             .fold(0u64, u64::saturating_add);
         let mut done = 0u64;
@@ -240,16 +308,10 @@ impl<'data> HeapGraph<'data> {
 
         // Object scanning: tasks of about TASK_BYTES, run in waves of about
         // PROGRESS_STEP bytes so that progress can be reported between waves.
-        // Each wave's edges are appended to the CSR as they are (tasks are
-        // in object order), so no edge list is ever sorted or copied whole.
-        let tasks = tasks(&dump);
-        let mut graph = ReferenceGraph {
-            rows: Vec::with_capacity(dump.objects.len() + 1),
-            targets: Vec::new(),
-            fields: Vec::new(),
-        };
-        graph.rows.push(0);
-        let mut weak = Vec::new();
+        // Each task keeps its edges; the CSR is written once at the end, at
+        // its final size, each task copying its edges into its own slice in
+        // parallel (no growing vectors, no edge list sorted whole).
+        let mut results: Vec<TaskEdges> = Vec::with_capacity(tasks.len());
         let mut wave_start = 0;
         while wave_start < tasks.len() {
             let mut wave_end = wave_start;
@@ -262,29 +324,15 @@ impl<'data> HeapGraph<'data> {
                 wave_end += 1;
             }
             let wave = tasks.get(wave_start..wave_end).unwrap_or(&[]);
-            let results: Vec<TaskEdges> = wave
-                .par_iter()
-                .map(|(range, _)| scanner.scan_objects(range.clone()))
-                .collect();
-            for result in results {
-                let mut end = graph.targets.len() as u64;
-                graph.rows.extend(result.counts.iter().map(|&count| {
-                    end += u64::from(count);
-                    end
-                }));
-                graph.targets.extend_from_slice(&result.targets);
-                graph.fields.extend_from_slice(&result.fields);
-                weak.extend_from_slice(&result.weak);
-            }
+            results.par_extend(
+                wave.par_iter()
+                    .map(|(range, _)| scanner.scan_objects(range.clone())),
+            );
             done = done.saturating_add(wave_bytes);
             progress(done.min(total), total);
             wave_start = wave_end;
         }
-        // Objects no task covered (none, unless there are no tasks).
-        let last = graph.targets.len() as u64;
-        graph.rows.resize(dump.objects.len() + 1, last);
-        graph.targets.shrink_to_fit();
-        graph.fields.shrink_to_fit();
+        let (graph, weak) = assemble(dump.objects.len(), results);
         progress(total, total);
 
         HeapGraph {
@@ -441,6 +489,9 @@ impl Iterator for References<'_> {
 
 impl ExactSizeIterator for References<'_> {}
 
+/// Cards of [`AddressIndex`] filled by one parallel task.
+const CARDS_PER_TASK: usize = 1 << 16;
+
 /// Bytes per card of [`AddressIndex`] when the heap is dense enough.
 const CARD_SHIFT_MIN: u32 = 8;
 
@@ -461,10 +512,12 @@ const CARD_SHIFT_MIN: u32 = 8;
 /// may change while it is used: give it the objects it was built from.
 #[derive(Clone, Debug, Default)]
 pub struct AddressIndex {
-    /// For each card, the index of the first object that ends after the
-    /// card starts; one more entry than cards, equal to the object count.
+    /// For each card of each segment, the index of the first object that
+    /// ends after the card starts; after a segment's cards, one more entry:
+    /// the index after its last object.
     cards: Vec<u32>,
-    card_shift: u32,
+    /// Parts of the address space with their own cards, by address.
+    segments: Vec<Segment>,
     /// First object byte and one past the last: values outside cannot point
     /// into any object.
     low: u64,
@@ -474,33 +527,128 @@ pub struct AddressIndex {
 impl AddressIndex {
     /// Indexes address-sorted `objects`.
     pub fn new(objects: &[Object]) -> AddressIndex {
+        let ends_sorted = objects
+            .par_windows(2)
+            .all(|pair| matches!(pair, [a, b] if index_end(a) <= index_end(b)));
+        AddressIndex::with_order(objects, ends_sorted)
+    }
+
+    /// [`AddressIndex::new`] knowing whether the objects' ends
+    /// ([`index_end`]) are in order too, as they are when objects do not
+    /// overlap; the cards are then filled in parallel, and the address
+    /// space cut at its gaps.
+    fn with_order(objects: &[Object], ends_sorted: bool) -> AddressIndex {
         let low = objects.first().map_or(0, |object| object.address);
-        let high = objects.par_iter().map(index_end).max().unwrap_or(0);
-        let range = high.saturating_sub(low);
-        let budget = (objects.len() as u64)
-            .saturating_mul(2)
-            .saturating_add(1024);
-        let mut card_shift = CARD_SHIFT_MIN;
-        while card_shift < 63 && (range >> card_shift) >= budget {
-            card_shift += 1;
-        }
-        let card_count = (range >> card_shift) as usize + 1;
-        let mut cards = Vec::with_capacity(card_count + 1);
-        let mut first = 0usize;
-        for card in 0..card_count as u64 {
-            let card_start = low.saturating_add(card << card_shift);
-            while objects
-                .get(first)
-                .is_some_and(|object| index_end(object) <= card_start)
-            {
-                first += 1;
+        let high = if ends_sorted {
+            objects.last().map_or(0, index_end)
+        } else {
+            objects.par_iter().map(index_end).max().unwrap_or(0)
+        };
+        let shift = card_shift(high.saturating_sub(low), objects.len() as u64, 1024);
+        if !ends_sorted {
+            // For each card, the first object whose end is after the card's
+            // start.
+            let card_count = (high.saturating_sub(low) >> shift) as usize + 1;
+            let mut cards = vec![0u32; card_count + 1];
+            let mut first = 0usize;
+            for (card, slot) in cards.iter_mut().enumerate().take(card_count) {
+                let card_start = low.saturating_add((card as u64) << shift);
+                while objects
+                    .get(first)
+                    .is_some_and(|object| index_end(object) <= card_start)
+                {
+                    first += 1;
+                }
+                *slot = first as u32;
             }
-            cards.push(first as u32);
+            if let Some(last) = cards.last_mut() {
+                *last = objects.len() as u32;
+            }
+            return AddressIndex {
+                cards,
+                segments: vec![Segment {
+                    low,
+                    high,
+                    shift,
+                    cards_at: 0,
+                }],
+                low,
+                high,
+            };
         }
-        cards.push(objects.len() as u32);
+
+        // Where one table of cards would be coarse (a heap and mappings far
+        // apart), the objects are cut at the widest gaps between them, each
+        // part with its own cards.
+        let mut cuts: Vec<(u64, usize)> = if shift > CARD_SHIFT_MIN {
+            (1..objects.len())
+                .into_par_iter()
+                .filter_map(|index| {
+                    let gap = objects
+                        .get(index)?
+                        .address
+                        .saturating_sub(index_end(objects.get(index - 1)?));
+                    (gap >> shift > 0).then_some((gap, index))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if cuts.len() >= MAX_SEGMENTS {
+            cuts.sort_unstable_by(|a, b| b.cmp(a));
+            cuts.truncate(MAX_SEGMENTS - 1);
+        }
+        let mut bounds: Vec<usize> = cuts.iter().map(|&(_, index)| index).collect();
+        bounds.sort_unstable();
+        bounds.insert(0, 0);
+        bounds.push(objects.len());
+
+        let mut segments = Vec::with_capacity(bounds.len());
+        let mut card_total = 0usize;
+        for pair in bounds.windows(2) {
+            let (start, end) = match pair {
+                [start, end] if start < end => (*start, *end),
+                _ => continue,
+            };
+            let (Some(first), Some(last)) = (objects.get(start), objects.get(end - 1)) else {
+                continue;
+            };
+            let (seg_low, seg_high) = (first.address, index_end(last));
+            let range = seg_high.saturating_sub(seg_low);
+            let segment_shift = if bounds.len() == 2 {
+                shift
+            } else {
+                card_shift(range, (end - start) as u64, 64)
+            };
+            segments.push(Segment {
+                low: seg_low,
+                high: seg_high,
+                shift: segment_shift,
+                cards_at: card_total,
+            });
+            card_total += (range >> segment_shift) as usize + 2;
+        }
+        let mut cards = vec![0u32; card_total];
+        let mut rest = &mut cards[..];
+        for (segment, pair) in segments.iter().zip(
+            bounds
+                .windows(2)
+                .filter(|pair| matches!(pair, [a, b] if a < b)),
+        ) {
+            let (start, end) = match pair {
+                [start, end] => (*start, *end),
+                _ => continue,
+            };
+            let count = (segment.high.saturating_sub(segment.low) >> segment.shift) as usize + 2;
+            let Some((slots, next)) = std::mem::take(&mut rest).split_at_mut_checked(count) else {
+                break;
+            };
+            rest = next;
+            fill_cards(objects, start..end, segment, slots);
+        }
         AddressIndex {
             cards,
-            card_shift,
+            segments,
             low,
             high,
         }
@@ -509,14 +657,51 @@ impl AddressIndex {
     /// The object of `objects` (the ones indexed) holding `address`.
     #[inline]
     pub fn lookup(&self, objects: &[Object], address: u64) -> Option<ObjectId> {
+        let (first, last) = self.card_bounds(address)?;
+        self.search(objects, first as usize, last as usize, address)
+    }
+
+    /// The entries of `address`'s card and of the next one: the objects
+    /// that may hold it are among `first..=last`. `None` for an address
+    /// outside the indexed range or in a gap between segments.
+    #[inline]
+    fn card_bounds(&self, address: u64) -> Option<(u32, u32)> {
         if address < self.low || address >= self.high {
             return None;
         }
-        let card = ((address - self.low) >> self.card_shift) as usize;
-        let first = *self.cards.get(card)? as usize;
+        let segment = match self.segments.as_slice() {
+            [only] => only,
+            segments => segments.get(
+                segments
+                    .partition_point(|segment| segment.low <= address)
+                    .checked_sub(1)?,
+            )?,
+        };
+        if address >= segment.high {
+            return None;
+        }
+        let card = segment
+            .cards_at
+            .saturating_add(((address - segment.low) >> segment.shift) as usize);
+        Some((
+            *self.cards.get(card)?,
+            *self.cards.get(card.saturating_add(1))?,
+        ))
+    }
+
+    /// The object among `objects[first..=last]` (the bounds of `address`'s
+    /// card, [`AddressIndex::card_bounds`]) holding `address`.
+    #[inline]
+    fn search(
+        &self,
+        objects: &[Object],
+        first: usize,
+        last: usize,
+        address: u64,
+    ) -> Option<ObjectId> {
         // The object holding the address, if it also crosses into the next
         // card, is the next card's first; so it is at most that one.
-        let last = (*self.cards.get(card + 1)? as usize).min(objects.len().checked_sub(1)?);
+        let last = last.min(objects.len().checked_sub(1)?);
         let candidates = objects.get(first..=last.max(first))?;
         let in_card = candidates
             .partition_point(|object| object.address <= address)
@@ -532,32 +717,130 @@ impl AddressIndex {
     }
 }
 
+/// A part of the address space of [`AddressIndex`] with its own cards.
+#[derive(Clone, Debug, Default)]
+struct Segment {
+    /// Its first object's address and one past the end of its last.
+    low: u64,
+    high: u64,
+    /// Cards are `2^shift` bytes.
+    shift: u32,
+    /// Where its cards start in [`AddressIndex::cards`].
+    cards_at: usize,
+}
+
+/// Segments of [`AddressIndex`] at most.
+const MAX_SEGMENTS: usize = 64;
+
+/// The card size (a power of two, at least [`CARD_SHIFT_MIN`]) for `range`
+/// bytes holding `objects` objects: fewer than two cards per object plus
+/// `spare`.
+fn card_shift(range: u64, objects: u64, spare: u64) -> u32 {
+    let budget = objects.saturating_mul(2).saturating_add(spare);
+    let mut shift = CARD_SHIFT_MIN;
+    while shift < 63 && (range >> shift) >= budget {
+        shift += 1;
+    }
+    shift
+}
+
+/// Fills `slots`, the cards of `segment` (whose objects are
+/// `objects[range]`, ends in order) and the entry after them, in parallel:
+/// a chunk of cards finds its first object by a binary search, then walks
+/// on.
+fn fill_cards(objects: &[Object], range: Range<usize>, segment: &Segment, slots: &mut [u32]) {
+    let part = objects.get(range.clone()).unwrap_or(&[]);
+    let card_start = |card: usize| segment.low.saturating_add((card as u64) << segment.shift);
+    let entries = slots.len().saturating_sub(1);
+    let (cards, sentinel) = slots.split_at_mut(entries);
+    if let Some(sentinel) = sentinel.first_mut() {
+        *sentinel = range.end as u32;
+    }
+    cards
+        .par_chunks_mut(CARDS_PER_TASK)
+        .enumerate()
+        .for_each(|(chunk, slots)| {
+            let start = chunk * CARDS_PER_TASK;
+            let mut first = part.partition_point(|object| index_end(object) <= card_start(start));
+            for (card, slot) in (start..).zip(slots.iter_mut()) {
+                while part
+                    .get(first)
+                    .is_some_and(|object| index_end(object) <= card_start(card))
+                {
+                    first += 1;
+                }
+                *slot = (range.start + first) as u32;
+            }
+        });
+}
+
 /// Where an object ends for the index: an empty object takes its address
 /// (it is pointed to there, [`Object::is_pointed_to_by`]).
 fn index_end(object: &Object) -> u64 {
     object.address.saturating_add(object.size.max(1))
 }
 
-/// Splits the objects into ranges of about [`TASK_BYTES`] of contents or
-/// [`TASK_OBJECTS`] objects; each with its contents bytes.
-fn tasks(dump: &Dump<'_>) -> Vec<(Range<usize>, u64)> {
-    let objects = &dump.objects;
-    let mut tasks = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0u64;
-    for (index, object) in objects.iter().enumerate() {
-        bytes = bytes.saturating_add(dump.contents(object).len() as u64);
-        let count = index + 1 - start;
-        if bytes >= TASK_BYTES || count >= TASK_OBJECTS {
-            tasks.push((start..index + 1, bytes));
-            start = index + 1;
-            bytes = 0;
+/// What one parallel pass over the objects finds out before the graph is
+/// built.
+struct Survey {
+    /// The objects are in address order.
+    addresses_sorted: bool,
+    /// And their ends too ([`index_end`]): they do not overlap.
+    ends_sorted: bool,
+    /// The objects cut into ranges of at most [`TASK_OBJECTS`] objects and
+    /// about [`TASK_BYTES`] of contents; each with its contents bytes.
+    tasks: Vec<(Range<usize>, u64)>,
+}
+
+impl Survey {
+    fn new(dump: &Dump<'_>) -> Survey {
+        let objects = &dump.objects;
+        let parts: Vec<Survey> = objects
+            .par_chunks(TASK_OBJECTS)
+            .enumerate()
+            .map(|(chunk, part)| {
+                let base = chunk * TASK_OBJECTS;
+                let mut previous = base.checked_sub(1).and_then(|index| objects.get(index));
+                let mut addresses_sorted = true;
+                let mut ends_sorted = true;
+                let mut tasks = Vec::new();
+                let mut start = 0;
+                let mut bytes = 0u64;
+                for (index, object) in part.iter().enumerate() {
+                    if let Some(previous) = previous {
+                        addresses_sorted &= previous.address <= object.address;
+                        ends_sorted &= index_end(previous) <= index_end(object);
+                    }
+                    previous = Some(object);
+                    bytes = bytes.saturating_add(dump.contents(object).len() as u64);
+                    if bytes >= TASK_BYTES {
+                        tasks.push((base + start..base + index + 1, bytes));
+                        start = index + 1;
+                        bytes = 0;
+                    }
+                }
+                if start < part.len() {
+                    tasks.push((base + start..base + part.len(), bytes));
+                }
+                Survey {
+                    addresses_sorted,
+                    ends_sorted,
+                    tasks,
+                }
+            })
+            .collect();
+        let mut survey = Survey {
+            addresses_sorted: true,
+            ends_sorted: true,
+            tasks: Vec::with_capacity(parts.iter().map(|part| part.tasks.len()).sum()),
+        };
+        for part in parts {
+            survey.addresses_sorted &= part.addresses_sorted;
+            survey.ends_sorted &= part.ends_sorted;
+            survey.tasks.extend(part.tasks);
         }
+        survey
     }
-    if start < objects.len() {
-        tasks.push((start..objects.len(), bytes));
-    }
-    tasks
 }
 
 /// What a scan needs: the objects to resolve words against, and how to read
@@ -570,6 +853,42 @@ struct Scanner<'a, 'data> {
     /// Weak offsets by pointer list index ([`Dump::weak_pointers`]); empty
     /// when the dump has none.
     weak: Vec<&'a [u64]>,
+    /// The pointer lists decoded, when objects share them.
+    layouts: Option<Layouts>,
+}
+
+/// [`Dump::pointer_lists`] decoded once as runs (first, stride, count),
+/// for dumps whose objects share few lists (HPROF: one per class and per
+/// array length), so that the scan does not decode each object's list.
+struct Layouts {
+    /// Every list's runs, one list after the other.
+    runs: Vec<(u64, u64, u64)>,
+    /// The runs of list `i`: `runs[lists[i]]`.
+    lists: Vec<Range<usize>>,
+}
+
+impl Layouts {
+    /// The lists of `dump` decoded, or `None` when there are more than one
+    /// per four objects (Go dumps may have one per object: decoding them
+    /// ahead would only take memory).
+    fn decode(dump: &Dump<'_>) -> Option<Layouts> {
+        if dump.pointer_lists.is_empty()
+            || dump.pointer_lists.len().saturating_mul(4) > dump.objects.len()
+        {
+            return None;
+        }
+        let mut runs = Vec::new();
+        let mut lists = Vec::with_capacity(dump.pointer_lists.len());
+        for encoded in &dump.pointer_lists {
+            let start = runs.len();
+            let mut iter = PointerOffsets::from_field_list(encoded).iter();
+            while let Some(run) = iter.next_run() {
+                runs.push(run);
+            }
+            lists.push(start..runs.len());
+        }
+        Some(Layouts { runs, lists })
+    }
 }
 
 impl Scanner<'_, '_> {
@@ -686,40 +1005,51 @@ impl Scanner<'_, '_> {
 
     /// Scans the objects in `range`: for each, its targets in ascending
     /// order, one per target, with the lowest offset.
+    ///
+    /// In three passes over the range: its pointer words whose value lies in
+    /// the indexed address range are gathered ([`Word`]), then resolved in
+    /// batches ([`Scanner::resolve_words`]), then grouped back by object.
     fn scan_objects(&self, range: Range<usize>) -> TaskEdges {
-        let mut edges = TaskEdges {
-            counts: Vec::with_capacity(range.len()),
-            ..TaskEdges::default()
-        };
-        let mut targets: Vec<(u32, u32)> = Vec::new();
-        let mut weak_targets: Vec<u32> = Vec::new();
-        let first = range.start;
-        let objects = self.dump.objects.get(range).unwrap_or(&[]);
-        for (index, object) in objects.iter().enumerate() {
-            targets.clear();
-            weak_targets.clear();
+        let objects = self.dump.objects.get(range.clone()).unwrap_or(&[]);
+        let mut words: Vec<Word> = Vec::new();
+        for (local, object) in objects.iter().enumerate() {
             let weak: &[u64] = object
                 .pointer_list()
                 .and_then(|list| self.weak.get(list.index()))
                 .copied()
                 .unwrap_or(&[]);
-            self.scan(
-                object.address,
-                self.dump.contents(object),
-                self.dump.pointers(object),
-                &mut |offset, target| {
-                    if weak.contains(&offset) {
-                        weak_targets.push(target.0);
-                        return;
-                    }
-                    let offset = u32::try_from(offset).unwrap_or(u32::MAX);
-                    targets.push((target.0, offset));
-                },
-            );
+            // Tasks hold at most TASK_OBJECTS objects: the local index
+            // leaves WEAK_BIT free.
+            self.gather(local as u32, object, weak, &mut words);
+        }
+        self.resolve_words(&mut words);
+
+        let mut edges = TaskEdges {
+            counts: Vec::with_capacity(objects.len()),
+            ..TaskEdges::default()
+        };
+        let mut targets: Vec<(u32, u32)> = Vec::new();
+        let mut weak_targets: Vec<u32> = Vec::new();
+        let mut words = words.iter().peekable();
+        for local in 0..objects.len() as u32 {
+            targets.clear();
+            weak_targets.clear();
+            while let Some(word) = words.next_if(|word| word.source & !WEAK_BIT == local) {
+                let Ok(target) = u32::try_from(word.value) else {
+                    continue;
+                };
+                if word.source & WEAK_BIT != 0 {
+                    weak_targets.push(target);
+                } else {
+                    targets.push((target, word.offset));
+                }
+            }
             // Sorted by target then offset, the first of each target has the
             // lowest offset.
-            targets.sort_unstable();
-            targets.dedup_by_key(|(target, _)| *target);
+            if targets.len() > 1 {
+                sort_small(&mut targets);
+                targets.dedup_by_key(|(target, _)| *target);
+            }
             edges.counts.push(targets.len() as u32);
             edges
                 .targets
@@ -730,7 +1060,7 @@ impl Scanner<'_, '_> {
             if !weak_targets.is_empty() {
                 weak_targets.sort_unstable();
                 weak_targets.dedup();
-                let source = (first + index) as u32;
+                let source = (range.start + local as usize) as u32;
                 edges
                     .weak
                     .extend(weak_targets.iter().map(|&target| (source, target)));
@@ -738,4 +1068,186 @@ impl Scanner<'_, '_> {
         }
         edges
     }
+
+    /// Appends to `words` the pointer words of `object` (the words its
+    /// layout lists, or every aligned word when it is unknown) whose value
+    /// may point into an object, as object `local` of its task; `weak` are
+    /// its weak offsets.
+    fn gather(&self, local: u32, object: &Object, weak: &[u64], words: &mut Vec<Word>) {
+        let contents = self.dump.contents(object);
+        if let Some(runs) = object.pointer_list().and_then(|list| {
+            let layouts = self.layouts.as_ref()?;
+            layouts.runs.get(layouts.lists.get(list.index())?.clone())
+        }) {
+            for &run in runs {
+                self.gather_run(local, run, contents, weak, words);
+            }
+            return;
+        }
+        match self.dump.pointers(object) {
+            Pointers::Exact(offsets) => {
+                let mut iter = offsets.iter();
+                while let Some(run) = iter.next_run() {
+                    self.gather_run(local, run, contents, weak, words);
+                }
+            }
+            Pointers::Unknown => match (self.pointer_size, self.big_endian) {
+                (4, false) => self.gather_words::<LittleEndian, 4>(
+                    local,
+                    object.address,
+                    contents,
+                    weak,
+                    words,
+                ),
+                (4, true) => {
+                    self.gather_words::<BigEndian, 4>(local, object.address, contents, weak, words)
+                }
+                (_, false) => self.gather_words::<LittleEndian, 8>(
+                    local,
+                    object.address,
+                    contents,
+                    weak,
+                    words,
+                ),
+                (_, true) => {
+                    self.gather_words::<BigEndian, 8>(local, object.address, contents, weak, words)
+                }
+            },
+        }
+    }
+
+    /// [`Scanner::gather`] for the words of a run of offsets `(first,
+    /// stride, count)` ([`PointerOffsetsIter::next_run`]) that fit in
+    /// `contents`. Offsets grow along a run: it stops at the first that
+    /// does not fit; a run of stride 0 repeats one word, read once.
+    ///
+    /// [`PointerOffsetsIter::next_run`]: crate::dump::PointerOffsetsIter::next_run
+    fn gather_run(
+        &self,
+        local: u32,
+        (first, stride, count): (u64, u64, u64),
+        contents: &[u8],
+        weak: &[u64],
+        words: &mut Vec<Word>,
+    ) {
+        let count = if stride == 0 { count.min(1) } else { count };
+        let mut offset = first;
+        for _ in 0..count {
+            let Some(value) = self.word_at(contents, offset) else {
+                return;
+            };
+            self.push_word(words, local, offset, value, weak);
+            offset = offset.saturating_add(stride);
+        }
+    }
+
+    /// [`Scanner::gather`] for every aligned word of `contents` (which
+    /// starts at `address`).
+    fn gather_words<B: ByteOrder, const N: usize>(
+        &self,
+        local: u32,
+        address: u64,
+        contents: &[u8],
+        weak: &[u64],
+        words: &mut Vec<Word>,
+    ) {
+        // Words are aligned in the dumped address space, not in `contents`.
+        let size = N as u64;
+        let skip = (size - address % size) % size;
+        let Some(aligned) = contents.get(skip as usize..) else {
+            return;
+        };
+        for (index, word) in aligned.chunks_exact(N).enumerate() {
+            let value = if N == 4 {
+                u64::from(B::read_u32(word))
+            } else {
+                B::read_u64(word)
+            };
+            self.push_word(words, local, skip + index as u64 * size, value, weak);
+        }
+    }
+
+    /// Appends a word to `words` if its value lies in the indexed range
+    /// (only those can point into an object).
+    #[inline]
+    fn push_word(&self, words: &mut Vec<Word>, local: u32, offset: u64, value: u64, weak: &[u64]) {
+        if value < self.index.low || value >= self.index.high {
+            return;
+        }
+        let weak_bit = if !weak.is_empty() && weak.contains(&offset) {
+            WEAK_BIT
+        } else {
+            0
+        };
+        words.push(Word {
+            value,
+            source: local | weak_bit,
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+        });
+    }
+
+    /// Replaces each word's value with the id of the object it points into,
+    /// or `u64::MAX` for none. In batches of [`RESOLVE_BATCH`] words: first
+    /// the batch's cards are read, then the first object of each card, then
+    /// each word is looked up; the reads of a step do not depend on each
+    /// other, so the processor waits for their cache misses together rather
+    /// than one after the other.
+    fn resolve_words(&self, words: &mut [Word]) {
+        let index = self.index;
+        let objects = &self.dump.objects[..];
+        for batch in words.chunks_mut(RESOLVE_BATCH) {
+            let mut bounds = [(0u32, 0u32); RESOLVE_BATCH];
+            for (word, bound) in batch.iter().zip(bounds.iter_mut()) {
+                *bound = index
+                    .card_bounds(word.value)
+                    .unwrap_or((u32::MAX, u32::MAX));
+            }
+            let mut touched = 0u64;
+            for &(first, _) in bounds.iter().take(batch.len()) {
+                touched ^= objects
+                    .get(first as usize)
+                    .map_or(0, |object| object.address);
+            }
+            std::hint::black_box(touched);
+            for (word, &(first, last)) in batch.iter_mut().zip(bounds.iter()) {
+                word.value = index
+                    .search(objects, first as usize, last as usize, word.value)
+                    .map_or(u64::MAX, |id| u64::from(id.0));
+            }
+        }
+    }
 }
+
+/// Sorts `items`: by insertion when there are a few (most objects hold a
+/// few references), cheaper than the general sort there.
+fn sort_small(items: &mut [(u32, u32)]) {
+    if items.len() > 12 {
+        items.sort_unstable();
+        return;
+    }
+    for next in 1..items.len() {
+        let mut at = next;
+        while at > 0 && items[at - 1] > items[at] {
+            items.swap(at - 1, at);
+            at -= 1;
+        }
+    }
+}
+
+/// A word of a scan task's objects that may be a pointer.
+#[derive(Clone, Copy, Debug)]
+struct Word {
+    /// The word's value; once resolved, the id of the object it points
+    /// into, or `u64::MAX` for none.
+    value: u64,
+    /// Index of the object in its task, with [`WEAK_BIT`] for a weak word.
+    source: u32,
+    /// Offset of the word in the object (`u32::MAX` for 4 GiB and more).
+    offset: u32,
+}
+
+/// Bit of [`Word::source`] marking a weak pointer word.
+const WEAK_BIT: u32 = 1 << 31;
+
+/// Words resolved together by [`Scanner::resolve_words`].
+const RESOLVE_BATCH: usize = 16;
