@@ -165,73 +165,6 @@ struct TaskEdges {
     weak: Vec<(u32, u32)>,
 }
 
-/// The CSR of `node_count` nodes from the edges of tasks that cover the
-/// nodes in order, and the weak references. The arrays are allocated at
-/// their final size, zeroed by the allocator (fresh pages, not written
-/// twice), and each task fills its own slices of them, in parallel.
-fn assemble(node_count: usize, results: Vec<TaskEdges>) -> (ReferenceGraph, Vec<(u32, u32)>) {
-    let edge_count: usize = results.iter().map(|result| result.targets.len()).sum();
-    let mut rows = vec![0u64; node_count + 1];
-    let mut targets = vec![0u32; edge_count];
-    let mut fields = vec![0u32; edge_count];
-    let weak_count: usize = results.iter().map(|result| result.weak.len()).sum();
-    let mut weak = Vec::with_capacity(weak_count);
-    for result in &results {
-        weak.extend_from_slice(&result.weak);
-    }
-
-    // Each task's slices: its objects' row ends (rows[start + 1..=end]),
-    // its edges; with the number of edges before it.
-    let mut jobs = Vec::with_capacity(results.len());
-    let mut rows_rest = rows.get_mut(1..).unwrap_or(&mut []);
-    let mut targets_rest = &mut targets[..];
-    let mut fields_rest = &mut fields[..];
-    let mut base = 0u64;
-    for result in results {
-        let edges = result.targets.len();
-        let (
-            Some((task_rows, rows_next)),
-            Some((task_targets, targets_next)),
-            Some((task_fields, fields_next)),
-        ) = (
-            std::mem::take(&mut rows_rest).split_at_mut_checked(result.counts.len()),
-            std::mem::take(&mut targets_rest).split_at_mut_checked(edges),
-            std::mem::take(&mut fields_rest).split_at_mut_checked(edges),
-        )
-        else {
-            // Tasks cover at most the nodes, and their edges are counted
-            // above: not reached.
-            break;
-        };
-        rows_rest = rows_next;
-        targets_rest = targets_next;
-        fields_rest = fields_next;
-        jobs.push((result, task_rows, task_targets, task_fields, base));
-        base += edges as u64;
-    }
-    // Nodes no task covered (none, unless there are no tasks) end where the
-    // last edge does.
-    rows_rest.fill(base);
-    jobs.into_par_iter()
-        .for_each(|(result, task_rows, task_targets, task_fields, base)| {
-            task_targets.copy_from_slice(&result.targets);
-            task_fields.copy_from_slice(&result.fields);
-            let mut end = base;
-            for (row, &count) in task_rows.iter_mut().zip(&result.counts) {
-                end += u64::from(count);
-                *row = end;
-            }
-        });
-    (
-        ReferenceGraph {
-            rows,
-            targets,
-            fields,
-        },
-        weak,
-    )
-}
-
 /// Bytes of contents scanned between two calls of the progress callback.
 const PROGRESS_STEP: u64 = 32 << 20;
 
@@ -308,10 +241,16 @@ impl<'data> HeapGraph<'data> {
 
         // Object scanning: tasks of about TASK_BYTES, run in waves of about
         // PROGRESS_STEP bytes so that progress can be reported between waves.
-        // Each task keeps its edges; the CSR is written once at the end, at
-        // its final size, each task copying its edges into its own slice in
-        // parallel (no growing vectors, no edge list sorted whole).
-        let mut results: Vec<TaskEdges> = Vec::with_capacity(tasks.len());
+        // Each wave's edges are appended to the CSR as they are (tasks are
+        // in object order), so no edge list is ever sorted or copied whole,
+        // and a wave's task buffers are freed before the next wave's.
+        let mut graph = ReferenceGraph {
+            rows: Vec::with_capacity(dump.objects.len() + 1),
+            targets: Vec::new(),
+            fields: Vec::new(),
+        };
+        graph.rows.push(0);
+        let mut weak = Vec::new();
         let mut wave_start = 0;
         while wave_start < tasks.len() {
             let mut wave_end = wave_start;
@@ -324,15 +263,29 @@ impl<'data> HeapGraph<'data> {
                 wave_end += 1;
             }
             let wave = tasks.get(wave_start..wave_end).unwrap_or(&[]);
-            results.par_extend(
-                wave.par_iter()
-                    .map(|(range, _)| scanner.scan_objects(range.clone())),
-            );
+            let results: Vec<TaskEdges> = wave
+                .par_iter()
+                .map(|(range, _)| scanner.scan_objects(range.clone()))
+                .collect();
+            for result in results {
+                let mut end = graph.targets.len() as u64;
+                graph.rows.extend(result.counts.iter().map(|&count| {
+                    end += u64::from(count);
+                    end
+                }));
+                graph.targets.extend_from_slice(&result.targets);
+                graph.fields.extend_from_slice(&result.fields);
+                weak.extend_from_slice(&result.weak);
+            }
             done = done.saturating_add(wave_bytes);
             progress(done.min(total), total);
             wave_start = wave_end;
         }
-        let (graph, weak) = assemble(dump.objects.len(), results);
+        // Objects no task covered (none, unless there are no tasks).
+        let last = graph.targets.len() as u64;
+        graph.rows.resize(dump.objects.len() + 1, last);
+        graph.targets.shrink_to_fit();
+        graph.fields.shrink_to_fit();
         progress(total, total);
 
         HeapGraph {
