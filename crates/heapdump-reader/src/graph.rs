@@ -531,8 +531,9 @@ impl AddressIndex {
         }
 
         // Where one table of cards would be coarse (a heap and mappings far
-        // apart), the objects are cut at the widest gaps between them, each
-        // part with its own cards.
+        // apart), the objects are cut at the widest gaps between them (up to
+        // MAX_SEGMENTS parts, at gaps of MIN_GAP or more), each part with
+        // its own cards.
         let mut cuts: Vec<(u64, usize)> = if shift > CARD_SHIFT_MIN {
             (1..objects.len())
                 .into_par_iter()
@@ -541,7 +542,7 @@ impl AddressIndex {
                         .get(index)?
                         .address
                         .saturating_sub(index_end(objects.get(index - 1)?));
-                    (gap >> shift > 0).then_some((gap, index))
+                    (gap >= MIN_GAP).then_some((gap, index))
                 })
                 .collect()
         } else {
@@ -681,6 +682,10 @@ struct Segment {
     /// Where its cards start in [`AddressIndex::cards`].
     cards_at: usize,
 }
+
+/// The narrowest gap between objects at which [`AddressIndex`] may cut the
+/// address space (256 cards of the densest size).
+const MIN_GAP: u64 = 1 << 16;
 
 /// Segments of [`AddressIndex`] at most.
 const MAX_SEGMENTS: usize = 64;
@@ -1204,3 +1209,349 @@ const WEAK_BIT: u32 = 1 << 31;
 
 /// Words resolved together by [`Scanner::resolve_words`].
 const RESOLVE_BATCH: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::{AddressIndex, HeapGraph, ObjectId};
+    use crate::dump::{Dump, DumpInfo, Object, PointerOffsets, Root, RootKind};
+
+    /// A small deterministic generator (xorshift).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// The object holding `address`, by a walk over all of them
+    /// (non-overlapping objects: at most one does).
+    fn naive(objects: &[Object], address: u64) -> Option<ObjectId> {
+        objects
+            .iter()
+            .position(|object| object.is_pointed_to_by(address))
+            .map(|index| ObjectId(index as u32))
+    }
+
+    /// Objects in `clusters` (start addresses), non-overlapping, some empty,
+    /// some of odd sizes and addresses, in address order.
+    fn layout(rng: &mut Rng, clusters: &[u64], per_cluster: usize) -> Vec<(u64, u64)> {
+        let mut spans = Vec::new();
+        for &start in clusters {
+            let mut address = start;
+            for _ in 0..per_cluster {
+                let size = match rng.below(8) {
+                    0 => 0,
+                    1 => 1 + rng.below(7),
+                    _ => 8 * (1 + rng.below(8)),
+                };
+                spans.push((address, size));
+                // Gaps of 0 to 3 words, sometimes an odd byte.
+                address += size.max(1) + 8 * rng.below(4) + rng.below(2);
+            }
+        }
+        spans
+    }
+
+    /// A word of the dump's size and order.
+    fn word_bytes(value: u64, pointer_size: u8, big_endian: bool) -> Vec<u8> {
+        match (pointer_size, big_endian) {
+            (4, false) => (value as u32).to_le_bytes().to_vec(),
+            (4, true) => (value as u32).to_be_bytes().to_vec(),
+            (_, false) => value.to_le_bytes().to_vec(),
+            (_, true) => value.to_be_bytes().to_vec(),
+        }
+    }
+
+    /// A value for a word: into an object (its start, inside it, one past
+    /// its end), into a gap, outside every object, or small.
+    fn value(rng: &mut Rng, spans: &[(u64, u64)]) -> u64 {
+        let (address, size) = spans[rng.below(spans.len() as u64) as usize];
+        match rng.below(6) {
+            0 => address,
+            1 => address + rng.below(size.max(1)),
+            2 => address + size,
+            3 => address + size.max(1) + 1,
+            4 => rng.below(0x100),
+            _ => u64::MAX - rng.below(0x100),
+        }
+    }
+
+    /// A dump of `spans` whose contents hold random values; every third
+    /// object has an exact layout (single offsets, a run, a run of stride
+    /// 0, a run past the end), one of them with a weak offset; plus a root.
+    fn dump(
+        rng: &mut Rng,
+        spans: &[(u64, u64)],
+        pointer_size: u8,
+        big_endian: bool,
+    ) -> Dump<'static> {
+        let word = u64::from(pointer_size);
+        let mut dump = Dump::new(DumpInfo {
+            format: "test",
+            pointer_size,
+            big_endian,
+            sample_rate: 1,
+            ..DumpInfo::default()
+        });
+        let mut data = Vec::new();
+        let mut objects = Vec::new();
+        for (index, &(address, size)) in spans.iter().enumerate() {
+            let mut object = Object::new(address, size, None, data.len() as u64);
+            // Whole words, then the odd bytes.
+            let mut bytes = Vec::new();
+            while (bytes.len() as u64) < size {
+                bytes.extend(word_bytes(value(rng, spans), pointer_size, big_endian));
+            }
+            bytes.truncate(size as usize);
+            data.extend(bytes);
+            if index % 3 == 1 {
+                let mut encoded = PointerOffsets::encode([word, 0, word, 3]);
+                encoded.pop();
+                let run = PointerOffsets::encode_run(0, word, rng.below(2 * size / word + 2));
+                encoded.extend(&run[..run.len() - 1]);
+                let still = PointerOffsets::encode_run(word, 0, 5);
+                encoded.extend(&still[..still.len() - 1]);
+                encoded.push(0);
+                let list = dump
+                    .push_pointer_list_encoded(Cow::Owned(encoded))
+                    .expect("few lists");
+                if index % 2 == 0 {
+                    dump.weak_pointers.push((list, vec![word]));
+                }
+                object.set_pointer_list(Some(list));
+            }
+            objects.push(object);
+        }
+        let root: Vec<u8> = (0..8)
+            .flat_map(|_| word_bytes(value(rng, spans), pointer_size, big_endian))
+            .collect();
+        dump.data = Vec::leak(data);
+        dump.objects = objects;
+        dump.roots = vec![Root::new(
+            RootKind::Segment { module_id: 0 },
+            0,
+            Vec::leak(root),
+        )];
+        dump
+    }
+
+    /// Checks every object's references, weak references and the roots'
+    /// references against a naive scan.
+    fn check(graph: &HeapGraph<'_>) {
+        let dump = graph.dump();
+        let objects = &dump.objects;
+        let word = u64::from(dump.info.pointer_size);
+        let weak_of = |object: &Object| -> Vec<u64> {
+            dump.weak_pointers
+                .iter()
+                .filter(|(list, _)| Some(*list) == object.pointer_list())
+                .flat_map(|(_, offsets)| offsets.clone())
+                .collect()
+        };
+        let mut references = 0;
+        for (id, object) in graph.objects() {
+            let contents = dump.contents(object);
+            let offsets: Vec<u64> = match dump.pointers(object).exact() {
+                Some(offsets) => offsets.iter().take(10_000).collect(),
+                None => (0..contents.len() as u64 / word)
+                    .map(|index| index * word + (word - object.address % word) % word)
+                    .collect(),
+            };
+            let weak = weak_of(object);
+            let mut strong: Vec<(u32, u32)> = Vec::new();
+            let mut weak_targets: Vec<u32> = Vec::new();
+            for offset in offsets {
+                let Some(value) = dump.info.word_at(contents, offset) else {
+                    continue;
+                };
+                let Some(target) = naive(objects, value) else {
+                    continue;
+                };
+                if weak.contains(&offset) {
+                    weak_targets.push(target.0);
+                } else {
+                    strong.push((target.0, offset as u32));
+                }
+            }
+            strong.sort_unstable();
+            strong.dedup_by_key(|(target, _)| *target);
+            weak_targets.sort_unstable();
+            weak_targets.dedup();
+            let found: Vec<(u32, u32)> = graph
+                .references(id)
+                .map(|(target, offset)| (target.0, offset))
+                .collect();
+            assert_eq!(found, strong, "references of {id} at {:#x}", object.address);
+            let found_weak: Vec<u32> = graph.weak_references(id).map(|target| target.0).collect();
+            assert_eq!(found_weak, weak_targets, "weak references of {id}");
+            references += strong.len();
+        }
+        assert!(references > 0);
+        let root = &dump.roots[0];
+        let expected: Vec<(u64, u32)> = (0..root.contents.len() as u64 / word)
+            .filter_map(|index| {
+                let value = dump.info.word_at(root.contents, index * word)?;
+                Some((index * word, naive(objects, value)?.0))
+            })
+            .collect();
+        let found: Vec<(u64, u32)> = graph
+            .root_references()
+            .iter()
+            .map(|reference| (reference.offset, reference.target.0))
+            .collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn batched_scan_matches_a_naive_one() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let cases: [(u8, bool, &[u64]); 5] = [
+            // Dense: one part of 256-byte cards.
+            (8, false, &[0x5555_0000_1000]),
+            // A heap and mappings far apart: the index is cut at the gaps.
+            (8, false, &[0x1000, 0x5555_0000_0000, 0x7f00_0000_0000]),
+            (8, true, &[0x10_0000, 0x7000_0000_0000]),
+            (4, false, &[0x1000, 0x4000_0000, 0xf000_0000]),
+            (4, true, &[0x8000, 0x9000_0000]),
+        ];
+        for (pointer_size, big_endian, clusters) in cases {
+            let spans = layout(&mut rng, clusters, 700);
+            let dump = dump(&mut rng, &spans, pointer_size, big_endian);
+            let graph = HeapGraph::build(dump, &mut |_, _| {});
+            assert_eq!(graph.index.segments.len(), clusters.len());
+            check(&graph);
+        }
+    }
+
+    #[test]
+    fn objects_out_of_order_are_sorted_first() {
+        let mut rng = Rng(42);
+        let spans = layout(&mut rng, &[0x1000, 0x6000_0000_0000], 300);
+        let mut dump = dump(&mut rng, &spans, 8, false);
+        dump.objects.reverse();
+        let graph = HeapGraph::build(dump, &mut |_, _| {});
+        assert!(graph
+            .objects()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|pair| pair[0].1.address < pair[1].1.address));
+        check(&graph);
+    }
+
+    #[test]
+    fn index_lookups_match_a_naive_search() {
+        let mut rng = Rng(7);
+        for clusters in [
+            &[0x1000][..],
+            &[0x1000, 0x1_0000_0000, 0x7fff_0000_0000][..],
+            // More gaps than segments: the widest ones are cut.
+            &(0..100u64).map(|n| n << 36).collect::<Vec<_>>()[..],
+        ] {
+            let spans = layout(&mut rng, clusters, 200);
+            let objects: Vec<Object> = spans
+                .iter()
+                .map(|&(address, size)| Object::new(address, size, None, 0))
+                .collect();
+            let index = AddressIndex::new(&objects);
+            assert_eq!(
+                index.segments.len(),
+                clusters.len().min(super::MAX_SEGMENTS)
+            );
+            for &(address, size) in &spans {
+                for probe in [
+                    address.wrapping_sub(1),
+                    address,
+                    address + size / 2,
+                    address + size.saturating_sub(1),
+                    address + size,
+                    address + size + 1,
+                    address + 1000,
+                ] {
+                    assert_eq!(
+                        index.lookup(&objects, probe),
+                        naive(&objects, probe),
+                        "{probe:#x}"
+                    );
+                }
+            }
+            for probe in [0, u64::MAX] {
+                assert_eq!(index.lookup(&objects, probe), naive(&objects, probe));
+            }
+        }
+        assert_eq!(AddressIndex::new(&[]).lookup(&[], 0x1000), None);
+    }
+
+    #[test]
+    fn overlapping_objects_resolve_to_one_holding_the_address_or_none() {
+        // A big object holding two small ones (ends not in order): a lookup
+        // picks the last object starting at or before the address, if it
+        // holds it.
+        let objects = vec![
+            Object::new(0x1000, 0x100, None, 0),
+            Object::new(0x1010, 0x10, None, 0),
+            Object::new(0x1040, 0x10, None, 0),
+            Object::new(0x9000_0000, 0x10, None, 0),
+        ];
+        let index = AddressIndex::new(&objects);
+        for probe in [0x1000, 0x1015, 0x1030, 0x1045, 0x10ff, 0x9000_0008] {
+            if let Some(id) = index.lookup(&objects, probe) {
+                assert!(objects[id.index()].contains(probe), "{probe:#x}");
+            }
+        }
+        assert_eq!(index.lookup(&objects, 0x1015), Some(ObjectId(1)));
+        assert_eq!(index.lookup(&objects, 0x9000_0008), Some(ObjectId(3)));
+        assert_eq!(index.lookup(&objects, 0x1100), None);
+    }
+
+    #[test]
+    fn runs_give_the_offsets_of_the_list() {
+        let mut rng = Rng(99);
+        let mut lists: Vec<Vec<u8>> = vec![
+            vec![0],
+            vec![],
+            PointerOffsets::encode([8, 0, 24]),
+            PointerOffsets::encode_run(16, 8, 4),
+            PointerOffsets::encode_run(16, 0, 0),
+        ];
+        for _ in 0..200 {
+            let mut list: Vec<u8> = (0..rng.below(12)).map(|_| rng.below(4) as u8).collect();
+            if rng.below(2) == 0 {
+                list.extend(PointerOffsets::encode_run(
+                    rng.below(100),
+                    rng.below(3),
+                    rng.below(5),
+                ));
+            }
+            lists.push(list);
+        }
+        for list in &lists {
+            let offsets = PointerOffsets::from_field_list(list);
+            let expected: Vec<u64> = offsets.iter().take(1000).collect();
+            let mut iter = offsets.iter();
+            let mut flat = Vec::new();
+            while let Some((first, stride, count)) = iter.next_run() {
+                assert!(count > 0);
+                let mut offset = first;
+                for _ in 0..count.min(1000) {
+                    flat.push(offset);
+                    offset = offset.saturating_add(stride);
+                }
+                if flat.len() >= 1000 {
+                    break;
+                }
+            }
+            flat.truncate(1000);
+            assert_eq!(flat, expected, "{list:?}");
+        }
+    }
+}
