@@ -457,8 +457,13 @@ const CARD_SHIFT_MIN: u32 = 8;
 /// Cards are 256 bytes where the objects are dense; for a sparse address
 /// space they grow (powers of two) until there are at most two cards per
 /// object (plus 1024), so the table never takes more than 8 bytes per
-/// object, and a card with many objects falls back to a binary search among
-/// them.
+/// object (plus a few KiB), and a card with many objects falls back to a
+/// binary search among them. Such a space (a heap and mappings terabytes
+/// apart) is first cut at its widest gaps between objects (at most 64
+/// segments, at gaps of at least 64 KiB), each segment with its own cards
+/// sized for its own objects, so that a dense heap keeps small cards; a
+/// lookup finds its segment by a binary search over them (a few cache
+/// lines).
 ///
 /// The graph builds one; typing (which follows pointers before the graph
 /// exists) builds its own. It does not borrow the objects, so their types
@@ -964,12 +969,24 @@ impl Scanner<'_, '_> {
     /// Scans the objects in `range`: for each, its targets in ascending
     /// order, one per target, with the lowest offset.
     ///
-    /// In three passes over the range: its pointer words whose value lies in
-    /// the indexed address range are gathered ([`Word`]), then resolved in
-    /// batches ([`Scanner::resolve_words`]), then grouped back by object.
+    /// The pointer words whose value lies in the indexed address range are
+    /// gathered ([`Word`]), in object order, up to [`WORDS_PER_FLUSH`] at a
+    /// time (whatever the objects' sizes); then resolved in batches
+    /// ([`Scanner::resolve_words`]), and grouped back by object
+    /// ([`TaskScan`]).
     fn scan_objects(&self, range: Range<usize>) -> TaskEdges {
         let objects = self.dump.objects.get(range.clone()).unwrap_or(&[]);
-        let mut words: Vec<Word> = Vec::new();
+        let mut scan = TaskScan {
+            first: range.start,
+            words: Vec::new(),
+            open: 0,
+            targets: Vec::new(),
+            weak_targets: Vec::new(),
+            edges: TaskEdges {
+                counts: Vec::with_capacity(objects.len()),
+                ..TaskEdges::default()
+            },
+        };
         for (local, object) in objects.iter().enumerate() {
             let weak: &[u64] = object
                 .pointer_list()
@@ -978,67 +995,44 @@ impl Scanner<'_, '_> {
                 .unwrap_or(&[]);
             // Tasks hold at most TASK_OBJECTS objects: the local index
             // leaves WEAK_BIT free.
-            self.gather(local as u32, object, weak, &mut words);
+            self.gather(local as u32, object, weak, &mut scan);
         }
-        self.resolve_words(&mut words);
-
-        let mut edges = TaskEdges {
-            counts: Vec::with_capacity(objects.len()),
-            ..TaskEdges::default()
-        };
-        let mut targets: Vec<(u32, u32)> = Vec::new();
-        let mut weak_targets: Vec<u32> = Vec::new();
-        let mut words = words.iter().peekable();
-        for local in 0..objects.len() as u32 {
-            targets.clear();
-            weak_targets.clear();
-            while let Some(word) = words.next_if(|word| word.source & !WEAK_BIT == local) {
-                let Ok(target) = u32::try_from(word.value) else {
-                    continue;
-                };
-                if word.source & WEAK_BIT != 0 {
-                    weak_targets.push(target);
-                } else {
-                    targets.push((target, word.offset));
-                }
-            }
-            // Sorted by target then offset, the first of each target has the
-            // lowest offset.
-            if targets.len() > 1 {
-                sort_small(&mut targets);
-                targets.dedup_by_key(|(target, _)| *target);
-            }
-            edges.counts.push(targets.len() as u32);
-            edges
-                .targets
-                .extend(targets.iter().map(|&(target, _)| target));
-            edges
-                .fields
-                .extend(targets.iter().map(|&(_, offset)| offset));
-            if !weak_targets.is_empty() {
-                weak_targets.sort_unstable();
-                weak_targets.dedup();
-                let source = (range.start + local as usize) as u32;
-                edges
-                    .weak
-                    .extend(weak_targets.iter().map(|&target| (source, target)));
-            }
-        }
-        edges
+        self.flush(&mut scan);
+        scan.close_until(objects.len() as u32);
+        scan.edges
     }
 
-    /// Appends to `words` the pointer words of `object` (the words its
+    /// Resolves the words gathered so far and hands them to their objects.
+    fn flush(&self, scan: &mut TaskScan) {
+        let mut words = std::mem::take(&mut scan.words);
+        self.resolve_words(&mut words);
+        for word in &words {
+            scan.close_until(word.source & !WEAK_BIT);
+            let Ok(target) = u32::try_from(word.value) else {
+                continue;
+            };
+            if word.source & WEAK_BIT != 0 {
+                scan.weak_targets.push(target);
+            } else {
+                scan.targets.push((target, word.offset));
+            }
+        }
+        words.clear();
+        scan.words = words;
+    }
+
+    /// Adds to `scan` the pointer words of `object` (the words its
     /// layout lists, or every aligned word when it is unknown) whose value
     /// may point into an object, as object `local` of its task; `weak` are
     /// its weak offsets.
-    fn gather(&self, local: u32, object: &Object, weak: &[u64], words: &mut Vec<Word>) {
+    fn gather(&self, local: u32, object: &Object, weak: &[u64], scan: &mut TaskScan) {
         let contents = self.dump.contents(object);
         if let Some(runs) = object.pointer_list().and_then(|list| {
             let layouts = self.layouts.as_ref()?;
             layouts.runs.get(layouts.lists.get(list.index())?.clone())
         }) {
             for &run in runs {
-                self.gather_run(local, run, contents, weak, words);
+                self.gather_run(local, run, contents, weak, scan);
             }
             return;
         }
@@ -1046,7 +1040,7 @@ impl Scanner<'_, '_> {
             Pointers::Exact(offsets) => {
                 let mut iter = offsets.iter();
                 while let Some(run) = iter.next_run() {
-                    self.gather_run(local, run, contents, weak, words);
+                    self.gather_run(local, run, contents, weak, scan);
                 }
             }
             Pointers::Unknown => match (self.pointer_size, self.big_endian) {
@@ -1055,20 +1049,20 @@ impl Scanner<'_, '_> {
                     object.address,
                     contents,
                     weak,
-                    words,
+                    scan,
                 ),
                 (4, true) => {
-                    self.gather_words::<BigEndian, 4>(local, object.address, contents, weak, words)
+                    self.gather_words::<BigEndian, 4>(local, object.address, contents, weak, scan)
                 }
                 (_, false) => self.gather_words::<LittleEndian, 8>(
                     local,
                     object.address,
                     contents,
                     weak,
-                    words,
+                    scan,
                 ),
                 (_, true) => {
-                    self.gather_words::<BigEndian, 8>(local, object.address, contents, weak, words)
+                    self.gather_words::<BigEndian, 8>(local, object.address, contents, weak, scan)
                 }
             },
         }
@@ -1086,7 +1080,7 @@ impl Scanner<'_, '_> {
         (first, stride, count): (u64, u64, u64),
         contents: &[u8],
         weak: &[u64],
-        words: &mut Vec<Word>,
+        scan: &mut TaskScan,
     ) {
         let count = if stride == 0 { count.min(1) } else { count };
         let mut offset = first;
@@ -1094,7 +1088,7 @@ impl Scanner<'_, '_> {
             let Some(value) = self.word_at(contents, offset) else {
                 return;
             };
-            self.push_word(words, local, offset, value, weak);
+            self.push_word(scan, local, offset, value, weak);
             offset = offset.saturating_add(stride);
         }
     }
@@ -1107,7 +1101,7 @@ impl Scanner<'_, '_> {
         address: u64,
         contents: &[u8],
         weak: &[u64],
-        words: &mut Vec<Word>,
+        scan: &mut TaskScan,
     ) {
         // Words are aligned in the dumped address space, not in `contents`.
         let size = N as u64;
@@ -1121,14 +1115,14 @@ impl Scanner<'_, '_> {
             } else {
                 B::read_u64(word)
             };
-            self.push_word(words, local, skip + index as u64 * size, value, weak);
+            self.push_word(scan, local, skip + index as u64 * size, value, weak);
         }
     }
 
     /// Appends a word to `words` if its value lies in the indexed range
     /// (only those can point into an object).
     #[inline]
-    fn push_word(&self, words: &mut Vec<Word>, local: u32, offset: u64, value: u64, weak: &[u64]) {
+    fn push_word(&self, scan: &mut TaskScan, local: u32, offset: u64, value: u64, weak: &[u64]) {
         if value < self.index.low || value >= self.index.high {
             return;
         }
@@ -1137,11 +1131,14 @@ impl Scanner<'_, '_> {
         } else {
             0
         };
-        words.push(Word {
+        scan.words.push(Word {
             value,
             source: local | weak_bit,
             offset: u32::try_from(offset).unwrap_or(u32::MAX),
         });
+        if scan.words.len() >= WORDS_PER_FLUSH {
+            self.flush(scan);
+        }
     }
 
     /// Replaces each word's value with the id of the object it points into,
@@ -1191,6 +1188,61 @@ fn sort_small(items: &mut [(u32, u32)]) {
         }
     }
 }
+
+/// A scan task's state: the words gathered and not yet resolved, and the
+/// edges of the objects before them.
+struct TaskScan {
+    /// Index of the task's first object.
+    first: usize,
+    /// Words gathered, in object order.
+    words: Vec<Word>,
+    /// The object (index in the task) whose targets are being collected:
+    /// the ones before it have their edges.
+    open: u32,
+    /// Its targets so far, with their offsets.
+    targets: Vec<(u32, u32)>,
+    /// Its weak targets so far.
+    weak_targets: Vec<u32>,
+    edges: TaskEdges,
+}
+
+impl TaskScan {
+    /// Writes the edges of the objects before `local` (the open one and
+    /// the ones after it that had no words).
+    fn close_until(&mut self, local: u32) {
+        while self.open < local {
+            let targets = &mut self.targets;
+            // Sorted by target then offset, the first of each target has
+            // the lowest offset.
+            if targets.len() > 1 {
+                sort_small(targets);
+                targets.dedup_by_key(|(target, _)| *target);
+            }
+            let edges = &mut self.edges;
+            edges.counts.push(targets.len() as u32);
+            edges
+                .targets
+                .extend(targets.iter().map(|&(target, _)| target));
+            edges
+                .fields
+                .extend(targets.iter().map(|&(_, offset)| offset));
+            targets.clear();
+            if !self.weak_targets.is_empty() {
+                self.weak_targets.sort_unstable();
+                self.weak_targets.dedup();
+                let source = (self.first + self.open as usize) as u32;
+                edges
+                    .weak
+                    .extend(self.weak_targets.iter().map(|&target| (source, target)));
+                self.weak_targets.clear();
+            }
+            self.open += 1;
+        }
+    }
+}
+
+/// Words a scan task gathers before it resolves them: 1 MiB.
+const WORDS_PER_FLUSH: usize = 1 << 16;
 
 /// A word of a scan task's objects that may be a pointer.
 #[derive(Clone, Copy, Debug)]
@@ -1431,6 +1483,17 @@ mod tests {
             assert_eq!(graph.index.segments.len(), clusters.len());
             check(&graph);
         }
+    }
+
+    #[test]
+    fn an_object_of_more_words_than_a_flush_is_scanned_whole() {
+        let mut rng = Rng(5);
+        let mut spans = vec![(0x10_0000, 8 * (super::WORDS_PER_FLUSH as u64 * 5 / 2))];
+        spans.extend(layout(&mut rng, &[0x100_0000], 50));
+        let dump = dump(&mut rng, &spans, 8, false);
+        let graph = HeapGraph::build(dump, &mut |_, _| {});
+        assert!(graph.references(ObjectId(0)).len() >= 50);
+        check(&graph);
     }
 
     #[test]
