@@ -1241,8 +1241,9 @@ impl TaskScan {
     }
 }
 
-/// Words a scan task gathers before it resolves them: 1 MiB.
-const WORDS_PER_FLUSH: usize = 1 << 16;
+/// Words a scan task gathers before it resolves them: 64 KiB, a small
+/// allocation that the allocator reuses from task to task.
+const WORDS_PER_FLUSH: usize = 1 << 12;
 
 /// A word of a scan task's objects that may be a pointer.
 #[derive(Clone, Copy, Debug)]
