@@ -840,13 +840,40 @@ impl Layouts {
         {
             return None;
         }
-        let mut runs = Vec::new();
+        // At most 1.5 bytes per object: lists that spell out many offsets
+        // (a Rust slice's fields, element by element) are left encoded.
+        let most = dump.objects.len() / 16;
+        let mut runs: Vec<(u64, u64, u64)> = Vec::new();
         let mut lists = Vec::with_capacity(dump.pointer_lists.len());
         for encoded in &dump.pointer_lists {
             let start = runs.len();
             let mut iter = PointerOffsets::from_field_list(encoded).iter();
             while let Some(run) = iter.next_run() {
+                let open = runs.len() > start;
+                // Single offsets at equal steps become one run.
+                if let (Some(last), (offset, _, 1)) = (runs.last_mut().filter(|_| open), run) {
+                    let (first, stride, count) = *last;
+                    let next = if count == 1 {
+                        offset
+                            .checked_sub(first)
+                            .filter(|&step| step > 0)
+                            .map(|step| (step, offset))
+                    } else {
+                        stride
+                            .checked_mul(count)
+                            .and_then(|span| first.checked_add(span))
+                            .filter(|&next| next == offset && stride > 0)
+                            .map(|next| (stride, next))
+                    };
+                    if let Some((step, _)) = next {
+                        *last = (first, step, count + 1);
+                        continue;
+                    }
+                }
                 runs.push(run);
+                if runs.len() > most {
+                    return None;
+                }
             }
             lists.push(start..runs.len());
         }
@@ -1340,13 +1367,15 @@ mod tests {
     }
 
     /// A dump of `spans` whose contents hold random values; every third
-    /// object has an exact layout (single offsets, a run, a run of stride
-    /// 0, a run past the end), one of them with a weak offset; plus a root.
+    /// object has an exact layout (single offsets, some at equal steps, a
+    /// run, a run of stride 0, a run past the end), half of them with a
+    /// weak offset; its own, or when `shared` one of eight; plus a root.
     fn dump(
         rng: &mut Rng,
         spans: &[(u64, u64)],
         pointer_size: u8,
         big_endian: bool,
+        shared: bool,
     ) -> Dump<'static> {
         let word = u64::from(pointer_size);
         let mut dump = Dump::new(DumpInfo {
@@ -1358,6 +1387,7 @@ mod tests {
         });
         let mut data = Vec::new();
         let mut objects = Vec::new();
+        let mut made = Vec::new();
         for (index, &(address, size)) in spans.iter().enumerate() {
             let mut object = Object::new(address, size, None, data.len() as u64);
             // Whole words, then the odd bytes.
@@ -1368,19 +1398,32 @@ mod tests {
             bytes.truncate(size as usize);
             data.extend(bytes);
             if index % 3 == 1 {
-                let mut encoded = PointerOffsets::encode([word, 0, word, 3]);
-                encoded.pop();
-                let run = PointerOffsets::encode_run(0, word, rng.below(2 * size / word + 2));
-                encoded.extend(&run[..run.len() - 1]);
-                let still = PointerOffsets::encode_run(word, 0, 5);
-                encoded.extend(&still[..still.len() - 1]);
-                encoded.push(0);
-                let list = dump
-                    .push_pointer_list_encoded(Cow::Owned(encoded))
-                    .expect("few lists");
-                if index % 2 == 0 {
-                    dump.weak_pointers.push((list, vec![word]));
-                }
+                // Lists of their own, or (decoded once) shared ones.
+                let reused = made
+                    .get(index % 8)
+                    .copied()
+                    .filter(|_| shared && made.len() >= 8);
+                let list = match reused {
+                    Some(list) => list,
+                    None => {
+                        let mut encoded = PointerOffsets::encode([word, 0, word, 3, 3 * word]);
+                        encoded.pop();
+                        let run =
+                            PointerOffsets::encode_run(0, word, rng.below(2 * size / word + 2));
+                        encoded.extend(&run[..run.len() - 1]);
+                        let still = PointerOffsets::encode_run(word, 0, 5);
+                        encoded.extend(&still[..still.len() - 1]);
+                        encoded.extend(&PointerOffsets::encode([4 * word, 5 * word, 6 * word]));
+                        let list = dump
+                            .push_pointer_list_encoded(Cow::Owned(encoded))
+                            .expect("few lists");
+                        if index % 2 == 0 {
+                            dump.weak_pointers.push((list, vec![word]));
+                        }
+                        made.push(list);
+                        list
+                    }
+                };
                 object.set_pointer_list(Some(list));
             }
             objects.push(object);
@@ -1479,10 +1522,14 @@ mod tests {
         ];
         for (pointer_size, big_endian, clusters) in cases {
             let spans = layout(&mut rng, clusters, 700);
-            let dump = dump(&mut rng, &spans, pointer_size, big_endian);
-            let graph = HeapGraph::build(dump, &mut |_, _| {});
-            assert_eq!(graph.index.segments.len(), clusters.len());
-            check(&graph);
+            for shared in [false, true] {
+                let dump = dump(&mut rng, &spans, pointer_size, big_endian, shared);
+                let graph = HeapGraph::build(dump, &mut |_, _| {});
+                assert_eq!(graph.index.segments.len(), clusters.len());
+                let decoded = graph.dump().pointer_lists.len() <= 8;
+                assert_eq!(decoded, shared);
+                check(&graph);
+            }
         }
     }
 
@@ -1491,7 +1538,7 @@ mod tests {
         let mut rng = Rng(5);
         let mut spans = vec![(0x10_0000, 8 * (super::WORDS_PER_FLUSH as u64 * 5 / 2))];
         spans.extend(layout(&mut rng, &[0x100_0000], 50));
-        let dump = dump(&mut rng, &spans, 8, false);
+        let dump = dump(&mut rng, &spans, 8, false, false);
         let graph = HeapGraph::build(dump, &mut |_, _| {});
         assert!(graph.references(ObjectId(0)).len() >= 50);
         check(&graph);
@@ -1501,7 +1548,7 @@ mod tests {
     fn objects_out_of_order_are_sorted_first() {
         let mut rng = Rng(42);
         let spans = layout(&mut rng, &[0x1000, 0x6000_0000_0000], 300);
-        let mut dump = dump(&mut rng, &spans, 8, false);
+        let mut dump = dump(&mut rng, &spans, 8, false, true);
         dump.objects.reverse();
         let graph = HeapGraph::build(dump, &mut |_, _| {});
         assert!(graph
