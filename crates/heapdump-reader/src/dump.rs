@@ -914,6 +914,49 @@ impl PointerOffsetsIter<'_> {
     }
 }
 
+impl PointerOffsetsIter<'_> {
+    /// The rest of the offsets as runs `(first, stride, count)`: offsets
+    /// `first`, `first + stride` (saturating), ... `count` of them; a single
+    /// offset is a run of one. Together they are the offsets
+    /// [`next`](Iterator::next) would give, in order; runs of no offsets
+    /// are skipped.
+    pub fn next_run(&mut self) -> Option<(u64, u64, u64)> {
+        let (next, stride, left) = self.run;
+        if left > 0 {
+            self.run = (0, 0, 0);
+            return Some((next, stride, left));
+        }
+        loop {
+            let (kind, len) = heapdump_format::get_uvarint(self.rest).ok()?;
+            if kind == 2 {
+                self.rest = self.rest.get(len..).unwrap_or(&[]);
+                let first = self.uvarint()?;
+                let stride = self.uvarint()?;
+                let count = self.uvarint()?;
+                if count > 0 {
+                    return Some((first, stride, count));
+                }
+                continue;
+            }
+            if kind != 1 {
+                self.rest = &[];
+                return None;
+            }
+            let after_kind = self.rest.get(len..)?;
+            return match heapdump_format::get_uvarint(after_kind) {
+                Ok((offset, len)) => {
+                    self.rest = after_kind.get(len..).unwrap_or(&[]);
+                    Some((offset, 0, 1))
+                }
+                Err(_) => {
+                    self.rest = &[];
+                    None
+                }
+            };
+        }
+    }
+}
+
 impl Iterator for PointerOffsetsIter<'_> {
     type Item = u64;
 

@@ -201,30 +201,31 @@ impl<'data> HeapGraph<'data> {
     /// overlapping objects make lookups pick one of them (no panic either
     /// way).
     pub fn build(mut dump: Dump<'data>, progress: &mut dyn FnMut(u64, u64)) -> HeapGraph<'data> {
-        let sorted = dump
-            .objects
-            .windows(2)
-            .all(|pair| matches!(pair, [a, b] if a.address <= b.address));
-        if !sorted {
-            dump.objects
-                .par_sort_unstable_by_key(|object| object.address);
+        let mut survey = Survey::new(&dump);
+        if !survey.addresses_sorted || dump.objects.len() > MAX_OBJECTS as usize {
+            if !survey.addresses_sorted {
+                dump.objects
+                    .par_sort_unstable_by_key(|object| object.address);
+            }
+            dump.objects.truncate(MAX_OBJECTS as usize);
+            survey = Survey::new(&dump);
         }
-        dump.objects.truncate(MAX_OBJECTS as usize);
         dump.roots.truncate(MAX_ROOTS as usize);
+        let tasks = survey.tasks;
 
-        let index = AddressIndex::new(&dump.objects);
+        let index = AddressIndex::with_order(&dump.objects, survey.ends_sorted);
         let scanner = Scanner {
             index: &index,
             dump: &dump,
             pointer_size: dump.info.pointer_size,
             big_endian: dump.info.big_endian,
             weak: weak_by_list(&dump),
+            layouts: Layouts::decode(&dump),
         };
 
-        let total = dump
-            .objects
+        let total = tasks
             .iter()
-            .map(|object| dump.contents(object).len() as u64)
+            .map(|(_, bytes)| *bytes)
             .chain(dump.roots.iter().map(|root| root.contents.len() as u64))
             .fold(0u64, u64::saturating_add);
         let mut done = 0u64;
@@ -241,8 +242,8 @@ impl<'data> HeapGraph<'data> {
         // Object scanning: tasks of about TASK_BYTES, run in waves of about
         // PROGRESS_STEP bytes so that progress can be reported between waves.
         // Each wave's edges are appended to the CSR as they are (tasks are
-        // in object order), so no edge list is ever sorted or copied whole.
-        let tasks = tasks(&dump);
+        // in object order), so no edge list is ever sorted or copied whole,
+        // and a wave's task buffers are freed before the next wave's.
         let mut graph = ReferenceGraph {
             rows: Vec::with_capacity(dump.objects.len() + 1),
             targets: Vec::new(),
@@ -441,6 +442,9 @@ impl Iterator for References<'_> {
 
 impl ExactSizeIterator for References<'_> {}
 
+/// Cards of [`AddressIndex`] filled by one parallel task.
+const CARDS_PER_TASK: usize = 1 << 16;
+
 /// Bytes per card of [`AddressIndex`] when the heap is dense enough.
 const CARD_SHIFT_MIN: u32 = 8;
 
@@ -453,18 +457,25 @@ const CARD_SHIFT_MIN: u32 = 8;
 /// Cards are 256 bytes where the objects are dense; for a sparse address
 /// space they grow (powers of two) until there are at most two cards per
 /// object (plus 1024), so the table never takes more than 8 bytes per
-/// object, and a card with many objects falls back to a binary search among
-/// them.
+/// object (plus a few KiB), and a card with many objects falls back to a
+/// binary search among them. Such a space (a heap and mappings terabytes
+/// apart) is first cut at its widest gaps between objects (at most 64
+/// segments, at gaps of at least 64 KiB), each segment with its own cards
+/// sized for its own objects, so that a dense heap keeps small cards; a
+/// lookup finds its segment by a binary search over them (a few cache
+/// lines).
 ///
 /// The graph builds one; typing (which follows pointers before the graph
 /// exists) builds its own. It does not borrow the objects, so their types
 /// may change while it is used: give it the objects it was built from.
 #[derive(Clone, Debug, Default)]
 pub struct AddressIndex {
-    /// For each card, the index of the first object that ends after the
-    /// card starts; one more entry than cards, equal to the object count.
+    /// For each card of each segment, the index of the first object that
+    /// ends after the card starts; after a segment's cards, one more entry:
+    /// the index after its last object.
     cards: Vec<u32>,
-    card_shift: u32,
+    /// Parts of the address space with their own cards, by address.
+    segments: Vec<Segment>,
     /// First object byte and one past the last: values outside cannot point
     /// into any object.
     low: u64,
@@ -474,33 +485,129 @@ pub struct AddressIndex {
 impl AddressIndex {
     /// Indexes address-sorted `objects`.
     pub fn new(objects: &[Object]) -> AddressIndex {
+        let ends_sorted = objects
+            .par_windows(2)
+            .all(|pair| matches!(pair, [a, b] if index_end(a) <= index_end(b)));
+        AddressIndex::with_order(objects, ends_sorted)
+    }
+
+    /// [`AddressIndex::new`] knowing whether the objects' ends
+    /// ([`index_end`]) are in order too, as they are when objects do not
+    /// overlap; the cards are then filled in parallel, and the address
+    /// space cut at its gaps.
+    fn with_order(objects: &[Object], ends_sorted: bool) -> AddressIndex {
         let low = objects.first().map_or(0, |object| object.address);
-        let high = objects.par_iter().map(index_end).max().unwrap_or(0);
-        let range = high.saturating_sub(low);
-        let budget = (objects.len() as u64)
-            .saturating_mul(2)
-            .saturating_add(1024);
-        let mut card_shift = CARD_SHIFT_MIN;
-        while card_shift < 63 && (range >> card_shift) >= budget {
-            card_shift += 1;
-        }
-        let card_count = (range >> card_shift) as usize + 1;
-        let mut cards = Vec::with_capacity(card_count + 1);
-        let mut first = 0usize;
-        for card in 0..card_count as u64 {
-            let card_start = low.saturating_add(card << card_shift);
-            while objects
-                .get(first)
-                .is_some_and(|object| index_end(object) <= card_start)
-            {
-                first += 1;
+        let high = if ends_sorted {
+            objects.last().map_or(0, index_end)
+        } else {
+            objects.par_iter().map(index_end).max().unwrap_or(0)
+        };
+        let shift = card_shift(high.saturating_sub(low), objects.len() as u64, 1024);
+        if !ends_sorted {
+            // For each card, the first object whose end is after the card's
+            // start.
+            let card_count = (high.saturating_sub(low) >> shift) as usize + 1;
+            let mut cards = vec![0u32; card_count + 1];
+            let mut first = 0usize;
+            for (card, slot) in cards.iter_mut().enumerate().take(card_count) {
+                let card_start = low.saturating_add((card as u64) << shift);
+                while objects
+                    .get(first)
+                    .is_some_and(|object| index_end(object) <= card_start)
+                {
+                    first += 1;
+                }
+                *slot = first as u32;
             }
-            cards.push(first as u32);
+            if let Some(last) = cards.last_mut() {
+                *last = objects.len() as u32;
+            }
+            return AddressIndex {
+                cards,
+                segments: vec![Segment {
+                    low,
+                    high,
+                    shift,
+                    cards_at: 0,
+                }],
+                low,
+                high,
+            };
         }
-        cards.push(objects.len() as u32);
+
+        // Where one table of cards would be coarse (a heap and mappings far
+        // apart), the objects are cut at the widest gaps between them (up to
+        // MAX_SEGMENTS parts, at gaps of MIN_GAP or more), each part with
+        // its own cards.
+        let mut cuts: Vec<(u64, usize)> = if shift > CARD_SHIFT_MIN {
+            (1..objects.len())
+                .into_par_iter()
+                .filter_map(|index| {
+                    let gap = objects
+                        .get(index)?
+                        .address
+                        .saturating_sub(index_end(objects.get(index - 1)?));
+                    (gap >= MIN_GAP).then_some((gap, index))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if cuts.len() >= MAX_SEGMENTS {
+            cuts.sort_unstable_by(|a, b| b.cmp(a));
+            cuts.truncate(MAX_SEGMENTS - 1);
+        }
+        let mut bounds: Vec<usize> = cuts.iter().map(|&(_, index)| index).collect();
+        bounds.sort_unstable();
+        bounds.insert(0, 0);
+        bounds.push(objects.len());
+
+        let mut segments = Vec::with_capacity(bounds.len());
+        let mut card_total = 0usize;
+        for pair in bounds.windows(2) {
+            let (start, end) = match pair {
+                [start, end] if start < end => (*start, *end),
+                _ => continue,
+            };
+            let (Some(first), Some(last)) = (objects.get(start), objects.get(end - 1)) else {
+                continue;
+            };
+            let (seg_low, seg_high) = (first.address, index_end(last));
+            let range = seg_high.saturating_sub(seg_low);
+            let segment_shift = if bounds.len() == 2 {
+                shift
+            } else {
+                card_shift(range, (end - start) as u64, 64)
+            };
+            segments.push(Segment {
+                low: seg_low,
+                high: seg_high,
+                shift: segment_shift,
+                cards_at: card_total,
+            });
+            card_total += (range >> segment_shift) as usize + 2;
+        }
+        let mut cards = vec![0u32; card_total];
+        let mut rest = &mut cards[..];
+        for (segment, pair) in segments.iter().zip(
+            bounds
+                .windows(2)
+                .filter(|pair| matches!(pair, [a, b] if a < b)),
+        ) {
+            let (start, end) = match pair {
+                [start, end] => (*start, *end),
+                _ => continue,
+            };
+            let count = (segment.high.saturating_sub(segment.low) >> segment.shift) as usize + 2;
+            let Some((slots, next)) = std::mem::take(&mut rest).split_at_mut_checked(count) else {
+                break;
+            };
+            rest = next;
+            fill_cards(objects, start..end, segment, slots);
+        }
         AddressIndex {
             cards,
-            card_shift,
+            segments,
             low,
             high,
         }
@@ -509,14 +616,51 @@ impl AddressIndex {
     /// The object of `objects` (the ones indexed) holding `address`.
     #[inline]
     pub fn lookup(&self, objects: &[Object], address: u64) -> Option<ObjectId> {
+        let (first, last) = self.card_bounds(address)?;
+        self.search(objects, first as usize, last as usize, address)
+    }
+
+    /// The entries of `address`'s card and of the next one: the objects
+    /// that may hold it are among `first..=last`. `None` for an address
+    /// outside the indexed range or in a gap between segments.
+    #[inline]
+    fn card_bounds(&self, address: u64) -> Option<(u32, u32)> {
         if address < self.low || address >= self.high {
             return None;
         }
-        let card = ((address - self.low) >> self.card_shift) as usize;
-        let first = *self.cards.get(card)? as usize;
+        let segment = match self.segments.as_slice() {
+            [only] => only,
+            segments => segments.get(
+                segments
+                    .partition_point(|segment| segment.low <= address)
+                    .checked_sub(1)?,
+            )?,
+        };
+        if address >= segment.high {
+            return None;
+        }
+        let card = segment
+            .cards_at
+            .saturating_add(((address - segment.low) >> segment.shift) as usize);
+        Some((
+            *self.cards.get(card)?,
+            *self.cards.get(card.saturating_add(1))?,
+        ))
+    }
+
+    /// The object among `objects[first..=last]` (the bounds of `address`'s
+    /// card, [`AddressIndex::card_bounds`]) holding `address`.
+    #[inline]
+    fn search(
+        &self,
+        objects: &[Object],
+        first: usize,
+        last: usize,
+        address: u64,
+    ) -> Option<ObjectId> {
         // The object holding the address, if it also crosses into the next
         // card, is the next card's first; so it is at most that one.
-        let last = (*self.cards.get(card + 1)? as usize).min(objects.len().checked_sub(1)?);
+        let last = last.min(objects.len().checked_sub(1)?);
         let candidates = objects.get(first..=last.max(first))?;
         let in_card = candidates
             .partition_point(|object| object.address <= address)
@@ -532,32 +676,134 @@ impl AddressIndex {
     }
 }
 
+/// A part of the address space of [`AddressIndex`] with its own cards.
+#[derive(Clone, Debug, Default)]
+struct Segment {
+    /// Its first object's address and one past the end of its last.
+    low: u64,
+    high: u64,
+    /// Cards are `2^shift` bytes.
+    shift: u32,
+    /// Where its cards start in [`AddressIndex::cards`].
+    cards_at: usize,
+}
+
+/// The narrowest gap between objects at which [`AddressIndex`] may cut the
+/// address space (256 cards of the densest size).
+const MIN_GAP: u64 = 1 << 16;
+
+/// Segments of [`AddressIndex`] at most.
+const MAX_SEGMENTS: usize = 64;
+
+/// The card size (a power of two, at least [`CARD_SHIFT_MIN`]) for `range`
+/// bytes holding `objects` objects: fewer than two cards per object plus
+/// `spare`.
+fn card_shift(range: u64, objects: u64, spare: u64) -> u32 {
+    let budget = objects.saturating_mul(2).saturating_add(spare);
+    let mut shift = CARD_SHIFT_MIN;
+    while shift < 63 && (range >> shift) >= budget {
+        shift += 1;
+    }
+    shift
+}
+
+/// Fills `slots`, the cards of `segment` (whose objects are
+/// `objects[range]`, ends in order) and the entry after them, in parallel:
+/// a chunk of cards finds its first object by a binary search, then walks
+/// on.
+fn fill_cards(objects: &[Object], range: Range<usize>, segment: &Segment, slots: &mut [u32]) {
+    let part = objects.get(range.clone()).unwrap_or(&[]);
+    let card_start = |card: usize| segment.low.saturating_add((card as u64) << segment.shift);
+    let entries = slots.len().saturating_sub(1);
+    let (cards, sentinel) = slots.split_at_mut(entries);
+    if let Some(sentinel) = sentinel.first_mut() {
+        *sentinel = range.end as u32;
+    }
+    cards
+        .par_chunks_mut(CARDS_PER_TASK)
+        .enumerate()
+        .for_each(|(chunk, slots)| {
+            let start = chunk * CARDS_PER_TASK;
+            let mut first = part.partition_point(|object| index_end(object) <= card_start(start));
+            for (card, slot) in (start..).zip(slots.iter_mut()) {
+                while part
+                    .get(first)
+                    .is_some_and(|object| index_end(object) <= card_start(card))
+                {
+                    first += 1;
+                }
+                *slot = (range.start + first) as u32;
+            }
+        });
+}
+
 /// Where an object ends for the index: an empty object takes its address
 /// (it is pointed to there, [`Object::is_pointed_to_by`]).
 fn index_end(object: &Object) -> u64 {
     object.address.saturating_add(object.size.max(1))
 }
 
-/// Splits the objects into ranges of about [`TASK_BYTES`] of contents or
-/// [`TASK_OBJECTS`] objects; each with its contents bytes.
-fn tasks(dump: &Dump<'_>) -> Vec<(Range<usize>, u64)> {
-    let objects = &dump.objects;
-    let mut tasks = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0u64;
-    for (index, object) in objects.iter().enumerate() {
-        bytes = bytes.saturating_add(dump.contents(object).len() as u64);
-        let count = index + 1 - start;
-        if bytes >= TASK_BYTES || count >= TASK_OBJECTS {
-            tasks.push((start..index + 1, bytes));
-            start = index + 1;
-            bytes = 0;
+/// What one parallel pass over the objects finds out before the graph is
+/// built.
+struct Survey {
+    /// The objects are in address order.
+    addresses_sorted: bool,
+    /// And their ends too ([`index_end`]): they do not overlap.
+    ends_sorted: bool,
+    /// The objects cut into ranges of at most [`TASK_OBJECTS`] objects and
+    /// about [`TASK_BYTES`] of contents; each with its contents bytes.
+    tasks: Vec<(Range<usize>, u64)>,
+}
+
+impl Survey {
+    fn new(dump: &Dump<'_>) -> Survey {
+        let objects = &dump.objects;
+        let parts: Vec<Survey> = objects
+            .par_chunks(TASK_OBJECTS)
+            .enumerate()
+            .map(|(chunk, part)| {
+                let base = chunk * TASK_OBJECTS;
+                let mut previous = base.checked_sub(1).and_then(|index| objects.get(index));
+                let mut addresses_sorted = true;
+                let mut ends_sorted = true;
+                let mut tasks = Vec::new();
+                let mut start = 0;
+                let mut bytes = 0u64;
+                for (index, object) in part.iter().enumerate() {
+                    if let Some(previous) = previous {
+                        addresses_sorted &= previous.address <= object.address;
+                        ends_sorted &= index_end(previous) <= index_end(object);
+                    }
+                    previous = Some(object);
+                    bytes = bytes.saturating_add(dump.contents(object).len() as u64);
+                    if bytes >= TASK_BYTES {
+                        tasks.push((base + start..base + index + 1, bytes));
+                        start = index + 1;
+                        bytes = 0;
+                    }
+                }
+                if start < part.len() {
+                    tasks.push((base + start..base + part.len(), bytes));
+                }
+                Survey {
+                    addresses_sorted,
+                    ends_sorted,
+                    tasks,
+                }
+            })
+            .collect();
+        let mut survey = Survey {
+            addresses_sorted: true,
+            ends_sorted: true,
+            tasks: Vec::with_capacity(parts.iter().map(|part| part.tasks.len()).sum()),
+        };
+        for part in parts {
+            survey.addresses_sorted &= part.addresses_sorted;
+            survey.ends_sorted &= part.ends_sorted;
+            survey.tasks.extend(part.tasks);
         }
+        survey
     }
-    if start < objects.len() {
-        tasks.push((start..objects.len(), bytes));
-    }
-    tasks
 }
 
 /// What a scan needs: the objects to resolve words against, and how to read
@@ -570,6 +816,69 @@ struct Scanner<'a, 'data> {
     /// Weak offsets by pointer list index ([`Dump::weak_pointers`]); empty
     /// when the dump has none.
     weak: Vec<&'a [u64]>,
+    /// The pointer lists decoded, when objects share them.
+    layouts: Option<Layouts>,
+}
+
+/// [`Dump::pointer_lists`] decoded once as runs (first, stride, count),
+/// for dumps whose objects share few lists (HPROF: one per class and per
+/// array length), so that the scan does not decode each object's list.
+struct Layouts {
+    /// Every list's runs, one list after the other.
+    runs: Vec<(u64, u64, u64)>,
+    /// The runs of list `i`: `runs[lists[i]]`.
+    lists: Vec<Range<usize>>,
+}
+
+impl Layouts {
+    /// The lists of `dump` decoded, or `None` when there are more than one
+    /// per four objects (Go dumps may have one per object: decoding them
+    /// ahead would only take memory).
+    fn decode(dump: &Dump<'_>) -> Option<Layouts> {
+        if dump.pointer_lists.is_empty()
+            || dump.pointer_lists.len().saturating_mul(4) > dump.objects.len()
+        {
+            return None;
+        }
+        // At most 1.5 bytes per object: lists that spell out many offsets
+        // (a Rust slice's fields, element by element) are left encoded.
+        let most = dump.objects.len() / 16;
+        let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+        let mut lists = Vec::with_capacity(dump.pointer_lists.len());
+        for encoded in &dump.pointer_lists {
+            let start = runs.len();
+            let mut iter = PointerOffsets::from_field_list(encoded).iter();
+            while let Some(run) = iter.next_run() {
+                let open = runs.len() > start;
+                // Single offsets at equal steps become one run.
+                if let (Some(last), (offset, _, 1)) = (runs.last_mut().filter(|_| open), run) {
+                    let (first, stride, count) = *last;
+                    let next = if count == 1 {
+                        offset
+                            .checked_sub(first)
+                            .filter(|&step| step > 0)
+                            .map(|step| (step, offset))
+                    } else {
+                        stride
+                            .checked_mul(count)
+                            .and_then(|span| first.checked_add(span))
+                            .filter(|&next| next == offset && stride > 0)
+                            .map(|next| (stride, next))
+                    };
+                    if let Some((step, _)) = next {
+                        *last = (first, step, count + 1);
+                        continue;
+                    }
+                }
+                runs.push(run);
+                if runs.len() > most {
+                    return None;
+                }
+            }
+            lists.push(start..runs.len());
+        }
+        Some(Layouts { runs, lists })
+    }
 }
 
 impl Scanner<'_, '_> {
@@ -686,40 +995,257 @@ impl Scanner<'_, '_> {
 
     /// Scans the objects in `range`: for each, its targets in ascending
     /// order, one per target, with the lowest offset.
+    ///
+    /// The pointer words whose value lies in the indexed address range are
+    /// gathered ([`Word`]), in object order, up to [`WORDS_PER_FLUSH`] at a
+    /// time (whatever the objects' sizes); then resolved in batches
+    /// ([`Scanner::resolve_words`]), and grouped back by object
+    /// ([`TaskScan`]).
     fn scan_objects(&self, range: Range<usize>) -> TaskEdges {
-        let mut edges = TaskEdges {
-            counts: Vec::with_capacity(range.len()),
-            ..TaskEdges::default()
+        let objects = self.dump.objects.get(range.clone()).unwrap_or(&[]);
+        let mut scan = TaskScan {
+            first: range.start,
+            words: Vec::new(),
+            open: 0,
+            targets: Vec::new(),
+            weak_targets: Vec::new(),
+            edges: TaskEdges {
+                counts: Vec::with_capacity(objects.len()),
+                ..TaskEdges::default()
+            },
         };
-        let mut targets: Vec<(u32, u32)> = Vec::new();
-        let mut weak_targets: Vec<u32> = Vec::new();
-        let first = range.start;
-        let objects = self.dump.objects.get(range).unwrap_or(&[]);
-        for (index, object) in objects.iter().enumerate() {
-            targets.clear();
-            weak_targets.clear();
+        for (local, object) in objects.iter().enumerate() {
             let weak: &[u64] = object
                 .pointer_list()
                 .and_then(|list| self.weak.get(list.index()))
                 .copied()
                 .unwrap_or(&[]);
-            self.scan(
-                object.address,
-                self.dump.contents(object),
-                self.dump.pointers(object),
-                &mut |offset, target| {
-                    if weak.contains(&offset) {
-                        weak_targets.push(target.0);
-                        return;
-                    }
-                    let offset = u32::try_from(offset).unwrap_or(u32::MAX);
-                    targets.push((target.0, offset));
-                },
-            );
-            // Sorted by target then offset, the first of each target has the
-            // lowest offset.
-            targets.sort_unstable();
-            targets.dedup_by_key(|(target, _)| *target);
+            // Tasks hold at most TASK_OBJECTS objects: the local index
+            // leaves WEAK_BIT free.
+            self.gather(local as u32, object, weak, &mut scan);
+        }
+        self.flush(&mut scan);
+        scan.close_until(objects.len() as u32);
+        scan.edges
+    }
+
+    /// Resolves the words gathered so far and hands them to their objects.
+    fn flush(&self, scan: &mut TaskScan) {
+        let mut words = std::mem::take(&mut scan.words);
+        self.resolve_words(&mut words);
+        for word in &words {
+            scan.close_until(word.source & !WEAK_BIT);
+            let Ok(target) = u32::try_from(word.value) else {
+                continue;
+            };
+            if word.source & WEAK_BIT != 0 {
+                scan.weak_targets.push(target);
+            } else {
+                scan.targets.push((target, word.offset));
+            }
+        }
+        words.clear();
+        scan.words = words;
+    }
+
+    /// Adds to `scan` the pointer words of `object` (the words its
+    /// layout lists, or every aligned word when it is unknown) whose value
+    /// may point into an object, as object `local` of its task; `weak` are
+    /// its weak offsets.
+    fn gather(&self, local: u32, object: &Object, weak: &[u64], scan: &mut TaskScan) {
+        let contents = self.dump.contents(object);
+        if let Some(runs) = object.pointer_list().and_then(|list| {
+            let layouts = self.layouts.as_ref()?;
+            layouts.runs.get(layouts.lists.get(list.index())?.clone())
+        }) {
+            for &run in runs {
+                self.gather_run(local, run, contents, weak, scan);
+            }
+            return;
+        }
+        match self.dump.pointers(object) {
+            Pointers::Exact(offsets) => {
+                let mut iter = offsets.iter();
+                while let Some(run) = iter.next_run() {
+                    self.gather_run(local, run, contents, weak, scan);
+                }
+            }
+            Pointers::Unknown => match (self.pointer_size, self.big_endian) {
+                (4, false) => self.gather_words::<LittleEndian, 4>(
+                    local,
+                    object.address,
+                    contents,
+                    weak,
+                    scan,
+                ),
+                (4, true) => {
+                    self.gather_words::<BigEndian, 4>(local, object.address, contents, weak, scan)
+                }
+                (_, false) => self.gather_words::<LittleEndian, 8>(
+                    local,
+                    object.address,
+                    contents,
+                    weak,
+                    scan,
+                ),
+                (_, true) => {
+                    self.gather_words::<BigEndian, 8>(local, object.address, contents, weak, scan)
+                }
+            },
+        }
+    }
+
+    /// [`Scanner::gather`] for the words of a run of offsets `(first,
+    /// stride, count)` ([`PointerOffsetsIter::next_run`]) that fit in
+    /// `contents`. Offsets grow along a run: it stops at the first that
+    /// does not fit; a run of stride 0 repeats one word, read once.
+    ///
+    /// [`PointerOffsetsIter::next_run`]: crate::dump::PointerOffsetsIter::next_run
+    fn gather_run(
+        &self,
+        local: u32,
+        (first, stride, count): (u64, u64, u64),
+        contents: &[u8],
+        weak: &[u64],
+        scan: &mut TaskScan,
+    ) {
+        let count = if stride == 0 { count.min(1) } else { count };
+        let mut offset = first;
+        for _ in 0..count {
+            let Some(value) = self.word_at(contents, offset) else {
+                return;
+            };
+            self.push_word(scan, local, offset, value, weak);
+            offset = offset.saturating_add(stride);
+        }
+    }
+
+    /// [`Scanner::gather`] for every aligned word of `contents` (which
+    /// starts at `address`).
+    fn gather_words<B: ByteOrder, const N: usize>(
+        &self,
+        local: u32,
+        address: u64,
+        contents: &[u8],
+        weak: &[u64],
+        scan: &mut TaskScan,
+    ) {
+        // Words are aligned in the dumped address space, not in `contents`.
+        let size = N as u64;
+        let skip = (size - address % size) % size;
+        let Some(aligned) = contents.get(skip as usize..) else {
+            return;
+        };
+        for (index, word) in aligned.chunks_exact(N).enumerate() {
+            let value = if N == 4 {
+                u64::from(B::read_u32(word))
+            } else {
+                B::read_u64(word)
+            };
+            self.push_word(scan, local, skip + index as u64 * size, value, weak);
+        }
+    }
+
+    /// Appends a word to `words` if its value lies in the indexed range
+    /// (only those can point into an object).
+    #[inline]
+    fn push_word(&self, scan: &mut TaskScan, local: u32, offset: u64, value: u64, weak: &[u64]) {
+        if value < self.index.low || value >= self.index.high {
+            return;
+        }
+        let weak_bit = if !weak.is_empty() && weak.contains(&offset) {
+            WEAK_BIT
+        } else {
+            0
+        };
+        scan.words.push(Word {
+            value,
+            source: local | weak_bit,
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+        });
+        if scan.words.len() >= WORDS_PER_FLUSH {
+            self.flush(scan);
+        }
+    }
+
+    /// Replaces each word's value with the id of the object it points into,
+    /// or `u64::MAX` for none. In batches of [`RESOLVE_BATCH`] words: first
+    /// the batch's cards are read, then the first object of each card, then
+    /// each word is looked up; the reads of a step do not depend on each
+    /// other, so the processor waits for their cache misses together rather
+    /// than one after the other.
+    fn resolve_words(&self, words: &mut [Word]) {
+        let index = self.index;
+        let objects = &self.dump.objects[..];
+        for batch in words.chunks_mut(RESOLVE_BATCH) {
+            let mut bounds = [(0u32, 0u32); RESOLVE_BATCH];
+            for (word, bound) in batch.iter().zip(bounds.iter_mut()) {
+                *bound = index
+                    .card_bounds(word.value)
+                    .unwrap_or((u32::MAX, u32::MAX));
+            }
+            let mut touched = 0u64;
+            for &(first, _) in bounds.iter().take(batch.len()) {
+                touched ^= objects
+                    .get(first as usize)
+                    .map_or(0, |object| object.address);
+            }
+            std::hint::black_box(touched);
+            for (word, &(first, last)) in batch.iter_mut().zip(bounds.iter()) {
+                word.value = index
+                    .search(objects, first as usize, last as usize, word.value)
+                    .map_or(u64::MAX, |id| u64::from(id.0));
+            }
+        }
+    }
+}
+
+/// Sorts `items`: by insertion when there are a few (most objects hold a
+/// few references), cheaper than the general sort there.
+fn sort_small(items: &mut [(u32, u32)]) {
+    if items.len() > 12 {
+        items.sort_unstable();
+        return;
+    }
+    for next in 1..items.len() {
+        let mut at = next;
+        while at > 0 && items[at - 1] > items[at] {
+            items.swap(at - 1, at);
+            at -= 1;
+        }
+    }
+}
+
+/// A scan task's state: the words gathered and not yet resolved, and the
+/// edges of the objects before them.
+struct TaskScan {
+    /// Index of the task's first object.
+    first: usize,
+    /// Words gathered, in object order.
+    words: Vec<Word>,
+    /// The object (index in the task) whose targets are being collected:
+    /// the ones before it have their edges.
+    open: u32,
+    /// Its targets so far, with their offsets.
+    targets: Vec<(u32, u32)>,
+    /// Its weak targets so far.
+    weak_targets: Vec<u32>,
+    edges: TaskEdges,
+}
+
+impl TaskScan {
+    /// Writes the edges of the objects before `local` (the open one and
+    /// the ones after it that had no words).
+    fn close_until(&mut self, local: u32) {
+        while self.open < local {
+            let targets = &mut self.targets;
+            // Sorted by target then offset, the first of each target has
+            // the lowest offset.
+            if targets.len() > 1 {
+                sort_small(targets);
+                targets.dedup_by_key(|(target, _)| *target);
+            }
+            let edges = &mut self.edges;
             edges.counts.push(targets.len() as u32);
             edges
                 .targets
@@ -727,15 +1253,416 @@ impl Scanner<'_, '_> {
             edges
                 .fields
                 .extend(targets.iter().map(|&(_, offset)| offset));
-            if !weak_targets.is_empty() {
-                weak_targets.sort_unstable();
-                weak_targets.dedup();
-                let source = (first + index) as u32;
+            targets.clear();
+            if !self.weak_targets.is_empty() {
+                self.weak_targets.sort_unstable();
+                self.weak_targets.dedup();
+                let source = (self.first + self.open as usize) as u32;
                 edges
                     .weak
-                    .extend(weak_targets.iter().map(|&target| (source, target)));
+                    .extend(self.weak_targets.iter().map(|&target| (source, target)));
+                self.weak_targets.clear();
+            }
+            self.open += 1;
+        }
+    }
+}
+
+/// Words a scan task gathers before it resolves them: 64 KiB, a small
+/// allocation that the allocator reuses from task to task.
+const WORDS_PER_FLUSH: usize = 1 << 12;
+
+/// A word of a scan task's objects that may be a pointer.
+#[derive(Clone, Copy, Debug)]
+struct Word {
+    /// The word's value; once resolved, the id of the object it points
+    /// into, or `u64::MAX` for none.
+    value: u64,
+    /// Index of the object in its task, with [`WEAK_BIT`] for a weak word.
+    source: u32,
+    /// Offset of the word in the object (`u32::MAX` for 4 GiB and more).
+    offset: u32,
+}
+
+/// Bit of [`Word::source`] marking a weak pointer word.
+const WEAK_BIT: u32 = 1 << 31;
+
+/// Words resolved together by [`Scanner::resolve_words`].
+const RESOLVE_BATCH: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::{AddressIndex, HeapGraph, ObjectId};
+    use crate::dump::{Dump, DumpInfo, Object, PointerOffsets, Root, RootKind};
+
+    /// A small deterministic generator (xorshift).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// The object holding `address`, by a walk over all of them
+    /// (non-overlapping objects: at most one does).
+    fn naive(objects: &[Object], address: u64) -> Option<ObjectId> {
+        objects
+            .iter()
+            .position(|object| object.is_pointed_to_by(address))
+            .map(|index| ObjectId(index as u32))
+    }
+
+    /// Objects in `clusters` (start addresses), non-overlapping, some empty,
+    /// some of odd sizes and addresses, in address order.
+    fn layout(rng: &mut Rng, clusters: &[u64], per_cluster: usize) -> Vec<(u64, u64)> {
+        let mut spans = Vec::new();
+        for &start in clusters {
+            let mut address = start;
+            for _ in 0..per_cluster {
+                let size = match rng.below(8) {
+                    0 => 0,
+                    1 => 1 + rng.below(7),
+                    _ => 8 * (1 + rng.below(8)),
+                };
+                spans.push((address, size));
+                // Gaps of 0 to 3 words, sometimes an odd byte.
+                address += size.max(1) + 8 * rng.below(4) + rng.below(2);
             }
         }
-        edges
+        spans
+    }
+
+    /// A word of the dump's size and order.
+    fn word_bytes(value: u64, pointer_size: u8, big_endian: bool) -> Vec<u8> {
+        match (pointer_size, big_endian) {
+            (4, false) => (value as u32).to_le_bytes().to_vec(),
+            (4, true) => (value as u32).to_be_bytes().to_vec(),
+            (_, false) => value.to_le_bytes().to_vec(),
+            (_, true) => value.to_be_bytes().to_vec(),
+        }
+    }
+
+    /// A value for a word: into an object (its start, inside it, one past
+    /// its end), into a gap, outside every object, or small.
+    fn value(rng: &mut Rng, spans: &[(u64, u64)]) -> u64 {
+        let (address, size) = spans[rng.below(spans.len() as u64) as usize];
+        match rng.below(6) {
+            0 => address,
+            1 => address + rng.below(size.max(1)),
+            2 => address + size,
+            3 => address + size.max(1) + 1,
+            4 => rng.below(0x100),
+            _ => u64::MAX - rng.below(0x100),
+        }
+    }
+
+    /// A dump of `spans` whose contents hold random values; every third
+    /// object has an exact layout (single offsets, some at equal steps, a
+    /// run, a run of stride 0, a run past the end), half of them with a
+    /// weak offset; its own, or when `shared` one of eight; plus a root.
+    fn dump(
+        rng: &mut Rng,
+        spans: &[(u64, u64)],
+        pointer_size: u8,
+        big_endian: bool,
+        shared: bool,
+    ) -> Dump<'static> {
+        let word = u64::from(pointer_size);
+        let mut dump = Dump::new(DumpInfo {
+            format: "test",
+            pointer_size,
+            big_endian,
+            sample_rate: 1,
+            ..DumpInfo::default()
+        });
+        let mut data = Vec::new();
+        let mut objects = Vec::new();
+        let mut made = Vec::new();
+        for (index, &(address, size)) in spans.iter().enumerate() {
+            let mut object = Object::new(address, size, None, data.len() as u64);
+            // Whole words, then the odd bytes.
+            let mut bytes = Vec::new();
+            while (bytes.len() as u64) < size {
+                bytes.extend(word_bytes(value(rng, spans), pointer_size, big_endian));
+            }
+            bytes.truncate(size as usize);
+            data.extend(bytes);
+            if index % 3 == 1 {
+                // Lists of their own, or (decoded once) shared ones.
+                let reused = made
+                    .get(index % 8)
+                    .copied()
+                    .filter(|_| shared && made.len() >= 8);
+                let list = match reused {
+                    Some(list) => list,
+                    None => {
+                        let mut encoded = PointerOffsets::encode([word, 0, word, 3, 3 * word]);
+                        encoded.pop();
+                        let run =
+                            PointerOffsets::encode_run(0, word, rng.below(2 * size / word + 2));
+                        encoded.extend(&run[..run.len() - 1]);
+                        let still = PointerOffsets::encode_run(word, 0, 5);
+                        encoded.extend(&still[..still.len() - 1]);
+                        encoded.extend(&PointerOffsets::encode([4 * word, 5 * word, 6 * word]));
+                        let list = dump
+                            .push_pointer_list_encoded(Cow::Owned(encoded))
+                            .expect("few lists");
+                        if index % 2 == 0 {
+                            dump.weak_pointers.push((list, vec![word]));
+                        }
+                        made.push(list);
+                        list
+                    }
+                };
+                object.set_pointer_list(Some(list));
+            }
+            objects.push(object);
+        }
+        let root: Vec<u8> = (0..8)
+            .flat_map(|_| word_bytes(value(rng, spans), pointer_size, big_endian))
+            .collect();
+        dump.data = Vec::leak(data);
+        dump.objects = objects;
+        dump.roots = vec![Root::new(
+            RootKind::Segment { module_id: 0 },
+            0,
+            Vec::leak(root),
+        )];
+        dump
+    }
+
+    /// Checks every object's references, weak references and the roots'
+    /// references against a naive scan.
+    fn check(graph: &HeapGraph<'_>) {
+        let dump = graph.dump();
+        let objects = &dump.objects;
+        let word = u64::from(dump.info.pointer_size);
+        let weak_of = |object: &Object| -> Vec<u64> {
+            dump.weak_pointers
+                .iter()
+                .filter(|(list, _)| Some(*list) == object.pointer_list())
+                .flat_map(|(_, offsets)| offsets.clone())
+                .collect()
+        };
+        let mut references = 0;
+        for (id, object) in graph.objects() {
+            let contents = dump.contents(object);
+            let offsets: Vec<u64> = match dump.pointers(object).exact() {
+                Some(offsets) => offsets.iter().take(10_000).collect(),
+                None => (0..contents.len() as u64 / word)
+                    .map(|index| index * word + (word - object.address % word) % word)
+                    .collect(),
+            };
+            let weak = weak_of(object);
+            let mut strong: Vec<(u32, u32)> = Vec::new();
+            let mut weak_targets: Vec<u32> = Vec::new();
+            for offset in offsets {
+                let Some(value) = dump.info.word_at(contents, offset) else {
+                    continue;
+                };
+                let Some(target) = naive(objects, value) else {
+                    continue;
+                };
+                if weak.contains(&offset) {
+                    weak_targets.push(target.0);
+                } else {
+                    strong.push((target.0, offset as u32));
+                }
+            }
+            strong.sort_unstable();
+            strong.dedup_by_key(|(target, _)| *target);
+            weak_targets.sort_unstable();
+            weak_targets.dedup();
+            let found: Vec<(u32, u32)> = graph
+                .references(id)
+                .map(|(target, offset)| (target.0, offset))
+                .collect();
+            assert_eq!(found, strong, "references of {id} at {:#x}", object.address);
+            let found_weak: Vec<u32> = graph.weak_references(id).map(|target| target.0).collect();
+            assert_eq!(found_weak, weak_targets, "weak references of {id}");
+            references += strong.len();
+        }
+        assert!(references > 0);
+        let root = &dump.roots[0];
+        let expected: Vec<(u64, u32)> = (0..root.contents.len() as u64 / word)
+            .filter_map(|index| {
+                let value = dump.info.word_at(root.contents, index * word)?;
+                Some((index * word, naive(objects, value)?.0))
+            })
+            .collect();
+        let found: Vec<(u64, u32)> = graph
+            .root_references()
+            .iter()
+            .map(|reference| (reference.offset, reference.target.0))
+            .collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn batched_scan_matches_a_naive_one() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let cases: [(u8, bool, &[u64]); 5] = [
+            // Dense: one part of 256-byte cards.
+            (8, false, &[0x5555_0000_1000]),
+            // A heap and mappings far apart: the index is cut at the gaps.
+            (8, false, &[0x1000, 0x5555_0000_0000, 0x7f00_0000_0000]),
+            (8, true, &[0x10_0000, 0x7000_0000_0000]),
+            (4, false, &[0x1000, 0x4000_0000, 0xf000_0000]),
+            (4, true, &[0x8000, 0x9000_0000]),
+        ];
+        for (pointer_size, big_endian, clusters) in cases {
+            let spans = layout(&mut rng, clusters, 700);
+            for shared in [false, true] {
+                let dump = dump(&mut rng, &spans, pointer_size, big_endian, shared);
+                let graph = HeapGraph::build(dump, &mut |_, _| {});
+                assert_eq!(graph.index.segments.len(), clusters.len());
+                let decoded = graph.dump().pointer_lists.len() <= 8;
+                assert_eq!(decoded, shared);
+                check(&graph);
+            }
+        }
+    }
+
+    #[test]
+    fn an_object_of_more_words_than_a_flush_is_scanned_whole() {
+        let mut rng = Rng(5);
+        let mut spans = vec![(0x10_0000, 8 * (super::WORDS_PER_FLUSH as u64 * 5 / 2))];
+        spans.extend(layout(&mut rng, &[0x100_0000], 50));
+        let dump = dump(&mut rng, &spans, 8, false, false);
+        let graph = HeapGraph::build(dump, &mut |_, _| {});
+        assert!(graph.references(ObjectId(0)).len() >= 50);
+        check(&graph);
+    }
+
+    #[test]
+    fn objects_out_of_order_are_sorted_first() {
+        let mut rng = Rng(42);
+        let spans = layout(&mut rng, &[0x1000, 0x6000_0000_0000], 300);
+        let mut dump = dump(&mut rng, &spans, 8, false, true);
+        dump.objects.reverse();
+        let graph = HeapGraph::build(dump, &mut |_, _| {});
+        assert!(graph
+            .objects()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .all(|pair| pair[0].1.address < pair[1].1.address));
+        check(&graph);
+    }
+
+    #[test]
+    fn index_lookups_match_a_naive_search() {
+        let mut rng = Rng(7);
+        for clusters in [
+            &[0x1000][..],
+            &[0x1000, 0x1_0000_0000, 0x7fff_0000_0000][..],
+            // More gaps than segments: the widest ones are cut.
+            &(0..100u64).map(|n| n << 36).collect::<Vec<_>>()[..],
+        ] {
+            let spans = layout(&mut rng, clusters, 200);
+            let objects: Vec<Object> = spans
+                .iter()
+                .map(|&(address, size)| Object::new(address, size, None, 0))
+                .collect();
+            let index = AddressIndex::new(&objects);
+            assert_eq!(
+                index.segments.len(),
+                clusters.len().min(super::MAX_SEGMENTS)
+            );
+            for &(address, size) in &spans {
+                for probe in [
+                    address.wrapping_sub(1),
+                    address,
+                    address + size / 2,
+                    address + size.saturating_sub(1),
+                    address + size,
+                    address + size + 1,
+                    address + 1000,
+                ] {
+                    assert_eq!(
+                        index.lookup(&objects, probe),
+                        naive(&objects, probe),
+                        "{probe:#x}"
+                    );
+                }
+            }
+            for probe in [0, u64::MAX] {
+                assert_eq!(index.lookup(&objects, probe), naive(&objects, probe));
+            }
+        }
+        assert_eq!(AddressIndex::new(&[]).lookup(&[], 0x1000), None);
+    }
+
+    #[test]
+    fn overlapping_objects_resolve_to_one_holding_the_address_or_none() {
+        // A big object holding two small ones (ends not in order): a lookup
+        // picks the last object starting at or before the address, if it
+        // holds it.
+        let objects = vec![
+            Object::new(0x1000, 0x100, None, 0),
+            Object::new(0x1010, 0x10, None, 0),
+            Object::new(0x1040, 0x10, None, 0),
+            Object::new(0x9000_0000, 0x10, None, 0),
+        ];
+        let index = AddressIndex::new(&objects);
+        for probe in [0x1000, 0x1015, 0x1030, 0x1045, 0x10ff, 0x9000_0008] {
+            if let Some(id) = index.lookup(&objects, probe) {
+                assert!(objects[id.index()].contains(probe), "{probe:#x}");
+            }
+        }
+        assert_eq!(index.lookup(&objects, 0x1015), Some(ObjectId(1)));
+        assert_eq!(index.lookup(&objects, 0x9000_0008), Some(ObjectId(3)));
+        assert_eq!(index.lookup(&objects, 0x1100), None);
+    }
+
+    #[test]
+    fn runs_give_the_offsets_of_the_list() {
+        let mut rng = Rng(99);
+        let mut lists: Vec<Vec<u8>> = vec![
+            vec![0],
+            vec![],
+            PointerOffsets::encode([8, 0, 24]),
+            PointerOffsets::encode_run(16, 8, 4),
+            PointerOffsets::encode_run(16, 0, 0),
+        ];
+        for _ in 0..200 {
+            let mut list: Vec<u8> = (0..rng.below(12)).map(|_| rng.below(4) as u8).collect();
+            if rng.below(2) == 0 {
+                list.extend(PointerOffsets::encode_run(
+                    rng.below(100),
+                    rng.below(3),
+                    rng.below(5),
+                ));
+            }
+            lists.push(list);
+        }
+        for list in &lists {
+            let offsets = PointerOffsets::from_field_list(list);
+            let expected: Vec<u64> = offsets.iter().take(1000).collect();
+            let mut iter = offsets.iter();
+            let mut flat = Vec::new();
+            while let Some((first, stride, count)) = iter.next_run() {
+                assert!(count > 0);
+                let mut offset = first;
+                for _ in 0..count.min(1000) {
+                    flat.push(offset);
+                    offset = offset.saturating_add(stride);
+                }
+                if flat.len() >= 1000 {
+                    break;
+                }
+            }
+            flat.truncate(1000);
+            assert_eq!(flat, expected, "{list:?}");
+        }
     }
 }
