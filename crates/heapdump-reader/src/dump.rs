@@ -264,9 +264,12 @@ impl<'data> Dump<'data> {
 
     /// Sum of the sizes of all objects.
     pub fn live_bytes(&self) -> u64 {
+        // In parallel: a 20M-object table is 0.9 GB to read.
+        use rayon::prelude::*;
         self.objects
-            .iter()
-            .fold(0u64, |sum, object| sum.saturating_add(object.size))
+            .par_iter()
+            .fold(|| 0u64, |sum, object| sum.saturating_add(object.size))
+            .reduce(|| 0, u64::saturating_add)
     }
 }
 
