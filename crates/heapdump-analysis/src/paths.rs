@@ -392,16 +392,9 @@ pub fn describe_path(
         .iter()
         .find(|reference| reference.target == first)?;
     let root = graph.root(reference.root)?;
-    // The steps left out: none of a short path.
-    let middle = if objects.len() > 2 * PATH_END_STEPS {
-        PATH_END_STEPS..objects.len() - PATH_END_STEPS
-    } else {
-        0..0
-    };
-    let omitted = (!middle.is_empty())
-        .then(|| omitted_steps(graph, objects.get(middle.clone()).unwrap_or(&[])));
-    let steps = (0..middle.start)
-        .chain(middle.end..objects.len())
+    let (kept, omitted) = ends(graph, objects);
+    let steps = kept
+        .into_iter()
         .map(|index| {
             let id = *objects.get(index)?;
             let field_offset = objects
@@ -430,6 +423,20 @@ pub fn describe_path(
         steps,
         omitted,
     })
+}
+
+/// Of a sequence of `objects` (a path, a chain of dominators), the
+/// indices a report describes, ascending: all of a short one, the first
+/// and the last [`PATH_END_STEPS`] of one longer than twice that, whose
+/// middle is counted instead.
+fn ends(graph: &HeapGraph<'_>, objects: &[ObjectId]) -> (Vec<usize>, Option<OmittedSteps>) {
+    if objects.len() <= 2 * PATH_END_STEPS {
+        return ((0..objects.len()).collect(), None);
+    }
+    let middle = PATH_END_STEPS..objects.len() - PATH_END_STEPS;
+    let kept = (0..middle.start).chain(middle.end..objects.len()).collect();
+    let omitted = omitted_steps(graph, objects.get(middle).unwrap_or(&[]));
+    (kept, Some(omitted))
 }
 
 /// The `middle` of a long path (or chain of dominators), counted by
@@ -554,15 +561,9 @@ pub fn path(
     chain.reverse();
     // Objects deep in a long list have millions of dominators: the ends
     // are described, the middle counted, as in a long path.
-    let middle = if chain.len() > 2 * PATH_END_STEPS {
-        PATH_END_STEPS..chain.len() - PATH_END_STEPS
-    } else {
-        0..0
-    };
-    let dominators_omitted = (!middle.is_empty())
-        .then(|| omitted_steps(graph, chain.get(middle.clone()).unwrap_or(&[])));
-    let dominators = (0..middle.start)
-        .chain(middle.end..chain.len())
+    let (kept, dominators_omitted) = ends(graph, &chain);
+    let dominators = kept
+        .into_iter()
         .filter_map(|index| ObjectRef::new(graph, analysis, *chain.get(index)?))
         .collect();
 

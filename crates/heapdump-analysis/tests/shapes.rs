@@ -307,27 +307,41 @@ fn garbage_is_classified_like_leak_sanitizer() {
 
 /// Retained sizes against the definition on random heaps of a few hundred
 /// objects, through the whole reader (interior pointers included).
-#[test]
-fn random_heaps_match_the_definition() {
-    let mut state = 0x1234_5678_u64;
-    let mut next = move |bound: u64| {
+/// A xorshift generator: `next(bound)` is below `bound`.
+fn xorshift(mut state: u64) -> impl FnMut(u64) -> u64 {
+    move |bound| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state % bound
-    };
+    }
+}
+
+/// A random heap of 50 to 299 objects, each with up to 3 edges, and 1 to
+/// `max_roots` roots: (objects, edges by object, roots).
+fn random_heap(
+    next: &mut impl FnMut(u64) -> u64,
+    max_roots: u64,
+) -> (u32, Vec<Vec<u32>>, Vec<u32>) {
+    let count = 50 + next(250) as u32;
+    let edges: Vec<Vec<u32>> = (0..count)
+        .map(|_| {
+            (0..next(4))
+                .map(|_| next(u64::from(count)) as u32)
+                .collect()
+        })
+        .collect();
+    let roots: Vec<u32> = (0..1 + next(max_roots))
+        .map(|_| next(u64::from(count)) as u32)
+        .collect();
+    (count, edges, roots)
+}
+
+#[test]
+fn random_heaps_match_the_definition() {
+    let mut next = xorshift(0x1234_5678);
     for _ in 0..20 {
-        let count = 50 + next(250) as u32;
-        let edges: Vec<Vec<u32>> = (0..count)
-            .map(|_| {
-                (0..next(4))
-                    .map(|_| next(u64::from(count)) as u32)
-                    .collect()
-            })
-            .collect();
-        let roots: Vec<u32> = (0..1 + next(4))
-            .map(|_| next(u64::from(count)) as u32)
-            .collect();
+        let (count, edges, roots) = random_heap(&mut next, 4);
         let bytes = dump_bytes(&edges, &roots, 40);
         let graph = read(&bytes);
         let analysis = analyze(&graph);
@@ -450,26 +464,10 @@ fn accumulation_point_content_matches_a_plain_count() {
 #[test]
 fn paths_through_a_dominator_are_shortest() {
     use heapdump_analysis::paths::{LocalSearch, ShortestPathTree};
-    let mut state = 0x9abc_def0_u64;
-    let mut next = move |bound: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % bound
-    };
+    let mut next = xorshift(0x9abc_def0);
     let mut checked = 0;
     for _ in 0..20 {
-        let count = 50 + next(250) as u32;
-        let edges: Vec<Vec<u32>> = (0..count)
-            .map(|_| {
-                (0..next(4))
-                    .map(|_| next(u64::from(count)) as u32)
-                    .collect()
-            })
-            .collect();
-        let roots: Vec<u32> = (0..1 + next(3))
-            .map(|_| next(u64::from(count)) as u32)
-            .collect();
+        let (count, edges, roots) = random_heap(&mut next, 3);
         let bytes = dump_bytes(&edges, &roots, 40);
         let graph = read(&bytes);
         let analysis = analyze(&graph);

@@ -806,6 +806,30 @@ impl Survey {
     }
 }
 
+/// Every `N`-byte word of `contents` (which starts at `address`) that is
+/// aligned in the dumped address space, read in byte order `B`, with its
+/// offset in `contents`.
+fn aligned_words<B: ByteOrder, const N: usize>(
+    address: u64,
+    contents: &[u8],
+) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let size = N as u64;
+    let skip = (size - address % size) % size;
+    contents
+        .get(skip as usize..)
+        .unwrap_or(&[])
+        .chunks_exact(N)
+        .enumerate()
+        .map(move |(index, word)| {
+            let value = if N == 4 {
+                u64::from(B::read_u32(word))
+            } else {
+                B::read_u64(word)
+            };
+            (skip + index as u64 * size, value)
+        })
+}
+
 /// What a scan needs: the objects to resolve words against, and how to read
 /// words.
 struct Scanner<'a, 'data> {
@@ -938,20 +962,9 @@ impl Scanner<'_, '_> {
         contents: &[u8],
         found: &mut dyn FnMut(u64, ObjectId),
     ) {
-        // Words are aligned in the dumped address space, not in `contents`.
-        let size = N as u64;
-        let skip = (size - address % size) % size;
-        let Some(aligned) = contents.get(skip as usize..) else {
-            return;
-        };
-        for (index, word) in aligned.chunks_exact(N).enumerate() {
-            let value = if N == 4 {
-                u64::from(B::read_u32(word))
-            } else {
-                B::read_u64(word)
-            };
+        for (offset, value) in aligned_words::<B, N>(address, contents) {
             if let Some(target) = self.resolve(value) {
-                found(skip + index as u64 * size, target);
+                found(offset, target);
             }
         }
     }
@@ -1130,19 +1143,8 @@ impl Scanner<'_, '_> {
         weak: &[u64],
         scan: &mut TaskScan,
     ) {
-        // Words are aligned in the dumped address space, not in `contents`.
-        let size = N as u64;
-        let skip = (size - address % size) % size;
-        let Some(aligned) = contents.get(skip as usize..) else {
-            return;
-        };
-        for (index, word) in aligned.chunks_exact(N).enumerate() {
-            let value = if N == 4 {
-                u64::from(B::read_u32(word))
-            } else {
-                B::read_u64(word)
-            };
-            self.push_word(scan, local, skip + index as u64 * size, value, weak);
+        for (offset, value) in aligned_words::<B, N>(address, contents) {
+            self.push_word(scan, local, offset, value, weak);
         }
     }
 
