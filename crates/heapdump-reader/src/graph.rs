@@ -911,61 +911,69 @@ impl Scanner<'_, '_> {
         self.index.lookup(&self.dump.objects, value)
     }
 
-    /// Calls `found(offset, target)` for each pointer word of `contents`
-    /// (which starts at `address`) that points into an object: the words
-    /// `pointers` lists, or every aligned word when it is unknown.
-    fn scan(
+    /// Calls `word(offset, value)` for each pointer word of `contents`
+    /// (which starts at `address`): the words of `runs` when the layout's
+    /// shared list is decoded, else the words `pointers` lists, or every
+    /// aligned word when it is unknown. Listed words that do not fit in
+    /// `contents` are skipped. The one reader of pointer words, for roots
+    /// and objects.
+    fn pointer_words(
         &self,
         address: u64,
         contents: &[u8],
         pointers: Pointers<'_>,
-        found: &mut dyn FnMut(u64, ObjectId),
+        runs: Option<&[(u64, u64, u64)]>,
+        word: &mut impl FnMut(u64, u64),
     ) {
-        if let Pointers::Exact(offsets) = pointers {
-            self.scan_exact(contents, offsets, found);
+        if let Some(runs) = runs {
+            for &run in runs {
+                self.run_words(run, contents, word);
+            }
             return;
         }
-        match (self.pointer_size, self.big_endian) {
-            (4, false) => self.scan_words::<LittleEndian, 4>(address, contents, found),
-            (4, true) => self.scan_words::<BigEndian, 4>(address, contents, found),
-            (_, false) => self.scan_words::<LittleEndian, 8>(address, contents, found),
-            (_, true) => self.scan_words::<BigEndian, 8>(address, contents, found),
+        match pointers {
+            Pointers::Exact(offsets) => {
+                let mut iter = offsets.iter();
+                while let Some(run) = iter.next_run() {
+                    self.run_words(run, contents, word);
+                }
+            }
+            Pointers::Unknown => {
+                let words = |(offset, value)| word(offset, value);
+                match (self.pointer_size, self.big_endian) {
+                    (4, false) => {
+                        aligned_words::<LittleEndian, 4>(address, contents).for_each(words)
+                    }
+                    (4, true) => aligned_words::<BigEndian, 4>(address, contents).for_each(words),
+                    (_, false) => {
+                        aligned_words::<LittleEndian, 8>(address, contents).for_each(words)
+                    }
+                    (_, true) => aligned_words::<BigEndian, 8>(address, contents).for_each(words),
+                }
+            }
         }
     }
 
-    /// Reads the words at `offsets`; offsets whose word does not fit in
-    /// `contents` are skipped.
-    fn scan_exact(
+    /// [`Scanner::pointer_words`] for a run of offsets `(first, stride,
+    /// count)` ([`PointerOffsetsIter::next_run`]). Offsets grow along a
+    /// run: it stops at the first that does not fit; a run of stride 0
+    /// repeats one word, read once.
+    ///
+    /// [`PointerOffsetsIter::next_run`]: crate::dump::PointerOffsetsIter::next_run
+    fn run_words(
         &self,
+        (first, stride, count): (u64, u64, u64),
         contents: &[u8],
-        offsets: PointerOffsets<'_>,
-        found: &mut dyn FnMut(u64, ObjectId),
+        word: &mut impl FnMut(u64, u64),
     ) {
-        for offset in offsets.iter() {
-            let Some(value) = self.word_at(contents, offset) else {
-                continue;
+        let count = if stride == 0 { count.min(1) } else { count };
+        let mut offset = first;
+        for _ in 0..count {
+            let Some(value) = self.dump.info.word_at(contents, offset) else {
+                return;
             };
-            if let Some(target) = self.resolve(value) {
-                found(offset, target);
-            }
-        }
-    }
-
-    /// The pointer-sized word at `offset` of `contents`, if it fits.
-    fn word_at(&self, contents: &[u8], offset: u64) -> Option<u64> {
-        self.dump.info.word_at(contents, offset)
-    }
-
-    fn scan_words<B: ByteOrder, const N: usize>(
-        &self,
-        address: u64,
-        contents: &[u8],
-        found: &mut dyn FnMut(u64, ObjectId),
-    ) {
-        for (offset, value) in aligned_words::<B, N>(address, contents) {
-            if let Some(target) = self.resolve(value) {
-                found(offset, target);
-            }
+            word(offset, value);
+            offset = offset.saturating_add(stride);
         }
     }
 
@@ -977,16 +985,19 @@ impl Scanner<'_, '_> {
             .map(|(index, root)| {
                 let id = RootId(index as u32);
                 let mut found = Vec::new();
-                self.scan(
+                self.pointer_words(
                     root.address,
                     root.contents,
                     root.pointers,
-                    &mut |offset, target| {
-                        found.push(RootReference {
-                            root: id,
-                            offset,
-                            target,
-                        });
+                    None,
+                    &mut |offset, value| {
+                        if let Some(target) = self.resolve(value) {
+                            found.push(RootReference {
+                                root: id,
+                                offset,
+                                target,
+                            });
+                        }
                     },
                 );
                 let word = u64::from(if self.pointer_size == 4 { 4u8 } else { 8 });
@@ -1066,86 +1077,17 @@ impl Scanner<'_, '_> {
     /// may point into an object, as object `local` of its task; `weak` are
     /// its weak offsets.
     fn gather(&self, local: u32, object: &Object, weak: &[u64], scan: &mut TaskScan) {
-        let contents = self.dump.contents(object);
-        if let Some(runs) = object.pointer_list().and_then(|list| {
+        let runs = object.pointer_list().and_then(|list| {
             let layouts = self.layouts.as_ref()?;
             layouts.runs.get(layouts.lists.get(list.index())?.clone())
-        }) {
-            for &run in runs {
-                self.gather_run(local, run, contents, weak, scan);
-            }
-            return;
-        }
-        match self.dump.pointers(object) {
-            Pointers::Exact(offsets) => {
-                let mut iter = offsets.iter();
-                while let Some(run) = iter.next_run() {
-                    self.gather_run(local, run, contents, weak, scan);
-                }
-            }
-            Pointers::Unknown => match (self.pointer_size, self.big_endian) {
-                (4, false) => self.gather_words::<LittleEndian, 4>(
-                    local,
-                    object.address,
-                    contents,
-                    weak,
-                    scan,
-                ),
-                (4, true) => {
-                    self.gather_words::<BigEndian, 4>(local, object.address, contents, weak, scan)
-                }
-                (_, false) => self.gather_words::<LittleEndian, 8>(
-                    local,
-                    object.address,
-                    contents,
-                    weak,
-                    scan,
-                ),
-                (_, true) => {
-                    self.gather_words::<BigEndian, 8>(local, object.address, contents, weak, scan)
-                }
-            },
-        }
-    }
-
-    /// [`Scanner::gather`] for the words of a run of offsets `(first,
-    /// stride, count)` ([`PointerOffsetsIter::next_run`]) that fit in
-    /// `contents`. Offsets grow along a run: it stops at the first that
-    /// does not fit; a run of stride 0 repeats one word, read once.
-    ///
-    /// [`PointerOffsetsIter::next_run`]: crate::dump::PointerOffsetsIter::next_run
-    fn gather_run(
-        &self,
-        local: u32,
-        (first, stride, count): (u64, u64, u64),
-        contents: &[u8],
-        weak: &[u64],
-        scan: &mut TaskScan,
-    ) {
-        let count = if stride == 0 { count.min(1) } else { count };
-        let mut offset = first;
-        for _ in 0..count {
-            let Some(value) = self.word_at(contents, offset) else {
-                return;
-            };
-            self.push_word(scan, local, offset, value, weak);
-            offset = offset.saturating_add(stride);
-        }
-    }
-
-    /// [`Scanner::gather`] for every aligned word of `contents` (which
-    /// starts at `address`).
-    fn gather_words<B: ByteOrder, const N: usize>(
-        &self,
-        local: u32,
-        address: u64,
-        contents: &[u8],
-        weak: &[u64],
-        scan: &mut TaskScan,
-    ) {
-        for (offset, value) in aligned_words::<B, N>(address, contents) {
-            self.push_word(scan, local, offset, value, weak);
-        }
+        });
+        self.pointer_words(
+            object.address,
+            self.dump.contents(object),
+            self.dump.pointers(object),
+            runs,
+            &mut |offset, value| self.push_word(scan, local, offset, value, weak),
+        );
     }
 
     /// Appends a word to `words` if its value lies in the indexed range
