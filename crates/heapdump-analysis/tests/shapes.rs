@@ -11,47 +11,11 @@ use heapdump_analysis::retained::{retained, RetainedOptions};
 use heapdump_analysis::top::{top, TopOptions};
 use heapdump_analysis::{analyze, DomNode, Dominator, Reachability};
 use heapdump_format::builder::{DumpBuilder, Module, Params};
-use heapdump_reader::{parse, HeapGraph, ObjectId};
+use heapdump_reader::ObjectId;
 
-const BASE: u64 = 0x10_0000;
-const SEGMENT: u64 = 0x7000_0000;
+mod support;
 
-/// A dump whose object `i` sits at `BASE + 64 * i`, holds pointers to the
-/// objects `edges[i]` (then zero padding up to `size`), and whose root
-/// segment points at `roots`.
-fn dump_bytes(edges: &[Vec<u32>], roots: &[u32], size: usize) -> Vec<u8> {
-    let address = |index: u32| BASE + 64 * u64::from(index);
-    let mut dump = DumpBuilder::new(Vec::new()).unwrap();
-    dump.params(&Params::default()).unwrap();
-    dump.module(&Module::default()).unwrap();
-    let segment: Vec<u8> = roots
-        .iter()
-        .flat_map(|&root| address(root).to_le_bytes())
-        .collect();
-    dump.root_segment(0, SEGMENT, &segment).unwrap();
-    dump.stack(7, &[0x4000, 0x4100]).unwrap();
-    let mut contents = Vec::new();
-    for (index, targets) in edges.iter().enumerate() {
-        contents.clear();
-        contents.extend(
-            targets
-                .iter()
-                .flat_map(|&target| address(target).to_le_bytes()),
-        );
-        contents.resize(contents.len().max(size), 0);
-        dump.object(
-            address(index as u32),
-            if index % 2 == 0 { 7 } else { 0 },
-            &contents,
-        )
-        .unwrap();
-    }
-    dump.finish().unwrap()
-}
-
-fn read(bytes: &[u8]) -> HeapGraph<'_> {
-    HeapGraph::build(parse(bytes, &mut |_, _| {}).unwrap(), &mut |_, _| {})
-}
+use support::{dump_bytes, read, BASE, SEGMENT};
 
 fn idom(analysis: &heapdump_analysis::Analysis, object: u32) -> Option<Dominator> {
     analysis.immediate_dominator(ObjectId(object))

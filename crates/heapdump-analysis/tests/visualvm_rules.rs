@@ -10,37 +10,11 @@
 use std::borrow::Cow;
 
 use heapdump_analysis::{analyze, Dominator};
-use heapdump_format::builder::{DumpBuilder, Module, Params};
 use heapdump_reader::{parse, HeapGraph, ObjectId, PointerList, PointerOffsets};
 
-const BASE: u64 = 0x10_0000;
-const SEGMENT: u64 = 0x7000_0000;
+mod support;
 
-fn address(index: u32) -> u64 {
-    BASE + 64 * u64::from(index)
-}
-
-/// Object `i` at `address(i)` holds pointers to `edges[i]`, 32 bytes each;
-/// the root segment points at `roots`.
-fn dump_bytes(edges: &[Vec<u32>], roots: &[u32]) -> Vec<u8> {
-    let mut dump = DumpBuilder::new(Vec::new()).unwrap();
-    dump.params(&Params::default()).unwrap();
-    dump.module(&Module::default()).unwrap();
-    let segment: Vec<u8> = roots
-        .iter()
-        .flat_map(|&root| address(root).to_le_bytes())
-        .collect();
-    dump.root_segment(0, SEGMENT, &segment).unwrap();
-    for (index, targets) in edges.iter().enumerate() {
-        let mut contents: Vec<u8> = targets
-            .iter()
-            .flat_map(|&target| address(target).to_le_bytes())
-            .collect();
-        contents.resize(32, 0);
-        dump.object(address(index as u32), 0, &contents).unwrap();
-    }
-    dump.finish().unwrap()
-}
+use support::dump_bytes;
 
 // R roots A and W; A holds X and B; W refers to X weakly; X holds Y; V
 // refers to Z weakly (Z: weakly held only); U (unreachable) holds B.
@@ -84,7 +58,7 @@ fn weak_referrers_and_unreachable_holders_share_what_they_refer_to() {
     edges[X as usize] = vec![Y];
     edges[V as usize] = vec![Z];
     edges[U as usize] = vec![B];
-    let bytes = dump_bytes(&edges, &[R]);
+    let bytes = dump_bytes(&edges, &[R], 32);
     let object = |id: u32| Some(Dominator::Object(ObjectId(id)));
 
     // W's and V's words are no references; X is still reachable (through
