@@ -75,6 +75,15 @@ fn parse_args() -> Result<Args, String> {
 
 /// Writes a dump to `path` and prints one line about it.
 fn dump(service: &Service, path: &str, options: &heapdump::Options) -> Result<(), String> {
+    // The README's `--out target/leaky-service.hdump` when cargo builds
+    // elsewhere (CARGO_TARGET_DIR): make the folder.
+    if let Some(folder) = std::path::Path::new(path)
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(folder)
+            .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
+    }
     let report = heapdump::write_file_with(path, options).map_err(|error| error.to_string())?;
     for warning in report.warnings() {
         eprintln!("leaky-service: {warning}");
