@@ -164,3 +164,45 @@ fn redacted_dumps_write_thread_names_empty() {
     std::fs::remove_file(&full).unwrap();
     std::fs::remove_file(&redacted).unwrap();
 }
+
+/// Threads that exit while a dump stops the others are not counted as
+/// threads left out of it: the count is of threads that still exist. (A
+/// thread gone between the listing of `/proc/self/task` and its stop signal
+/// made `threads` exceed `threads_dumped`, and failed the test above in CI.)
+#[test]
+fn threads_exiting_during_a_dump_are_not_counted_as_missed() {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churners: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut spawned = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::spawn(|| std::hint::black_box(Box::new(1u8)))
+                        .join()
+                        .unwrap();
+                    spawned += 1;
+                }
+                spawned
+            })
+        })
+        .collect();
+    let sink = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let mut missed = Vec::new();
+    for _ in 0..300 {
+        let report = heapdump::write(&sink).unwrap();
+        if report.threads_dumped != report.threads {
+            missed.push((report.threads, report.threads_dumped));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let spawned: u64 = churners.into_iter().map(|c| c.join().unwrap()).sum();
+    assert!(spawned > 100, "the threads came and went: {spawned}");
+    assert!(
+        missed.is_empty(),
+        "(threads, dumped) of dumps that left some out: {missed:?}"
+    );
+}

@@ -143,7 +143,8 @@ pub struct DumpReport {
     pub object_bytes: u64,
     /// Root ranges written (module segments and thread stacks).
     pub roots: u64,
-    /// Threads of the process when the dump was written.
+    /// Threads of the process when the dump was written (a thread that
+    /// exited while the dump stopped the others is not counted).
     pub threads: u64,
     /// Threads whose stacks are in the dump (the others blocked the stop
     /// signal or did not answer in time).

@@ -61,6 +61,12 @@ impl Drop for Region {
     }
 }
 
+/// The calling thread's `errno`, as the last failed call left it.
+pub(crate) fn errno() -> i32 {
+    // SAFETY: errno is thread-local and always readable.
+    unsafe { *libc::__errno_location() }
+}
+
 /// Yields the processor to another thread.
 pub(crate) fn yield_now() {
     // SAFETY: sched_yield has no preconditions.

@@ -277,29 +277,47 @@ pub(crate) fn stop_others() -> Option<StoppedThreads> {
         if tid == own_tid {
             return;
         }
-        stopped.seen += 1;
         // SAFETY: tgkill to a thread of our own process.
         let sent = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid as c_int, signal) } == 0;
         if sent {
             signalled += 1;
+            stopped.seen += 1;
+        } else if sys::errno() != libc::ESRCH {
+            // Alive but not signalled: counted, not dumped. (ESRCH: it
+            // exited since the listing; it is no thread of the process.)
+            stopped.seen += 1;
         }
     })?;
 
-    let deadline = Instant::now() + ANSWER_TIMEOUT;
-    while stop.answered.load(Ordering::Acquire) < signalled && Instant::now() < deadline {
+    let start = Instant::now();
+    let mut next_recount = start + RECOUNT_AFTER;
+    while stop.answered.load(Ordering::Acquire) < signalled {
+        let now = Instant::now();
+        if now >= start + ANSWER_TIMEOUT {
+            break;
+        }
+        // A thread that was exiting when signalled never answers: once the
+        // only threads left unanswered are gone, waiting longer is useless.
+        if now >= next_recount {
+            next_recount = now + RECOUNT_AFTER;
+            if unanswered_threads(own_tid) == Some(0) {
+                break;
+            }
+        }
         sys::yield_now();
+    }
+    if stop.answered.load(Ordering::Acquire) < signalled {
+        // Count only the threads that still exist: those that exited
+        // meanwhile were not lost from the dump.
+        if let Some(alive) = unanswered_threads(own_tid) {
+            stopped.seen = 1 + recorded_slots() as u64 + alive;
+        }
     }
     // The mappings as they are now, with everyone stopped: a copy read
     // before could name a range that was unmapped (and reused by a shorter
     // stack) meanwhile, and reading past a stack's end would crash the dump.
     let maps = Mappings::read()?;
-    // Only slots below both counts are certainly written: a handler that
-    // answers late may have claimed a slot and not filled it in yet.
-    let answered = stop
-        .answered
-        .load(Ordering::Acquire)
-        .min(stop.claimed.load(Ordering::Acquire))
-        .min(MAX_THREADS);
+    let answered = recorded_slots();
     // SAFETY: the region holds MAX_THREADS zeroed ThreadStack slots.
     let out = unsafe {
         core::slice::from_raw_parts_mut(stopped.stacks.ptr.cast::<ThreadStack>(), MAX_THREADS)
@@ -319,6 +337,38 @@ pub(crate) fn stop_others() -> Option<StoppedThreads> {
         }
     }
     Some(stopped)
+}
+
+/// How often a dump still waiting for answers checks which threads exist.
+const RECOUNT_AFTER: Duration = Duration::from_millis(10);
+
+/// How many slots are certainly written: only slots below both counts are,
+/// since a handler that answers late may have claimed a slot and not filled
+/// it in yet.
+fn recorded_slots() -> usize {
+    let stop = &STATE.stop;
+    stop.answered
+        .load(Ordering::Acquire)
+        .min(stop.claimed.load(Ordering::Acquire))
+        .min(MAX_THREADS)
+}
+
+/// The threads in `/proc/self/task` now, other than `own_tid`, that have
+/// not answered the stop signal in a recorded slot; `None` if the list
+/// cannot be read.
+fn unanswered_threads(own_tid: u64) -> Option<u64> {
+    let slots = &STATE.stop.slots[..recorded_slots()];
+    let mut unanswered = 0;
+    for_each_task(|tid| {
+        if tid != own_tid
+            && !slots
+                .iter()
+                .any(|slot| slot.tid.load(Ordering::Relaxed) == tid)
+        {
+            unanswered += 1;
+        }
+    })?;
+    Some(unanswered)
 }
 
 /// Calls `visit(tid)` for every thread in `/proc/self/task`, with raw
