@@ -245,6 +245,12 @@ impl<'g> Classifier<'g> {
         }
     }
 
+    /// The one group every object falls in, when that is known without
+    /// looking at them: by site in a dump without stacks, "not sampled".
+    pub fn only_group(&self) -> Option<usize> {
+        (self.grouping == Grouping::Site && self.stacks.is_empty()).then_some(0)
+    }
+
     /// The group number of `object`.
     pub fn group_of(&self, object: &Object) -> usize {
         match self.grouping {

@@ -272,6 +272,18 @@ fn group_totals(
     nodes: &[DomNode],
 ) -> Vec<(u64, u64)> {
     let count = classifier.group_count();
+    if let Some(group) = classifier.only_group() {
+        // Every node is in the one group: no object is read.
+        let mut sums = vec![(0u64, 0u64); count.max(group + 1)];
+        let bytes = nodes
+            .par_iter()
+            .map(|&node| analysis.retained_size(node))
+            .reduce(|| 0, u64::saturating_add);
+        if let Some(slot) = sums.get_mut(group) {
+            *slot = (nodes.len() as u64, bytes);
+        }
+        return sums;
+    }
     nodes
         .par_chunks(4096)
         .fold(
