@@ -27,7 +27,7 @@ use crate::analysis::{Analysis, Reachability};
 use crate::class::{Classifier, GroupLabel, Grouping, SiteFrames};
 use crate::describe::{human_bytes, percent, ObjectRef};
 use crate::dominators::DomNode;
-use crate::paths::{describe_path, LocalSearch, RootPath, ShortestPathTree};
+use crate::paths::{describe_path, field_to, LocalSearch, RootPath, ShortestPathTree};
 use crate::roots::RootCoverage;
 
 /// Options of the [`leaks`] report.
@@ -123,6 +123,12 @@ pub struct Suspect {
     /// A shortest path from a root to the accumulation point (through
     /// `object`, which dominates it).
     pub path: Option<RootPath>,
+    /// The named field that holds `object` on that path (a Java static:
+    /// `LeakyCache.CACHE`), when the dump names fields; `None` when it does
+    /// not, or when a root holds the object directly. Found before a long
+    /// path's middle is left out, where the holder may sit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
     /// The allocation-site stack of `object`, innermost first (function
     /// names when symbolised, else `0x…` return addresses); empty if not
     /// sampled.
@@ -459,16 +465,7 @@ fn summary(suspect: &Suspect, reachable_bytes: u64) -> String {
                 path.root.kind,
                 objects_phrase(path.object_count())
             ));
-            // The named field that holds the suspect, when the dump names
-            // fields (a Java static: `LeakyCache.CACHE`).
-            let holder = path
-                .steps
-                .iter()
-                .position(|step| step.object.address == suspect.object.address)
-                .and_then(|at| at.checked_sub(1))
-                .and_then(|at| path.steps.get(at))
-                .and_then(|step| step.field.as_deref());
-            match holder {
+            match &suspect.held_by {
                 Some(field) => text.push_str(&format!(", held by {field}.")),
                 None => text.push('.'),
             }
@@ -558,11 +555,16 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
     let tree =
         (!start_objects.is_empty()).then(|| ShortestPathTree::build_for(graph, &start_objects));
     let mut below = (!start_objects.is_empty()).then(|| LocalSearch::new(graph));
+    // The path, and the field of the object before `start` that holds it.
     let mut path_to = |start: ObjectId, point: ObjectId| {
         let mut objects = tree.as_ref()?.objects_to(start)?;
+        let held_by = match objects.len().checked_sub(2).and_then(|at| objects.get(at)) {
+            Some(&holder) => field_to(graph, holder, start).1,
+            None => None,
+        };
         let down = below.as_mut()?.objects_between(graph, start, point)?;
         objects.extend(down.get(1..).unwrap_or(&[]));
-        describe_path(graph, analysis, &objects)
+        Some((describe_path(graph, analysis, &objects)?, held_by))
     };
 
     let mut suspects = Vec::new();
@@ -595,7 +597,10 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
                 Vec::new(),
             ),
         };
-        let path = path_to(ObjectId(object.id), ObjectId(point_object.id));
+        let (path, held_by) = match path_to(ObjectId(object.id), ObjectId(point_object.id)) {
+            Some((path, held_by)) => (Some(path), held_by),
+            None => (None, None),
+        };
         let site = graph
             .object(ObjectId(object.id))
             .map(|found| SiteFrames::of_object(graph, found))
@@ -632,6 +637,7 @@ pub fn leaks(graph: &HeapGraph<'_>, analysis: &Analysis, options: &LeakOptions) 
                 ),
             },
             path,
+            held_by,
             site,
             accumulation_site,
             summary: String::new(),

@@ -378,6 +378,23 @@ fn field_offset(graph: &HeapGraph<'_>, source: ObjectId, target: ObjectId) -> Op
         .map(|(_, offset)| u64::from(offset))
 }
 
+/// The offset in `source` of its lowest word pointing into `target`, and
+/// that field's name when the dump names fields (`LeakyCache.CACHE`,
+/// `table`).
+pub(crate) fn field_to(
+    graph: &HeapGraph<'_>,
+    source: ObjectId,
+    target: ObjectId,
+) -> (Option<u64>, Option<String>) {
+    let offset = field_offset(graph, source, target);
+    let name = offset.and_then(|offset| {
+        graph
+            .object(source)
+            .and_then(|object| graph.dump().field_name(object, offset))
+    });
+    (offset, name)
+}
+
 /// Describes a chain of objects whose first is pointed at by a root; of a
 /// chain longer than twice [`PATH_END_STEPS`], only the ends, the middle
 /// counted by class ([`RootPath::omitted`]).
@@ -397,14 +414,10 @@ pub fn describe_path(
         .into_iter()
         .map(|index| {
             let id = *objects.get(index)?;
-            let field_offset = objects
-                .get(index + 1)
-                .and_then(|&next| field_offset(graph, id, next));
-            let field = field_offset.and_then(|offset| {
-                graph
-                    .object(id)
-                    .and_then(|object| graph.dump().field_name(object, offset))
-            });
+            let (field_offset, field) = match objects.get(index + 1) {
+                Some(&next) => field_to(graph, id, next),
+                None => (None, None),
+            };
             Some(PathStep {
                 object: ObjectRef::new(graph, analysis, id)?,
                 field_offset,

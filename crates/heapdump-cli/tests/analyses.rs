@@ -297,3 +297,69 @@ fn long_paths_keep_their_ends() {
     );
     assert!(text.lines().count() < 120, "{text}");
 }
+
+/// The summary names the field holding a suspect even when the suspect
+/// sits in the middle of a long path, which the report leaves out: two
+/// stack words hold chains of 40 and 45 nodes that both end at the
+/// suspect, which holds a chain of 14 nodes down to a 64 KiB block: the
+/// path's last 16 objects start at the suspect, its holder is left out.
+/// Read back from HPROF, where fields have names (`f0x0`).
+#[test]
+fn a_suspect_in_a_long_paths_middle_is_named_by_its_holder() {
+    const SHORT: u64 = 40;
+    const LONG: u64 = 45;
+    const BELOW: u64 = 14;
+    let suspect = address(SHORT + LONG);
+    let block = 0x80_0000;
+    let mut dump = DumpBuilder::new(Vec::new()).unwrap();
+    dump.params(&Params::default()).unwrap();
+    dump.module(&Module::default()).unwrap();
+    let roots: Vec<u8> = [address(0), address(SHORT)]
+        .iter()
+        .flat_map(|word| word.to_le_bytes())
+        .collect();
+    dump.root_thread_stack(1, "main", 0x7fff_0000, &roots)
+        .unwrap();
+    dump.stack(9, &[0x4010]).unwrap();
+    // Node i points at node i + 1; each chain's last node at the suspect;
+    // the chain below the suspect ends at the block.
+    let node = |next: u64| {
+        let mut node = [0u8; 32];
+        node[..8].copy_from_slice(&next.to_le_bytes());
+        node
+    };
+    for i in 0..SHORT + LONG + 1 + BELOW {
+        let next = match i {
+            i if i + 1 == SHORT || i + 1 == SHORT + LONG => suspect,
+            i if i + 1 == SHORT + LONG + 1 + BELOW => block,
+            i => address(i + 1),
+        };
+        dump.object(address(i), 9, &node(next)).unwrap();
+    }
+    dump.object(block, 9, &[7; 64 << 10]).unwrap();
+    let dump = dump_path("suspect-mid-path", &dump.finish().unwrap());
+    let hprof = dump.with_extension("hprof");
+    let converted = heapdump(&["hprof", dump.to_str().unwrap(), hprof.to_str().unwrap()]);
+    assert!(converted.status.success(), "{converted:?}");
+
+    let text = run_ok(&["leaks", hprof.to_str().unwrap()]);
+    contains_all(&text, &["... 24 more objects ("]);
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&["leaks", hprof.to_str().unwrap(), "--json"])).unwrap();
+    let found = &json["suspects"][0];
+    assert_eq!(found["object"]["address"], suspect, "{text}");
+    assert_eq!(found["held_by"], "f0x0", "{text}");
+    let summary = found["summary"].as_str().unwrap();
+    assert!(
+        summary.ends_with("through a chain of 56 objects, held by f0x0."),
+        "{summary}"
+    );
+    // The holder, the short chain's last node, is not among the steps shown.
+    let steps = found["path"]["steps"].as_array().unwrap();
+    let shown = |address: u64| {
+        steps
+            .iter()
+            .any(|step| step["object"]["address"] == address)
+    };
+    assert!(shown(suspect) && !shown(address(SHORT - 1)), "{text}");
+}
