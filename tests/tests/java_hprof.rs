@@ -559,13 +559,31 @@ fn object_counts_per_class_equal_hprof_slurps() {
 
 /// `heapdump serve` on a JDK dump: the top suspect's object page names its
 /// fields (`table`) and the static field that holds it
-/// (`LeakyCache.CACHE`), from the format's field names.
+/// (`LeakyCache.CACHE`), from the format's field names; the page of the
+/// linked list's last node counts its hundreds of dominators.
 #[test]
 fn serve_names_the_fields_of_a_jdk_dump() {
     let Some(path) = jdk_dump("serve") else {
         return;
     };
     let heap = Heap::open(&path, &Options::default(), &mut NoProgress).expect("open the dump");
+    // The list's last node, whose dominators are every node above it.
+    let (graph, analysis) = (heap.graph(), heap.analysis());
+    let depth = |node| {
+        std::iter::successors(Some(node), |&node| analysis.idom(node))
+            .take_while(|&node| node != heapdump_analysis::DomNode::ROOT)
+            .count()
+            - 1
+    };
+    let (deepest, dominators) = graph
+        .objects()
+        .filter_map(|(id, _)| {
+            let object = heapdump_analysis::describe::ObjectRef::new(graph, analysis, id)?;
+            (object.class == "LeakyCache$ListNode")
+                .then_some((object.address, depth(analysis.node(id)?)))
+        })
+        .max_by_key(|&(_, depth)| depth)
+        .expect("the list's nodes");
     let app = heapdump_server::App::new(heap, "app.hprof");
     let leaks = app.handle("/api/leaks");
     assert_eq!(leaks.status, 200);
@@ -576,6 +594,26 @@ fn serve_names_the_fields_of_a_jdk_dump() {
     let page = String::from_utf8(page.body).unwrap();
     assert!(page.contains("<code>table</code>"), "{page}");
     assert!(page.contains("LeakyCache.CACHE"), "{page}");
+
+    // Its page counts them all and shows the chain's ends, as `heapdump
+    // path` does, with the middle counted.
+    assert!(dominators >= 299, "{dominators}");
+    let page = String::from_utf8(app.handle(&format!("/object/{deepest:#x}")).body).unwrap();
+    assert!(
+        page.contains(&format!("<h2>Dominators ({dominators}), nearest first")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("… {} more objects (", dominators - 32)),
+        "{page}"
+    );
+    let path: serde_json::Value =
+        serde_json::from_slice(&app.handle(&format!("/api/path/{deepest:#x}")).body).unwrap();
+    assert_eq!(path["dominators"].as_array().unwrap().len(), 32);
+    assert_eq!(
+        path["dominators_omitted"]["objects"],
+        dominators as u64 - 32
+    );
 }
 
 /// `heapdump waste` on the JDK's dump finds exactly what the program built

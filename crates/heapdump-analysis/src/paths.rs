@@ -544,6 +544,35 @@ impl fmt::Display for PathError {
 
 impl std::error::Error for PathError {}
 
+/// The dominators of `target` from the top of the tree down to its
+/// immediate dominator ([`PathReport::dominators`]): objects deep in a long
+/// list have millions, so of a chain longer than twice [`PATH_END_STEPS`]
+/// the ends are described and the middle counted, as in a long path.
+pub fn dominator_chain(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    target: ObjectId,
+) -> (Vec<ObjectRef>, Option<OmittedSteps>) {
+    let mut chain = Vec::new();
+    let mut up = analysis.node(target).and_then(|node| analysis.idom(node));
+    while let Some(node) = up {
+        if node == DomNode::ROOT {
+            break;
+        }
+        if let Some(found) = analysis.object(node) {
+            chain.push(found);
+        }
+        up = analysis.idom(node);
+    }
+    chain.reverse();
+    let (kept, omitted) = ends(graph, &chain);
+    let described = kept
+        .into_iter()
+        .filter_map(|index| ObjectRef::new(graph, analysis, *chain.get(index)?))
+        .collect();
+    (described, omitted)
+}
+
 /// Shortest paths from the roots to the object holding `address` (why it
 /// is alive), with its dominators.
 pub fn path(
@@ -560,25 +589,7 @@ pub fn path(
         .object(target)
         .map_or(0, |found| address.saturating_sub(found.address));
 
-    let mut chain = Vec::new();
-    let mut up = analysis.node(target).and_then(|node| analysis.idom(node));
-    while let Some(node) = up {
-        if node == DomNode::ROOT {
-            break;
-        }
-        if let Some(found) = analysis.object(node) {
-            chain.push(found);
-        }
-        up = analysis.idom(node);
-    }
-    chain.reverse();
-    // Objects deep in a long list have millions of dominators: the ends
-    // are described, the middle counted, as in a long path.
-    let (kept, dominators_omitted) = ends(graph, &chain);
-    let dominators = kept
-        .into_iter()
-        .filter_map(|index| ObjectRef::new(graph, analysis, *chain.get(index)?))
-        .collect();
+    let (dominators, dominators_omitted) = dominator_chain(graph, analysis, target);
 
     // Referrers: every object with an edge to the target.
     let referrers: Vec<u32> = (0..graph.object_count() as u32)

@@ -4,7 +4,7 @@
 
 use heapdump_inspect::analysis::class::{Classifier, SiteFrames};
 use heapdump_inspect::analysis::describe::{percent, ObjectRef};
-use heapdump_inspect::analysis::paths::{describe_path, PathReport};
+use heapdump_inspect::analysis::paths::{describe_path, dominator_chain, PathReport};
 use heapdump_inspect::analysis::retained::{RetainedNode, RetainedReport};
 use heapdump_inspect::analysis::top::{TopReport, TopRow};
 use heapdump_inspect::analysis::{DomNode, Grouping, Reachability};
@@ -18,8 +18,6 @@ use crate::{parse_address, App, Failure, Query, Response, Served};
 const PATH_CANDIDATES: usize = 2000;
 /// Shortest paths listed for an object.
 const PATHS: usize = 5;
-/// Dominators listed above an object, nearest first kept.
-const DOMINATORS: usize = 1000;
 
 /// Routes an API request.
 pub fn route(app: &App, path: &str, query: &Query) -> Result<Response, Failure> {
@@ -83,8 +81,8 @@ pub fn object_id(served: &Served, text: &str) -> Result<ObjectId, Failure> {
 
 /// `heapdump path`'s report for object `id` (asked for as `address`),
 /// from the precomputed referrers and shortest-path tree: the shortest
-/// paths through the first [`PATH_CANDIDATES`] referrers, the nearest
-/// [`DOMINATORS`] dominators.
+/// paths through the first [`PATH_CANDIDATES`] referrers, and the
+/// dominators as `heapdump path` gives them (a long chain's ends).
 pub fn path_report(served: &Served, id: ObjectId, address: u64) -> PathReport {
     let graph = served.heap.graph();
     let analysis = served.heap.analysis();
@@ -92,18 +90,7 @@ pub fn path_report(served: &Served, id: ObjectId, address: u64) -> PathReport {
     let object = ObjectRef::new(graph, analysis, id);
     let start = graph.object(id).map_or(address, |found| found.address);
 
-    let mut dominators = Vec::new();
-    let mut up = analysis.node(id).and_then(|node| analysis.idom(node));
-    while let Some(node) = up {
-        if node == DomNode::ROOT || dominators.len() >= DOMINATORS {
-            break;
-        }
-        if let Some(found) = ObjectRef::of_node(graph, analysis, node) {
-            dominators.push(found);
-        }
-        up = analysis.idom(node);
-    }
-    dominators.reverse();
+    let (dominators, dominators_omitted) = dominator_chain(graph, analysis, id);
 
     let referrers: Vec<u32> = index
         .referrers(id)
@@ -175,9 +162,7 @@ pub fn path_report(served: &Served, id: ObjectId, address: u64) -> PathReport {
         }),
         offset_in_object: address.saturating_sub(start),
         dominators,
-        // The nearest DOMINATORS are listed; how many more there are is
-        // not counted.
-        dominators_omitted: None,
+        dominators_omitted,
         referrers: referrers.len() as u64,
         root_references,
         paths,

@@ -6,7 +6,7 @@ use heapdump_inspect::analysis::class::{Classifier, GroupLabel, Grouping, SiteFr
 use heapdump_inspect::analysis::describe::ObjectRef;
 use heapdump_inspect::analysis::diff::GroupGrowth;
 use heapdump_inspect::analysis::leaks::UnreachableGroup;
-use heapdump_inspect::analysis::paths::RootPath;
+use heapdump_inspect::analysis::paths::{OmittedSteps, RootPath};
 use heapdump_inspect::analysis::top::TopOrder;
 use heapdump_inspect::analysis::waste::{CollectionState, DuplicateSection, Referrer};
 use heapdump_inspect::analysis::{DomNode, Reachability};
@@ -114,6 +114,21 @@ fn frames(site: &SiteFrames) -> String {
     out
 }
 
+/// The middle left out of a long path or chain of dominators, counted by
+/// class, as a list item.
+fn omitted_line(omitted: &OmittedSteps) -> String {
+    let classes: Vec<String> = omitted
+        .classes
+        .iter()
+        .map(|class| format!("{} {}", count(class.objects), escape(&class.class)))
+        .collect();
+    format!(
+        "<li class=\"muted\">… {} more objects ({})</li>",
+        count(omitted.objects),
+        classes.join(", ")
+    )
+}
+
 /// A root path: the root word, then each object with the field leading on.
 fn root_path(path: &RootPath) -> String {
     let mut out = format!(
@@ -124,17 +139,7 @@ fn root_path(path: &RootPath) -> String {
     );
     for (index, step) in path.steps.iter().enumerate() {
         if let Some(omitted) = path.omitted.as_ref().filter(|omitted| omitted.at == index) {
-            let classes: Vec<String> = omitted
-                .classes
-                .iter()
-                .map(|class| format!("{} {}", count(class.objects), escape(&class.class)))
-                .collect();
-            let _ = write!(
-                out,
-                "<li class=\"muted\">… {} more objects ({})</li>",
-                count(omitted.objects),
-                classes.join(", ")
-            );
+            out.push_str(&omitted_line(omitted));
         }
         let field = match step.field_offset {
             Some(offset) => format!(" <span class=\"muted\">field +{offset:#x} →</span>"),
@@ -751,13 +756,18 @@ fn object(app: &App, served: &Served, address: &str) -> Result<String, Failure> 
     // Why it is alive.
     let report = path_report(served, id, found.address);
     if !report.dominators.is_empty() {
+        let omitted = report.dominators_omitted.as_ref();
         let _ = write!(
             body,
-            "<h2>Dominators ({}): freeing any frees it</h2><ol>",
-            count(report.dominators.len() as u64)
+            "<h2>Dominators ({}), nearest first: freeing any frees it</h2><ol>",
+            count(report.dominators.len() as u64 + omitted.map_or(0, |omitted| omitted.objects))
         );
-        for dominator in report.dominators.iter().rev().take(20) {
+        // Nearest first: the chain's bottom end, the middle counted, the top.
+        for (index, dominator) in report.dominators.iter().enumerate().rev() {
             let _ = write!(body, "<li>{}</li>", object_line(dominator));
+            if let Some(omitted) = omitted.filter(|omitted| omitted.at == index) {
+                body.push_str(&omitted_line(omitted));
+            }
         }
         body.push_str("</ol>");
     }
