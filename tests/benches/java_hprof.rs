@@ -18,7 +18,14 @@
 //! - hprof-slurp (its class histogram): wall time, peak RSS.
 //!
 //! Needs a JDK, Debian's `visualvm` and `hprof-slurp` on the PATH; a
-//! missing tool's row is skipped with a note.
+//! missing tool's row is skipped with a note, or fails the bench when
+//! `HEAPDUMP_REQUIRE_ORACLES` is set (as in CI).
+//!
+//! With `HEAPDUMP_BENCH_MAX_RATIO=R` (CI sets it), the bench fails when
+//! `heapdump leaks` takes more than R times VisualVM's retained-size time,
+//! or more than R times its peak RSS: not the issue's targets (figures on
+//! a small dump and a shared runner are noisy), a guard against a
+//! regression by a large factor.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,6 +173,28 @@ fn child_leaks(path: &Path) {
     );
 }
 
+/// A tool the bench compares against is missing: a note, or a failure
+/// when `HEAPDUMP_REQUIRE_ORACLES` is set.
+fn missing(what: &str) {
+    if std::env::var_os("HEAPDUMP_REQUIRE_ORACLES").is_some() {
+        eprintln!("FAILED: {what}, and HEAPDUMP_REQUIRE_ORACLES is set");
+        std::process::exit(1);
+    }
+    println!("skipped: {what}");
+}
+
+/// The ratio `HEAPDUMP_BENCH_MAX_RATIO` allows, if set.
+fn max_ratio() -> Option<f64> {
+    let text = std::env::var("HEAPDUMP_BENCH_MAX_RATIO").ok()?;
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if ratio > 0.0 => Some(ratio),
+        _ => {
+            eprintln!("FAILED: HEAPDUMP_BENCH_MAX_RATIO={text:?} is not a positive number");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
@@ -177,8 +206,9 @@ fn main() {
         .iter()
         .find_map(|arg| arg.parse::<u64>().ok())
         .unwrap_or(DEFAULT_OBJECTS);
+    let max_ratio = max_ratio();
     if !runs("java", "-version") || !runs("javac", "-version") {
-        eprintln!("SKIPPED: java or javac is missing");
+        missing("java or javac is missing");
         return;
     }
     let dump = big_dump(objects);
@@ -266,19 +296,33 @@ fn main() {
                 retained / leaks_wall,
                 leaks_rss as f64 / rss as f64
             );
+            if let Some(max) = max_ratio {
+                let time = leaks_wall / retained.max(1e-9);
+                let memory = leaks_rss as f64 / rss.max(1) as f64;
+                if time > max || memory > max {
+                    eprintln!(
+                        "FAILED: heapdump leaks took {time:.3} of VisualVM's retained-size time \
+                         and {memory:.3} of its peak RSS; HEAPDUMP_BENCH_MAX_RATIO allows {max}"
+                    );
+                    std::process::exit(1);
+                }
+            }
+        } else {
+            missing("VisualVM's heap library did not run");
         }
     } else {
-        println!("VisualVM library:      skipped ({VISUALVM_JAR} is missing)");
+        missing(&format!("VisualVM's heap library ({VISUALVM_JAR})"));
     }
 
     if runs("hprof-slurp", "--version") {
-        if let Some((wall, rss, _)) = timed(
+        let result = timed(
             Command::new("hprof-slurp")
                 .arg(&dump)
                 .arg("--top")
                 .arg("10"),
             "hprof-slurp",
-        ) {
+        );
+        if let Some((wall, rss, _)) = result {
             println!(
                 "hprof-slurp histogram: {wall:7.2} s  {:7.0} MiB  {:.2} GB/s",
                 rss as f64 / (1 << 20) as f64,
@@ -290,8 +334,10 @@ fn main() {
                 leaks_wall / wall,
                 leaks_rss as f64 / rss as f64
             );
+        } else {
+            missing("hprof-slurp did not run");
         }
     } else {
-        println!("hprof-slurp:           skipped (not on the PATH)");
+        missing("hprof-slurp is not on the PATH");
     }
 }
