@@ -81,7 +81,7 @@ pub(crate) struct Bits {
 
 impl Bits {
     /// An empty set over `len` objects.
-    fn new(len: usize) -> Bits {
+    pub(crate) fn new(len: usize) -> Bits {
         Bits {
             words: vec![0; len.div_ceil(64)],
             len,
@@ -98,7 +98,7 @@ impl Bits {
 
     /// Adds `index`; whether it was new (`false` out of range).
     #[inline]
-    fn insert(&mut self, index: usize) -> bool {
+    pub(crate) fn insert(&mut self, index: usize) -> bool {
         match self.words.get_mut(index / 64) {
             Some(word) if *word & (1 << (index % 64)) == 0 => {
                 *word |= 1 << (index % 64);

@@ -42,6 +42,7 @@ use serde::Serialize;
 
 use crate::analysis::{Analysis, Dominator, Reachability};
 use crate::class::{Classifier, Grouping};
+use crate::reach::Bits;
 
 /// Collection classes whose emptiness the report can judge from the
 /// references alone: the class's type name and the field that holds its
@@ -236,11 +237,11 @@ pub fn waste(graph: &HeapGraph<'_>, analysis: &Analysis, options: &WasteOptions)
             })
         })
         .collect();
-    let is_string = |id: ObjectId| {
-        strings
-            .binary_search_by_key(&id.0, |&(_, string)| string)
-            .is_ok()
-    };
+    let mut string_set = Bits::new(dump.objects.len());
+    for &(_, id) in &strings {
+        string_set.insert(id as usize);
+    }
+    let is_string = |id: ObjectId| string_set.contains(id.index());
 
     // Values: objects without references, not a string's own array.
     let values: Vec<(u64, u32)> = dump

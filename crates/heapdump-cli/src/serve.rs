@@ -52,14 +52,16 @@ pub fn run(args: &Args) -> Result<()> {
         Some(new) => {
             let old_heap = load::open(&args.dump, &args.symbols, true)?;
             let new_heap = load::open(new, &args.symbols, true)?;
-            eprintln!("heapdump: indexing both dumps for the pages");
-            App::with_diff(old_heap, file_name(&args.dump), new_heap, file_name(new))
+            load::report("indexing both dumps for the pages", || {
+                App::with_diff(old_heap, file_name(&args.dump), new_heap, file_name(new))
+            })
         }
         None => {
             let symbols = load::symbols_with(args.second.as_deref(), &args.symbols)?;
             let heap = load::open(&args.dump, &symbols, true)?;
-            eprintln!("heapdump: indexing the dump for the pages");
-            App::new(heap, file_name(&args.dump))
+            load::report("indexing the dump for the pages", || {
+                App::new(heap, file_name(&args.dump))
+            })
         }
     };
     let loopback = args.addr.ip().is_loopback();

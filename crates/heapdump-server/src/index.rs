@@ -38,10 +38,59 @@ pub struct Table {
     members: Vec<u32>,
 }
 
+/// Every object id, biggest retained size first, then biggest shallow
+/// size, then lowest id: the order of each group's members. Sorted once,
+/// for both tables, as keys packed in a `u128` (retained, shallow size,
+/// id), or as tuples when some object has 4 GiB or more; a comparison
+/// reading each object's sizes through the dominator tree's numbering
+/// made the server take seconds to start on a dump of millions of
+/// objects.
+fn biggest_first(heap: &Heap) -> Vec<u32> {
+    let objects = &heap.graph().dump().objects;
+    let packed = objects
+        .par_iter()
+        .all(|object| object.size <= u64::from(u32::MAX));
+    sort_biggest_first(heap, packed)
+}
+
+/// [`biggest_first`], with packed keys if `packed` (every size fits in 32
+/// bits).
+fn sort_biggest_first(heap: &Heap, packed: bool) -> Vec<u32> {
+    let analysis = heap.analysis();
+    let objects = &heap.graph().dump().objects;
+    let retained = |id: usize| analysis.retained_size_of(ObjectId(id as u32)).unwrap_or(0);
+    if packed {
+        let mut keys: Vec<u128> = objects
+            .par_iter()
+            .enumerate()
+            .map(|(id, object)| {
+                (u128::from(!retained(id)) << 64)
+                    | (u128::from(!(object.size as u32)) << 32)
+                    | id as u128
+            })
+            .collect();
+        keys.par_sort_unstable();
+        return keys.into_par_iter().map(|key| key as u32).collect();
+    }
+    let mut keys: Vec<(u64, u64, u32)> = objects
+        .par_iter()
+        .enumerate()
+        .map(|(id, object)| (!retained(id), !object.size, id as u32))
+        .collect();
+    keys.par_sort_unstable();
+    keys.into_par_iter().map(|(_, _, id)| id).collect()
+}
+
 impl Table {
-    fn build(classifier: &Classifier<'_>, heap: &Heap, totals: Vec<GroupTotals>) -> Table {
+    /// The table of `classifier`'s groups, whose totals are `totals`;
+    /// `biggest` is [`biggest_first`].
+    fn build(
+        classifier: &Classifier<'_>,
+        heap: &Heap,
+        totals: Vec<GroupTotals>,
+        biggest: &[u32],
+    ) -> Table {
         let graph = heap.graph();
-        let analysis = heap.analysis();
         let rows: Vec<(usize, GroupTotals)> = totals
             .into_iter()
             .enumerate()
@@ -60,7 +109,8 @@ impl Table {
         let by_shallow = order(&|t| (t.shallow_bytes, t.retained_bytes));
         let by_count = order(&|t| (t.objects, t.shallow_bytes));
 
-        // Members: a counting sort of the objects by group number.
+        // Members: a counting sort by group number of the objects, taken
+        // biggest first, so that each group's stay in that order.
         let objects = &graph.dump().objects;
         let groups: Vec<u32> = objects
             .par_iter()
@@ -78,30 +128,17 @@ impl Table {
         }
         let mut next = member_offsets.clone();
         let mut members = vec![0u32; objects.len()];
-        for (id, &group) in groups.iter().enumerate() {
+        for &id in biggest {
+            let Some(&group) = groups.get(id as usize) else {
+                continue;
+            };
             if let Some(at) = next.get_mut(group as usize) {
                 if let Some(slot) = members.get_mut(*at as usize) {
-                    *slot = id as u32;
+                    *slot = id;
                 }
                 *at += 1;
             }
         }
-        let key = |id: u32| {
-            let retained = analysis.retained_size_of(ObjectId(id)).unwrap_or(0);
-            let size = objects.get(id as usize).map_or(0, |object| object.size);
-            (retained, size)
-        };
-        let mut slices: Vec<&mut [u32]> = Vec::with_capacity(group_count);
-        let mut rest: &mut [u32] = &mut members;
-        for window in member_offsets.windows(2) {
-            let len = (window[1] - window[0]) as usize;
-            let (head, tail) = rest.split_at_mut(len.min(rest.len()));
-            slices.push(head);
-            rest = tail;
-        }
-        slices.into_par_iter().for_each(|slice| {
-            slice.sort_by(|&a, &b| key(b).cmp(&key(a)).then(a.cmp(&b)));
-        });
         Table {
             grouping: classifier.grouping(),
             rows,
@@ -198,16 +235,20 @@ impl Index {
         );
         leaks.name_roots(graph, &namer);
         let mut totals = totals.into_iter();
+        let order = biggest_first(heap);
         let classes = Table::build(
             &Classifier::new(graph, Grouping::Class),
             heap,
             totals.next().unwrap_or_default(),
+            &order,
         );
         let sites = Table::build(
             &Classifier::new(graph, Grouping::Site),
             heap,
             totals.next().unwrap_or_default(),
+            &order,
         );
+        drop(order);
 
         // Referrers: a counting sort of the edges by target.
         let count = graph.object_count();
@@ -294,5 +335,53 @@ impl Index {
             Grouping::Class => &self.classes,
             Grouping::Site => &self.sites,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heapdump_inspect::{NoProgress, Options};
+
+    /// Each group's members are its objects, biggest retained first, then
+    /// biggest shallow, then lowest id, in both tables: what a sort of
+    /// each group by those keys gives.
+    #[test]
+    fn members_are_sorted_biggest_first() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../samples/go/dumps/go1.26.godump"
+        );
+        let options = Options {
+            analyze: true,
+            ..Options::default()
+        };
+        let heap = Heap::open(path, &options, &mut NoProgress).expect("the Go sample");
+        let index = Index::build(&heap);
+        let (graph, analysis) = (heap.graph(), heap.analysis());
+        let objects = &graph.dump().objects;
+        for grouping in [Grouping::Class, Grouping::Site] {
+            let classifier = Classifier::new(graph, grouping);
+            let table = index.table(grouping);
+            let mut listed = 0;
+            for group in 0..classifier.group_count() {
+                let mut expected: Vec<u32> = (0..objects.len() as u32)
+                    .filter(|&id| classifier.group_of(&objects[id as usize]) == group)
+                    .collect();
+                let key = |id: u32| {
+                    let retained = analysis.retained_size_of(ObjectId(id)).unwrap_or(0);
+                    (retained, objects[id as usize].size)
+                };
+                expected.sort_by(|&a, &b| key(b).cmp(&key(a)).then(a.cmp(&b)));
+                assert_eq!(table.members(group), expected, "{grouping:?} group {group}");
+                listed += expected.len();
+            }
+            assert_eq!(listed, objects.len());
+        }
+        // The packed keys sort as the tuples do.
+        assert_eq!(
+            sort_biggest_first(&heap, true),
+            sort_biggest_first(&heap, false)
+        );
     }
 }

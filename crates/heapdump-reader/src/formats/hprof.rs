@@ -1233,11 +1233,7 @@ fn string_text(dump: &Dump<'_>, object: &Object) -> Option<String> {
         Some(offset) => contents.get(usize::try_from(offset).ok()?).copied(),
         None => None,
     };
-    let index = dump
-        .objects
-        .binary_search_by_key(&id, |object| object.address)
-        .ok()?;
-    let array = dump.objects.get(index)?;
+    let array = object_near(&dump.objects, object, id)?;
     let bytes = dump.contents(array);
     let element = dump
         .types
@@ -1261,6 +1257,61 @@ fn string_text(dump: &Dump<'_>, object: &Object) -> Option<String> {
         ("byte[]", _) => bytes.iter().map(|&byte| char::from(byte)).collect(),
         _ => return None,
     })
+}
+
+/// The object at `address` in `objects` (sorted by address), searched
+/// from `near`'s place when `near` is one of them: a string's value array
+/// sits next to it (HotSpot allocates them together), and a search over
+/// millions of objects from the middle costs a cache miss per step.
+fn object_near<'a>(objects: &'a [Object], near: &Object, address: u64) -> Option<&'a Object> {
+    // `near`'s index, if it is an element of `objects` (a copy is not).
+    let start = (near as *const Object as usize)
+        .checked_sub(objects.as_ptr() as usize)
+        .map(|bytes| bytes / std::mem::size_of::<Object>())
+        .filter(|&index| {
+            objects
+                .get(index)
+                .is_some_and(|found| std::ptr::eq(found, near))
+        });
+    let index = match start {
+        // Galloping: bounds 1, 2, 4, ... objects away, then a binary search
+        // between the last two.
+        Some(start) if address >= near.address => {
+            let mut step = 1;
+            while objects
+                .get(start + step)
+                .is_some_and(|found| found.address < address)
+            {
+                step *= 2;
+            }
+            let end = (start + step + 1).min(objects.len());
+            let low = start + step / 2;
+            low + objects
+                .get(low..end)?
+                .binary_search_by_key(&address, |object| object.address)
+                .ok()?
+        }
+        Some(start) => {
+            let mut step = 1;
+            while start
+                .checked_sub(step)
+                .and_then(|index| objects.get(index))
+                .is_some_and(|found| found.address > address)
+            {
+                step *= 2;
+            }
+            let low = start.saturating_sub(step);
+            let end = start + 1 - step / 2;
+            low + objects
+                .get(low..end)?
+                .binary_search_by_key(&address, |object| object.address)
+                .ok()?
+        }
+        None => objects
+            .binary_search_by_key(&address, |object| object.address)
+            .ok()?,
+    };
+    objects.get(index)
 }
 
 /// The name of the reference at `offset` of `object`: a class object's

@@ -428,3 +428,36 @@ fn objects_over_segments_land_in_address_order() {
         );
     }
 }
+
+/// `object_near` finds what a binary search over all objects finds, from
+/// every starting object and for every address (present, between objects,
+/// before the first and after the last), and from a copy not in the table.
+#[test]
+fn object_near_finds_what_a_binary_search_finds() {
+    for count in [0usize, 1, 2, 3, 7, 64, 100] {
+        // Gaps of 0x10, 0x20 and 0x30 bytes.
+        let mut address = 0x1000;
+        let objects: Vec<Object> = (0..count as u64)
+            .map(|index| {
+                address += 0x10 * (1 + index % 3);
+                Object::new(address, 8, None, 0)
+            })
+            .collect();
+        let last = objects.last().map_or(0x1000, |object| object.address);
+        let copy = Object::new(0x1010, 8, None, 0);
+        for address in (0xff0..=last + 0x20).step_by(8) {
+            let expected = objects
+                .binary_search_by_key(&address, |object| object.address)
+                .ok()
+                .map(|index| objects[index].address);
+            for near in objects.iter().chain([&copy]) {
+                assert_eq!(
+                    object_near(&objects, near, address).map(|object| object.address),
+                    expected,
+                    "{count} objects, from {:#x}, for {address:#x}",
+                    near.address
+                );
+            }
+        }
+    }
+}
