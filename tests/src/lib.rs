@@ -56,9 +56,43 @@ pub fn build_in_own_target(
     target.join("release").join(bin)
 }
 
-/// A fresh path in the temporary directory, unique to this process and name.
-pub fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("heapdump-test-{}-{name}.hdump", std::process::id()))
+/// A fresh path in the temporary directory, unique to this process and
+/// name. The file there (a dump of the test's own heap) is removed when
+/// this is dropped, whether the test passed or failed.
+pub fn temp_path(name: &str) -> TempPath {
+    TempPath(
+        std::env::temp_dir().join(format!("heapdump-test-{}-{name}.hdump", std::process::id())),
+    )
+}
+
+/// A path from [`temp_path`], whose file is removed on drop.
+#[derive(Debug)]
+pub struct TempPath(PathBuf);
+
+impl std::ops::Deref for TempPath {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempPath {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempPath {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Maps, parses and builds the graph of the dump at `path`, then hands it to

@@ -82,7 +82,7 @@ fn a_site_at_the_adding_function_grows_by_exactly_n() {
     // The child runs the same code (the same call stack) with one dump.
     let batches = match &child {
         Some(path) => vec![(FIRST, path.clone())],
-        None => vec![(FIRST, first.clone()), (MORE, second.clone())],
+        None => vec![(FIRST, first.to_path_buf()), (MORE, second.to_path_buf())],
     };
     run_batches(&mut cache, &batches);
     black_box(&cache);

@@ -20,7 +20,10 @@ use leaky_service::{scrub_stack, Service};
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
 
-/// One dump for every test here (they run on threads of one process).
+/// One dump for every test here (they run on threads of one process). A
+/// static is never dropped, so it is not a `temp_path` (whose file goes
+/// with it) but a fixed file in the target's directory for tests,
+/// overwritten by the next run rather than left behind in /tmp.
 static DUMP: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
 
 fn dump_path() -> std::path::PathBuf {
@@ -30,7 +33,7 @@ fn dump_path() -> std::path::PathBuf {
         let mut service = Service::new();
         service.handle_many(2_000);
         scrub_stack();
-        let path = temp_path("inspect-pipeline");
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("inspect-pipeline.hdump");
         heapdump::write_file(&path).unwrap();
         // Keep the service alive until the dump is written.
         std::hint::black_box(&service);

@@ -52,7 +52,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// A dump of the sample service with every allocation site recorded.
-fn sample_dump() -> PathBuf {
+fn sample_dump() -> heapdump_tests::TempPath {
     heapdump::set_sample_rate(1);
     let mut service = Service::new();
     service.handle_many(2_000);

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use heapdump_inspect::{Caveat, CaveatKind, NoProgress, Options};
 use heapdump_reader::{DumpFile, HeapGraph, Object};
 use heapdump_symbols::symbolize::{infer_types, Symbolizer};
 use heapdump_symbols::Binary;
-use heapdump_tests::temp_path;
+use heapdump_tests::{temp_path, TempPath};
 
 #[global_allocator]
 static ALLOC: heapdump::Tracker = heapdump::Tracker::system();
@@ -136,7 +136,7 @@ fn build() -> Heap {
 }
 
 /// Writes a dump of this process with every site sampled.
-fn dump_self(name: &str) -> (PathBuf, Heap) {
+fn dump_self(name: &str) -> (TempPath, Heap) {
     heapdump::set_sample_rate(1);
     let heap = build();
     let path = temp_path(name);
@@ -350,7 +350,7 @@ fn another_binary_is_refused_and_stripped_ones_fall_back() {
     // With its own (unstripped, line tables) executable: no caveat.
     assert_eq!(caveats_with(&path, &exe), Vec::new());
     black_box(&heap.expected);
-    for file in [&path, &no_debug, &stripped] {
+    for file in [&no_debug, &stripped] {
         std::fs::remove_file(file).ok();
     }
 }

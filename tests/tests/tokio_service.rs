@@ -114,7 +114,7 @@ fn tokio_service_dumped_while_requests_run() {
     let taken = runtime.block_on(async {
         // The admin endpoint: dumps in the middle of the load.
         let admin = {
-            let (done, path) = (state.done.clone(), path.clone());
+            let (done, path) = (state.done.clone(), path.to_path_buf());
             tokio::spawn(async move {
                 while done.load(Ordering::SeqCst) < DUMP_AFTER {
                     tokio::time::sleep(Duration::from_millis(1)).await;
