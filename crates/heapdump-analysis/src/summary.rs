@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use heapdump_reader::{
     AllocatorStats, Dump, DumpInfo, ExecutionContexts, HeapGraph, Module, Object, ObjectClass,
-    RootKind, StackId,
+    RootKind, StackId, TypeIndex,
 };
 use heapdump_symbols::RootNamer;
 
@@ -637,27 +637,49 @@ fn classes(dump: &Dump<'_>, top: usize) -> (u64, Vec<ClassSummary>, RuntimeClass
             .and_then(|index| runtime_stacks.get(index).copied())
             .unwrap_or(false)
     };
-    // (totals, objects of the runtime's own) per class.
-    let tallies = dump
+    // (totals, objects of the runtime's own) per class: in a table by type
+    // index for typed objects (no hashing per object: a JDK dump has
+    // millions), in a map for shapes.
+    type Tally = (Totals, u64);
+    let merge = |into: &mut Tally, (totals, runtime): Tally| {
+        into.0.merge(totals);
+        into.1 += runtime;
+    };
+    let empty = || (vec![Tally::default(); dump.types.len()], HashMap::new());
+    let (typed, shapes) = dump
         .objects
         .par_chunks(CHUNK)
-        .map(|chunk| {
-            let mut map: HashMap<ObjectClass<'_>, (Totals, u64)> = HashMap::new();
+        .fold(empty, |(mut typed, mut shapes), chunk| {
             for object in chunk {
-                let entry = map.entry(dump.object_class(object)).or_default();
-                entry.0.add(object.size);
-                entry.1 += u64::from(is_runtime(object));
+                let entry = match dump.object_class(object) {
+                    ObjectClass::Type(index) => typed.get_mut(index.index()),
+                    shape => Some(shapes.entry(shape).or_default()),
+                };
+                if let Some(entry) = entry {
+                    entry.0.add(object.size);
+                    entry.1 += u64::from(is_runtime(object));
+                }
             }
-            map
+            (typed, shapes)
         })
-        .reduce(HashMap::new, |mut a, b| {
-            for (class, (totals, runtime)) in b {
-                let entry = a.entry(class).or_default();
-                entry.0.merge(totals);
-                entry.1 += runtime;
-            }
-            a
-        });
+        .reduce(
+            empty,
+            |(mut typed, mut shapes), (more_typed, more_shapes)| {
+                for (into, tally) in typed.iter_mut().zip(more_typed) {
+                    merge(into, tally);
+                }
+                for (shape, tally) in more_shapes {
+                    merge(shapes.entry(shape).or_default(), tally);
+                }
+                (typed, shapes)
+            },
+        );
+    let tallies = typed
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (totals, _))| totals.objects > 0)
+        .map(|(index, tally)| (ObjectClass::Type(TypeIndex(index as u32)), tally))
+        .chain(shapes);
     // Different classes can share a name (a type and a shape never do, but
     // two unnamed types can): merge by name.
     let mut by_name: HashMap<String, (Totals, u64)> = HashMap::new();
