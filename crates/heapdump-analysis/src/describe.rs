@@ -207,9 +207,43 @@ pub fn group_retained_many(
     analysis: &Analysis,
     classifiers: &[Classifier<'_>],
 ) -> Vec<Vec<u64>> {
+    // A classifier whose every object is in one group needs no walk: that
+    // group retains the whole reachable heap.
+    let walked: Vec<&Classifier<'_>> = classifiers
+        .iter()
+        .filter(|classifier| classifier.only_group().is_none())
+        .collect();
+    let mut sums = walk_group_retained(graph, analysis, &walked).into_iter();
+    classifiers
+        .iter()
+        .map(|classifier| match classifier.only_group() {
+            Some(group) => {
+                let mut one = vec![0u64; classifier.group_count().max(group + 1)];
+                if let Some(slot) = one.get_mut(group) {
+                    *slot = analysis.reachable_bytes();
+                }
+                one
+            }
+            None => sums.next().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// [`group_retained_many`]'s walk, for `classifiers`.
+fn walk_group_retained(
+    graph: &HeapGraph<'_>,
+    analysis: &Analysis,
+    classifiers: &[&Classifier<'_>],
+) -> Vec<Vec<u64>> {
+    if classifiers.is_empty() {
+        return Vec::new();
+    }
     let objects = &graph.dump().objects;
     let kinds = classifiers.len();
-    let counts: Vec<usize> = classifiers.iter().map(Classifier::group_count).collect();
+    let counts: Vec<usize> = classifiers
+        .iter()
+        .map(|classifier| classifier.group_count())
+        .collect();
     // groups[node * kinds + k]: the node's group under classifier k.
     let groups: Vec<u32> = analysis
         .object_of_node()
