@@ -81,6 +81,38 @@ fn sort_biggest_first(heap: &Heap, packed: bool) -> Vec<u32> {
     keys.into_par_iter().map(|(_, _, id)| id).collect()
 }
 
+/// The referrers of every object, as a CSR: a counting sort of the edges
+/// by target, `(offsets, sources)`.
+fn referrers_by_target(heap: &Heap) -> (Vec<u64>, Vec<u32>) {
+    let graph = heap.graph();
+    let count = graph.object_count();
+    let csr = graph.csr();
+    let mut offsets = vec![0u64; count + 1];
+    for source in 0..count as u32 {
+        for &target in csr.neighbors_slice(source) {
+            if let Some(slot) = offsets.get_mut(target as usize + 1) {
+                *slot += 1;
+            }
+        }
+    }
+    for index in 1..offsets.len() {
+        offsets[index] += offsets[index - 1];
+    }
+    let mut next = offsets.clone();
+    let mut sources = vec![0u32; offsets.last().copied().unwrap_or(0) as usize];
+    for source in 0..count as u32 {
+        for &target in csr.neighbors_slice(source) {
+            if let Some(at) = next.get_mut(target as usize) {
+                if let Some(slot) = sources.get_mut(*at as usize) {
+                    *slot = source;
+                }
+                *at += 1;
+            }
+        }
+    }
+    (offsets, sources)
+}
+
 impl Table {
     /// The table of `classifier`'s groups, whose totals are `totals`;
     /// `biggest` is [`biggest_first`].
@@ -235,47 +267,27 @@ impl Index {
         );
         leaks.name_roots(graph, &namer);
         let mut totals = totals.into_iter();
+        let (class_totals, site_totals) = (
+            totals.next().unwrap_or_default(),
+            totals.next().unwrap_or_default(),
+        );
+        // One after the other, not side by side: the order and the
+        // referrers together add 0.2 GB to the peak at 19M objects, for 0.3 s.
         let order = biggest_first(heap);
         let classes = Table::build(
             &Classifier::new(graph, Grouping::Class),
             heap,
-            totals.next().unwrap_or_default(),
+            class_totals,
             &order,
         );
         let sites = Table::build(
             &Classifier::new(graph, Grouping::Site),
             heap,
-            totals.next().unwrap_or_default(),
+            site_totals,
             &order,
         );
         drop(order);
-
-        // Referrers: a counting sort of the edges by target.
-        let count = graph.object_count();
-        let csr = graph.csr();
-        let mut referrer_offsets = vec![0u64; count + 1];
-        for source in 0..count as u32 {
-            for &target in csr.neighbors_slice(source) {
-                if let Some(slot) = referrer_offsets.get_mut(target as usize + 1) {
-                    *slot += 1;
-                }
-            }
-        }
-        for index in 1..referrer_offsets.len() {
-            referrer_offsets[index] += referrer_offsets[index - 1];
-        }
-        let mut next = referrer_offsets.clone();
-        let mut referrers = vec![0u32; referrer_offsets.last().copied().unwrap_or(0) as usize];
-        for source in 0..count as u32 {
-            for &target in csr.neighbors_slice(source) {
-                if let Some(at) = next.get_mut(target as usize) {
-                    if let Some(slot) = referrers.get_mut(*at as usize) {
-                        *slot = source;
-                    }
-                    *at += 1;
-                }
-            }
-        }
+        let (referrer_offsets, referrers) = referrers_by_target(heap);
 
         let root_references = graph.root_references();
         let mut root_refs_by_target: Vec<u32> = (0..root_references.len() as u32).collect();
