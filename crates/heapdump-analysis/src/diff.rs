@@ -260,24 +260,40 @@ fn retainers(
             *slot = value;
         }
     }
-    let mut held: HashMap<u32, (u64, u64)> = HashMap::new();
-    for node in 1..count {
-        if !membership.get(node).copied().unwrap_or(false) {
-            continue;
-        }
-        let size = analysis
-            .object(DomNode(node as u32))
-            .and_then(|id| objects.get(id.index()))
-            .map_or(0, |object| object.size);
-        let entry = held
-            .entry(outside.get(node).copied().unwrap_or(0))
-            .or_default();
-        entry.0 += 1;
-        entry.1 = entry.1.saturating_add(size);
+    // (holder, size) of every member, by holder, then summed per holder:
+    // a grown class can have millions of members with as many holders.
+    let mut held: Vec<(u32, u64)> = (1..count)
+        .into_par_iter()
+        .filter(|&node| membership.get(node).copied().unwrap_or(false))
+        .map(|node| {
+            let size = analysis
+                .object(DomNode(node as u32))
+                .and_then(|id| objects.get(id.index()))
+                .map_or(0, |object| object.size);
+            (outside.get(node).copied().unwrap_or(0), size)
+        })
+        .collect();
+    held.par_sort_unstable_by_key(|&(holder, _)| holder);
+    let mut rows: Vec<(u32, (u64, u64))> = held
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|run| {
+            let bytes = run
+                .iter()
+                .fold(0u64, |sum, &(_, size)| sum.saturating_add(size));
+            (
+                run.first().map_or(0, |&(holder, _)| holder),
+                (run.len() as u64, bytes),
+            )
+        })
+        .collect();
+    // The `limit` biggest, then those sorted.
+    let biggest =
+        |a: &(u32, (u64, u64)), b: &(u32, (u64, u64))| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(&b.0));
+    if rows.len() > limit {
+        rows.select_nth_unstable_by(limit, biggest);
+        rows.truncate(limit);
     }
-    let mut rows: Vec<(u32, (u64, u64))> = held.into_iter().collect();
-    rows.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(&b.0)));
-    rows.truncate(limit);
+    rows.sort_by(biggest);
     let targets: Vec<ObjectId> = rows
         .iter()
         .filter_map(|&(node, _)| analysis.object(DomNode(node)))
