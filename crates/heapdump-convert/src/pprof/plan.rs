@@ -1,7 +1,8 @@
 //! The planning half: the profile's tables (strings, functions, locations,
 //! mappings) and its aggregated samples, built from the common model.
 
-use std::collections::HashMap;
+// Maps keyed per object: foldhash, not SipHash (see the workspace's note).
+use foldhash::{HashMap, HashMapExt};
 
 use heapdump_analysis::paths::ShortestPathTree;
 use heapdump_analysis::{Analysis, DomNode, Reachability};
@@ -76,7 +77,7 @@ impl Tables {
     fn new(dump: &Dump<'_>) -> Tables {
         let mut tables = Tables {
             strings: vec![String::new()],
-            string_index: HashMap::from([(String::new(), 0)]),
+            string_index: [(String::new(), 0)].into_iter().collect(),
             functions: Vec::new(),
             function_index: HashMap::new(),
             locations: Vec::new(),
