@@ -66,9 +66,12 @@ fn mark(seen: &mut [bool], stack: &mut Vec<u32>, object: u32) {
 }
 
 fn flood(graph: &HeapGraph<'_>, seen: &mut [bool], stack: &mut Vec<u32>) {
+    // The targets alone: `references` would read each edge's field offset
+    // too, a second array as big.
+    let csr = graph.csr();
     while let Some(object) = stack.pop() {
-        for (target, _) in graph.references(ObjectId(object)) {
-            mark(seen, stack, target.0);
+        for &target in csr.neighbors_slice(object) {
+            mark(seen, stack, target);
         }
     }
 }
