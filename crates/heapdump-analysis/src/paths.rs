@@ -14,16 +14,45 @@ use crate::describe::ObjectRef;
 use crate::dominators::{DomNode, FlowGraph};
 use crate::roots::root_name;
 
-/// Not reached by the search.
-const UNSEEN: u32 = u32::MAX;
+/// Not reached by the search: zero, so that the search's array starts as
+/// zeroed memory from the allocator, of which a search that stops early
+/// pages in only what it reaches.
+const UNSEEN: u32 = 0;
 /// Reached directly from a root word.
-const FROM_ROOT: u32 = u32::MAX - 1;
+const FROM_ROOT: u32 = u32::MAX;
+
+/// The previous-object entry for object `node`: its id plus one (ids stay
+/// below `u32::MAX - 1`: [`MAX_OBJECTS`](heapdump_reader::MAX_OBJECTS)).
+#[inline]
+fn came_from(node: u32) -> u32 {
+    node.saturating_add(1)
+}
+
+/// `count` atomics, all zero, in zeroed memory from the allocator: pages
+/// nobody writes to are never touched.
+fn zeroed_atomics(count: usize) -> Vec<AtomicU32> {
+    const _: () = assert!(std::mem::align_of::<u32>() == std::mem::align_of::<AtomicU32>());
+    let mut zeros = std::mem::ManuallyDrop::new(vec![0u32; count]);
+    // SAFETY: `AtomicU32` has the same size and bit validity as `u32`, and
+    // (checked above) the same alignment, so the allocation holds `len`
+    // valid atomics; it is handed over whole (pointer, length, capacity)
+    // and freed once, by the new vector.
+    unsafe {
+        Vec::from_raw_parts(
+            zeros.as_mut_ptr().cast::<AtomicU32>(),
+            zeros.len(),
+            zeros.capacity(),
+        )
+    }
+}
 
 /// A breadth-first search tree from all roots at once: for every object it
 /// reached, the object before it on one shortest path from a root.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ShortestPathTree {
-    previous: Vec<u32>,
+    /// Per object: [`UNSEEN`], [`FROM_ROOT`], or [`came_from`] the object
+    /// before it.
+    previous: Vec<AtomicU32>,
     /// Objects on a shortest path from a root to each object, itself
     /// included (1 for an object a root points at); 0 when not reached.
     depth: Vec<u32>,
@@ -46,7 +75,7 @@ impl ShortestPathTree {
     /// so each gets one previous object, from the previous level).
     fn build_until(graph: &HeapGraph<'_>, targets: Option<&[ObjectId]>) -> ShortestPathTree {
         let count = graph.object_count();
-        let previous: Vec<AtomicU32> = (0..count).map(|_| AtomicU32::new(UNSEEN)).collect();
+        let previous = zeroed_atomics(count);
         let mut depth = vec![0u32; count];
         let mut level = 1u32;
         let mut frontier: Vec<u32> = Vec::new();
@@ -85,7 +114,7 @@ impl ShortestPathTree {
                     for &successor in graph.successors(node) {
                         if let Some(slot) = previous.get(successor as usize) {
                             if slot.load(Ordering::Relaxed) == UNSEEN {
-                                slot.store(node, Ordering::Relaxed);
+                                slot.store(came_from(node), Ordering::Relaxed);
                                 next.push(successor);
                             }
                         }
@@ -104,7 +133,7 @@ impl ShortestPathTree {
                                 && slot
                                     .compare_exchange(
                                         UNSEEN,
-                                        node,
+                                        came_from(node),
                                         Ordering::Relaxed,
                                         Ordering::Relaxed,
                                     )
@@ -129,10 +158,7 @@ impl ShortestPathTree {
                 *slot = level;
             }
         }
-        ShortestPathTree {
-            previous: previous.into_iter().map(AtomicU32::into_inner).collect(),
-            depth,
-        }
+        ShortestPathTree { previous, depth }
     }
 
     /// How many objects a shortest path from a root to `target` has,
@@ -148,14 +174,16 @@ impl ShortestPathTree {
     /// The objects on a shortest path from a root to `target`, root side
     /// first; `None` if the search did not reach it.
     pub fn objects_to(&self, target: ObjectId) -> Option<Vec<ObjectId>> {
+        let previous = |id: u32| Some(self.previous.get(id as usize)?.load(Ordering::Relaxed));
         let mut path = vec![target];
-        let mut current = *self.previous.get(target.index())?;
+        let mut current = previous(target.0)?;
         if current == UNSEEN {
             return None;
         }
         while current != FROM_ROOT {
-            path.push(ObjectId(current));
-            current = *self.previous.get(current as usize)?;
+            let node = current.checked_sub(1)?;
+            path.push(ObjectId(node));
+            current = previous(node)?;
             if path.len() > self.previous.len() {
                 return None;
             }
