@@ -14,18 +14,44 @@ use crate::describe::ObjectRef;
 use crate::dominators::{DomNode, FlowGraph};
 use crate::roots::root_name;
 
+// The marks of both searches ([`ShortestPathTree`], [`LocalSearch`]): for
+// each object, the object before it on its path.
+
 /// Not reached by the search: zero, so that the search's array starts as
 /// zeroed memory from the allocator, of which a search that stops early
 /// pages in only what it reaches.
 const UNSEEN: u32 = 0;
-/// Reached directly from a root word.
-const FROM_ROOT: u32 = u32::MAX;
+/// Where the search started: reached directly from a root word, or the
+/// local search's source.
+const START: u32 = u32::MAX;
 
-/// The previous-object entry for object `node`: its id plus one (ids stay
-/// below `u32::MAX - 1`: [`MAX_OBJECTS`](heapdump_reader::MAX_OBJECTS)).
+/// The mark of an object reached from object `node`: its id plus one (ids
+/// stay below `u32::MAX - 1`: [`MAX_OBJECTS`](heapdump_reader::MAX_OBJECTS)).
 #[inline]
 fn came_from(node: u32) -> u32 {
     node.saturating_add(1)
+}
+
+/// The objects from a search's start to `target`, start first, following
+/// the marks `mark(object)` gives back from `target`; `None` when `target`
+/// is unmarked, or the marks make no chain within `limit` objects.
+fn trace_back(
+    mark: impl Fn(u32) -> Option<u32>,
+    target: ObjectId,
+    limit: usize,
+) -> Option<Vec<ObjectId>> {
+    let mut path = vec![target];
+    let mut current = mark(target.0)?;
+    while current != START {
+        let node = current.checked_sub(1)?;
+        path.push(ObjectId(node));
+        if path.len() > limit {
+            return None;
+        }
+        current = mark(node)?;
+    }
+    path.reverse();
+    Some(path)
 }
 
 /// `count` atomics, all zero, in zeroed memory from the allocator: pages
@@ -50,8 +76,8 @@ fn zeroed_atomics(count: usize) -> Vec<AtomicU32> {
 /// reached, the object before it on one shortest path from a root.
 #[derive(Debug)]
 pub struct ShortestPathTree {
-    /// Per object: [`UNSEEN`], [`FROM_ROOT`], or [`came_from`] the object
-    /// before it.
+    /// Per object: [`UNSEEN`], [`START`] (a root word points at it), or
+    /// [`came_from`] the object before it.
     previous: Vec<AtomicU32>,
     /// Objects on a shortest path from a root to each object, itself
     /// included (1 for an object a root points at); 0 when not reached.
@@ -82,7 +108,7 @@ impl ShortestPathTree {
         for reference in graph.root_references() {
             if let Some(slot) = previous.get(reference.target.index()) {
                 if slot.load(Ordering::Relaxed) == UNSEEN {
-                    slot.store(FROM_ROOT, Ordering::Relaxed);
+                    slot.store(START, Ordering::Relaxed);
                     frontier.push(reference.target.0);
                 }
             }
@@ -174,22 +200,8 @@ impl ShortestPathTree {
     /// The objects on a shortest path from a root to `target`, root side
     /// first; `None` if the search did not reach it.
     pub fn objects_to(&self, target: ObjectId) -> Option<Vec<ObjectId>> {
-        let previous = |id: u32| Some(self.previous.get(id as usize)?.load(Ordering::Relaxed));
-        let mut path = vec![target];
-        let mut current = previous(target.0)?;
-        if current == UNSEEN {
-            return None;
-        }
-        while current != FROM_ROOT {
-            let node = current.checked_sub(1)?;
-            path.push(ObjectId(node));
-            current = previous(node)?;
-            if path.len() > self.previous.len() {
-                return None;
-            }
-        }
-        path.reverse();
-        Some(path)
+        let mark = |id: u32| Some(self.previous.get(id as usize)?.load(Ordering::Relaxed));
+        trace_back(mark, target, self.previous.len())
     }
 
     /// A shortest path from a root to `target`, described for a report.
@@ -213,22 +225,18 @@ impl ShortestPathTree {
 /// ever written) is allocated once.
 #[derive(Clone, Debug)]
 pub struct LocalSearch {
-    /// For each object the search marked, the object before it plus one
-    /// ([`LocalSearch::SOURCE`] for the source); 0 for unmarked.
+    /// Per object: [`UNSEEN`], [`START`] for the source, or [`came_from`]
+    /// the object before it.
     previous: Vec<u32>,
     /// The objects marked by the last search.
     touched: Vec<u32>,
 }
 
 impl LocalSearch {
-    /// The mark of the search's source (object numbers plus one stay
-    /// below it: [`heapdump_reader::MAX_OBJECTS`]).
-    const SOURCE: u32 = u32::MAX;
-
     /// A search over the objects of `graph`.
     pub fn new(graph: &HeapGraph<'_>) -> LocalSearch {
         LocalSearch {
-            previous: vec![0; graph.object_count()],
+            previous: vec![UNSEEN; graph.object_count()],
             touched: Vec::new(),
         }
     }
@@ -242,25 +250,15 @@ impl LocalSearch {
         source: ObjectId,
         target: ObjectId,
     ) -> Option<Vec<ObjectId>> {
-        let found = self.search(graph, source, target);
-        let path = found.then(|| {
-            let mut path = vec![target];
-            let mut current = target.0;
-            while current != source.0 && path.len() <= self.touched.len() {
-                match self.previous.get(current as usize) {
-                    Some(&mark) if mark != 0 && mark != Self::SOURCE => {
-                        current = mark - 1;
-                        path.push(ObjectId(current));
-                    }
-                    _ => break,
-                }
-            }
-            path.reverse();
-            path
-        });
+        let path = if self.search(graph, source, target) {
+            let mark = |id: u32| self.previous.get(id as usize).copied();
+            trace_back(mark, target, self.touched.len())
+        } else {
+            None
+        };
         for &node in &self.touched {
             if let Some(slot) = self.previous.get_mut(node as usize) {
-                *slot = 0;
+                *slot = UNSEEN;
             }
         }
         self.touched.clear();
@@ -273,7 +271,7 @@ impl LocalSearch {
         let Some(slot) = self.previous.get_mut(source.index()) else {
             return false;
         };
-        *slot = Self::SOURCE;
+        *slot = START;
         self.touched.push(source.0);
         if source == target {
             return true;
@@ -285,8 +283,8 @@ impl LocalSearch {
             for &node in &frontier {
                 for &successor in graph.successors(node) {
                     if let Some(slot) = self.previous.get_mut(successor as usize) {
-                        if *slot == 0 {
-                            *slot = node + 1;
+                        if *slot == UNSEEN {
+                            *slot = came_from(node);
                             self.touched.push(successor);
                             if successor == target.0 {
                                 return true;
