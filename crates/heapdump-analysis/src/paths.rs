@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::analysis::{Analysis, Reachability};
 use crate::class::{Classifier, Grouping};
-use crate::describe::ObjectRef;
+use crate::describe::{thousands, ObjectRef};
 use crate::dominators::{DomNode, FlowGraph};
 use crate::roots::root_name;
 
@@ -378,6 +378,35 @@ pub struct OmittedSteps {
     pub objects: u64,
     /// Their classes, most objects first, at most [`OMITTED_CLASSES`].
     pub classes: Vec<ClassCount>,
+}
+
+impl OmittedSteps {
+    /// `1,999,968 more objects (1,999,968 BigHeap$Node)`, with the objects
+    /// of classes not listed counted at the end (`, 12 of other classes`):
+    /// the line reports print where the objects were.
+    pub fn description(&self) -> String {
+        let classes: Vec<String> = self
+            .classes
+            .iter()
+            .map(|class| format!("{} {}", thousands(class.objects), class.class))
+            .collect();
+        let listed: u64 = self.classes.iter().map(|class| class.objects).sum();
+        let others = if listed < self.objects {
+            format!(", {} of other classes", thousands(self.objects - listed))
+        } else {
+            String::new()
+        };
+        let objects = if self.objects == 1 {
+            "object"
+        } else {
+            "objects"
+        };
+        format!(
+            "{} more {objects} ({}{others})",
+            thousands(self.objects),
+            classes.join(", ")
+        )
+    }
 }
 
 /// A class and how many objects of it.

@@ -7,7 +7,7 @@ use heapdump_inspect::analysis::paths::{OmittedSteps, PathStep, RootPath};
 use heapdump_inspect::analysis::{GroupLabel, Grouping, Reachability, SiteFrames};
 use heapdump_inspect::Caveat;
 
-use crate::human::{bytes, count, fit_line, plural};
+use crate::human::{bytes, fit_line, plural};
 
 /// Most frames of a stack printed (JSON has all).
 pub const MAX_FRAMES: usize = 8;
@@ -65,27 +65,7 @@ pub fn path(out: &mut dyn Write, path: &RootPath, indent: &str) -> io::Result<()
 /// `... 1,999,968 more objects (1,999,968 BigHeap$Node)`: the objects a
 /// long path or chain of dominators leaves out.
 pub fn omitted_line(omitted: &OmittedSteps) -> String {
-    let classes: Vec<String> = omitted
-        .classes
-        .iter()
-        .map(|class| format!("{} {}", count(class.objects), class.class))
-        .collect();
-    let listed: u64 = omitted.classes.iter().map(|class| class.objects).sum();
-    let others = if listed < omitted.objects {
-        format!(", {} of other classes", count(omitted.objects - listed))
-    } else {
-        String::new()
-    };
-    let objects = if omitted.objects == 1 {
-        "object"
-    } else {
-        "objects"
-    };
-    format!(
-        "... {} more {objects} ({}{others})",
-        count(omitted.objects),
-        classes.join(", ")
-    )
+    format!("... {}", omitted.description())
 }
 
 /// Appends one step's line of a path to `text`.

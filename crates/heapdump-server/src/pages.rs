@@ -117,15 +117,9 @@ fn frames(site: &SiteFrames) -> String {
 /// The middle left out of a long path or chain of dominators, counted by
 /// class, as a list item.
 fn omitted_line(omitted: &OmittedSteps) -> String {
-    let classes: Vec<String> = omitted
-        .classes
-        .iter()
-        .map(|class| format!("{} {}", count(class.objects), escape(&class.class)))
-        .collect();
     format!(
-        "<li class=\"muted\">… {} more objects ({})</li>",
-        count(omitted.objects),
-        classes.join(", ")
+        "<li class=\"muted\">… {}</li>",
+        escape(&omitted.description())
     )
 }
 
