@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 use byteorder::{BigEndian, ByteOrder, LittleEndian};
 use rayon::prelude::*;
 
+pub use crate::address_index::AddressIndex;
+use crate::address_index::{ObjectOrder, Probe};
 use crate::dump::{Dump, Object, PointerOffsets, Pointers, Root};
 use crate::sites::SiteTable;
 
@@ -213,7 +215,7 @@ impl<'data> HeapGraph<'data> {
         dump.roots.truncate(MAX_ROOTS as usize);
         let tasks = survey.tasks;
 
-        let index = AddressIndex::with_order(&dump.objects, survey.ends_sorted);
+        let index = AddressIndex::with_order(&dump.objects, survey.order);
         let scanner = Scanner {
             index: &index,
             dump: &dump,
@@ -442,314 +444,13 @@ impl Iterator for References<'_> {
 
 impl ExactSizeIterator for References<'_> {}
 
-/// Cards of [`AddressIndex`] filled by one parallel task.
-const CARDS_PER_TASK: usize = 1 << 16;
-
-/// Bytes per card of [`AddressIndex`] when the heap is dense enough.
-const CARD_SHIFT_MIN: u32 = 8;
-
-/// Finds the object holding an address through a card table: the address
-/// range of the objects is cut into cards of `2^card_shift` bytes, and each
-/// card records the first object that ends after the card starts. An
-/// address's object is then among the few between its card's entry and the
-/// next card's, found by a short binary search over the objects themselves;
-/// no search over all objects (each step of which would be a cache miss).
-/// Cards are 256 bytes where the objects are dense; for a sparse address
-/// space they grow (powers of two) until there are at most two cards per
-/// object (plus 1024), so the table never takes more than 8 bytes per
-/// object (plus a few KiB), and a card with many objects falls back to a
-/// binary search among them. Such a space (a heap and mappings terabytes
-/// apart) is first cut at its widest gaps between objects (at most 64
-/// segments, at gaps of at least 64 KiB), each segment with its own cards
-/// sized for its own objects, so that a dense heap keeps small cards; a
-/// lookup finds its segment by a binary search over them (a few cache
-/// lines).
-///
-/// The graph builds one; typing (which follows pointers before the graph
-/// exists) builds its own. It does not borrow the objects, so their types
-/// may change while it is used: give it the objects it was built from.
-#[derive(Clone, Debug, Default)]
-pub struct AddressIndex {
-    /// For each card of each segment, the index of the first object that
-    /// ends after the card starts; after a segment's cards, one more entry:
-    /// the index after its last object.
-    cards: Vec<u32>,
-    /// Parts of the address space with their own cards, by address.
-    segments: Vec<Segment>,
-    /// First object byte and one past the last: values outside cannot point
-    /// into any object.
-    low: u64,
-    high: u64,
-}
-
-impl AddressIndex {
-    /// Indexes address-sorted `objects`.
-    pub fn new(objects: &[Object]) -> AddressIndex {
-        let ends_sorted = objects
-            .par_windows(2)
-            .all(|pair| matches!(pair, [a, b] if index_end(a) <= index_end(b)));
-        AddressIndex::with_order(objects, ends_sorted)
-    }
-
-    /// [`AddressIndex::new`] knowing whether the objects' ends
-    /// ([`index_end`]) are in order too, as they are when objects do not
-    /// overlap; the cards are then filled in parallel, and the address
-    /// space cut at its gaps.
-    fn with_order(objects: &[Object], ends_sorted: bool) -> AddressIndex {
-        let low = objects.first().map_or(0, |object| object.address);
-        let high = if ends_sorted {
-            objects.last().map_or(0, index_end)
-        } else {
-            objects.par_iter().map(index_end).max().unwrap_or(0)
-        };
-        let shift = card_shift(high.saturating_sub(low), objects.len() as u64, 1024);
-        if !ends_sorted {
-            // For each card, the first object whose end is after the card's
-            // start.
-            let card_count = (high.saturating_sub(low) >> shift) as usize + 1;
-            let mut cards = vec![0u32; card_count + 1];
-            let mut first = 0usize;
-            for (card, slot) in cards.iter_mut().enumerate().take(card_count) {
-                let card_start = low.saturating_add((card as u64) << shift);
-                while objects
-                    .get(first)
-                    .is_some_and(|object| index_end(object) <= card_start)
-                {
-                    first += 1;
-                }
-                *slot = first as u32;
-            }
-            if let Some(last) = cards.last_mut() {
-                *last = objects.len() as u32;
-            }
-            return AddressIndex {
-                cards,
-                segments: vec![Segment {
-                    low,
-                    high,
-                    shift,
-                    cards_at: 0,
-                }],
-                low,
-                high,
-            };
-        }
-
-        // Where one table of cards would be coarse (a heap and mappings far
-        // apart), the objects are cut at the widest gaps between them (up to
-        // MAX_SEGMENTS parts, at gaps of MIN_GAP or more), each part with
-        // its own cards.
-        let mut cuts: Vec<(u64, usize)> = if shift > CARD_SHIFT_MIN {
-            (1..objects.len())
-                .into_par_iter()
-                .filter_map(|index| {
-                    let gap = objects
-                        .get(index)?
-                        .address
-                        .saturating_sub(index_end(objects.get(index - 1)?));
-                    (gap >= MIN_GAP).then_some((gap, index))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if cuts.len() >= MAX_SEGMENTS {
-            cuts.sort_unstable_by(|a, b| b.cmp(a));
-            cuts.truncate(MAX_SEGMENTS - 1);
-        }
-        let mut bounds: Vec<usize> = cuts.iter().map(|&(_, index)| index).collect();
-        bounds.sort_unstable();
-        bounds.insert(0, 0);
-        bounds.push(objects.len());
-
-        let mut segments = Vec::with_capacity(bounds.len());
-        let mut card_total = 0usize;
-        for pair in bounds.windows(2) {
-            let (start, end) = match pair {
-                [start, end] if start < end => (*start, *end),
-                _ => continue,
-            };
-            let (Some(first), Some(last)) = (objects.get(start), objects.get(end - 1)) else {
-                continue;
-            };
-            let (seg_low, seg_high) = (first.address, index_end(last));
-            let range = seg_high.saturating_sub(seg_low);
-            let segment_shift = if bounds.len() == 2 {
-                shift
-            } else {
-                card_shift(range, (end - start) as u64, 64)
-            };
-            segments.push(Segment {
-                low: seg_low,
-                high: seg_high,
-                shift: segment_shift,
-                cards_at: card_total,
-            });
-            card_total += (range >> segment_shift) as usize + 2;
-        }
-        let mut cards = vec![0u32; card_total];
-        let mut rest = &mut cards[..];
-        for (segment, pair) in segments.iter().zip(
-            bounds
-                .windows(2)
-                .filter(|pair| matches!(pair, [a, b] if a < b)),
-        ) {
-            let (start, end) = match pair {
-                [start, end] => (*start, *end),
-                _ => continue,
-            };
-            let count = (segment.high.saturating_sub(segment.low) >> segment.shift) as usize + 2;
-            let Some((slots, next)) = std::mem::take(&mut rest).split_at_mut_checked(count) else {
-                break;
-            };
-            rest = next;
-            fill_cards(objects, start..end, segment, slots);
-        }
-        AddressIndex {
-            cards,
-            segments,
-            low,
-            high,
-        }
-    }
-
-    /// The object of `objects` (the ones indexed) holding `address`.
-    #[inline]
-    pub fn lookup(&self, objects: &[Object], address: u64) -> Option<ObjectId> {
-        let (first, last) = self.card_bounds(address)?;
-        self.search(objects, first as usize, last as usize, address)
-    }
-
-    /// The entries of `address`'s card and of the next one: the objects
-    /// that may hold it are among `first..=last`. `None` for an address
-    /// outside the indexed range or in a gap between segments.
-    #[inline]
-    fn card_bounds(&self, address: u64) -> Option<(u32, u32)> {
-        if address < self.low || address >= self.high {
-            return None;
-        }
-        let segment = match self.segments.as_slice() {
-            [only] => only,
-            segments => segments.get(
-                segments
-                    .partition_point(|segment| segment.low <= address)
-                    .checked_sub(1)?,
-            )?,
-        };
-        if address >= segment.high {
-            return None;
-        }
-        let card = segment
-            .cards_at
-            .saturating_add(((address - segment.low) >> segment.shift) as usize);
-        Some((
-            *self.cards.get(card)?,
-            *self.cards.get(card.saturating_add(1))?,
-        ))
-    }
-
-    /// The object among `objects[first..=last]` (the bounds of `address`'s
-    /// card, [`AddressIndex::card_bounds`]) holding `address`.
-    #[inline]
-    fn search(
-        &self,
-        objects: &[Object],
-        first: usize,
-        last: usize,
-        address: u64,
-    ) -> Option<ObjectId> {
-        // The object holding the address, if it also crosses into the next
-        // card, is the next card's first; so it is at most that one.
-        let last = last.min(objects.len().checked_sub(1)?);
-        let candidates = objects.get(first..=last.max(first))?;
-        let in_card = candidates
-            .partition_point(|object| object.address <= address)
-            .checked_sub(1)?;
-        let object = candidates.get(in_card)?;
-        // Starts are <= address by the search; an empty object is pointed
-        // to only at its address.
-        if object.is_pointed_to_by(address) {
-            Some(ObjectId((first + in_card) as u32))
-        } else {
-            None
-        }
-    }
-}
-
-/// A part of the address space of [`AddressIndex`] with its own cards.
-#[derive(Clone, Debug, Default)]
-struct Segment {
-    /// Its first object's address and one past the end of its last.
-    low: u64,
-    high: u64,
-    /// Cards are `2^shift` bytes.
-    shift: u32,
-    /// Where its cards start in [`AddressIndex::cards`].
-    cards_at: usize,
-}
-
-/// The narrowest gap between objects at which [`AddressIndex`] may cut the
-/// address space (256 cards of the densest size).
-const MIN_GAP: u64 = 1 << 16;
-
-/// Segments of [`AddressIndex`] at most.
-const MAX_SEGMENTS: usize = 64;
-
-/// The card size (a power of two, at least [`CARD_SHIFT_MIN`]) for `range`
-/// bytes holding `objects` objects: fewer than two cards per object plus
-/// `spare`.
-fn card_shift(range: u64, objects: u64, spare: u64) -> u32 {
-    let budget = objects.saturating_mul(2).saturating_add(spare);
-    let mut shift = CARD_SHIFT_MIN;
-    while shift < 63 && (range >> shift) >= budget {
-        shift += 1;
-    }
-    shift
-}
-
-/// Fills `slots`, the cards of `segment` (whose objects are
-/// `objects[range]`, ends in order) and the entry after them, in parallel:
-/// a chunk of cards finds its first object by a binary search, then walks
-/// on.
-fn fill_cards(objects: &[Object], range: Range<usize>, segment: &Segment, slots: &mut [u32]) {
-    let part = objects.get(range.clone()).unwrap_or(&[]);
-    let card_start = |card: usize| segment.low.saturating_add((card as u64) << segment.shift);
-    let entries = slots.len().saturating_sub(1);
-    let (cards, sentinel) = slots.split_at_mut(entries);
-    if let Some(sentinel) = sentinel.first_mut() {
-        *sentinel = range.end as u32;
-    }
-    cards
-        .par_chunks_mut(CARDS_PER_TASK)
-        .enumerate()
-        .for_each(|(chunk, slots)| {
-            let start = chunk * CARDS_PER_TASK;
-            let mut first = part.partition_point(|object| index_end(object) <= card_start(start));
-            for (card, slot) in (start..).zip(slots.iter_mut()) {
-                while part
-                    .get(first)
-                    .is_some_and(|object| index_end(object) <= card_start(card))
-                {
-                    first += 1;
-                }
-                *slot = (range.start + first) as u32;
-            }
-        });
-}
-
-/// Where an object ends for the index: an empty object takes its address
-/// (it is pointed to there, [`Object::is_pointed_to_by`]).
-fn index_end(object: &Object) -> u64 {
-    object.address.saturating_add(object.size.max(1))
-}
-
 /// What one parallel pass over the objects finds out before the graph is
 /// built.
 struct Survey {
     /// The objects are in address order.
     addresses_sorted: bool,
-    /// And their ends too ([`index_end`]): they do not overlap.
-    ends_sorted: bool,
+    /// The rest of their order, for the address index.
+    order: ObjectOrder,
     /// The objects cut into ranges of at most [`TASK_OBJECTS`] objects and
     /// about [`TASK_BYTES`] of contents; each with its contents bytes.
     tasks: Vec<(Range<usize>, u64)>,
@@ -765,15 +466,15 @@ impl Survey {
                 let base = chunk * TASK_OBJECTS;
                 let mut previous = base.checked_sub(1).and_then(|index| objects.get(index));
                 let mut addresses_sorted = true;
-                let mut ends_sorted = true;
+                let mut order = ObjectOrder::new();
                 let mut tasks = Vec::new();
                 let mut start = 0;
                 let mut bytes = 0u64;
                 for (index, object) in part.iter().enumerate() {
                     if let Some(previous) = previous {
                         addresses_sorted &= previous.address <= object.address;
-                        ends_sorted &= index_end(previous) <= index_end(object);
                     }
+                    order.follow(previous, object);
                     previous = Some(object);
                     bytes = bytes.saturating_add(dump.contents(object).len() as u64);
                     if bytes >= TASK_BYTES {
@@ -787,19 +488,19 @@ impl Survey {
                 }
                 Survey {
                     addresses_sorted,
-                    ends_sorted,
+                    order,
                     tasks,
                 }
             })
             .collect();
         let mut survey = Survey {
             addresses_sorted: true,
-            ends_sorted: true,
+            order: ObjectOrder::new(),
             tasks: Vec::with_capacity(parts.iter().map(|part| part.tasks.len()).sum()),
         };
         for part in parts {
             survey.addresses_sorted &= part.addresses_sorted;
-            survey.ends_sorted &= part.ends_sorted;
+            survey.order = survey.order.merge(part.order);
             survey.tasks.extend(part.tasks);
         }
         survey
@@ -1094,7 +795,7 @@ impl Scanner<'_, '_> {
     /// (only those can point into an object).
     #[inline]
     fn push_word(&self, scan: &mut TaskScan, local: u32, offset: u64, value: u64, weak: &[u64]) {
-        if value < self.index.low || value >= self.index.high {
+        if !self.index.spans(value) {
             return;
         }
         let weak_bit = if !weak.is_empty() && weak.contains(&offset) {
@@ -1114,30 +815,29 @@ impl Scanner<'_, '_> {
 
     /// Replaces each word's value with the id of the object it points into,
     /// or `u64::MAX` for none. In batches of [`RESOLVE_BATCH`] words: first
-    /// the batch's cards are read, then the first object of each card, then
-    /// each word is looked up; the reads of a step do not depend on each
+    /// the batch's cards are read ([`AddressIndex::probe`]), then the object
+    /// each lookup reads next, then each lookup ends
+    /// ([`AddressIndex::settle`]); the reads of a step do not depend on each
     /// other, so the processor waits for their cache misses together rather
     /// than one after the other.
     fn resolve_words(&self, words: &mut [Word]) {
         let index = self.index;
         let objects = &self.dump.objects[..];
         for batch in words.chunks_mut(RESOLVE_BATCH) {
-            let mut bounds = [(0u32, 0u32); RESOLVE_BATCH];
-            for (word, bound) in batch.iter().zip(bounds.iter_mut()) {
-                *bound = index
-                    .card_bounds(word.value)
-                    .unwrap_or((u32::MAX, u32::MAX));
+            let mut probes = [Probe::Outside; RESOLVE_BATCH];
+            for (word, probe) in batch.iter().zip(probes.iter_mut()) {
+                *probe = index.probe(word.value);
             }
             let mut touched = 0u64;
-            for &(first, _) in bounds.iter().take(batch.len()) {
-                touched ^= objects
-                    .get(first as usize)
-                    .map_or(0, |object| object.address);
+            for probe in probes.iter().take(batch.len()) {
+                if let Some(read) = probe.next_read() {
+                    touched ^= objects.get(read).map_or(0, |object| object.address);
+                }
             }
             std::hint::black_box(touched);
-            for (word, &(first, last)) in batch.iter_mut().zip(bounds.iter()) {
+            for (word, &probe) in batch.iter_mut().zip(probes.iter()) {
                 word.value = index
-                    .search(objects, first as usize, last as usize, word.value)
+                    .settle(objects, probe, word.value)
                     .map_or(u64::MAX, |id| u64::from(id.0));
             }
         }
@@ -1238,53 +938,9 @@ const RESOLVE_BATCH: usize = 16;
 mod tests {
     use std::borrow::Cow;
 
-    use super::{AddressIndex, HeapGraph, ObjectId};
+    use super::{HeapGraph, ObjectId};
     use crate::dump::{Dump, DumpInfo, Object, PointerOffsets, Root, RootKind};
-
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
-
-    /// The object holding `address`, by a walk over all of them
-    /// (non-overlapping objects: at most one does).
-    fn naive(objects: &[Object], address: u64) -> Option<ObjectId> {
-        objects
-            .iter()
-            .position(|object| object.is_pointed_to_by(address))
-            .map(|index| ObjectId(index as u32))
-    }
-
-    /// Objects in `clusters` (start addresses), non-overlapping, some empty,
-    /// some of odd sizes and addresses, in address order.
-    fn layout(rng: &mut Rng, clusters: &[u64], per_cluster: usize) -> Vec<(u64, u64)> {
-        let mut spans = Vec::new();
-        for &start in clusters {
-            let mut address = start;
-            for _ in 0..per_cluster {
-                let size = match rng.below(8) {
-                    0 => 0,
-                    1 => 1 + rng.below(7),
-                    _ => 8 * (1 + rng.below(8)),
-                };
-                spans.push((address, size));
-                // Gaps of 0 to 3 words, sometimes an odd byte.
-                address += size.max(1) + 8 * rng.below(4) + rng.below(2);
-            }
-        }
-        spans
-    }
+    use crate::test_support::{layout, naive, Rng};
 
     /// A word of the dump's size and order.
     fn word_bytes(value: u64, pointer_size: u8, big_endian: bool) -> Vec<u8> {
@@ -1501,71 +1157,6 @@ mod tests {
             .windows(2)
             .all(|pair| pair[0].1.address < pair[1].1.address));
         check(&graph);
-    }
-
-    #[test]
-    fn index_lookups_match_a_naive_search() {
-        let mut rng = Rng(7);
-        for clusters in [
-            &[0x1000][..],
-            &[0x1000, 0x1_0000_0000, 0x7fff_0000_0000][..],
-            // More gaps than segments: the widest ones are cut.
-            &(0..100u64).map(|n| n << 36).collect::<Vec<_>>()[..],
-        ] {
-            let spans = layout(&mut rng, clusters, 200);
-            let objects: Vec<Object> = spans
-                .iter()
-                .map(|&(address, size)| Object::new(address, size, None, 0))
-                .collect();
-            let index = AddressIndex::new(&objects);
-            assert_eq!(
-                index.segments.len(),
-                clusters.len().min(super::MAX_SEGMENTS)
-            );
-            for &(address, size) in &spans {
-                for probe in [
-                    address.wrapping_sub(1),
-                    address,
-                    address + size / 2,
-                    address + size.saturating_sub(1),
-                    address + size,
-                    address + size + 1,
-                    address + 1000,
-                ] {
-                    assert_eq!(
-                        index.lookup(&objects, probe),
-                        naive(&objects, probe),
-                        "{probe:#x}"
-                    );
-                }
-            }
-            for probe in [0, u64::MAX] {
-                assert_eq!(index.lookup(&objects, probe), naive(&objects, probe));
-            }
-        }
-        assert_eq!(AddressIndex::new(&[]).lookup(&[], 0x1000), None);
-    }
-
-    #[test]
-    fn overlapping_objects_resolve_to_one_holding_the_address_or_none() {
-        // A big object holding two small ones (ends not in order): a lookup
-        // picks the last object starting at or before the address, if it
-        // holds it.
-        let objects = vec![
-            Object::new(0x1000, 0x100, None, 0),
-            Object::new(0x1010, 0x10, None, 0),
-            Object::new(0x1040, 0x10, None, 0),
-            Object::new(0x9000_0000, 0x10, None, 0),
-        ];
-        let index = AddressIndex::new(&objects);
-        for probe in [0x1000, 0x1015, 0x1030, 0x1045, 0x10ff, 0x9000_0008] {
-            if let Some(id) = index.lookup(&objects, probe) {
-                assert!(objects[id.index()].contains(probe), "{probe:#x}");
-            }
-        }
-        assert_eq!(index.lookup(&objects, 0x1015), Some(ObjectId(1)));
-        assert_eq!(index.lookup(&objects, 0x9000_0008), Some(ObjectId(3)));
-        assert_eq!(index.lookup(&objects, 0x1100), None);
     }
 
     #[test]

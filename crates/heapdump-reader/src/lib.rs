@@ -34,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+mod address_index;
 mod cursor;
 pub mod dump;
 pub mod error;
@@ -43,6 +44,8 @@ pub mod graph;
 #[cfg(feature = "petgraph")]
 pub mod graph_petgraph;
 pub mod sites;
+#[cfg(test)]
+mod test_support;
 
 pub use dump::{
     AllocationProfile, AllocatorStats, Capabilities, ContextFrame, ContextRef, Dump, DumpInfo,
