@@ -25,11 +25,12 @@ const CARD_SHIFT_MIN: u32 = 8;
 /// object (plus 1024), so the table never takes more than 8 bytes per
 /// object (plus a few KiB), and a card with many objects falls back to a
 /// binary search among them. Such a space (a heap and mappings terabytes
-/// apart) is first cut at its widest gaps between objects (at most 64
-/// segments, at gaps of at least 64 KiB), each segment with its own cards
-/// sized for its own objects, so that a dense heap keeps small cards; a
-/// lookup finds its segment by a binary search over them (a few cache
-/// lines).
+/// apart), or one where cards would outnumber half the objects (a heap
+/// with wide free regions), is first cut at its widest gaps between
+/// objects (at most 64 segments, at gaps of at least 64 KiB), each segment
+/// with its own cards sized for its own objects, so that a dense heap
+/// keeps small cards and free regions take none; a lookup finds its
+/// segment through a directory of the address space's blocks.
 ///
 /// The graph builds one; typing (which follows pointers before the graph
 /// exists) builds its own. It does not borrow the objects, so their types
@@ -39,6 +40,12 @@ pub struct AddressIndex {
     cards: Cards,
     /// Parts of the address space with their own cards, by address.
     pub(crate) segments: Vec<Segment>,
+    /// With several segments: for each block of `2^directory_shift` bytes
+    /// from `low`, the last segment that starts at or before the block's
+    /// start, so that a lookup finds its segment among the few that start
+    /// in its block (usually none) rather than by a search over all.
+    directory: Vec<u8>,
+    directory_shift: u32,
     /// First object byte and one past the last: values outside cannot point
     /// into any object.
     low: u64,
@@ -100,7 +107,7 @@ impl Probe {
 /// What [`AddressIndex`] needs to know of the order of its objects, found
 /// in one pass over them ([`ObjectOrder::of`], or a caller's own pass with
 /// [`ObjectOrder::follow`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ObjectOrder {
     /// Their ends ([`index_end`]) are in order: they do not overlap.
     pub(crate) ends_sorted: bool,
@@ -109,6 +116,10 @@ pub(crate) struct ObjectOrder {
     /// Every address or-ed together: its trailing zeros are the alignment
     /// all objects share.
     address_bits: u64,
+    /// The widest gaps between objects of at least [`MIN_GAP`], where the
+    /// index may cut the address space: (gap, index of the object after
+    /// it), at most [`MAX_SEGMENTS`] - 1 of them, in no order.
+    widest_gaps: Vec<(u64, usize)>,
 }
 
 impl ObjectOrder {
@@ -118,6 +129,7 @@ impl ObjectOrder {
             ends_sorted: true,
             starts_increasing: true,
             address_bits: 0,
+            widest_gaps: Vec::new(),
         }
     }
 
@@ -127,12 +139,11 @@ impl ObjectOrder {
             .par_chunks(1 << 16)
             .enumerate()
             .map(|(chunk, part)| {
+                let base = chunk << 16;
                 let mut order = ObjectOrder::new();
-                let mut previous = (chunk << 16)
-                    .checked_sub(1)
-                    .and_then(|index| objects.get(index));
-                for object in part {
-                    order.follow(previous, object);
+                let mut previous = base.checked_sub(1).and_then(|index| objects.get(index));
+                for (index, object) in (base..).zip(part) {
+                    order.follow(previous, index, object);
                     previous = Some(object);
                 }
                 order
@@ -140,24 +151,43 @@ impl ObjectOrder {
             .reduce(ObjectOrder::new, ObjectOrder::merge)
     }
 
-    /// Adds `object`, which comes after `previous` (if any).
+    /// Adds `object`, the one at `index`, which comes after `previous` (if
+    /// any).
     #[inline]
-    pub(crate) fn follow(&mut self, previous: Option<&Object>, object: &Object) {
+    pub(crate) fn follow(&mut self, previous: Option<&Object>, index: usize, object: &Object) {
         if let Some(previous) = previous {
             self.ends_sorted &= index_end(previous) <= index_end(object);
             self.starts_increasing &= previous.address < object.address;
+            let gap = object.address.saturating_sub(index_end(previous));
+            if gap >= MIN_GAP {
+                self.keep_gap((gap, index));
+            }
         }
         self.address_bits |= object.address;
     }
 
+    /// Keeps `gap` if it is among the widest (the later object wins a tie,
+    /// so that the gaps kept do not depend on how the objects were split).
+    fn keep_gap(&mut self, gap: (u64, usize)) {
+        if self.widest_gaps.len() < MAX_SEGMENTS - 1 {
+            self.widest_gaps.push(gap);
+        } else if let Some(narrowest) = self.widest_gaps.iter_mut().min() {
+            if gap > *narrowest {
+                *narrowest = gap;
+            }
+        }
+    }
+
     /// The order of two runs of objects, each one's order found with the
     /// object before it.
-    pub(crate) fn merge(self, other: ObjectOrder) -> ObjectOrder {
-        ObjectOrder {
-            ends_sorted: self.ends_sorted && other.ends_sorted,
-            starts_increasing: self.starts_increasing && other.starts_increasing,
-            address_bits: self.address_bits | other.address_bits,
+    pub(crate) fn merge(mut self, other: ObjectOrder) -> ObjectOrder {
+        self.ends_sorted &= other.ends_sorted;
+        self.starts_increasing &= other.starts_increasing;
+        self.address_bits |= other.address_bits;
+        for gap in other.widest_gaps {
+            self.keep_gap(gap);
         }
+        self
     }
 }
 
@@ -207,33 +237,24 @@ impl AddressIndex {
                     shift,
                     cards_at: 0,
                 }],
+                directory: Vec::new(),
+                directory_shift: 0,
                 low,
                 high,
             };
         }
 
         // Where one table of cards would be coarse (a heap and mappings far
-        // apart), the objects are cut at the widest gaps between them (up to
-        // MAX_SEGMENTS parts, at gaps of MIN_GAP or more), each part with
-        // its own cards.
-        let mut cuts: Vec<(u64, usize)> = if shift > CARD_SHIFT_MIN {
-            (1..objects.len())
-                .into_par_iter()
-                .filter_map(|index| {
-                    let gap = objects
-                        .get(index)?
-                        .address
-                        .saturating_sub(index_end(objects.get(index - 1)?));
-                    (gap >= MIN_GAP).then_some((gap, index))
-                })
-                .collect()
+        // apart) or hold more than one card per two objects (a heap with
+        // wide free regions), the objects are cut at the widest gaps between
+        // them (up to MAX_SEGMENTS parts, at gaps of MIN_GAP or more), each
+        // part with its own cards.
+        let card_count = high.saturating_sub(low) >> shift;
+        let cuts = if shift > CARD_SHIFT_MIN || card_count >= objects.len() as u64 / 2 {
+            order.widest_gaps
         } else {
             Vec::new()
         };
-        if cuts.len() >= MAX_SEGMENTS {
-            cuts.sort_unstable_by(|a, b| b.cmp(a));
-            cuts.truncate(MAX_SEGMENTS - 1);
-        }
         let mut bounds: Vec<usize> = cuts.iter().map(|&(_, index)| index).collect();
         bounds.sort_unstable();
         bounds.insert(0, 0);
@@ -288,9 +309,12 @@ impl AddressIndex {
             });
             Cards::Ends(cards)
         };
+        let (directory, directory_shift) = directory(&segments, low, high);
         AddressIndex {
             cards,
             segments,
+            directory,
+            directory_shift,
             low,
             high,
         }
@@ -319,10 +343,25 @@ impl AddressIndex {
         }
         let segment = match self.segments.as_slice() {
             [only] => Some(only),
-            segments => segments
-                .partition_point(|segment| segment.low <= address)
-                .checked_sub(1)
-                .and_then(|index| segments.get(index)),
+            segments => {
+                // The segments that may hold the address: from the last to
+                // start before its block to the last to start before the
+                // next block.
+                let block = ((address - self.low) >> self.directory_shift) as usize;
+                let first = self.directory.get(block).map_or(0, |&index| index as usize);
+                let last = self
+                    .directory
+                    .get(block + 1)
+                    .map_or(segments.len(), |&index| index as usize + 1);
+                segments
+                    .get(first..last)
+                    .and_then(|candidates| {
+                        candidates
+                            .partition_point(|segment| segment.low <= address)
+                            .checked_sub(1)
+                    })
+                    .and_then(|index| segments.get(first + index))
+            }
         };
         let Some(segment) = segment.filter(|segment| address < segment.high) else {
             return Probe::Outside;
@@ -410,6 +449,9 @@ const MIN_GAP: u64 = 1 << 16;
 /// Segments of [`AddressIndex`] at most.
 const MAX_SEGMENTS: usize = 64;
 
+// The directory numbers segments in a byte.
+const _: () = assert!(MAX_SEGMENTS <= 256);
+
 /// The card size (a power of two, at least [`CARD_SHIFT_MIN`]) for `range`
 /// bytes holding `objects` objects: fewer than two cards per object plus
 /// `spare`.
@@ -420,6 +462,33 @@ fn card_shift(range: u64, objects: u64, spare: u64) -> u32 {
         shift += 1;
     }
     shift
+}
+
+/// Blocks of address space in [`AddressIndex::directory`] at most.
+const DIRECTORY_BLOCKS: u64 = 1 << 12;
+
+/// [`AddressIndex::directory`] and its shift for `segments` (several,
+/// by address, the first starting at `low`), over `low..high`.
+fn directory(segments: &[Segment], low: u64, high: u64) -> (Vec<u8>, u32) {
+    if segments.len() < 2 {
+        return (Vec::new(), 0);
+    }
+    let range = high.saturating_sub(low);
+    let mut shift = CARD_SHIFT_MIN;
+    while shift < 63 && (range >> shift) >= DIRECTORY_BLOCKS {
+        shift += 1;
+    }
+    let blocks = (range >> shift) as usize + 1;
+    let directory = (0..blocks)
+        .map(|block| {
+            let start = low.saturating_add((block as u64) << shift);
+            let index = segments
+                .partition_point(|segment| segment.low <= start)
+                .saturating_sub(1);
+            index as u8
+        })
+        .collect();
+    (directory, shift)
 }
 
 /// Cuts `cards` into each segment's entries (its cards and the one after
@@ -599,6 +668,15 @@ mod tests {
             assert_eq!(matches!(index.cards, Cards::Starts(_)), starts, "{align}");
             check_lookups(&index, &spans, &objects);
         }
+        // A heap with a wide free region: 256-byte cards would be more than
+        // one per two objects, so the region is cut out.
+        let spans = aligned_layout(&mut rng, &[0x10_0000, 0x30_0000], 5000, 8);
+        let heap = objects(&spans);
+        let index = AddressIndex::new(&heap);
+        assert_eq!(index.segments.len(), 2);
+        assert!(index.segments.iter().all(|segment| segment.shift == 8));
+        assert!(matches!(index.cards, Cards::Starts(_)));
+        check_lookups(&index, &spans, &heap);
         // Two objects at one address (an empty one first): not one granule
         // each.
         let objects = objects(&[(0x1000, 0), (0x1000, 16), (0x1010, 8)]);

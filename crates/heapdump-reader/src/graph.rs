@@ -474,7 +474,7 @@ impl Survey {
                     if let Some(previous) = previous {
                         addresses_sorted &= previous.address <= object.address;
                     }
-                    order.follow(previous, object);
+                    order.follow(previous, base + index, object);
                     previous = Some(object);
                     bytes = bytes.saturating_add(dump.contents(object).len() as u64);
                     if bytes >= TASK_BYTES {
