@@ -95,14 +95,15 @@ impl RetainedReport {
     }
 }
 
-/// Number of nodes in each node's dominator subtree, by node.
-pub fn subtree_sizes(analysis: &Analysis) -> Vec<u64> {
-    let mut sizes = vec![1u64; analysis.node_count()];
+/// Number of nodes in each node's dominator subtree, by node (`u32`: a
+/// tree has fewer nodes than that counts).
+pub fn subtree_sizes(analysis: &Analysis) -> Vec<u32> {
+    let mut sizes = vec![1u32; analysis.node_count()];
     for node in (1..sizes.len()).rev() {
         let count = sizes.get(node).copied().unwrap_or(0);
         if let Some(up) = analysis.idom(DomNode(node as u32)) {
             if let Some(slot) = sizes.get_mut(up.index()) {
-                *slot += count;
+                *slot = slot.saturating_add(count);
             }
         }
     }
@@ -114,7 +115,7 @@ pub fn subtree_sizes(analysis: &Analysis) -> Vec<u64> {
 fn children(
     graph: &HeapGraph<'_>,
     analysis: &Analysis,
-    counts: &[u64],
+    counts: &[u32],
     node: DomNode,
     depth: usize,
     options: &RetainedOptions,
@@ -139,7 +140,9 @@ fn children(
         listed.push(RetainedNode {
             object,
             percent: share,
-            dominated_objects: counts.get(child.index()).copied().unwrap_or(1),
+            dominated_objects: counts
+                .get(child.index())
+                .map_or(1, |&count| u64::from(count)),
             children: grandchildren,
             other_children: other_grandchildren,
             other_bytes: other_grandchild_bytes,

@@ -254,12 +254,7 @@ fn dominators(
         tree.push(RetainedNode {
             object,
             percent: percent(retained, total),
-            dominated_objects: served
-                .index
-                .subtree_sizes
-                .get(child.index())
-                .copied()
-                .unwrap_or(1),
+            dominated_objects: served.index.dominated_objects(child).unwrap_or(1),
             children: Vec::new(),
             other_children: grandchildren.len() as u64,
             other_bytes: grandchildren
@@ -340,8 +335,7 @@ fn object(served: &Served, address: &str) -> Result<ObjectDetails, Failure> {
     Ok(ObjectDetails {
         dominated_objects: analysis
             .node(id)
-            .and_then(|node| served.index.subtree_sizes.get(node.index()))
-            .copied()
+            .and_then(|node| served.index.dominated_objects(node))
             .unwrap_or(0),
         site_frames: SiteFrames::of_object(graph, found),
         field_count: references.len() as u64,

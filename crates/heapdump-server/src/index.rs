@@ -6,6 +6,7 @@
 
 use heapdump_inspect::analysis::class::{Classifier, Grouping};
 use heapdump_inspect::analysis::describe::{group_totals_many, GroupTotals};
+use heapdump_inspect::analysis::dominators::DomNode;
 use heapdump_inspect::analysis::leaks::{leaks, LeakOptions, LeakReport};
 use heapdump_inspect::analysis::paths::ShortestPathTree;
 use heapdump_inspect::analysis::retained::subtree_sizes;
@@ -81,32 +82,91 @@ fn sort_biggest_first(heap: &Heap, packed: bool) -> Vec<u32> {
     keys.into_par_iter().map(|(_, _, id)| id).collect()
 }
 
+/// Where each object's referrers start in [`Index::referrers`]: `u32`
+/// while the references fit (half the memory), `u64` past 2³².
+#[derive(Debug)]
+enum ReferrerOffsets {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl ReferrerOffsets {
+    /// Object `index`'s referrers' range.
+    fn range(&self, index: usize) -> Option<std::ops::Range<usize>> {
+        fn range<T: Copy + Into<u64>>(
+            offsets: &[T],
+            index: usize,
+        ) -> Option<std::ops::Range<usize>> {
+            let start = (*offsets.get(index)?).into() as usize;
+            let end = (*offsets.get(index + 1)?).into() as usize;
+            Some(start..end)
+        }
+        match self {
+            ReferrerOffsets::Narrow(offsets) => range(offsets, index),
+            ReferrerOffsets::Wide(offsets) => range(offsets, index),
+        }
+    }
+}
+
+/// A CSR offset type of [`referrers_by_target`].
+trait Offset: Copy + Default + Into<u64> + std::ops::AddAssign {
+    /// `value`, which the caller knows fits.
+    fn of(value: u64) -> Self;
+}
+
+impl Offset for u32 {
+    fn of(value: u64) -> u32 {
+        value as u32
+    }
+}
+
+impl Offset for u64 {
+    fn of(value: u64) -> u64 {
+        value
+    }
+}
+
 /// The referrers of every object, as a CSR: a counting sort of the edges
 /// by target, `(offsets, sources)`.
-fn referrers_by_target(heap: &Heap) -> (Vec<u64>, Vec<u32>) {
+fn referrers_by_target(heap: &Heap) -> (ReferrerOffsets, Vec<u32>) {
+    if u32::try_from(heap.graph().reference_count()).is_ok() {
+        let (offsets, sources) = referrers_with::<u32>(heap);
+        (ReferrerOffsets::Narrow(offsets), sources)
+    } else {
+        let (offsets, sources) = referrers_with::<u64>(heap);
+        (ReferrerOffsets::Wide(offsets), sources)
+    }
+}
+
+/// [`referrers_by_target`] with offsets of type `T`, which must hold the
+/// graph's reference count.
+fn referrers_with<T: Offset>(heap: &Heap) -> (Vec<T>, Vec<u32>) {
     let graph = heap.graph();
     let count = graph.object_count();
     let csr = graph.csr();
-    let mut offsets = vec![0u64; count + 1];
+    let one = T::of(1);
+    let mut offsets = vec![T::default(); count + 1];
     for source in 0..count as u32 {
         for &target in csr.neighbors_slice(source) {
             if let Some(slot) = offsets.get_mut(target as usize + 1) {
-                *slot += 1;
+                *slot += one;
             }
         }
     }
-    for index in 1..offsets.len() {
-        offsets[index] += offsets[index - 1];
+    let mut total = T::default();
+    for slot in &mut offsets {
+        total += *slot;
+        *slot = total;
     }
     let mut next = offsets.clone();
-    let mut sources = vec![0u32; offsets.last().copied().unwrap_or(0) as usize];
+    let mut sources = vec![0u32; total.into() as usize];
     for source in 0..count as u32 {
         for &target in csr.neighbors_slice(source) {
             if let Some(at) = next.get_mut(target as usize) {
-                if let Some(slot) = sources.get_mut(*at as usize) {
+                if let Some(slot) = sources.get_mut((*at).into() as usize) {
                     *slot = source;
                 }
-                *at += 1;
+                *at += one;
             }
         }
     }
@@ -219,10 +279,10 @@ pub struct Index {
     /// The histogram by allocation site.
     pub sites: Table,
     /// Number of objects in each dominator subtree, by node.
-    pub subtree_sizes: Vec<u64>,
+    subtree_sizes: Vec<u32>,
     /// Where each object's referrers start in `referrers` (one more entry
     /// than objects).
-    referrer_offsets: Vec<u64>,
+    referrer_offsets: ReferrerOffsets,
     /// The objects that refer to each object, in id order.
     referrers: Vec<u32>,
     /// Indexes into the graph's root references, by target object.
@@ -314,13 +374,17 @@ impl Index {
     /// The objects that refer to `id` (itself included if it refers to
     /// itself), in id order.
     pub fn referrers(&self, id: ObjectId) -> &[u32] {
-        let start = self.referrer_offsets.get(id.index()).copied().unwrap_or(0) as usize;
-        let end = self
-            .referrer_offsets
-            .get(id.index() + 1)
-            .copied()
-            .unwrap_or(0) as usize;
-        self.referrers.get(start..end).unwrap_or(&[])
+        self.referrer_offsets
+            .range(id.index())
+            .and_then(|range| self.referrers.get(range))
+            .unwrap_or(&[])
+    }
+
+    /// Number of objects in `node`'s dominator subtree, itself included.
+    pub fn dominated_objects(&self, node: DomNode) -> Option<u64> {
+        self.subtree_sizes
+            .get(node.index())
+            .map(|&count| u64::from(count))
     }
 
     /// Indexes into `graph.root_references()` of the root words pointing
@@ -395,5 +459,51 @@ mod tests {
             sort_biggest_first(&heap, true),
             sort_biggest_first(&heap, false)
         );
+    }
+
+    /// Each object's referrers are the objects whose references name it,
+    /// in id order, with narrow and wide offsets alike; each node's
+    /// dominated objects are its subtree's nodes.
+    #[test]
+    fn referrers_and_dominated_objects_match_a_walk() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../samples/go/dumps/go1.26.godump"
+        );
+        let heap = Heap::open(path, &Options::default(), &mut NoProgress).expect("the Go sample");
+        let index = Index::build(&heap);
+        let graph = heap.graph();
+        let count = graph.object_count();
+        let mut expected: Vec<Vec<u32>> = vec![Vec::new(); count];
+        for source in 0..count as u32 {
+            for (target, _) in graph.references(ObjectId(source)) {
+                expected[target.index()].push(source);
+            }
+        }
+        assert!(matches!(index.referrer_offsets, ReferrerOffsets::Narrow(_)));
+        let (wide, sources) = referrers_with::<u64>(&heap);
+        let wide = ReferrerOffsets::Wide(wide);
+        for (id, referrers) in expected.iter().enumerate() {
+            assert_eq!(index.referrers(ObjectId(id as u32)), &referrers[..]);
+            let range = wide.range(id).expect("in range");
+            assert_eq!(&sources[range], &referrers[..]);
+        }
+        assert!(expected.iter().any(|referrers| referrers.len() > 1));
+
+        let analysis = heap.analysis();
+        let mut below = vec![0u64; analysis.node_count()];
+        for node in (1..analysis.node_count()).rev() {
+            let mut up = analysis.idom(DomNode(node as u32));
+            while let Some(ancestor) = up {
+                below[ancestor.index()] += 1;
+                up = analysis.idom(ancestor);
+            }
+        }
+        for (node, below) in below.iter().enumerate() {
+            assert_eq!(
+                index.dominated_objects(DomNode(node as u32)),
+                Some(below + 1)
+            );
+        }
     }
 }

@@ -507,12 +507,7 @@ fn tree_items(served: &Served, node: DomNode, offset: usize, limit: usize) -> St
             continue;
         };
         let retained = analysis.retained_size(child);
-        let dominated = served
-            .index
-            .subtree_sizes
-            .get(child.index())
-            .copied()
-            .unwrap_or(1);
+        let dominated = served.index.dominated_objects(child).unwrap_or(1);
         let button = if analysis.children(child).is_empty() {
             "<button class=\"x\" disabled>·</button>".to_owned()
         } else {
@@ -715,8 +710,7 @@ fn object(app: &App, served: &Served, address: &str) -> Result<String, Failure> 
         Some(retained) => {
             let dominated = analysis
                 .node(id)
-                .and_then(|node| served.index.subtree_sizes.get(node.index()))
-                .copied()
+                .and_then(|node| served.index.dominated_objects(node))
                 .unwrap_or(1);
             let _ = write!(
                 body,
