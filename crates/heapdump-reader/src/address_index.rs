@@ -17,7 +17,7 @@ const CARD_SHIFT_MIN: u32 = 8;
 
 /// Finds the object holding an address through a card table: the address
 /// range of the objects is cut into cards of `2^card_shift` bytes, each
-/// with one entry ([`Cards`]) that bounds the objects which may hold an
+/// with one entry (`Cards`) that bounds the objects which may hold an
 /// address in it, so that a lookup reads a card and one or a few objects;
 /// no search over all objects (each step of which would be a cache miss).
 /// Cards are 256 bytes where the objects are dense; for a sparse address
