@@ -174,6 +174,9 @@ fn dominators_of(graph: &HeapGraph<'_>, mut roots: Vec<u32>) -> (Dominators, Spa
     Dominators::compute_keeping_buffers(&view, &roots, Algorithm::SemiNca)
 }
 
+/// Objects per bit of [`WithWeak::merged_blocks`].
+const MERGED_BLOCK: usize = 4096;
+
 /// A [`HeapGraph`] as a flow graph whose successor lists also hold the
 /// weak references between reachable objects: those objects' lists are
 /// merged here (few: Java's `Reference` objects); the others are the
@@ -182,6 +185,10 @@ struct WithWeak<'g, 'data> {
     graph: &'g HeapGraph<'data>,
     /// Bit `n`: object `n` has a merged list.
     merged: Vec<u64>,
+    /// Bit `n`: one of objects `n * MERGED_BLOCK..` has a merged list; a few
+    /// hundred bytes, which stay in cache, so that the search does not
+    /// miss on `merged` for each object it visits.
+    merged_blocks: Vec<u64>,
     /// The objects with a merged list, ascending.
     sources: Vec<u32>,
     /// `sources[i]`'s list is `targets[offsets[i]..offsets[i + 1]]`.
@@ -196,6 +203,7 @@ impl<'g, 'data> WithWeak<'g, 'data> {
         let mut view = WithWeak {
             graph,
             merged: vec![0; graph.object_count().div_ceil(64)],
+            merged_blocks: vec![0; graph.object_count().div_ceil(64 * MERGED_BLOCK)],
             sources: Vec::new(),
             offsets: vec![0],
             targets: Vec::new(),
@@ -213,6 +221,10 @@ impl<'g, 'data> WithWeak<'g, 'data> {
                 view.sources.push(source.0);
                 if let Some(word) = view.merged.get_mut(source.index() / 64) {
                     *word |= 1 << (source.index() % 64);
+                }
+                let block = source.index() / MERGED_BLOCK;
+                if let Some(word) = view.merged_blocks.get_mut(block / 64) {
+                    *word |= 1 << (block % 64);
                 }
                 view.targets
                     .extend_from_slice(graph.csr().neighbors_slice(source.0));
@@ -244,10 +256,15 @@ impl FlowGraph for WithWeak<'_, '_> {
     #[inline]
     fn successors(&self, node: u32) -> &[u32] {
         let index = node as usize;
+        let block = index / MERGED_BLOCK;
         let merged = self
-            .merged
-            .get(index / 64)
-            .is_some_and(|word| word & (1 << (index % 64)) != 0);
+            .merged_blocks
+            .get(block / 64)
+            .is_some_and(|word| word & (1 << (block % 64)) != 0)
+            && self
+                .merged
+                .get(index / 64)
+                .is_some_and(|word| word & (1 << (index % 64)) != 0);
         if !merged {
             return self.graph.csr().neighbors_slice(node);
         }
