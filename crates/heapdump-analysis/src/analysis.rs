@@ -7,7 +7,9 @@ use heapdump_reader::{HeapGraph, ObjectId};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dominators::{Algorithm, DomNode, Dominators, FlowGraph, Spare, UNREACHED};
+use crate::dominators::{
+    Algorithm, DomNode, Dominators, FlowGraph, SearchBuffers, Spare, UNREACHED,
+};
 
 /// A long step of [`analyze_with_progress`], announced as it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,10 +147,17 @@ pub fn root_targets(graph: &HeapGraph<'_>) -> Vec<u32> {
 /// Also hands back the computation's spare buffers ([`Spare`]).
 fn dominators_of(graph: &HeapGraph<'_>, mut roots: Vec<u32>) -> (Dominators, Spare) {
     let held = graph.dump().capabilities.unreached_objects_hold;
+    let object_count = graph.object_count();
     if graph.weak_reference_count() == 0 && !held {
-        return Dominators::compute_keeping_buffers(graph, &roots, Algorithm::SemiNca);
+        let buffers = SearchBuffers::new(object_count);
+        return Dominators::compute_keeping_buffers(graph, &roots, Algorithm::SemiNca, buffers);
     }
-    let reached = crate::reach::reachable_bits(graph);
+    // The flood is serial: the other core pages in the search's buffers
+    // meanwhile (these dumps' objects are nearly all reachable).
+    let (reached, buffers) = rayon::join(
+        || crate::reach::reachable_bits(graph),
+        || SearchBuffers::paged_in(object_count),
+    );
     let is_reached = |id: ObjectId| reached.contains(id.index());
     if held {
         let count = roots.len();
@@ -167,11 +176,11 @@ fn dominators_of(graph: &HeapGraph<'_>, mut roots: Vec<u32>) -> (Dominators, Spa
         }
     }
     if graph.weak_reference_count() == 0 {
-        return Dominators::compute_keeping_buffers(graph, &roots, Algorithm::SemiNca);
+        return Dominators::compute_keeping_buffers(graph, &roots, Algorithm::SemiNca, buffers);
     }
     let view = WithWeak::new(graph, &reached);
     drop(reached);
-    Dominators::compute_keeping_buffers(&view, &roots, Algorithm::SemiNca)
+    Dominators::compute_keeping_buffers(&view, &roots, Algorithm::SemiNca, buffers)
 }
 
 /// Objects per bit of [`WithWeak::merged_blocks`].
