@@ -398,9 +398,6 @@ fn depth_first_search<G: FlowGraph + ?Sized>(
     if preorder_of.len() != node_count {
         preorder_of = vec![UNREACHED; node_count];
     }
-    node_of.clear();
-    parent.clear();
-    in_degree.clear();
     node_of.push(UNREACHED);
     parent.push(0u32);
     in_degree.push(AtomicU32::new(0));
