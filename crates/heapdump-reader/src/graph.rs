@@ -119,11 +119,7 @@ impl ReferenceGraph {
     /// The edge range of `node` (empty when out of range).
     #[inline]
     fn row(&self, node: u32) -> Range<usize> {
-        let node = node as usize;
-        match (self.rows.get(node), self.rows.get(node + 1)) {
-            (Some(start), Some(end)) => start..end,
-            _ => 0..0,
-        }
+        self.rows.range(node as usize).unwrap_or(0..0)
     }
 
     /// The targets of `node`'s edges, ascending (empty when out of range).
@@ -140,12 +136,16 @@ impl ReferenceGraph {
     }
 }
 
-/// Where each node's edges start in a [`ReferenceGraph`]: `u32` offsets
-/// while the edges fit (half the memory, and of the cache misses of a walk
-/// over the graph), `u64` past 2³² edges.
+/// Where each node's list starts in a compressed sparse row list (one more
+/// entry than nodes, the last the total): `u32` offsets while the lists
+/// fit (half the memory, and of the cache misses of a walk over the
+/// graph), `u64` past 2³² entries. The rows of [`ReferenceGraph`]; the
+/// server's referrer lists use it too.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum RowStarts {
+pub enum RowStarts {
+    /// Offsets that fit in `u32`.
     Narrow(Vec<u32>),
+    /// Offsets past `u32`.
     Wide(Vec<u64>),
 }
 
@@ -156,24 +156,37 @@ impl Default for RowStarts {
 }
 
 impl RowStarts {
-    fn len(&self) -> usize {
+    /// Number of entries: nodes plus one.
+    pub fn len(&self) -> usize {
         match self {
             RowStarts::Narrow(starts) => starts.len(),
             RowStarts::Wide(starts) => starts.len(),
         }
     }
 
+    /// Whether there is no entry, not even the total.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entry `index`: where node `index`'s list starts.
     #[inline]
-    fn get(&self, index: usize) -> Option<usize> {
+    pub fn get(&self, index: usize) -> Option<usize> {
         match self {
             RowStarts::Narrow(starts) => starts.get(index).map(|&start| start as usize),
             RowStarts::Wide(starts) => starts.get(index).map(|&start| start as usize),
         }
     }
 
+    /// Node `node`'s list: from its entry to the next; `None` out of range.
+    #[inline]
+    pub fn range(&self, node: usize) -> Option<Range<usize>> {
+        Some(self.get(node)?..self.get(node.checked_add(1)?)?)
+    }
+
     /// Appends `start`, widening every entry first if it does not fit.
     #[inline]
-    fn push(&mut self, start: u64) {
+    pub fn push(&mut self, start: u64) {
         if let RowStarts::Narrow(starts) = self {
             match u32::try_from(start) {
                 Ok(narrow) => return starts.push(narrow),

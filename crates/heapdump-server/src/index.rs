@@ -13,6 +13,7 @@ use heapdump_inspect::analysis::retained::subtree_sizes;
 use heapdump_inspect::analysis::top::TopOrder;
 use heapdump_inspect::analysis::waste::{waste, WasteOptions, WasteReport};
 use heapdump_inspect::analysis::Summary;
+use heapdump_inspect::reader::graph::RowStarts;
 use heapdump_inspect::reader::ObjectId;
 use heapdump_inspect::Heap;
 use rayon::prelude::*;
@@ -82,69 +83,29 @@ fn sort_biggest_first(heap: &Heap, packed: bool) -> Vec<u32> {
     keys.into_par_iter().map(|(_, _, id)| id).collect()
 }
 
-/// Where each object's referrers start in [`Index::referrers`]: `u32`
-/// while the references fit (half the memory), `u64` past 2³².
-#[derive(Debug)]
-enum ReferrerOffsets {
-    Narrow(Vec<u32>),
-    Wide(Vec<u64>),
-}
-
-impl ReferrerOffsets {
-    /// Object `index`'s referrers' range.
-    fn range(&self, index: usize) -> Option<std::ops::Range<usize>> {
-        fn range<T: Copy + Into<u64>>(
-            offsets: &[T],
-            index: usize,
-        ) -> Option<std::ops::Range<usize>> {
-            let start = (*offsets.get(index)?).into() as usize;
-            let end = (*offsets.get(index + 1)?).into() as usize;
-            Some(start..end)
-        }
-        match self {
-            ReferrerOffsets::Narrow(offsets) => range(offsets, index),
-            ReferrerOffsets::Wide(offsets) => range(offsets, index),
-        }
-    }
-}
-
-/// A CSR offset type of [`referrers_by_target`].
-trait Offset: Copy + Default + Into<u64> + std::ops::AddAssign {
-    /// `value`, which the caller knows fits.
-    fn of(value: u64) -> Self;
-}
-
-impl Offset for u32 {
-    fn of(value: u64) -> u32 {
-        value as u32
-    }
-}
-
-impl Offset for u64 {
-    fn of(value: u64) -> u64 {
-        value
-    }
-}
-
 /// The referrers of every object, as a CSR: a counting sort of the edges
-/// by target, `(offsets, sources)`.
-fn referrers_by_target(heap: &Heap) -> (ReferrerOffsets, Vec<u32>) {
+/// by target, `(offsets, sources)`, with `u32` offsets while the
+/// references fit.
+fn referrers_by_target(heap: &Heap) -> (RowStarts, Vec<u32>) {
     if u32::try_from(heap.graph().reference_count()).is_ok() {
         let (offsets, sources) = referrers_with::<u32>(heap);
-        (ReferrerOffsets::Narrow(offsets), sources)
+        (RowStarts::Narrow(offsets), sources)
     } else {
         let (offsets, sources) = referrers_with::<u64>(heap);
-        (ReferrerOffsets::Wide(offsets), sources)
+        (RowStarts::Wide(offsets), sources)
     }
 }
 
 /// [`referrers_by_target`] with offsets of type `T`, which must hold the
 /// graph's reference count.
-fn referrers_with<T: Offset>(heap: &Heap) -> (Vec<T>, Vec<u32>) {
+fn referrers_with<T>(heap: &Heap) -> (Vec<T>, Vec<u32>)
+where
+    T: Copy + Default + From<u8> + Into<u64> + std::ops::AddAssign,
+{
     let graph = heap.graph();
     let count = graph.object_count();
     let csr = graph.csr();
-    let one = T::of(1);
+    let one = T::from(1);
     let mut offsets = vec![T::default(); count + 1];
     for source in 0..count as u32 {
         for &target in csr.neighbors_slice(source) {
@@ -282,7 +243,7 @@ pub struct Index {
     subtree_sizes: Vec<u32>,
     /// Where each object's referrers start in `referrers` (one more entry
     /// than objects).
-    referrer_offsets: ReferrerOffsets,
+    referrer_offsets: RowStarts,
     /// The objects that refer to each object, in id order.
     referrers: Vec<u32>,
     /// Indexes into the graph's root references, by target object.
@@ -480,9 +441,9 @@ mod tests {
                 expected[target.index()].push(source);
             }
         }
-        assert!(matches!(index.referrer_offsets, ReferrerOffsets::Narrow(_)));
+        assert!(matches!(index.referrer_offsets, RowStarts::Narrow(_)));
         let (wide, sources) = referrers_with::<u64>(&heap);
-        let wide = ReferrerOffsets::Wide(wide);
+        let wide = RowStarts::Wide(wide);
         for (id, referrers) in expected.iter().enumerate() {
             assert_eq!(index.referrers(ObjectId(id as u32)), &referrers[..]);
             let range = wide.range(id).expect("in range");
