@@ -135,11 +135,12 @@ impl ObjectOrder {
 
     /// The order of `objects`, in parallel.
     pub(crate) fn of(objects: &[Object]) -> ObjectOrder {
+        const CHUNK: usize = 1 << 16;
         objects
-            .par_chunks(1 << 16)
+            .par_chunks(CHUNK)
             .enumerate()
             .map(|(chunk, part)| {
-                let base = chunk << 16;
+                let base = chunk * CHUNK;
                 let mut order = ObjectOrder::new();
                 let mut previous = base.checked_sub(1).and_then(|index| objects.get(index));
                 for (index, object) in (base..).zip(part) {
