@@ -10,12 +10,13 @@
 //!
 //! - heapdump's parse alone (the reader's HPROF decoder, best of 3): GB/s;
 //! - `heapdump leaks` end to end (open, parse, graph, dominators, retained
-//!   sizes, the leaks report: what the CLI runs): wall time, peak RSS; the
-//!   median of 3 runs, as a noisy machine moves one run by 10%;
+//!   sizes, the leaks report: what the CLI runs): wall time, peak RSS;
 //! - VisualVM's heap library (`tests/java/VisualVmRetained.java`): open,
 //!   histogram, retained sizes (`getBiggestObjectsByRetainedSize`, its root
 //!   search and dominators over the whole heap): wall time, peak RSS
 //!   (`/usr/bin/time`), its cache directory removed before and after;
+//!   the two take turns, 3 runs each, and each figure is the median of its
+//!   runs (the highest peak RSS): a noisy machine moves one run by 10%;
 //! - hprof-slurp (its class histogram): wall time, peak RSS.
 //!
 //! Needs a JDK, Debian's `visualvm` and `hprof-slurp` on the PATH; a
@@ -196,6 +197,151 @@ fn max_ratio() -> Option<f64> {
     }
 }
 
+/// Runs of `heapdump leaks` and of VisualVM, taken in turns.
+const ROUNDS: usize = 3;
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+/// The middle of `values` (the upper one of an even count); 0 for none.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// `values`, comma-separated, to two decimals.
+fn list(values: &[f64]) -> String {
+    let shown: Vec<String> = values.iter().map(|value| format!("{value:.2}")).collect();
+    shown.join(", ")
+}
+
+/// One `heapdump leaks` run (the child's `--leaks` line), or the median
+/// of several.
+struct LeaksRun {
+    wall: f64,
+    rss: u64,
+    /// Every run's wall time, for the median.
+    walls: String,
+    objects: String,
+    references: String,
+    top: String,
+}
+
+fn run_leaks(me: &Path, dump: &Path) -> LeaksRun {
+    let (wall, _, out) =
+        timed(Command::new(me).arg("--leaks").arg(dump), "heapdump leaks").expect("leaks");
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    LeaksRun {
+        wall,
+        rss: fields.get(1).and_then(|v| v.parse().ok()).unwrap_or(0),
+        walls: String::new(),
+        objects: fields.get(2).unwrap_or(&"?").to_string(),
+        references: fields.get(3).unwrap_or(&"?").to_string(),
+        top: fields
+            .get(4..)
+            .map(|rest| rest.join(" "))
+            .unwrap_or_default(),
+    }
+}
+
+impl LeaksRun {
+    /// The run of median wall time, with the highest peak RSS of all.
+    fn median(mut runs: Vec<LeaksRun>) -> LeaksRun {
+        runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+        let walls: Vec<f64> = runs.iter().map(|run| run.wall).collect();
+        let rss = runs.iter().map(|run| run.rss).max().unwrap_or(0);
+        let mut middle = runs.swap_remove(runs.len() / 2);
+        middle.walls = list(&walls);
+        middle.rss = rss;
+        middle
+    }
+}
+
+/// VisualVM's times: the whole run and its stages, in seconds.
+struct VisualVmRun {
+    wall: f64,
+    rss: u64,
+    open: f64,
+    histogram: f64,
+    retained: f64,
+    /// Every run's retained-size time, for the median.
+    retained_runs: String,
+}
+
+/// Compiles the VisualVM driver next to the dump; `None` (with a note,
+/// or a failure in CI) without Debian's `visualvm`.
+fn visualvm_classes(dump: &Path) -> Option<PathBuf> {
+    if !Path::new(VISUALVM_JAR).is_file() {
+        missing(&format!("VisualVM's heap library ({VISUALVM_JAR})"));
+        return None;
+    }
+    let classes = dump.with_file_name("java");
+    let status = Command::new("javac")
+        .arg("-cp")
+        .arg(VISUALVM_JAR)
+        .arg("-d")
+        .arg(&classes)
+        .arg(java_dir().join("VisualVmRetained.java"))
+        .status()
+        .expect("javac");
+    assert!(status.success(), "javac VisualVmRetained.java");
+    Some(classes)
+}
+
+/// One VisualVM run, its cache directory removed before and after.
+fn run_visualvm(dump: &Path, classes: &Path) -> Option<VisualVmRun> {
+    let cache = dump.with_extension("hprof.hwcache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let result = timed(
+        Command::new("java")
+            .arg("-Xmx8g")
+            .arg("-cp")
+            .arg(format!("{VISUALVM_JAR}:{}", classes.display()))
+            .arg("VisualVmRetained")
+            .arg(dump),
+        "VisualVM",
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+    let (wall, rss, out) = result?;
+    let stages: Vec<f64> = out
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Some(VisualVmRun {
+        wall,
+        rss,
+        open: stages.first().copied().unwrap_or(0.0),
+        histogram: stages.get(1).copied().unwrap_or(0.0),
+        retained: stages.get(2).copied().unwrap_or(0.0),
+        retained_runs: String::new(),
+    })
+}
+
+impl VisualVmRun {
+    /// Each figure's median over `runs` (the highest peak RSS); `None`
+    /// for no runs.
+    fn median(runs: Vec<VisualVmRun>) -> Option<VisualVmRun> {
+        if runs.is_empty() {
+            return None;
+        }
+        let figure = |of: fn(&VisualVmRun) -> f64| -> f64 {
+            let mut values: Vec<f64> = runs.iter().map(of).collect();
+            median(&mut values)
+        };
+        let mut retained: Vec<f64> = runs.iter().map(|run| run.retained).collect();
+        retained.sort_by(f64::total_cmp);
+        Some(VisualVmRun {
+            wall: figure(|run| run.wall),
+            open: figure(|run| run.open),
+            histogram: figure(|run| run.histogram),
+            retained: figure(|run| run.retained),
+            rss: runs.iter().map(|run| run.rss).max().unwrap_or(0),
+            retained_runs: list(&retained),
+        })
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
@@ -239,91 +385,59 @@ fn main() {
         bytes as f64 / parse_s / 1e9
     );
 
-    let mut leaks_runs: Vec<(f64, u64, String)> = (0..3)
-        .map(|_| {
-            timed(
-                Command::new(&me).arg("--leaks").arg(&dump),
-                "heapdump leaks",
-            )
-            .expect("leaks")
-        })
-        .collect();
-    leaks_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let walls: Vec<String> = leaks_runs
-        .iter()
-        .map(|(wall, _, _)| format!("{wall:.2}"))
-        .collect();
-    let (leaks_wall, _, out) = leaks_runs.swap_remove(1);
-    let fields: Vec<&str> = out.split_whitespace().collect();
-    let leaks_rss: u64 = fields.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-    println!(
-        "heapdump leaks:        {leaks_wall:7.2} s  {:7.0} MiB  (median of {} s; {} objects, {} references; top suspect {})",
-        leaks_rss as f64 / (1 << 20) as f64,
-        walls.join(", "),
-        fields.get(2).unwrap_or(&"?"),
-        fields.get(3).unwrap_or(&"?"),
-        fields.get(4..).map(|rest| rest.join(" ")).unwrap_or_default()
-    );
-
-    if Path::new(VISUALVM_JAR).is_file() {
-        let classes = dump.with_file_name("java");
-        let status = Command::new("javac")
-            .arg("-cp")
-            .arg(VISUALVM_JAR)
-            .arg("-d")
-            .arg(&classes)
-            .arg(java_dir().join("VisualVmRetained.java"))
-            .status()
-            .expect("javac");
-        assert!(status.success(), "javac VisualVmRetained.java");
-        let cache = dump.with_extension("hprof.hwcache");
-        let _ = std::fs::remove_dir_all(&cache);
-        let result = timed(
-            Command::new("java")
-                .arg("-Xmx8g")
-                .arg("-cp")
-                .arg(format!("{VISUALVM_JAR}:{}", classes.display()))
-                .arg("VisualVmRetained")
-                .arg(&dump),
-            "VisualVM",
-        );
-        let _ = std::fs::remove_dir_all(&cache);
-        if let Some((wall, rss, out)) = result {
-            let stages: Vec<f64> = out
-                .split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            let retained = stages.get(2).copied().unwrap_or(0.0);
-            println!(
-                "VisualVM library:      {wall:7.2} s  {:7.0} MiB  (open {:.2} s, histogram {:.2} s, retained sizes {retained:.2} s)",
-                rss as f64 / (1 << 20) as f64,
-                stages.first().copied().unwrap_or(0.0),
-                stages.get(1).copied().unwrap_or(0.0),
-            );
-            println!(
-                "ratio heapdump leaks / VisualVM: time {:.3} (1/{:.0}) of its whole run, {:.3} (1/{:.0}) of its retained sizes alone; peak RSS {:.3}",
-                leaks_wall / wall,
-                wall / leaks_wall,
-                leaks_wall / retained.max(1e-9),
-                retained / leaks_wall,
-                leaks_rss as f64 / rss as f64
-            );
-            if let Some(max) = max_ratio {
-                let time = leaks_wall / retained.max(1e-9);
-                let memory = leaks_rss as f64 / rss.max(1) as f64;
-                if time > max || memory > max {
-                    eprintln!(
-                        "FAILED: heapdump leaks took {time:.3} of VisualVM's retained-size time \
-                         and {memory:.3} of its peak RSS; HEAPDUMP_BENCH_MAX_RATIO allows {max}"
-                    );
-                    std::process::exit(1);
-                }
+    // heapdump and VisualVM take turns, so that a busy spell of this
+    // noisy machine slows both; each figure is the median of its runs.
+    let visualvm = visualvm_classes(&dump);
+    let mut leaks_runs = Vec::new();
+    let mut visualvm_runs = Vec::new();
+    for _ in 0..ROUNDS {
+        leaks_runs.push(run_leaks(&me, &dump));
+        if let Some(classes) = &visualvm {
+            match run_visualvm(&dump, classes) {
+                Some(run) => visualvm_runs.push(run),
+                None => missing("VisualVM's heap library did not run"),
             }
-        } else {
-            missing("VisualVM's heap library did not run");
         }
-    } else {
-        missing(&format!("VisualVM's heap library ({VISUALVM_JAR})"));
+    }
+    let leaks = LeaksRun::median(leaks_runs);
+    println!(
+        "heapdump leaks:        {:7.2} s  {:7.0} MiB  (median of {} s; {} objects, {} references; top suspect {})",
+        leaks.wall,
+        mib(leaks.rss),
+        leaks.walls,
+        leaks.objects,
+        leaks.references,
+        leaks.top
+    );
+    if let Some(vm) = VisualVmRun::median(visualvm_runs) {
+        println!(
+            "VisualVM library:      {:7.2} s  {:7.0} MiB  (open {:.2} s, histogram {:.2} s, retained sizes {:.2} s; medians; retained sizes in {} s)",
+            vm.wall,
+            mib(vm.rss),
+            vm.open,
+            vm.histogram,
+            vm.retained,
+            vm.retained_runs
+        );
+        println!(
+            "ratio heapdump leaks / VisualVM: time {:.3} (1/{:.0}) of its whole run, {:.3} (1/{:.0}) of its retained sizes alone; peak RSS {:.3}",
+            leaks.wall / vm.wall,
+            vm.wall / leaks.wall,
+            leaks.wall / vm.retained.max(1e-9),
+            vm.retained / leaks.wall,
+            leaks.rss as f64 / vm.rss as f64
+        );
+        if let Some(max) = max_ratio {
+            let time = leaks.wall / vm.retained.max(1e-9);
+            let memory = leaks.rss as f64 / vm.rss.max(1) as f64;
+            if time > max || memory > max {
+                eprintln!(
+                    "FAILED: heapdump leaks took {time:.3} of VisualVM's retained-size time \
+                     and {memory:.3} of its peak RSS; HEAPDUMP_BENCH_MAX_RATIO allows {max}"
+                );
+                std::process::exit(1);
+            }
+        }
     }
 
     if runs("hprof-slurp", "--version") {
@@ -337,14 +451,14 @@ fn main() {
         if let Some((wall, rss, _)) = result {
             println!(
                 "hprof-slurp histogram: {wall:7.2} s  {:7.0} MiB  {:.2} GB/s",
-                rss as f64 / (1 << 20) as f64,
+                mib(rss),
                 bytes as f64 / wall / 1e9
             );
             println!(
                 "ratio heapdump parse / hprof-slurp: time {:.3}; heapdump leaks / hprof-slurp: time {:.2}, peak RSS {:.2}",
                 parse_s / wall,
-                leaks_wall / wall,
-                leaks_rss as f64 / rss as f64
+                leaks.wall / wall,
+                leaks.rss as f64 / rss as f64
             );
         } else {
             missing("hprof-slurp did not run");
