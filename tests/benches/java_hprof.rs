@@ -62,15 +62,26 @@ fn runs(program: &str, arg: &str) -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-/// Runs `command` under `/usr/bin/time`: (wall seconds, peak RSS bytes,
-/// stdout).
-fn timed(command: &mut Command, label: &str) -> Option<(f64, u64, String)> {
+/// What `/usr/bin/time` saw of one run.
+struct Timed {
+    wall: f64,
+    /// Peak RSS, bytes.
+    rss: u64,
+    /// CPU seconds in the kernel: on this VM mostly page faults, which
+    /// cost 1.7-6 µs each (the hypervisor backs each fresh page).
+    sys: f64,
+    stdout: String,
+}
+
+/// Runs `command` under `/usr/bin/time`; `None` (with its stderr) if it
+/// fails.
+fn timed(command: &mut Command, label: &str) -> Option<Timed> {
     let times = std::env::temp_dir().join(format!("java-hprof-bench-{}.time", std::process::id()));
     let program = command.get_program().to_owned();
     let args: Vec<_> = command.get_args().map(|arg| arg.to_owned()).collect();
     let output = Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%e %M")
+        .arg("%e %M %S")
         .arg("-o")
         .arg(&times)
         .arg(program)
@@ -89,11 +100,13 @@ fn timed(command: &mut Command, label: &str) -> Option<(f64, u64, String)> {
     let mut fields = text.split_whitespace();
     let wall: f64 = fields.next()?.parse().ok()?;
     let kb: u64 = fields.next()?.parse().ok()?;
-    Some((
+    let sys: f64 = fields.next()?.parse().ok()?;
+    Some(Timed {
         wall,
-        kb * 1024,
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    ))
+        rss: kb * 1024,
+        sys,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+    })
 }
 
 fn java_dir() -> PathBuf {
@@ -221,6 +234,8 @@ fn list(values: &[f64]) -> String {
 struct LeaksRun {
     wall: f64,
     rss: u64,
+    /// Kernel CPU seconds.
+    sys: f64,
     /// Every run's wall time, for the median.
     walls: String,
     objects: String,
@@ -229,11 +244,11 @@ struct LeaksRun {
 }
 
 fn run_leaks(me: &Path, dump: &Path) -> LeaksRun {
-    let (wall, _, out) =
-        timed(Command::new(me).arg("--leaks").arg(dump), "heapdump leaks").expect("leaks");
-    let fields: Vec<&str> = out.split_whitespace().collect();
+    let run = timed(Command::new(me).arg("--leaks").arg(dump), "heapdump leaks").expect("leaks");
+    let fields: Vec<&str> = run.stdout.split_whitespace().collect();
     LeaksRun {
-        wall,
+        wall: run.wall,
+        sys: run.sys,
         rss: fields.get(1).and_then(|v| v.parse().ok()).unwrap_or(0),
         walls: String::new(),
         objects: fields.get(2).unwrap_or(&"?").to_string(),
@@ -262,6 +277,8 @@ impl LeaksRun {
 struct VisualVmRun {
     wall: f64,
     rss: u64,
+    /// Kernel CPU seconds.
+    sys: f64,
     open: f64,
     histogram: f64,
     retained: f64,
@@ -303,14 +320,20 @@ fn run_visualvm(dump: &Path, classes: &Path) -> Option<VisualVmRun> {
         "VisualVM",
     );
     let _ = std::fs::remove_dir_all(&cache);
-    let (wall, rss, out) = result?;
-    let stages: Vec<f64> = out
+    let Timed {
+        wall,
+        rss,
+        sys,
+        stdout,
+    } = result?;
+    let stages: Vec<f64> = stdout
         .split_whitespace()
         .filter_map(|v| v.parse().ok())
         .collect();
     Some(VisualVmRun {
         wall,
         rss,
+        sys,
         open: stages.first().copied().unwrap_or(0.0),
         histogram: stages.get(1).copied().unwrap_or(0.0),
         retained: stages.get(2).copied().unwrap_or(0.0),
@@ -333,6 +356,7 @@ impl VisualVmRun {
         retained.sort_by(f64::total_cmp);
         Some(VisualVmRun {
             wall: figure(|run| run.wall),
+            sys: figure(|run| run.sys),
             open: figure(|run| run.open),
             histogram: figure(|run| run.histogram),
             retained: figure(|run| run.retained),
@@ -401,19 +425,21 @@ fn main() {
     }
     let leaks = LeaksRun::median(leaks_runs);
     println!(
-        "heapdump leaks:        {:7.2} s  {:7.0} MiB  (median of {} s; {} objects, {} references; top suspect {})",
+        "heapdump leaks:        {:7.2} s  {:7.0} MiB  (median of {} s; kernel CPU {:.2} s; {} objects, {} references; top suspect {})",
         leaks.wall,
         mib(leaks.rss),
         leaks.walls,
+        leaks.sys,
         leaks.objects,
         leaks.references,
         leaks.top
     );
     if let Some(vm) = VisualVmRun::median(visualvm_runs) {
         println!(
-            "VisualVM library:      {:7.2} s  {:7.0} MiB  (open {:.2} s, histogram {:.2} s, retained sizes {:.2} s; medians; retained sizes in {} s)",
+            "VisualVM library:      {:7.2} s  {:7.0} MiB  (kernel CPU {:.2} s; open {:.2} s, histogram {:.2} s, retained sizes {:.2} s; medians; retained sizes in {} s)",
             vm.wall,
             mib(vm.rss),
+            vm.sys,
             vm.open,
             vm.histogram,
             vm.retained,
@@ -448,7 +474,7 @@ fn main() {
                 .arg("10"),
             "hprof-slurp",
         );
-        if let Some((wall, rss, _)) = result {
+        if let Some(Timed { wall, rss, .. }) = result {
             println!(
                 "hprof-slurp histogram: {wall:7.2} s  {:7.0} MiB  {:.2} GB/s",
                 mib(rss),

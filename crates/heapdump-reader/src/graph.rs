@@ -95,6 +95,21 @@ pub struct ReferenceGraph {
 }
 
 impl ReferenceGraph {
+    /// Appends the edges of `results`, scanned tasks in object order, and
+    /// their weak references to `weak`.
+    fn append(&mut self, results: Vec<TaskEdges>, weak: &mut Vec<(u32, u32)>) {
+        for result in results {
+            let mut end = self.targets.len() as u64;
+            for &count in &result.counts {
+                end += u64::from(count);
+                self.rows.push(end);
+            }
+            self.targets.extend_from_slice(&result.targets);
+            self.fields.extend_from_slice(&result.fields);
+            weak.extend_from_slice(&result.weak);
+        }
+    }
+
     /// A graph of `node_count` nodes and no edges.
     pub fn with_nodes(node_count: usize) -> ReferenceGraph {
         ReferenceGraph {
@@ -266,7 +281,17 @@ impl<'data> HeapGraph<'data> {
     /// past [`MAX_OBJECTS`] and roots past [`MAX_ROOTS`] are dropped, and
     /// overlapping objects make lookups pick one of them (no panic either
     /// way).
-    pub fn build(mut dump: Dump<'data>, progress: &mut dyn FnMut(u64, u64)) -> HeapGraph<'data> {
+    pub fn build(dump: Dump<'data>, progress: &mut dyn FnMut(u64, u64)) -> HeapGraph<'data> {
+        HeapGraph::build_in_waves(dump, progress, PROGRESS_STEP)
+    }
+
+    /// [`HeapGraph::build`], scanning waves of about `wave_bytes` of
+    /// contents at a time (tests make them small).
+    fn build_in_waves(
+        mut dump: Dump<'data>,
+        progress: &mut dyn FnMut(u64, u64),
+        wave_bytes_at_most: u64,
+    ) -> HeapGraph<'data> {
         let mut survey = Survey::new(&dump);
         if !survey.addresses_sorted || dump.objects.len() > MAX_OBJECTS as usize {
             if !survey.addresses_sorted {
@@ -306,10 +331,12 @@ impl<'data> HeapGraph<'data> {
         progress(done, total);
 
         // Object scanning: tasks of about TASK_BYTES, run in waves of about
-        // PROGRESS_STEP bytes so that progress can be reported between waves.
+        // `wave_bytes_at_most` (PROGRESS_STEP) bytes so that progress can be reported between waves.
         // Each wave's edges are appended to the CSR as they are (tasks are
-        // in object order), so no edge list is ever sorted or copied whole,
-        // and a wave's task buffers are freed before the next wave's.
+        // in object order), so no edge list is ever sorted or copied whole.
+        // The append is serial (and pages in the CSR's fresh memory): it
+        // runs while the next wave is scanned, so that one wave's task
+        // buffers are alive beside the next's, no more.
         let mut graph = ReferenceGraph {
             rows: RowStarts::Narrow(Vec::with_capacity(dump.objects.len() + 1)),
             targets: Vec::new(),
@@ -317,36 +344,34 @@ impl<'data> HeapGraph<'data> {
         };
         graph.rows.push(0);
         let mut weak = Vec::new();
+        let mut scanned: Vec<TaskEdges> = Vec::new();
         let mut wave_start = 0;
         while wave_start < tasks.len() {
             let mut wave_end = wave_start;
             let mut wave_bytes = 0u64;
             while let Some((_, bytes)) = tasks.get(wave_end) {
-                if wave_bytes >= PROGRESS_STEP {
+                if wave_bytes >= wave_bytes_at_most {
                     break;
                 }
                 wave_bytes = wave_bytes.saturating_add(*bytes);
                 wave_end += 1;
             }
             let wave = tasks.get(wave_start..wave_end).unwrap_or(&[]);
-            let results: Vec<TaskEdges> = wave
-                .par_iter()
-                .map(|(range, _)| scanner.scan_objects(range.clone()))
-                .collect();
-            for result in results {
-                let mut end = graph.targets.len() as u64;
-                for &count in &result.counts {
-                    end += u64::from(count);
-                    graph.rows.push(end);
-                }
-                graph.targets.extend_from_slice(&result.targets);
-                graph.fields.extend_from_slice(&result.fields);
-                weak.extend_from_slice(&result.weak);
-            }
+            let previous = std::mem::take(&mut scanned);
+            let ((), results) = rayon::join(
+                || graph.append(previous, &mut weak),
+                || {
+                    wave.par_iter()
+                        .map(|(range, _)| scanner.scan_objects(range.clone()))
+                        .collect()
+                },
+            );
+            scanned = results;
             done = done.saturating_add(wave_bytes);
             progress(done.min(total), total);
             wave_start = wave_end;
         }
+        graph.append(scanned, &mut weak);
         // Objects no task covered (none, unless there are no tasks).
         let last = graph.targets.len() as u64;
         while graph.rows.len() < dump.objects.len() + 1 {
@@ -1197,6 +1222,24 @@ mod tests {
                 check(&graph);
             }
         }
+    }
+
+    /// Waves are appended to the CSR while the next is scanned: a build in
+    /// many waves gives the graph of a build in one.
+    #[test]
+    fn many_waves_give_the_graph_of_one() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        // Three tasks of TASK_OBJECTS objects or fewer.
+        let spans = layout(&mut rng, &[0x10_0000], 2 * super::TASK_OBJECTS + 100);
+        let made = dump(&mut rng, &spans, 8, false, true);
+        let one = HeapGraph::build_in_waves(made.clone(), &mut |_, _| {}, u64::MAX);
+        let mut waves = 0;
+        let many = HeapGraph::build_in_waves(made, &mut |_, _| waves += 1, 1);
+        assert!(waves >= 4, "{waves} progress calls");
+        check(&many);
+        assert_eq!(many.csr(), one.csr());
+        assert_eq!(many.weak, one.weak);
+        assert!(many.reference_count() > 0);
     }
 
     #[test]
