@@ -848,7 +848,20 @@ impl Scanner<'_, '_> {
     /// Resolves the words gathered so far and hands them to their objects.
     fn flush(&self, scan: &mut TaskScan) {
         let mut words = std::mem::take(&mut scan.words);
-        self.resolve_words(&mut words);
+        let one_object = match (words.first(), words.last()) {
+            (Some(first), Some(last)) => first.source & !WEAK_BIT == last.source & !WEAK_BIT,
+            _ => false,
+        };
+        if one_object && words.len() >= WORDS_PER_FLUSH {
+            // A big object (a map's table of millions of slots) would keep
+            // its task's worker busy long after the others have finished
+            // their wave: its words are resolved in parallel.
+            words
+                .par_chunks_mut(WORDS_PER_FLUSH / 8)
+                .for_each(|chunk| self.resolve_words(chunk));
+        } else {
+            self.resolve_words(&mut words);
+        }
         for word in &words {
             scan.close_until(word.source & !WEAK_BIT);
             let Ok(target) = u32::try_from(word.value) else {
@@ -936,8 +949,13 @@ impl Scanner<'_, '_> {
 }
 
 /// Sorts `items`: by insertion when there are a few (most objects hold a
-/// few references), cheaper than the general sort there.
-fn sort_small(items: &mut [(u32, u32)]) {
+/// few references), cheaper than the general sort there; in parallel when
+/// there are very many (a big object's).
+fn sort_targets(items: &mut [(u32, u32)]) {
+    if items.len() >= PARALLEL_SORT {
+        items.par_sort_unstable();
+        return;
+    }
     if items.len() > 12 {
         items.sort_unstable();
         return;
@@ -977,7 +995,7 @@ impl TaskScan {
             // Sorted by target then offset, the first of each target has
             // the lowest offset.
             if targets.len() > 1 {
-                sort_small(targets);
+                sort_targets(targets);
                 targets.dedup_by_key(|(target, _)| *target);
             }
             let edges = &mut self.edges;
@@ -1018,6 +1036,9 @@ struct Word {
     /// Offset of the word in the object (`u32::MAX` for 4 GiB and more).
     offset: u32,
 }
+
+/// Targets of one object from which they are sorted in parallel.
+const PARALLEL_SORT: usize = 1 << 16;
 
 /// Bit of [`Word::source`] marking a weak pointer word.
 const WEAK_BIT: u32 = 1 << 31;
@@ -1245,12 +1266,17 @@ mod tests {
     #[test]
     fn an_object_of_more_words_than_a_flush_is_scanned_whole() {
         let mut rng = Rng(5);
-        let mut spans = vec![(0x10_0000, 8 * (super::WORDS_PER_FLUSH as u64 * 5 / 2))];
-        spans.extend(layout(&mut rng, &[0x100_0000], 50));
-        let dump = dump(&mut rng, &spans, 8, false, false);
-        let graph = HeapGraph::build(dump, &mut |_, _| {});
-        assert!(graph.references(ObjectId(0)).len() >= 50);
-        check(&graph);
+        // Words resolved in parallel (whole flushes of one object); then
+        // also more targets than PARALLEL_SORT, sorted in parallel.
+        let word_counts = [super::WORDS_PER_FLUSH * 5 / 2, super::PARALLEL_SORT * 3];
+        for words in word_counts {
+            let mut spans = vec![(0x10_0000, 8 * words as u64)];
+            spans.extend(layout(&mut rng, &[0x100_0000], 50));
+            let dump = dump(&mut rng, &spans, 8, false, false);
+            let graph = HeapGraph::build(dump, &mut |_, _| {});
+            assert!(graph.references(ObjectId(0)).len() >= 50);
+            check(&graph);
+        }
     }
 
     #[test]
