@@ -401,16 +401,14 @@ fn depth_first_search<G: FlowGraph + ?Sized>(
     node_of.push(UNREACHED);
     parent.push(0u32);
     in_degree.push(AtomicU32::new(0));
-    // (node, next successor to look at, its preorder number); the virtual
-    // root is node UNREACHED, whose successors are `roots`.
-    let mut stack: Vec<(u32, u32, u32)> = vec![(UNREACHED, 0, 0)];
+    // (the node's successors, the next one to look at, its preorder
+    // number): each node's list is looked up once, not again each time the
+    // search comes back to it. The virtual root's successors are `roots`.
+    let mut stack: Vec<(&[u32], u32, u32)> = vec![(roots, 0, 0)];
     while let Some(top) = stack.last_mut() {
-        let (node, position, number) = *top;
-        let successors = if node == UNREACHED {
-            roots
-        } else {
-            graph.successors(node)
-        };
+        let (successors, position, number) = *top;
+        // The virtual root's successors are roots, which may repeat.
+        let from_root = number == 0;
         let mut next = position as usize;
         if next == 0 && successors.len() > 1 {
             // Load the first successors' slots now, so that their cache
@@ -442,7 +440,7 @@ fn depth_first_search<G: FlowGraph + ?Sized>(
             // Another copy of a tree edge is left out too. (The tree edge
             // itself is behind `position`; without repeats there are no
             // copies, except perhaps among the roots.)
-            if (distinct && node != UNREACHED) || parent.get(*slot as usize) != Some(&number) {
+            if (distinct && !from_root) || parent.get(*slot as usize) != Some(&number) {
                 if let Some(count) = in_degree.get_mut(*slot as usize) {
                     let count = count.get_mut();
                     *count = count.saturating_add(1);
@@ -451,7 +449,9 @@ fn depth_first_search<G: FlowGraph + ?Sized>(
         }
         top.1 = next as u32;
         match found {
-            Some((successor, successor_number)) => stack.push((successor, 0, successor_number)),
+            Some((successor, successor_number)) => {
+                stack.push((graph.successors(successor), 0, successor_number))
+            }
             None => {
                 stack.pop();
             }
