@@ -363,38 +363,45 @@ fn retained_sizes(
         .par_iter_mut()
         .with_min_len(64 * 1024)
         .for_each(|slot| *slot = 0);
+    let mut parent = spare.parent;
+    parent.truncate(count.saturating_sub(1));
+    // In place: `DomNode` is a transparent `u32`.
+    let spare_children: Vec<DomNode> = parent.into_iter().map(DomNode).collect();
+    // Two serial sweeps, one on each core: the sums, and the lists.
+    let ((), mut children) = rayon::join(
+        || sum_subtrees(&mut retained, idom),
+        || children_by_number(idom, &mut offsets, spare_children),
+    );
+    sort_children_lists(&mut children, &offsets, &retained);
+    (retained, offsets, children)
+}
+
+/// Adds each node's retained size (its own size on entry) to its
+/// immediate dominator's.
+fn sum_subtrees(retained: &mut [u64], idom: &[DomNode]) {
     // Children have larger numbers than their immediate dominator: one sweep
     // from the last node down finishes every subtree before its root is
-    // read. It counts each node's children too.
-    for node in (1..count).rev() {
+    // read.
+    for node in (1..retained.len()).rev() {
         let size = retained.get(node).copied().unwrap_or(0);
         let up = idom.get(node).map_or(0, |up| up.index());
         if let Some(slot) = retained.get_mut(up) {
             *slot = slot.saturating_add(size);
         }
-        if let Some(slot) = offsets.get_mut(up) {
+    }
+}
+
+/// Children of each node in a CSR, each list by ascending number.
+/// `offsets` (one more entry than nodes, all zero) ends as the CSR's
+/// offsets; `spare` is reused for the lists if it has room for one entry
+/// per node but the root.
+fn children_by_number(idom: &[DomNode], offsets: &mut [u32], spare: Vec<DomNode>) -> Vec<DomNode> {
+    let count = idom.len();
+    for up in idom.iter().skip(1) {
+        if let Some(slot) = offsets.get_mut(up.index()) {
             *slot += 1;
         }
     }
-    let mut parent = spare.parent;
-    parent.truncate(count.saturating_sub(1));
-    // In place: `DomNode` is a transparent `u32`.
-    let spare_children: Vec<DomNode> = parent.into_iter().map(DomNode).collect();
-    let children = children_by_retained_size(idom, &retained, &mut offsets, spare_children);
-    (retained, offsets, children)
-}
-
-/// Children of each node in a CSR, each node's biggest retained size first
-/// (ties: lower number first). `offsets` holds each node's child count and
-/// one more entry, and ends as the CSR's offsets; `spare` is reused for the
-/// lists if it has room for one entry per node but the root.
-fn children_by_retained_size(
-    idom: &[DomNode],
-    retained: &[u64],
-    offsets: &mut [u32],
-    spare: Vec<DomNode>,
-) -> Vec<DomNode> {
-    let count = idom.len();
     // Each entry becomes the end of its node's list; filling the lists
     // from their ends moves it back to the start.
     let mut end = 0u32;
@@ -411,13 +418,18 @@ fn children_by_retained_size(
             }
         }
     }
+    children
+}
 
-    let offsets = &*offsets;
+/// Sorts each list of the children CSR (`children`, `offsets`) biggest
+/// retained size first (ties: lower number first).
+fn sort_children_lists(children: &mut [DomNode], offsets: &[u32], retained: &[u64]) {
+    let count = offsets.len().saturating_sub(1);
     // Sort every node's list, in parallel over runs of nodes holding about
     // CHUNK children between them.
     const CHUNK: usize = 64 * 1024;
     let mut runs: Vec<(usize, &mut [DomNode])> = Vec::new();
-    let mut rest: &mut [DomNode] = &mut children;
+    let mut rest: &mut [DomNode] = children;
     let mut run_start_node = 0usize;
     let mut run_start = 0usize;
     for node in 0..count {
@@ -443,7 +455,6 @@ fn children_by_retained_size(
             node += 1;
         }
     });
-    children
 }
 
 /// Lists at least this long are sorted by packed keys, in parallel.
