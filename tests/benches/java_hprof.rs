@@ -236,7 +236,7 @@ struct LeaksRun {
     rss: u64,
     /// Kernel CPU seconds.
     sys: f64,
-    /// Every run's wall time, for the median.
+    /// Every run's wall time, in the order they ran.
     walls: String,
     objects: String,
     references: String,
@@ -263,9 +263,9 @@ fn run_leaks(me: &Path, dump: &Path) -> LeaksRun {
 impl LeaksRun {
     /// The run of median wall time, with the highest peak RSS of all.
     fn median(mut runs: Vec<LeaksRun>) -> LeaksRun {
-        runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
         let walls: Vec<f64> = runs.iter().map(|run| run.wall).collect();
         let rss = runs.iter().map(|run| run.rss).max().unwrap_or(0);
+        runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
         let mut middle = runs.swap_remove(runs.len() / 2);
         middle.walls = list(&walls);
         middle.rss = rss;
@@ -282,7 +282,7 @@ struct VisualVmRun {
     open: f64,
     histogram: f64,
     retained: f64,
-    /// Every run's retained-size time, for the median.
+    /// Every run's retained-size time, in the order they ran.
     retained_runs: String,
 }
 
@@ -352,8 +352,7 @@ impl VisualVmRun {
             let mut values: Vec<f64> = runs.iter().map(of).collect();
             median(&mut values)
         };
-        let mut retained: Vec<f64> = runs.iter().map(|run| run.retained).collect();
-        retained.sort_by(f64::total_cmp);
+        let retained: Vec<f64> = runs.iter().map(|run| run.retained).collect();
         Some(VisualVmRun {
             wall: figure(|run| run.wall),
             sys: figure(|run| run.sys),
@@ -425,7 +424,7 @@ fn main() {
     }
     let leaks = LeaksRun::median(leaks_runs);
     println!(
-        "heapdump leaks:        {:7.2} s  {:7.0} MiB  (median of {} s; kernel CPU {:.2} s; {} objects, {} references; top suspect {})",
+        "heapdump leaks:        {:7.2} s  {:7.0} MiB  (median of {} s, in the order they ran; kernel CPU {:.2} s; {} objects, {} references; top suspect {})",
         leaks.wall,
         mib(leaks.rss),
         leaks.walls,
@@ -436,7 +435,7 @@ fn main() {
     );
     if let Some(vm) = VisualVmRun::median(visualvm_runs) {
         println!(
-            "VisualVM library:      {:7.2} s  {:7.0} MiB  (kernel CPU {:.2} s; open {:.2} s, histogram {:.2} s, retained sizes {:.2} s; medians; retained sizes in {} s)",
+            "VisualVM library:      {:7.2} s  {:7.0} MiB  (kernel CPU {:.2} s; open {:.2} s, histogram {:.2} s, retained sizes {:.2} s; medians; retained sizes run by run: {} s)",
             vm.wall,
             mib(vm.rss),
             vm.sys,
