@@ -285,12 +285,12 @@ impl<'data> HeapGraph<'data> {
         HeapGraph::build_in_waves(dump, progress, PROGRESS_STEP)
     }
 
-    /// [`HeapGraph::build`], scanning waves of about `wave_bytes` of
+    /// [`HeapGraph::build`], scanning waves of about `wave_size` bytes of
     /// contents at a time (tests make them small).
     fn build_in_waves(
         mut dump: Dump<'data>,
         progress: &mut dyn FnMut(u64, u64),
-        wave_bytes_at_most: u64,
+        wave_size: u64,
     ) -> HeapGraph<'data> {
         let mut survey = Survey::new(&dump);
         if !survey.addresses_sorted || dump.objects.len() > MAX_OBJECTS as usize {
@@ -331,7 +331,8 @@ impl<'data> HeapGraph<'data> {
         progress(done, total);
 
         // Object scanning: tasks of about TASK_BYTES, run in waves of about
-        // `wave_bytes_at_most` (PROGRESS_STEP) bytes so that progress can be reported between waves.
+        // `wave_size` (PROGRESS_STEP) bytes so that progress can be reported
+        // between waves.
         // Each wave's edges are appended to the CSR as they are (tasks are
         // in object order), so no edge list is ever sorted or copied whole.
         // The append is serial (and pages in the CSR's fresh memory): it
@@ -350,7 +351,7 @@ impl<'data> HeapGraph<'data> {
             let mut wave_end = wave_start;
             let mut wave_bytes = 0u64;
             while let Some((_, bytes)) = tasks.get(wave_end) {
-                if wave_bytes >= wave_bytes_at_most {
+                if wave_bytes >= wave_size {
                     break;
                 }
                 wave_bytes = wave_bytes.saturating_add(*bytes);
@@ -1037,7 +1038,7 @@ struct Word {
     offset: u32,
 }
 
-/// Targets of one object from which they are sorted in parallel.
+/// An object's target count from which its list is sorted in parallel.
 const PARALLEL_SORT: usize = 1 << 16;
 
 /// Bit of [`Word::source`] marking a weak pointer word.
