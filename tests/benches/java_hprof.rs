@@ -113,6 +113,21 @@ fn java_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("java")
 }
 
+/// Compiles `tests/java/SOURCE` into `classes`, with `classpath` if given.
+fn javac(source: &str, classpath: Option<&str>, classes: &Path) {
+    let mut command = Command::new("javac");
+    if let Some(classpath) = classpath {
+        command.arg("-cp").arg(classpath);
+    }
+    let status = command
+        .arg("-d")
+        .arg(classes)
+        .arg(java_dir().join(source))
+        .status()
+        .expect("javac");
+    assert!(status.success(), "javac {source}");
+}
+
 /// The dump of `objects` objects, written by the JDK on first use.
 fn big_dump(objects: u64) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -125,13 +140,7 @@ fn big_dump(objects: u64) -> PathBuf {
         return dump;
     }
     let classes = dir.join("java");
-    let status = Command::new("javac")
-        .arg("-d")
-        .arg(&classes)
-        .arg(java_dir().join("BigHeap.java"))
-        .status()
-        .expect("javac");
-    assert!(status.success(), "javac BigHeap.java");
+    javac("BigHeap.java", None, &classes);
     let partial = dump.with_extension("partial.hprof");
     let _ = std::fs::remove_file(&partial);
     let started = Instant::now();
@@ -294,15 +303,7 @@ fn visualvm_classes(dump: &Path) -> Option<PathBuf> {
         return None;
     }
     let classes = dump.with_file_name("java");
-    let status = Command::new("javac")
-        .arg("-cp")
-        .arg(VISUALVM_JAR)
-        .arg("-d")
-        .arg(&classes)
-        .arg(java_dir().join("VisualVmRetained.java"))
-        .status()
-        .expect("javac");
-    assert!(status.success(), "javac VisualVmRetained.java");
+    javac("VisualVmRetained.java", Some(VISUALVM_JAR), &classes);
     Some(classes)
 }
 
